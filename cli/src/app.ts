@@ -1,0 +1,142 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type http from 'node:http';
+import type { Config } from '../../platform/src/config';
+import { createLogger, type Logger } from '../../platform/src/logger';
+import { systemClock, type Clock } from '../../platform/src/clock';
+import { randomIds, ulid, type IdGenerator } from '../../platform/src/ids';
+import { openSqliteEventStore } from '../../platform/src/event-store/sqlite';
+import { openSqliteReadStore } from '../../platform/src/read-store/sqlite';
+import { openSqliteKeyVault } from '../../platform/src/key-vault/sqlite';
+import { PersonalDataCipher, parseMasterKey } from '../../platform/src/crypto/personal-data';
+import { startGraphQLServer, httpError, type RunningServer } from '../../platform/src/graphql/server';
+import type { EventStore } from '../../platform/src/event-store/port';
+import type { ReadStore } from '../../platform/src/read-store/port';
+import type { KeyVault } from '../../platform/src/key-vault/port';
+import { CommandService } from '../../command/src/application';
+import { authenticate } from '../../command/src/auth/authenticator';
+import type { GraphQLContext, Services } from '../../command/src/graphql/context';
+import { isDomainError } from '../../schema/src/errors';
+import { LiveHub } from '../../query/src/live/hub';
+import { startProjections } from '../../projections/src/runner';
+import { allReadModels } from '../../projections/src/index';
+import { apiSchema } from './schema';
+
+export type App = Readonly<{
+  config: Config;
+  logger: Logger;
+  eventStore: EventStore;
+  readStore: ReadStore;
+  vault: KeyVault;
+  cipher: PersonalDataCipher;
+  commands: CommandService;
+  server: RunningServer | null;
+  /** The operator key, when this start created it (first start on an empty store). */
+  operatorKey: string | null;
+  /** Resolves when the read models reflect every event appended so far. */
+  settle: () => Promise<void>;
+  stop: () => Promise<void>;
+}>;
+
+export type AppOptions = Readonly<{ clock?: Clock; ids?: IdGenerator; logger?: Logger }>;
+
+/** The embedded default keeps its master key beside the data; production passes MASTER_KEY. */
+const masterKeyOf = (config: Config, logger: Logger): Buffer => {
+  if (config.masterKey) return parseMasterKey(config.masterKey);
+  const file = path.join(config.dataDir, 'master.key');
+  if (!fs.existsSync(file)) {
+    fs.writeFileSync(file, randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+    logger.warn({ file }, 'no MASTER_KEY configured: generated one for the embedded default; set MASTER_KEY in production');
+  }
+  return parseMasterKey(fs.readFileSync(file, 'utf8').trim());
+};
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+const requestIdOf = (req: http.IncomingMessage): string => {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : ulid();
+};
+
+/** Starts the roles named in the configuration, on the embedded adapters. */
+export const startApp = async (config: Config, options: AppOptions = {}): Promise<App> => {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const clock = options.clock ?? systemClock;
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const eventStore = openSqliteEventStore({ path: path.join(config.dataDir, 'events.db') });
+  const readStore = openSqliteReadStore({ path: path.join(config.dataDir, 'read.db') });
+  const vault = openSqliteKeyVault({ path: path.join(config.dataDir, 'keys.db') });
+  const cipher = new PersonalDataCipher(vault, masterKeyOf(config, logger));
+  const commands = new CommandService({ eventStore, cipher, clock, ids: options.ids ?? randomIds });
+  const stops: (() => Promise<void>)[] = [];
+
+  const projections = config.roles.includes('projections')
+    ? await startProjections({
+        eventStore,
+        readStore,
+        models: allReadModels,
+        onError: (e) => logger.error({ err: e }, 'projection failed'),
+      })
+    : null;
+  if (projections) stops.push(() => projections.stop());
+
+  let server: RunningServer | null = null;
+  let operatorKey: string | null = null;
+  if (config.roles.includes('api')) {
+    operatorKey = await commands.bootstrapOperatorKey();
+    if (operatorKey && config.writeOperatorKeyFile) {
+      fs.writeFileSync(path.join(config.dataDir, 'operator.key'), operatorKey + '\n', { mode: 0o600 });
+    }
+    const live = new LiveHub({ eventStore, readStore, logger });
+    await live.start();
+    stops.push(() => live.stop());
+    const services: Services = { commands, eventStore, readStore, cipher, live };
+    const context = async (authorization: unknown, requestId: string): Promise<GraphQLContext> => {
+      try {
+        const principal = await authenticate(commands, typeof authorization === 'string' ? authorization : null);
+        return { principal, requestId, services };
+      } catch (e) {
+        if (isDomainError(e)) throw httpError(e.message, e.code, 401);
+        throw e;
+      }
+    };
+    server = await startGraphQLServer<GraphQLContext>({
+      schema: await apiSchema(),
+      host: config.host,
+      port: config.port,
+      logger,
+      maxDepth: config.maxQueryDepth,
+      maxCost: config.maxQueryCost,
+      httpContext: (req) => context(req.headers.authorization, requestIdOf(req)),
+      wsContext: (params) => context(params?.['authorization'] ?? params?.['Authorization'], ulid()),
+      routes: [
+        (req, res) => {
+          if (req.url !== '/healthz') return false;
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+          return true;
+        },
+      ],
+    });
+    stops.unshift(() => server!.stop());
+  }
+
+  return {
+    config,
+    logger,
+    eventStore,
+    readStore,
+    vault,
+    cipher,
+    commands,
+    server,
+    operatorKey,
+    settle: async () => {
+      if (projections) await projections.caughtUp(await eventStore.headPosition());
+    },
+    stop: async () => {
+      for (const stop of stops) await stop();
+      await Promise.all([eventStore.close(), readStore.close(), vault.close()]);
+    },
+  };
+};

@@ -1,0 +1,153 @@
+import { Arg, Authorized, Ctx, ID, Int, Mutation, Resolver } from 'type-graphql';
+import * as G from '../../../schema/src/graphql/types';
+import { notificationView, userView } from '../../../query/src/views';
+import { tenantOf } from '../auth/authenticator';
+import { actorOf, type GraphQLContext } from './context';
+import { tenantView } from '../../../query/src/graphql/tenant-view';
+import { notificationRecordOf, userRecordOf } from './records';
+
+/** Thin: map the input to a use case of CommandService, map its result to the output type. */
+@Resolver()
+export class MutationResolver {
+  @Authorized('operator')
+  @Mutation(() => G.RegisterTenantPayload, { description: 'Operator only. Returns the tenant and its first ADMIN key.' })
+  async registerTenant(@Arg('input', () => G.RegisterTenantInput) input: G.RegisterTenantInput, @Ctx() ctx: GraphQLContext) {
+    const result = await ctx.services.commands.registerTenant(actorOf(ctx), input);
+    return { tenant: tenantView(result.state), adminKey: { ...result.adminKey, name: 'admin' } };
+  }
+
+  @Authorized('operator')
+  @Mutation(() => String, { description: 'Operator only. Issues a new operator key and revokes all others.' })
+  async rotateOperatorKey(@Ctx() ctx: GraphQLContext) {
+    return ctx.services.commands.rotateOperatorKey(actorOf(ctx));
+  }
+
+  @Authorized('admin', 'operator')
+  @Mutation(() => G.Tenant)
+  async changeDeliveryDeadline(
+    @Arg('minutes', () => Int) minutes: number,
+    @Arg('tenantId', () => ID, { nullable: true, description: 'Operator keys only.' }) tenantId: string | null,
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    const result = await ctx.services.commands.changeDeliveryDeadline(actorOf(ctx), tenantOf(ctx.principal, tenantId), minutes);
+    return tenantView(result.state);
+  }
+
+  @Authorized('admin', 'operator')
+  @Mutation(() => G.IssuedApiKey, { description: 'The token is in this response only.' })
+  async issueApiKey(@Arg('input', () => G.IssueApiKeyInput) input: G.IssueApiKeyInput, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.commands.issueApiKey(actorOf(ctx), tenantOf(ctx.principal, input.tenantId), input);
+  }
+
+  @Authorized('admin', 'operator')
+  @Mutation(() => G.Tenant)
+  async revokeApiKey(
+    @Arg('keyId', () => ID) keyId: string,
+    @Arg('tenantId', () => ID, { nullable: true, description: 'Operator keys only.' }) tenantId: string | null,
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    const result = await ctx.services.commands.revokeApiKey(actorOf(ctx), tenantOf(ctx.principal, tenantId), keyId);
+    return tenantView(result.state);
+  }
+
+  @Authorized('users:write')
+  @Mutation(() => G.User)
+  async registerUser(@Arg('input', () => G.RegisterUserInput) input: G.RegisterUserInput, @Ctx() ctx: GraphQLContext) {
+    const tenantId = tenantOf(ctx.principal);
+    const result = await ctx.services.commands.registerUser(actorOf(ctx), tenantId, input);
+    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
+  }
+
+  @Authorized('users:write')
+  @Mutation(() => G.User, { description: 'Changes any subset of name, consent, optIn and groupIds atomically.' })
+  async updateUser(@Arg('input', () => G.UpdateUserInput) input: G.UpdateUserInput, @Ctx() ctx: GraphQLContext) {
+    const tenantId = tenantOf(ctx.principal);
+    const result = await ctx.services.commands.updateUser(actorOf(ctx), tenantId, input);
+    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
+  }
+
+  @Authorized('users:write')
+  @Mutation(() => G.User)
+  async addDevice(
+    @Arg('userId', () => ID) userId: string,
+    @Arg('device', () => G.DeviceInput) device: G.DeviceInput,
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    const tenantId = tenantOf(ctx.principal);
+    const result = await ctx.services.commands.addDevice(actorOf(ctx), tenantId, userId, device);
+    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
+  }
+
+  @Authorized('users:write')
+  @Mutation(() => G.User)
+  async changeDevice(
+    @Arg('userId', () => ID) userId: string,
+    @Arg('deviceId', () => ID) deviceId: string,
+    @Arg('device', () => G.DeviceInput) device: G.DeviceInput,
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    const tenantId = tenantOf(ctx.principal);
+    const result = await ctx.services.commands.changeDevice(actorOf(ctx), tenantId, userId, deviceId, device);
+    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
+  }
+
+  @Authorized('users:write')
+  @Mutation(() => G.User)
+  async removeDevice(
+    @Arg('userId', () => ID) userId: string,
+    @Arg('deviceId', () => ID) deviceId: string,
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    const tenantId = tenantOf(ctx.principal);
+    const result = await ctx.services.commands.removeDevice(actorOf(ctx), tenantId, userId, deviceId);
+    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
+  }
+
+  @Authorized('users:write')
+  @Mutation(() => G.Group)
+  async createGroup(@Arg('input', () => G.CreateGroupInput) input: G.CreateGroupInput, @Ctx() ctx: GraphQLContext) {
+    const result = await ctx.services.commands.createGroup(actorOf(ctx), tenantOf(ctx.principal), input);
+    return groupView(result.state);
+  }
+
+  @Authorized('users:write')
+  @Mutation(() => G.Group)
+  async renameGroup(@Arg('groupId', () => ID) groupId: string, @Arg('name') name: string, @Ctx() ctx: GraphQLContext) {
+    const result = await ctx.services.commands.renameGroup(actorOf(ctx), tenantOf(ctx.principal), groupId, name);
+    return groupView(result.state);
+  }
+
+  @Authorized('users:write')
+  @Mutation(() => G.MembershipChange, { description: 'Up to 1000 users per call; idempotent.' })
+  async addGroupMembers(
+    @Arg('groupId', () => ID) groupId: string,
+    @Arg('userIds', () => [ID]) userIds: string[],
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    return ctx.services.commands.changeGroupMembers(actorOf(ctx), tenantOf(ctx.principal), groupId, userIds, true);
+  }
+
+  @Authorized('users:write')
+  @Mutation(() => G.MembershipChange, { description: 'Up to 1000 users per call; idempotent.' })
+  async removeGroupMembers(
+    @Arg('groupId', () => ID) groupId: string,
+    @Arg('userIds', () => [ID]) userIds: string[],
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    return ctx.services.commands.changeGroupMembers(actorOf(ctx), tenantOf(ctx.principal), groupId, userIds, false);
+  }
+
+  @Authorized('notifications:send')
+  @Mutation(() => G.SendNotificationPayload)
+  async sendNotification(@Arg('input', () => G.SendNotificationInput) input: G.SendNotificationInput, @Ctx() ctx: GraphQLContext) {
+    const result = await ctx.services.commands.sendNotification(actorOf(ctx), tenantOf(ctx.principal), input);
+    return { notification: notificationView(notificationRecordOf(result.state)), duplicate: result.duplicate };
+  }
+}
+
+const groupView = (state: { status: string; groupId?: string; name?: string }): G.Group => {
+  if (state.status !== 'Created' || state.groupId === undefined || state.name === undefined) {
+    throw new Error('group state after a successful command must be Created');
+  }
+  return { groupId: state.groupId, name: state.name, memberCount: null };
+};

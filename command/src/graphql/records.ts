@@ -1,0 +1,15 @@
+import type { UserRecord, NotificationRecord } from '../../../query/src/views';
+import { EMPTY_PROGRESS } from '../../../query/src/views';
+import type { UserState } from '../user/decider';
+import type { NotificationState } from '../notification/decider';
+
+/** A mutation answers from the state it just decided on: the read model may not have it yet. */
+export const userRecordOf = (state: UserState, revision: number): UserRecord => {
+  if (state.status !== 'Registered') throw new Error('user state after a successful command must be Registered');
+  return { ...state, revision };
+};
+
+export const notificationRecordOf = (state: NotificationState): NotificationRecord => {
+  if (state.status !== 'Requested') throw new Error('notification state after a successful command must be Requested');
+  return { ...state, status: 'REQUESTED', progress: EMPTY_PROGRESS };
+};

@@ -1,0 +1,106 @@
+import type { AnyEvent, Event, EventMetadata, RecordedEvent } from '../../schema/src/events';
+import type { Command } from '../../schema/src/commands';
+import { ConcurrencyError, type EventStore } from '../../platform/src/event-store/port';
+
+export type Decider<C extends Command, E extends Event, S> = Readonly<{
+  decide: (command: C, state: S) => E[];
+  evolve: (state: S, event: E) => S;
+  initialState: () => S;
+}>;
+
+export type Loaded<S> = Readonly<{ state: S; revision: number }>;
+
+export type Handled<E extends Event, S> = Readonly<{
+  /** Events this call appended (empty when the command changed nothing). */
+  appended: readonly E[];
+  state: S;
+  /** The stream's last revision after the call (-1: the stream does not exist). */
+  revision: number;
+  /** Global position of the last appended event, or null when nothing was appended. */
+  position: number | null;
+}>;
+
+/** Folds a whole stream. Streams here stay small: the delivery log lives in its own streams. */
+export const load = async <E extends Event, S>(
+  store: EventStore,
+  streamName: string,
+  decider: Pick<Decider<never, E, S>, 'evolve' | 'initialState'>,
+  from?: Loaded<S>,
+): Promise<Loaded<S>> => {
+  let state = from?.state ?? decider.initialState();
+  let revision = from?.revision ?? -1;
+  const events = await store.readStream(streamName, { fromRevision: revision + 1 });
+  for (const e of events) {
+    state = decider.evolve(state, e as unknown as E);
+    revision = e.revision;
+  }
+  return { state, revision };
+};
+
+/**
+ * Read, decide, append with the revision that was read. A concurrent writer makes the append
+ * fail; deciding again on the fresh state is safe because `decide` is pure.
+ */
+export const handleCommand = async <C extends Command, E extends Event, S>(
+  store: EventStore,
+  streamName: string,
+  decider: Decider<C, E, S>,
+  command: C,
+  metadata: EventMetadata,
+  options: Readonly<{ retries?: number; cache?: StreamCache<E, S> }> = {},
+): Promise<Handled<E, S>> => {
+  const retries = options.retries ?? 3;
+  for (let attempt = 0; ; attempt++) {
+    const loaded = options.cache
+      ? await options.cache.load(streamName)
+      : await load(store, streamName, decider);
+    const events = decider.decide(command, loaded.state);
+    if (events.length === 0) return { appended: [], state: loaded.state, revision: loaded.revision, position: null };
+    try {
+      const result = await store.appendToStream(
+        streamName,
+        events.map((e) => ({ ...e, metadata })),
+        { expectedRevision: loaded.revision < 0 ? 'no_stream' : loaded.revision },
+      );
+      const state = events.reduce(decider.evolve, loaded.state);
+      options.cache?.remember(streamName, { state, revision: result.nextExpectedRevision });
+      return { appended: events, state, revision: result.nextExpectedRevision, position: result.lastPosition };
+    } catch (e) {
+      if (!(e instanceof ConcurrencyError) || attempt >= retries) throw e;
+    }
+  }
+};
+
+/**
+ * Keeps folded state of a few hot, small streams (tenants, the operator) and refreshes it on
+ * every load by reading only the events after the cached revision: one cheap read keeps it
+ * exact, so a revoked key stops working on the next request, in every process.
+ */
+export class StreamCache<E extends Event, S> {
+  private readonly entries = new Map<string, Loaded<S>>();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly decider: Pick<Decider<never, E, S>, 'evolve' | 'initialState'>,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  async load(streamName: string): Promise<Loaded<S>> {
+    const cached = this.entries.get(streamName);
+    const loaded = await load(this.store, streamName, this.decider, cached);
+    if (loaded !== cached) this.remember(streamName, loaded);
+    return loaded;
+  }
+
+  remember(streamName: string, loaded: Loaded<S>): void {
+    const current = this.entries.get(streamName);
+    if (current && current.revision >= loaded.revision) return;
+    if (!current && this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    this.entries.set(streamName, loaded);
+  }
+}
+
+export type { RecordedEvent, AnyEvent };

@@ -1,0 +1,172 @@
+import type {
+  AddDevice,
+  ChangeDevice,
+  JoinGroup,
+  LeaveGroup,
+  RegisterUser,
+  RemoveDevice,
+  UpdateUser,
+  UserCommand,
+} from '../../../schema/src/commands';
+import type { ConsentPeriod, Sealed, SealedDevice, UserEvent } from '../../../schema/src/events';
+import { badInput, conflict, notFound } from '../../../schema/src/errors';
+import { parseConsentPeriod } from '../../../schema/src/values';
+
+export const MAX_DEVICES = 20;
+export const MAX_GROUPS = 100;
+
+export type UserState =
+  | Readonly<{ status: 'Unregistered' }>
+  | Readonly<{
+      status: 'Registered';
+      userId: string;
+      name: Sealed;
+      /** In the order they were added. */
+      devices: readonly SealedDevice[];
+      consent: ConsentPeriod;
+      optIn: boolean;
+      groupIds: readonly string[];
+      registeredAt: string;
+      updatedAt: string;
+    }>;
+type Registered = Extract<UserState, { status: 'Registered' }>;
+
+export const initialState = (): UserState => ({ status: 'Unregistered' });
+
+const registered = (state: UserState, userId: string): Registered => {
+  if (state.status !== 'Registered') throw notFound(`user ${userId}`);
+  return state;
+};
+
+const checkConsent = (consent: ConsentPeriod, now: Date): ConsentPeriod => {
+  const parsed = parseConsentPeriod('consent', consent.start, consent.end);
+  if (new Date(parsed.end) <= now) throw badInput('consent.end', `${parsed.end} has already passed; the consent period must end in the future`);
+  return parsed;
+};
+
+const register = ({ data, now }: RegisterUser, state: UserState): UserEvent[] => {
+  if (state.status === 'Registered') throw conflict(`user ${data.userId} already exists`);
+  if (data.devices.length === 0) throw badInput('devices', 'a user needs at least one device');
+  if (data.devices.length > MAX_DEVICES) throw badInput('devices', `${data.devices.length} devices, the limit is ${MAX_DEVICES}`);
+  if (new Set(data.devices.map((d) => d.deviceId)).size !== data.devices.length) throw badInput('devices', 'device ids must be unique');
+  const groupIds = [...new Set(data.groupIds)];
+  if (groupIds.length > MAX_GROUPS) throw badInput('groupIds', `${groupIds.length} groups, the limit is ${MAX_GROUPS}`);
+  return [{
+    type: 'UserRegistered',
+    data: { userId: data.userId, name: data.name, devices: data.devices, consent: checkConsent(data.consent, now), optIn: data.optIn, groupIds },
+  }];
+};
+
+const update = ({ data, now }: UpdateUser, state: UserState): UserEvent[] => {
+  const user = registered(state, data.userId);
+  const { userId } = data;
+  const events: UserEvent[] = [];
+  // Sealed values cannot be compared (fresh IV each time), so a given name is always recorded.
+  if (data.name !== undefined) events.push({ type: 'UserRenamed', data: { userId, name: data.name } });
+  if (data.consent !== undefined) {
+    const consent = checkConsent(data.consent, now);
+    if (consent.start !== user.consent.start || consent.end !== user.consent.end) {
+      events.push({ type: 'ConsentPeriodChanged', data: { userId, consent } });
+    }
+  }
+  if (data.optIn !== undefined && data.optIn !== user.optIn) events.push({ type: 'OptInChanged', data: { userId, optIn: data.optIn } });
+  if (data.groupIds !== undefined) {
+    const wanted = [...new Set(data.groupIds)];
+    if (wanted.length > MAX_GROUPS) throw badInput('groupIds', `${wanted.length} groups, the limit is ${MAX_GROUPS}`);
+    for (const groupId of wanted) if (!user.groupIds.includes(groupId)) events.push({ type: 'UserJoinedGroup', data: { userId, groupId } });
+    for (const groupId of user.groupIds) if (!wanted.includes(groupId)) events.push({ type: 'UserLeftGroup', data: { userId, groupId } });
+  }
+  return events;
+};
+
+const addDevice = ({ data }: AddDevice, state: UserState): UserEvent[] => {
+  const user = registered(state, data.userId);
+  if (user.devices.some((d) => d.deviceId === data.device.deviceId)) throw conflict(`device ${data.device.deviceId} already exists`);
+  if (user.devices.length >= MAX_DEVICES) throw badInput('device', `user ${data.userId} already has ${user.devices.length} devices, the limit is ${MAX_DEVICES}`);
+  return [{ type: 'DeviceAdded', data: { userId: data.userId, device: data.device } }];
+};
+
+const changeDevice = ({ data }: ChangeDevice, state: UserState): UserEvent[] => {
+  const user = registered(state, data.userId);
+  if (!user.devices.some((d) => d.deviceId === data.device.deviceId)) throw notFound(`device ${data.device.deviceId}`);
+  return [{ type: 'DeviceChanged', data: { userId: data.userId, device: data.device } }];
+};
+
+const removeDevice = ({ data }: RemoveDevice, state: UserState): UserEvent[] => {
+  const user = registered(state, data.userId);
+  if (!user.devices.some((d) => d.deviceId === data.deviceId)) throw notFound(`device ${data.deviceId}`);
+  if (user.devices.length === 1) throw badInput('deviceId', `${data.deviceId} is the user's only device; a user needs at least one device, so add another first`);
+  return [{ type: 'DeviceRemoved', data: { userId: data.userId, deviceId: data.deviceId } }];
+};
+
+const join = ({ data }: JoinGroup, state: UserState): UserEvent[] => {
+  const user = registered(state, data.userId);
+  if (user.groupIds.includes(data.groupId)) return [];
+  if (user.groupIds.length >= MAX_GROUPS) throw badInput('groupId', `user ${data.userId} is in ${user.groupIds.length} groups, the limit is ${MAX_GROUPS}`);
+  return [{ type: 'UserJoinedGroup', data: { userId: data.userId, groupId: data.groupId } }];
+};
+
+const leave = ({ data }: LeaveGroup, state: UserState): UserEvent[] =>
+  registered(state, data.userId).groupIds.includes(data.groupId)
+    ? [{ type: 'UserLeftGroup', data: { userId: data.userId, groupId: data.groupId } }]
+    : [];
+
+export const decide = (command: UserCommand, state: UserState): UserEvent[] => {
+  switch (command.type) {
+    case 'RegisterUser':
+      return register(command, state);
+    case 'UpdateUser':
+      return update(command, state);
+    case 'AddDevice':
+      return addDevice(command, state);
+    case 'ChangeDevice':
+      return changeDevice(command, state);
+    case 'RemoveDevice':
+      return removeDevice(command, state);
+    case 'JoinGroup':
+      return join(command, state);
+    case 'LeaveGroup':
+      return leave(command, state);
+    default: {
+      const never: never = command;
+      throw new Error(`unknown command ${JSON.stringify(never)}`);
+    }
+  }
+};
+
+/** Recorded events carry their time in metadata; plain events (in tests) leave the times as they were. */
+const timeOf = (event: UserEvent): string | undefined => (event as { metadata?: { at?: string } }).metadata?.at;
+
+export const evolve = (state: UserState, event: UserEvent): UserState => {
+  const at = timeOf(event);
+  if (event.type === 'UserRegistered') {
+    const { userId, name, devices, consent, optIn, groupIds } = event.data;
+    return { status: 'Registered', userId, name, devices, consent, optIn, groupIds, registeredAt: at ?? '', updatedAt: at ?? '' };
+  }
+  if (state.status !== 'Registered') return state;
+  const user: Registered = { ...state, updatedAt: at ?? state.updatedAt };
+  switch (event.type) {
+    case 'UserRenamed':
+      return { ...user, name: event.data.name };
+    case 'DeviceAdded':
+      return { ...user, devices: [...user.devices, event.data.device] };
+    case 'DeviceChanged':
+      return { ...user, devices: user.devices.map((d) => (d.deviceId === event.data.device.deviceId ? event.data.device : d)) };
+    case 'DeviceRemoved':
+      return { ...user, devices: user.devices.filter((d) => d.deviceId !== event.data.deviceId) };
+    case 'ConsentPeriodChanged':
+      return { ...user, consent: event.data.consent };
+    case 'OptInChanged':
+      return { ...user, optIn: event.data.optIn };
+    case 'UserJoinedGroup':
+      return user.groupIds.includes(event.data.groupId) ? user : { ...user, groupIds: [...user.groupIds, event.data.groupId] };
+    case 'UserLeftGroup':
+      return { ...user, groupIds: user.groupIds.filter((g) => g !== event.data.groupId) };
+    default: {
+      const never: never = event;
+      return never;
+    }
+  }
+};
+
+export const userDecider = { decide, evolve, initialState };

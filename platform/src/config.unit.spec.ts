@@ -1,0 +1,38 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config';
+
+describe('loadConfig', () => {
+  it('gives the embedded defaults for an empty environment', () => {
+    const c = loadConfig({}, '/srv/app');
+    expect(c).toMatchObject({ host: '127.0.0.1', port: 4000, dataDir: path.resolve('/srv/app', 'data'), masterKey: null, logLevel: 'info' });
+    expect(c.roles).toEqual(['api', 'projections', 'delivery', 'expiry']);
+  });
+
+  it('reads every variable', () => {
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const c = loadConfig({ PORT: '8080', HOST: '0.0.0.0', DATA_DIR: '/var/lib/notify', MASTER_KEY: key, ROLES: 'api, projections', LOG_LEVEL: 'debug', MAX_QUERY_DEPTH: '8', MAX_QUERY_COST: '500', WRITE_OPERATOR_KEY_FILE: 'false' });
+    expect(c).toEqual({ host: '0.0.0.0', port: 8080, dataDir: '/var/lib/notify', masterKey: key, roles: ['api', 'projections'], logLevel: 'debug', maxQueryDepth: 8, maxQueryCost: 500, writeOperatorKeyFile: false });
+  });
+
+  it('accepts a hex master key', () => {
+    expect(loadConfig({ MASTER_KEY: 'ab'.repeat(32) }).masterKey).toBe('ab'.repeat(32));
+  });
+
+  it('reports every problem at once, naming the variable and the value', () => {
+    try {
+      loadConfig({ PORT: 'abc', ROLES: 'api,mailer', LOG_LEVEL: 'loud', MASTER_KEY: 'short', MAX_QUERY_DEPTH: '1', WRITE_OPERATOR_KEY_FILE: 'maybe' });
+      expect.fail('should throw');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      const problems = (e as ConfigError).problems;
+      expect(problems).toHaveLength(6);
+      expect(problems.join('\n')).toMatch(/PORT must be an integer from 0 to 65535, got "abc"/);
+      expect(problems.join('\n')).toMatch(/ROLES .* got "api,mailer"/);
+      expect(problems.join('\n')).toMatch(/LOG_LEVEL must be one of .* got "loud"/);
+      expect(problems.join('\n')).toMatch(/MASTER_KEY must be 32 bytes/);
+      expect(problems.join('\n')).toMatch(/MAX_QUERY_DEPTH must be an integer from 2 to 100/);
+      expect(problems.join('\n')).toMatch(/WRITE_OPERATOR_KEY_FILE must be true or false/);
+    }
+  });
+});

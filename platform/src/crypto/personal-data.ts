@@ -1,0 +1,108 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { Sealed } from '../../../schema/src/events';
+import type { KeyVault } from '../key-vault/port';
+
+export type UserKey = Readonly<{ keyId: string; key: Buffer }>;
+
+const WRAP_VERSION = 1;
+const IV = 12;
+const TAG = 16;
+const SEALED_PREFIX = 'pd1.';
+
+export const parseMasterKey = (value: string): Buffer => {
+  const trimmed = value.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
+  if (key.length !== 32) throw new Error(`the master key must be 32 bytes (base64 or 64 hex characters), got ${key.length} bytes`);
+  return key;
+};
+
+const encrypt = (key: Buffer, plaintext: Buffer, aad: Buffer): Buffer => {
+  const iv = randomBytes(IV);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(aad);
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), body]);
+};
+
+const decrypt = (key: Buffer, packed: Buffer, aad: Buffer): Buffer => {
+  if (packed.length < IV + TAG) throw new Error('ciphertext too short');
+  const decipher = createDecipheriv('aes-256-gcm', key, packed.subarray(0, IV));
+  decipher.setAAD(aad);
+  decipher.setAuthTag(packed.subarray(IV, IV + TAG));
+  return Buffer.concat([decipher.update(packed.subarray(IV + TAG)), decipher.final()]);
+};
+
+/**
+ * Envelope encryption of personal data: one AES-256-GCM data key per user, wrapped by the master
+ * key in the vault. The user's key id is the additional data of every ciphertext, so a value
+ * copied onto another user does not open. Destroying the wrapped key shreds every copy.
+ */
+export class PersonalDataCipher {
+  private readonly cache = new Map<string, UserKey>();
+  private readonly cacheSize: number;
+
+  constructor(
+    private readonly vault: KeyVault,
+    private readonly masterKey: Buffer,
+    options: Readonly<{ cacheSize?: number }> = {},
+  ) {
+    if (masterKey.length !== 32) throw new Error('the master key must be 32 bytes');
+    this.cacheSize = options.cacheSize ?? 10_000;
+  }
+
+  async keyFor(keyId: string, options: Readonly<{ create: boolean }>): Promise<UserKey | null> {
+    const cached = this.cache.get(keyId);
+    if (cached) {
+      this.cache.delete(keyId);
+      this.cache.set(keyId, cached);
+      return cached;
+    }
+    let wrapped = await this.vault.get(keyId);
+    if (!wrapped) {
+      if (!options.create) return null;
+      wrapped = await this.vault.putIfAbsent(keyId, this.wrap(keyId, randomBytes(32)));
+    }
+    const key = { keyId, key: this.unwrap(keyId, wrapped) };
+    this.remember(key);
+    return key;
+  }
+
+  seal(key: UserKey, plaintext: string): Sealed {
+    return `${SEALED_PREFIX}${encrypt(key.key, Buffer.from(plaintext, 'utf8'), Buffer.from(key.keyId)).toString('base64url')}` as Sealed;
+  }
+
+  open(key: UserKey, sealed: Sealed): string {
+    if (!sealed.startsWith(SEALED_PREFIX)) throw new Error('not a sealed value');
+    try {
+      return decrypt(key.key, Buffer.from(sealed.slice(SEALED_PREFIX.length), 'base64url'), Buffer.from(key.keyId)).toString('utf8');
+    } catch {
+      throw new Error(`sealed value does not open with the data key of ${key.keyId}: tampered, or sealed for someone else`);
+    }
+  }
+
+  /** Drops a key from memory, so a destroyed key stops working here at once. */
+  forget(keyId: string): void {
+    this.cache.delete(keyId);
+  }
+
+  private remember(key: UserKey): void {
+    if (this.cache.size >= this.cacheSize) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    this.cache.set(key.keyId, key);
+  }
+
+  private wrap(keyId: string, key: Buffer): Buffer {
+    return Buffer.concat([Buffer.from([WRAP_VERSION]), encrypt(this.masterKey, key, Buffer.from(keyId))]);
+  }
+
+  private unwrap(keyId: string, wrapped: Buffer): Buffer {
+    if (wrapped[0] !== WRAP_VERSION) throw new Error(`data key ${keyId}: unknown wrapping version ${wrapped[0]}`);
+    try {
+      return decrypt(this.masterKey, wrapped.subarray(1), Buffer.from(keyId));
+    } catch {
+      throw new Error(`data key ${keyId} does not unwrap: the master key differs from the one that wrapped it`);
+    }
+  }
+}

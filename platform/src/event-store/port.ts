@@ -1,0 +1,80 @@
+import type { AnyEvent, Event, EventMetadata, RecordedEvent } from '../../../schema/src/events';
+
+/**
+ * What the writer expects the stream to be before the append:
+ * a revision (the last event's 0-based revision), `no_stream`, `stream_exists` or `any`.
+ */
+export type ExpectedRevision = number | 'no_stream' | 'stream_exists' | 'any';
+
+export type NewEvent = Event & Readonly<{ metadata: EventMetadata }>;
+
+export type AppendResult = Readonly<{
+  /** Revision of the last event written, which is the expected revision of the next append. */
+  nextExpectedRevision: number;
+  /** Global position of the last event written. */
+  lastPosition: number;
+}>;
+
+export class ConcurrencyError extends Error {
+  constructor(
+    readonly streamName: string,
+    readonly expected: ExpectedRevision,
+    /** The stream's actual last revision, or -1 when it does not exist. */
+    readonly actual: number,
+  ) {
+    super(`stream ${streamName}: expected revision ${String(expected)}, actual ${actual}`);
+    this.name = 'ConcurrencyError';
+  }
+}
+
+export type StreamAppend = Readonly<{ streamName: string; events: readonly NewEvent[]; expectedRevision: ExpectedRevision }>;
+
+export type ReadAllOptions = Readonly<{
+  /** Read events with position strictly greater than this; 0 reads from the start. */
+  after: number;
+  maxCount: number;
+  /** Only events whose type is listed; absent reads every type. */
+  types?: readonly string[];
+}>;
+
+export type SubscriptionHandler = (events: readonly RecordedEvent<AnyEvent>[]) => Promise<void>;
+
+export type SubscribeOptions = Readonly<{
+  /** Deliver events after this position (0 = from the start): catch up, then follow live. */
+  after: number;
+  handler: SubscriptionHandler;
+  batchSize?: number;
+  types?: readonly string[];
+  /** Called when the handler throws; the subscription stops after reporting. */
+  onError?: (error: unknown) => void;
+}>;
+
+export interface Subscription {
+  /** Stops after the batch in progress; resolves when the handler will not be called again. */
+  stop(): Promise<void>;
+  /** Resolves once the subscription has delivered everything up to `position`. */
+  caughtUp(position: number): Promise<void>;
+}
+
+/**
+ * The log, source of truth. Appends are atomic per call; `appendToStreams` is atomic across its
+ * streams where the store can do that (SQLite, PostgreSQL) and must be documented otherwise.
+ */
+export interface EventStore {
+  appendToStream(
+    streamName: string,
+    events: readonly NewEvent[],
+    options?: Readonly<{ expectedRevision?: ExpectedRevision }>,
+  ): Promise<AppendResult>;
+  appendToStreams(appends: readonly StreamAppend[]): Promise<{ lastPosition: number }>;
+  /** Events of one stream from a revision (inclusive), in order. Empty when the stream does not exist. */
+  readStream(
+    streamName: string,
+    options?: Readonly<{ fromRevision?: number; maxCount?: number }>,
+  ): Promise<readonly RecordedEvent<AnyEvent>[]>;
+  readAll(options: ReadAllOptions): Promise<readonly RecordedEvent<AnyEvent>[]>;
+  /** Position of the last event in the log (0 when empty). */
+  headPosition(): Promise<number>;
+  subscribe(options: SubscribeOptions): Subscription;
+  close(): Promise<void>;
+}

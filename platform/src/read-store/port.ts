@@ -1,0 +1,72 @@
+/**
+ * A small document store: collections of JSON documents keyed by `id`, equality filters on
+ * declared index fields (an array field matches when it contains the value), keyset paging, and
+ * atomic commits that carry the projections' checkpoints in the same write as their changes.
+ * Small on purpose: SQLite and MongoDB both do all of it well.
+ */
+export type Doc = Readonly<{ id: string }> & Readonly<Record<string, unknown>>;
+
+export type Scalar = string | number | boolean;
+/** Field equality; on an array field, "contains". Only fields of a declared index may be used. */
+export type Filter = Readonly<Record<string, Scalar>>;
+
+export type CollectionSpec = Readonly<{
+  name: string;
+  /**
+   * Each index is a list of fields. At most one field of an index may be an array (listed in
+   * `arrayFields`). A `find` must use a filter whose fields equal one index's fields, optionally
+   * followed by sorting on one more scalar field named in `sortFields`.
+   */
+  indexes: readonly (readonly string[])[];
+  arrayFields?: readonly string[];
+  sortFields?: readonly string[];
+}>;
+
+export type Sort = Readonly<{ field: string; direction: 'asc' | 'desc' }>;
+
+/** Opaque to callers: pass `page.next` back as `after` to continue. */
+export type Cursor = string;
+
+export type FindOptions = Readonly<{
+  limit: number;
+  after?: Cursor;
+  /** Default: by id ascending. */
+  sort?: Sort;
+}>;
+
+export type Page<D> = Readonly<{ items: readonly D[]; next: Cursor | null }>;
+
+export type Change =
+  | Readonly<{ op: 'put'; collection: string; doc: Doc }>
+  | Readonly<{ op: 'delete'; collection: string; id: string }>
+  | Readonly<{ op: 'deleteWhere'; collection: string; filter: Filter }>;
+
+export type CheckpointUpdate = Readonly<{
+  name: string;
+  /** The checkpoint the writer read (null: none yet); the commit fails if it moved since. */
+  expected: number | null;
+  next: number;
+}>;
+
+export class CheckpointConflictError extends Error {
+  constructor(
+    readonly checkpointName: string,
+    readonly expected: number | null,
+    readonly actual: number | null,
+  ) {
+    super(`checkpoint ${checkpointName}: expected ${String(expected)}, actual ${String(actual)}`);
+    this.name = 'CheckpointConflictError';
+  }
+}
+
+export interface ReadStore {
+  /** Creates collections and their indexes if missing. Idempotent. */
+  ensureCollections(specs: readonly CollectionSpec[]): Promise<void>;
+  get<D extends Doc>(collection: string, id: string): Promise<D | null>;
+  getMany<D extends Doc>(collection: string, ids: readonly string[]): Promise<readonly D[]>;
+  find<D extends Doc>(collection: string, filter: Filter, options: FindOptions): Promise<Page<D>>;
+  checkpoint(name: string): Promise<number | null>;
+  /** Applies every change and moves every checkpoint, all or nothing. */
+  commit(batch: Readonly<{ checkpoints: readonly CheckpointUpdate[]; changes: readonly Change[] }>): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,51 @@
+import type { DeviceKind, NotificationTarget } from '../../../schema/src/events';
+import type { CollectionSpec } from '../../../platform/src/read-store/port';
+
+/** Deliveries (one per recipient device) by state; every counter sits in one of these. */
+export type DeliveryCounts = Readonly<{
+  total: number;
+  pending: number;
+  succeeded: number;
+  failed: number;
+  expired: number;
+}>;
+
+export type NotificationProgress = DeliveryCounts &
+  Readonly<{
+    /** Users the fan-out reached; null until the planner has counted them. */
+    recipients: number | null;
+    /** The same counters split by channel and by provider, filled once deliveries are recorded. */
+    byChannel: Readonly<Partial<Record<DeviceKind, DeliveryCounts>>>;
+    byProvider: Readonly<Record<string, DeliveryCounts>>;
+  }>;
+
+export type NotificationStatus = 'REQUESTED';
+
+export type NotificationDocument = Readonly<{
+  id: string;
+  tenantId: string;
+  notificationId: string;
+  text: string;
+  target: NotificationTarget;
+  idempotencyKey: string | null;
+  status: NotificationStatus;
+  requestedAt: string;
+  deadline: string;
+  progress: NotificationProgress;
+  /** Position of the last event applied: live snapshots wait until the model has reached it. */
+  lastPosition: number;
+}>;
+
+export const NOTIFICATIONS = 'notifications';
+
+export const notificationsCollection: CollectionSpec = {
+  name: NOTIFICATIONS,
+  indexes: [['tenantId']],
+  sortFields: ['requestedAt'],
+};
+
+export const notificationDocId = (tenantId: string, notificationId: string): string => `${tenantId}:${notificationId}`;
+
+export const noDeliveries: DeliveryCounts = { total: 0, pending: 0, succeeded: 0, failed: 0, expired: 0 };
+
+export const initialProgress: NotificationProgress = { ...noDeliveries, recipients: null, byChannel: {}, byProvider: {} };

@@ -1,0 +1,27 @@
+import type { Scope } from '../../../schema/src/scopes';
+import type { CollectionSpec } from '../../../platform/src/read-store/port';
+
+/** An API key as an operator may see it; the secret's hash stays in the tenant stream. */
+export type ApiKeyEntry = Readonly<{
+  keyId: string;
+  name: string;
+  scopes: readonly Scope[];
+  issuedAt: string;
+  revoked: boolean;
+  revokedAt: string | null;
+}>;
+
+export type TenantDocument = Readonly<{
+  /** The tenant id itself: tenants are not scoped by anything. */
+  id: string;
+  tenantId: string;
+  name: string;
+  deliveryDeadlineMinutes: number;
+  registeredAt: string;
+  keys: readonly ApiKeyEntry[];
+}>;
+
+export const TENANTS = 'tenants';
+
+/** The empty index lists every tenant by id, for operators. */
+export const tenantsCollection: CollectionSpec = { name: TENANTS, indexes: [[]] };

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import type { RecordedEvent } from '../../../schema/src/events';
+import { eventLog, ReadModelSpecification, sealed } from '../read-model.test-support';
+import { timelineReadModel } from './evolve';
+import { timelineEntryId, timelineUserId, type TimelineEntryDocument } from './document';
+
+const spec = ReadModelSpecification.for(timelineReadModel);
+const consent = { start: '2026-01-01T00:00:00.000Z', end: '2027-01-01T00:00:00.000Z' };
+
+const history = () => {
+  const log = eventLog({ tenantId: 'acme' });
+  const events: RecordedEvent[] = [
+    log.record({
+      type: 'UserRegistered',
+      data: {
+        userId: 'u1',
+        name: sealed('Grace Hopper'),
+        devices: [
+          { deviceId: 'd1', kind: 'email', address: sealed('grace@example.com') },
+          { deviceId: 'd2', kind: 'ios', address: sealed('apns-token-abc') },
+        ],
+        consent,
+        optIn: true,
+        groupIds: ['beta'],
+      },
+    }),
+    log.record({ type: 'UserRenamed', data: { userId: 'u1', name: sealed('Grace B. Hopper') } }),
+    log.record({ type: 'DeviceAdded', data: { userId: 'u1', device: { deviceId: 'd3', kind: 'sms', address: sealed('+15550100') } } }),
+    log.record({ type: 'DeviceChanged', data: { userId: 'u1', device: { deviceId: 'd1', kind: 'email', address: sealed('g@example.org') } } }),
+    log.record({ type: 'DeviceRemoved', data: { userId: 'u1', deviceId: 'd2' } }),
+    log.record({ type: 'ConsentPeriodChanged', data: { userId: 'u1', consent } }),
+    log.record({ type: 'OptInChanged', data: { userId: 'u1', optIn: false } }),
+    log.record({ type: 'UserJoinedGroup', data: { userId: 'u1', groupId: 'gamma' } }),
+    log.record({ type: 'UserLeftGroup', data: { userId: 'u1', groupId: 'beta' } }),
+  ];
+  return { log, events };
+};
+
+describe('timeline read model', () => {
+  it('adds one entry per user event, with who, when and a summary', () => {
+    const { events } = history();
+    const entries = [...spec.given([]).when(events).collection().values()];
+    expect(entries.map((e) => e.summary)).toEqual([
+      'registered, opted in, devices: d1 (email), d2 (ios), groups: beta, consent 2026-01-01T00:00:00.000Z – 2027-01-01T00:00:00.000Z',
+      'name changed',
+      'device d3 (sms) added',
+      'device d1 (email) changed',
+      'device d2 removed',
+      'consent period set to 2026-01-01T00:00:00.000Z – 2027-01-01T00:00:00.000Z',
+      'opted out',
+      'joined group gamma',
+      'left group beta',
+    ]);
+    expect(entries[0]).toEqual<TimelineEntryDocument>({
+      id: 'acme:u1:0000000000000001',
+      tenantId: 'acme',
+      userId: 'u1',
+      position: 1,
+      type: 'UserRegistered',
+      at: events[0]!.metadata.at,
+      actor: 'kadmin',
+      requestId: 'req-1',
+      summary: entries[0]!.summary,
+    });
+  });
+
+  it('never copies a name, an address or their sealed form into an entry', () => {
+    const { events } = history();
+    const stored = JSON.stringify([...spec.given([]).when(events).collection().values()]);
+    for (const secret of ['Grace', 'Hopper', 'example', 'apns-token', '+1555', 'pd1.']) expect(stored).not.toContain(secret);
+  });
+
+  it('adds an entry for each user a notification lists, none for a group target', () => {
+    const { log, events } = history();
+    const base = { text: 'hi', idempotencyKey: null, requestHash: 'x', requestedAt: consent.start, deadline: consent.end };
+    const toUsers = log.record({
+      type: 'NotificationRequested',
+      data: { ...base, notificationId: 'n1', target: { kind: 'users', userIds: ['u1', 'u2', 'u1'] } },
+    });
+    const toGroup = log.record({ type: 'NotificationRequested', data: { ...base, notificationId: 'n2', target: { kind: 'group', groupId: 'gamma' } } });
+    const entry = (userId: string): TimelineEntryDocument => ({
+      id: timelineEntryId('acme', userId, 10),
+      tenantId: 'acme',
+      userId,
+      position: 10,
+      type: 'NotificationRequested',
+      at: toUsers.metadata.at,
+      actor: 'kadmin',
+      requestId: 'req-10',
+      summary: 'notification n1 requested',
+    });
+    spec
+      .given(events)
+      .when([toUsers, toGroup])
+      .then({ 'acme:u1:0000000000000010': entry('u1'), 'acme:u2:0000000000000010': entry('u2'), 'acme:u1:0000000000000011': null });
+  });
+
+  it('writes an entry once, whatever replays', () => {
+    const { events } = history();
+    spec.given(events).when(events).thenUnchanged();
+  });
+
+  it('reads the user back from an entry id, whatever the user id holds', () => {
+    expect(timelineUserId('acme', timelineEntryId('acme', 'u:1:x', 42))).toBe('u:1:x');
+  });
+});

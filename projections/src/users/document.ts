@@ -1,0 +1,27 @@
+import type { ConsentPeriod, Sealed, SealedDevice } from '../../../schema/src/events';
+import type { CollectionSpec } from '../../../platform/src/read-store/port';
+
+export type UserDocument = Readonly<{
+  id: string;
+  tenantId: string;
+  userId: string;
+  name: Sealed;
+  devices: readonly SealedDevice[];
+  consent: ConsentPeriod;
+  optIn: boolean;
+  groupIds: readonly string[];
+  registeredAt: string;
+  updatedAt: string;
+  /** Revision of the user's stream this document reflects. */
+  revision: number;
+}>;
+
+export const USERS = 'users';
+
+export const usersCollection: CollectionSpec = {
+  name: USERS,
+  indexes: [['tenantId'], ['tenantId', 'groupIds']],
+  arrayFields: ['groupIds'],
+};
+
+export const userDocId = (tenantId: string, userId: string): string => `${tenantId}:${userId}`;

@@ -1,0 +1,138 @@
+import type { EventStore, Subscription } from '../../../platform/src/event-store/port';
+import type { ReadStore } from '../../../platform/src/read-store/port';
+import type { AnyEvent, RecordedEvent } from '../../../schema/src/events';
+import type { Logger } from '../../../platform/src/logger';
+import { Channel } from './channel';
+
+export type LiveEvent = Readonly<{
+  position: number;
+  type: string;
+  at: Date;
+  notificationId: string | null;
+  userId: string | null;
+  dropped: number | null;
+}>;
+
+type NotificationDoc = Readonly<{ lastPosition: number }>;
+
+type EventWatcher = Readonly<{ tenantId: string; notificationId: string | null; userId: string | null; channel: Channel<LiveEvent> }>;
+type ProgressWatcher<D> = Readonly<{ channel: Channel<D> }>;
+
+const field = (e: RecordedEvent<AnyEvent>, name: string): string | null => {
+  const v = (e.data as Record<string, unknown>)[name];
+  return typeof v === 'string' ? v : null;
+};
+
+/**
+ * Feeds subscriptions from the log. Per-event streams are filtered per tenant and bounded per
+ * subscriber. Progress is coalesced: an event only marks its notification dirty; a timer
+ * publishes the read model's snapshot at most `flushHz` times a second, and only once the read
+ * model has caught up with the event that made it dirty, so the last snapshot is never stale.
+ */
+export class LiveHub {
+  private readonly eventWatchers = new Set<EventWatcher>();
+  private readonly progressWatchers = new Map<string, Set<ProgressWatcher<unknown>>>();
+  private readonly dirty = new Map<string, number>();
+  private subscription: Subscription | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private flushing = false;
+
+  constructor(
+    private readonly deps: Readonly<{ eventStore: EventStore; readStore: ReadStore; logger: Logger; flushHz?: number; queueCapacity?: number }>,
+  ) {}
+
+  async start(): Promise<void> {
+    const head = await this.deps.eventStore.headPosition();
+    this.subscription = this.deps.eventStore.subscribe({
+      after: head,
+      handler: async (events) => this.dispatch(events),
+      onError: (e) => this.deps.logger.error({ err: e }, 'live hub subscription failed'),
+    });
+    this.timer = setInterval(() => void this.flush(), 1000 / (this.deps.flushHz ?? 4));
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.subscription?.stop();
+    for (const w of this.eventWatchers) w.channel.close();
+    for (const set of this.progressWatchers.values()) for (const w of set) w.channel.close();
+  }
+
+  watchEvents(tenantId: string, filter: Readonly<{ notificationId?: string | null; userId?: string | null }>): AsyncIterableIterator<LiveEvent> {
+    const watcher: EventWatcher = {
+      tenantId,
+      notificationId: filter.notificationId ?? null,
+      userId: filter.userId ?? null,
+      channel: new Channel<LiveEvent>(
+        {
+          mode: 'bounded',
+          capacity: this.deps.queueCapacity ?? 10_000,
+          dropped: (count) => ({ position: 0, type: 'EventsDropped', at: new Date(), notificationId: null, userId: null, dropped: count }),
+        },
+        () => this.eventWatchers.delete(watcher),
+      ),
+    };
+    this.eventWatchers.add(watcher);
+    return watcher.channel;
+  }
+
+  /** Snapshots of one read-model document (a notification), starting with the current one. */
+  watchProgress<D extends NotificationDoc>(collection: string, docId: string, initial: D): AsyncIterableIterator<D> {
+    const key = `${collection}\u0000${docId}`;
+    const watcher: ProgressWatcher<D> = {
+      channel: new Channel<D>({ mode: 'latest' }, () => {
+        const set = this.progressWatchers.get(key);
+        set?.delete(watcher as ProgressWatcher<unknown>);
+        if (set?.size === 0) this.progressWatchers.delete(key);
+      }),
+    };
+    let set = this.progressWatchers.get(key);
+    if (!set) this.progressWatchers.set(key, (set = new Set()));
+    set.add(watcher as ProgressWatcher<unknown>);
+    watcher.channel.push(initial);
+    return watcher.channel;
+  }
+
+  private dispatch(events: readonly RecordedEvent<AnyEvent>[]): void {
+    for (const e of events) {
+      const notificationId = field(e, 'notificationId');
+      const userId = field(e, 'userId');
+      if (notificationId !== null) {
+        const key = `notifications\u0000${e.metadata.tenantId}:${notificationId}`;
+        if (this.progressWatchers.has(key)) this.dirty.set(key, e.position);
+      }
+      if (this.eventWatchers.size === 0) continue;
+      const live: LiveEvent = { position: e.position, type: e.type, at: new Date(e.metadata.at), notificationId, userId, dropped: null };
+      for (const w of this.eventWatchers) {
+        if (w.tenantId !== e.metadata.tenantId) continue;
+        if (w.notificationId !== null && w.notificationId !== notificationId) continue;
+        if (w.userId !== null && w.userId !== userId) continue;
+        w.channel.push(live);
+      }
+    }
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing || this.dirty.size === 0) return;
+    this.flushing = true;
+    try {
+      for (const [key, position] of [...this.dirty]) {
+        const watchers = this.progressWatchers.get(key);
+        if (!watchers) {
+          this.dirty.delete(key);
+          continue;
+        }
+        const [collection, docId] = key.split('\u0000') as [string, string];
+        const doc = await this.deps.readStore.get<NotificationDoc & { id: string }>(collection, docId);
+        if (!doc || doc.lastPosition < position) continue;
+        if (this.dirty.get(key) === position) this.dirty.delete(key);
+        for (const w of watchers) w.channel.push(doc);
+      }
+    } catch (e) {
+      this.deps.logger.warn({ err: e }, 'live progress flush failed');
+    } finally {
+      this.flushing = false;
+    }
+  }
+}

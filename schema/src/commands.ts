@@ -1,0 +1,90 @@
+import type { ConsentPeriod, NotificationTarget, Sealed, SealedDevice } from './events';
+import type { Scope } from './scopes';
+
+/**
+ * Commands are plain readonly records. Every id and every sealed (encrypted) value is made by the
+ * caller before `decide`, so deciders stay pure: same command + same state = same events.
+ */
+export type Command<Type extends string = string, Data extends object = object> = Readonly<{
+  type: Type;
+  data: Readonly<Data>;
+  /** The decision time; deciders never read a clock. */
+  now: Date;
+}>;
+
+// ---- operator ------------------------------------------------------------------------------
+export type IssueOperatorKey = Command<'IssueOperatorKey', { keyId: string; secretHash: string }>;
+export type RevokeOperatorKey = Command<'RevokeOperatorKey', { keyId: string }>;
+export type OperatorCommand = IssueOperatorKey | RevokeOperatorKey;
+
+// ---- tenant --------------------------------------------------------------------------------
+export type RegisterTenant = Command<
+  'RegisterTenant',
+  { tenantId: string; name: string; deliveryDeadlineMinutes: number }
+>;
+export type ChangeDeliveryDeadline = Command<'ChangeDeliveryDeadline', { deliveryDeadlineMinutes: number }>;
+export type IssueApiKey = Command<
+  'IssueApiKey',
+  { keyId: string; name: string; scopes: readonly Scope[]; secretHash: string }
+>;
+export type RevokeApiKey = Command<'RevokeApiKey', { keyId: string }>;
+export type TenantCommand = RegisterTenant | ChangeDeliveryDeadline | IssueApiKey | RevokeApiKey;
+
+// ---- user ----------------------------------------------------------------------------------
+export type RegisterUser = Command<
+  'RegisterUser',
+  {
+    userId: string;
+    name: Sealed;
+    devices: readonly SealedDevice[];
+    consent: ConsentPeriod;
+    optIn: boolean;
+    /** Groups the user joins; each must exist (checked by the handler, which can read groups). */
+    groupIds: readonly string[];
+  }
+>;
+/** Changes any subset of a user's fields in one atomic step; absent fields stay as they are. */
+export type UpdateUser = Command<
+  'UpdateUser',
+  {
+    userId: string;
+    name?: Sealed;
+    consent?: ConsentPeriod;
+    optIn?: boolean;
+    /** The full new set of groups, replacing the old one. */
+    groupIds?: readonly string[];
+  }
+>;
+export type AddDevice = Command<'AddDevice', { userId: string; device: SealedDevice }>;
+export type ChangeDevice = Command<'ChangeDevice', { userId: string; device: SealedDevice }>;
+export type RemoveDevice = Command<'RemoveDevice', { userId: string; deviceId: string }>;
+export type JoinGroup = Command<'JoinGroup', { userId: string; groupId: string }>;
+export type LeaveGroup = Command<'LeaveGroup', { userId: string; groupId: string }>;
+export type UserCommand =
+  | RegisterUser
+  | UpdateUser
+  | AddDevice
+  | ChangeDevice
+  | RemoveDevice
+  | JoinGroup
+  | LeaveGroup;
+
+// ---- group ---------------------------------------------------------------------------------
+export type CreateGroup = Command<'CreateGroup', { groupId: string; name: string }>;
+export type RenameGroup = Command<'RenameGroup', { groupId: string; name: string }>;
+export type GroupCommand = CreateGroup | RenameGroup;
+
+// ---- notification --------------------------------------------------------------------------
+export type RequestNotification = Command<
+  'RequestNotification',
+  {
+    notificationId: string;
+    text: string;
+    target: NotificationTarget;
+    idempotencyKey: string | null;
+    requestHash: string;
+    /** The tenant's deadline at request time, read by the handler from the tenant stream. */
+    deliveryDeadlineMinutes: number;
+  }
+>;
+export type NotificationCommand = RequestNotification;

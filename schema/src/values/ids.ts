@@ -1,0 +1,30 @@
+import { badInput } from '../errors';
+import { requireString } from './text';
+
+const ENTITY_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+const TENANT_ID = /^[a-z0-9][a-z0-9-]{2,39}$/;
+export const MAX_USER_IDS = 1000;
+
+/** Ids of users, groups and devices. They are stored in clear, so they must not be personal data. */
+export const parseEntityId = (field: string, s: unknown): string => {
+  const id = requireString(field, s);
+  if (id.includes('@')) throw badInput(field, `"${id.slice(0, 70)}" looks like an email; ids are stored in clear, so use an opaque id`);
+  if (!ENTITY_ID.test(id)) {
+    throw badInput(field, `"${id.slice(0, 70)}" is not a valid id: 1 to 64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit`);
+  }
+  return id;
+};
+
+export const parseTenantId = (field: string, s: unknown): string => {
+  const id = requireString(field, s);
+  if (!TENANT_ID.test(id)) throw badInput(field, `"${id.slice(0, 50)}" is not a valid tenant id: 3 to 40 lower-case letters, digits or '-'`);
+  if (id === 'operator') throw badInput(field, '"operator" is reserved');
+  return id;
+};
+
+export const parseUserIds = (field: string, list: unknown): string[] => {
+  if (!Array.isArray(list)) throw badInput(field, 'expected a list of user ids');
+  if (list.length === 0) throw badInput(field, 'give at least one user id');
+  if (list.length > MAX_USER_IDS) throw badInput(field, `${list.length} user ids, the limit is ${MAX_USER_IDS}`);
+  return [...new Set(list.map((id, i) => parseEntityId(`${field}[${i}]`, id)))];
+};

@@ -1,0 +1,4 @@
+export * from './text';
+export * from './ids';
+export * from './devices';
+export * from './tenancy';
