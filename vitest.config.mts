@@ -1,11 +1,19 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  // type-graphql is CommonJS; without this alias vitest can load graphql twice (ESM and CJS).
-  resolve: { alias: { graphql: 'graphql/index.js' } },
+  resolve: {
+    // One graphql instance: type-graphql and Apollo load graphql's CommonJS entry, so our code
+    // must too, and graphql-query-complexity's ESM build (which names index.mjs) is inlined and
+    // pointed at the same files; two instances fail with "from another module or realm".
+    alias: [
+      { find: /^graphql$/, replacement: 'graphql/index.js' },
+      { find: /^graphql\/(.*)\.mjs$/, replacement: 'graphql/$1.js' },
+    ],
+  },
   test: {
     include: ['**/*.spec.ts'],
     exclude: ['node_modules/**', 'dist/**', 'data/**'],
+    server: { deps: { inline: ['graphql-query-complexity'] } },
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -215,9 +215,9 @@ describe('GraphQL API on the embedded default', () => {
   });
 
   it('limits query depth and cost', async () => {
-    const deep = await h.gql(key, `{ ${'__schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } }'} }`);
+    const deep = await h.gql(key, `{ __schema { types { fields { type { ${'ofType { '.repeat(8)}name${' }'.repeat(8)} } } } } }`);
     expect(deep.errors?.[0]?.message).toMatch(/depth \d+ exceeds the limit of 12/);
-    const costly = await h.gql(key, `{ a: users(first: 500) { nodes { ${USER_FIELDS} } } b: users(first: 500) { nodes { ${USER_FIELDS} } } c: users(first: 500) { nodes { ${USER_FIELDS} } } }`);
+    const costly = await h.gql(key, `{ a: users(first: 500) { nodes { ${USER_FIELDS} } } b: users(first: 500) { nodes { ${USER_FIELDS} } } c: users(first: 500) { nodes { ${USER_FIELDS} } } d: users(first: 500) { nodes { ${USER_FIELDS} } } }`);
     expect(costly.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(costly.errors?.[0]?.message).toMatch(/cost \d+ exceeds the limit of 20000/);
   });

@@ -56,32 +56,38 @@ describe('authentication, scopes and tenant isolation', () => {
     expect((await h.gql(adminA, `mutation { registerTenant(input: { name: "x", deliveryDeadlineMinutes: 10 }) { tenant { tenantId } } }`)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   });
 
-  const other = (code: 'FORBIDDEN' | 'NOT_FOUND', query: string): [string, 'FORBIDDEN' | 'NOT_FOUND', string] => [query.slice(0, 70), code, query];
-  const operations = (): [string, 'FORBIDDEN' | 'NOT_FOUND', string][] => [
-    other('FORBIDDEN', `{ tenant(tenantId: "tenant-a") { name } }`),
-    other('FORBIDDEN', `mutation { changeDeliveryDeadline(tenantId: "tenant-a", minutes: 20) { tenantId } }`),
-    other('FORBIDDEN', `mutation { issueApiKey(input: { tenantId: "tenant-a", name: "x", scopes: [READ] }) { token } }`),
-    other('FORBIDDEN', `mutation { revokeApiKey(tenantId: "tenant-a", keyId: "${keyIdA}") { tenantId } }`),
-    other('NOT_FOUND', `mutation { revokeApiKey(keyId: "${keyIdA}") { tenantId } }`),
-    other('NOT_FOUND', `{ user(userId: "u") { name } }`),
-    other('NOT_FOUND', `{ users(groupId: "g") { nodes { name } } }`),
-    other('NOT_FOUND', `{ group(groupId: "g") { name } }`),
-    other('NOT_FOUND', `{ notification(notificationId: "${notificationA}") { text } }`),
-    other('NOT_FOUND', `{ timeline(userId: "u") { nodes { type } } }`),
-    other('NOT_FOUND', `mutation { updateUser(input: { userId: "u", optIn: false }) { userId } }`),
-    other('NOT_FOUND', `mutation { addDevice(userId: "u", device: { kind: SMS, address: "+821012345678" }) { userId } }`),
-    other('NOT_FOUND', `mutation { changeDevice(userId: "u", deviceId: "${deviceA}", device: { kind: SMS, address: "+821012345678" }) { userId } }`),
-    other('NOT_FOUND', `mutation { removeDevice(userId: "u", deviceId: "${deviceA}") { userId } }`),
-    other('NOT_FOUND', `mutation { renameGroup(groupId: "g", name: "taken over") { name } }`),
-    other('NOT_FOUND', `mutation { addGroupMembers(groupId: "g", userIds: ["u"]) { changed } }`),
-    other('NOT_FOUND', `mutation { removeGroupMembers(groupId: "g", userIds: ["u"]) { changed } }`),
-    other('NOT_FOUND', `mutation { sendNotification(input: { groupId: "g", text: "hijack" }) { duplicate } }`),
-    other('NOT_FOUND', `mutation { sendNotification(input: { userIds: ["u"], text: "hijack" }) { duplicate } }`),
+  // Ids are known only after beforeAll, so each query is a function of them.
+  type Ids = Readonly<{ notificationA: string; deviceA: string; keyIdA: string }>;
+  const other = (code: 'FORBIDDEN' | 'NOT_FOUND', query: (ids: Ids) => string): [string, 'FORBIDDEN' | 'NOT_FOUND', (ids: Ids) => string] => [
+    query({ notificationA: '<notification>', deviceA: '<device>', keyIdA: '<key>' }).slice(0, 90),
+    code,
+    query,
+  ];
+  const operations: [string, 'FORBIDDEN' | 'NOT_FOUND', (ids: Ids) => string][] = [
+    other('FORBIDDEN', (ids) => `{ tenant(tenantId: "tenant-a") { name } }`),
+    other('FORBIDDEN', (ids) => `mutation { changeDeliveryDeadline(tenantId: "tenant-a", minutes: 20) { tenantId } }`),
+    other('FORBIDDEN', (ids) => `mutation { issueApiKey(input: { tenantId: "tenant-a", name: "x", scopes: [READ] }) { token } }`),
+    other('FORBIDDEN', (ids) => `mutation { revokeApiKey(tenantId: "tenant-a", keyId: "${ids.keyIdA}") { tenantId } }`),
+    other('NOT_FOUND', (ids) => `mutation { revokeApiKey(keyId: "${ids.keyIdA}") { tenantId } }`),
+    other('NOT_FOUND', (ids) => `{ user(userId: "u") { name } }`),
+    other('NOT_FOUND', (ids) => `{ users(groupId: "g") { nodes { name } } }`),
+    other('NOT_FOUND', (ids) => `{ group(groupId: "g") { name } }`),
+    other('NOT_FOUND', (ids) => `{ notification(notificationId: "${ids.notificationA}") { text } }`),
+    other('NOT_FOUND', (ids) => `{ timeline(userId: "u") { nodes { type } } }`),
+    other('NOT_FOUND', (ids) => `mutation { updateUser(input: { userId: "u", optIn: false }) { userId } }`),
+    other('NOT_FOUND', (ids) => `mutation { addDevice(userId: "u", device: { kind: SMS, address: "+821012345678" }) { userId } }`),
+    other('NOT_FOUND', (ids) => `mutation { changeDevice(userId: "u", deviceId: "${ids.deviceA}", device: { kind: SMS, address: "+821012345678" }) { userId } }`),
+    other('NOT_FOUND', (ids) => `mutation { removeDevice(userId: "u", deviceId: "${ids.deviceA}") { userId } }`),
+    other('NOT_FOUND', (ids) => `mutation { renameGroup(groupId: "g", name: "taken over") { name } }`),
+    other('NOT_FOUND', (ids) => `mutation { addGroupMembers(groupId: "g", userIds: ["u"]) { changed } }`),
+    other('NOT_FOUND', (ids) => `mutation { removeGroupMembers(groupId: "g", userIds: ["u"]) { changed } }`),
+    other('NOT_FOUND', (ids) => `mutation { sendNotification(input: { groupId: "g", text: "hijack" }) { duplicate } }`),
+    other('NOT_FOUND', (ids) => `mutation { sendNotification(input: { userIds: ["u"], text: "hijack" }) { duplicate } }`),
   ];
 
-  it.each(operations())('another tenant gets FORBIDDEN or NOT_FOUND: %s', async (_name, code, query) => {
+  it.each(operations)('another tenant gets FORBIDDEN or NOT_FOUND: %s', async (_name, code, query) => {
     const head = await h.app.eventStore.headPosition();
-    const r = await h.gql(adminB, query);
+    const r = await h.gql(adminB, query({ notificationA, deviceA, keyIdA }));
     expect(r.errors?.[0]?.extensions?.code).toBe(code);
     expect(r.data ?? null).toBeNull();
     expect(JSON.stringify(r)).not.toContain('Alice');

@@ -94,7 +94,7 @@ export class CommandService {
   /** Issues an operator key when none is active; returns its token, or null when one exists. */
   async bootstrapOperatorKey(): Promise<string | null> {
     const { state } = await this.operator.load(streams.operator());
-    if (Object.values(state.keys).some((k) => !k.revoked)) return null;
+    if ([...state.keys.values()].some((k) => !k.revoked)) return null;
     return this.rotateOperatorKey({ keyId: 'system', requestId: 'bootstrap' });
   }
 
@@ -107,7 +107,7 @@ export class CommandService {
       { type: 'IssueOperatorKey', data: { keyId: key.keyId, secretHash: key.secretHash }, now },
       this.meta(OPERATOR, actor), { cache: this.operator });
     const { state } = await this.operator.load(stream);
-    for (const [keyId, k] of Object.entries(state.keys)) {
+    for (const [keyId, k] of state.keys) {
       if (keyId !== key.keyId && !k.revoked) {
         await handleCommand(this.deps.eventStore, stream, operatorDecider,
           { type: 'RevokeOperatorKey', data: { keyId }, now }, this.meta(OPERATOR, actor), { cache: this.operator });

@@ -39,7 +39,7 @@ export type Sim = {
  */
 export const writeHistory = async (
   store: EventStore,
-  options: Readonly<{ seed?: number; usersPerTenant?: number; operations?: number }> = {},
+  options: Readonly<{ seed?: number; usersPerTenant?: number; operations?: number; /** Let other work run between appends. */ paced?: boolean }> = {},
 ): Promise<Sim> => {
   const rnd = random(options.seed ?? 42);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)]!;
@@ -59,6 +59,7 @@ export const writeHistory = async (
     );
     revisions.set(streamName, result.nextExpectedRevision);
     sim.head = result.lastPosition;
+    if (options.paced) await new Promise((r) => setImmediate(r));
     return at;
   };
 
@@ -72,7 +73,7 @@ export const writeHistory = async (
     await append(tenantId, [{ type: 'TenantRegistered', data: { tenantId, name, deliveryDeadlineMinutes: 15 } }]);
     const keys = new Map<string, boolean>();
     for (const keyId of ['k1', 'k2']) {
-      await append(tenantId, [{ type: 'ApiKeyIssued', data: { tenantId, keyId: `${tenantId}-${keyId}`, name: keyId, scopes: ['admin'], secretHash: 'bb'.repeat(32) } }]);
+      await append(tenantId, [{ type: 'ApiKeyIssued', data: { tenantId, keyId: `${tenantId}-${keyId}`, name: keyId, scopes: ['admin'], secretHash: 'bb'.repeat(32), issuedAt: new Date(T0 + clock * 1000).toISOString() } }]);
       keys.set(`${tenantId}-${keyId}`, false);
     }
     sim.tenants.set(tenantId, { name, deadline: 15, keys });

@@ -1,4 +1,5 @@
-import type { AnyReadModel } from './read-model';
+import type { CollectionSpec } from '../../platform/src/read-store/port';
+import { declaredCollection, type AnyReadModel } from './read-model';
 import { groups } from './groups/evolve';
 import { notifications } from './notifications/evolve';
 import { tenants } from './tenants/evolve';
@@ -6,6 +7,9 @@ import { timeline } from './timeline/evolve';
 import { users } from './users/evolve';
 
 export const allReadModels: readonly AnyReadModel[] = [tenants, users, groups, notifications, timeline];
+
+/** What a read-only process (the query role) declares before it queries: the runner's specs. */
+export const allCollections: readonly CollectionSpec[] = allReadModels.map((m) => declaredCollection(m.collection));
 
 export type { ReadModel, AnyReadModel } from './read-model';
 export { checkpointName } from './read-model';

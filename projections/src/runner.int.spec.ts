@@ -156,11 +156,13 @@ describe('projections runner on the embedded adapters', () => {
   it('resumes after a stop between batches without applying anything twice', async () => {
     const readStore = openReadStore();
     let commits = 0;
-    const first = await run({ eventStore, readStore, batchSize: 13, onCommitted: () => (commits += 1) });
-    while (commits < 5) await new Promise((r) => setTimeout(r, 1));
+    let fifth!: () => void;
+    const fifthCommitted = new Promise<void>((resolve) => (fifth = resolve));
+    const first = await run({ eventStore, readStore, batchSize: 13, onCommitted: () => ++commits === 5 && fifth() });
+    await fifthCommitted;
     await first.stop();
-    const stoppedAt = await checkpoints(readStore);
-    expect(Object.values(stoppedAt).every((c) => typeof c === 'number' && c < sim.head)).toBe(true);
+    const stoppedAt = Object.values(await checkpoints(readStore));
+    expect(stoppedAt.every((c) => typeof c === 'number' && c >= 65 && c < sim.head)).toBe(true);
 
     const second = await run({ eventStore, readStore, batchSize: 13 });
     await second.caughtUp(sim.head);
@@ -189,26 +191,28 @@ describe('projections runner on the embedded adapters', () => {
   });
 
   it('lets two runners share the stores without applying an event twice', async () => {
-    // Each runner has its own connections to the same two files, as two processes would.
+    // Each runner has its own connection to the read store, as two processes would; they share
+    // the log's connection only so that both hear of each append at once and race for it.
     const log = openEventStore('shared-events.db');
     const readStore = openReadStore('shared-read.db');
     const otherReadStore = openReadStore('shared-read.db');
     let conflicts = 0;
-    // The second runner commits a little later, so it loses races and must redo its batches.
-    const slow: ReadStore = {
-      ...otherReadStore,
+    let turn = 0;
+    // Commits land after a varying delay, so either runner may lose a race and redo its batch.
+    const jittered = (store: ReadStore): ReadStore => ({
+      ...store,
       commit: async (batch) => {
-        await new Promise((r) => setTimeout(r, 2));
+        await new Promise((r) => setTimeout(r, turn++ % 3));
         try {
-          return await otherReadStore.commit(batch);
+          return await store.commit(batch);
         } catch (e) {
           if (e instanceof CheckpointConflictError) conflicts += 1;
           throw e;
         }
       },
-    };
-    const a = await run({ eventStore: log, readStore, batchSize: 9 });
-    const b = await run({ eventStore: openEventStore('shared-events.db'), readStore: slow, batchSize: 9 });
+    });
+    const a = await run({ eventStore: log, readStore: jittered(readStore), batchSize: 9 });
+    const b = await run({ eventStore: log, readStore: jittered(otherReadStore), batchSize: 9 });
     const live = await writeHistory(log, { seed: 7, usersPerTenant: 25, operations: 400 });
     await Promise.all([a.caughtUp(live.head), b.caughtUp(live.head)]);
     expect(conflicts).toBeGreaterThan(0);
@@ -224,6 +228,20 @@ describe('projections runner on the embedded adapters', () => {
     expect([reset['groups'], reset['timeline'], reset['users']]).toEqual([0, 0, sim.head]);
     await running.caughtUp(sim.head);
     expect(await dump(readStore, sim)).toEqual(reference);
+  });
+
+  it('rebuilds while events are being appended and projected', async () => {
+    const log = openEventStore();
+    const readStore = openReadStore();
+    const running = await run({ eventStore: log, readStore, batchSize: 25 });
+    const writing = writeHistory(log, { seed: 7, usersPerTenant: 25, operations: 400, paced: true });
+    while ((await log.headPosition()) < 200) await new Promise((r) => setImmediate(r));
+    await rebuild({ readStore, models: allReadModels, modelNames: ['users', 'groups'], pageSize: 10 });
+    const headAfterRebuild = await log.headPosition();
+    const live = await writing;
+    expect(headAfterRebuild).toBeLessThan(live.head);
+    await running.caughtUp(live.head);
+    expect(await dump(readStore, live)).toEqual(reference);
   });
 
   it('rebuilds while stopped, and a restarted runner replays the models from 0', async () => {

@@ -50,16 +50,23 @@ export const checkCost = (
   operationName: string | undefined | null,
   max: number,
 ): void => {
-  const cost = getComplexity({
-    schema,
-    query: document,
-    variables: variables ?? {},
-    ...(operationName ? { operationName } : {}),
-    estimators: [fieldExtensionsEstimator(), simpleEstimator({ defaultComplexity: 1 })],
-  });
+  let cost: number;
+  try {
+    cost = getComplexity({
+      schema,
+      query: document,
+      variables: variables ?? {},
+      ...(operationName ? { operationName } : {}),
+      estimators: [fieldExtensionsEstimator(), simpleEstimator({ defaultComplexity: 1 })],
+    });
+  } catch (e) {
+    // The estimate coerces variables before execution does, so their errors surface here first.
+    if (e instanceof GraphQLError) throw new GraphQLError(e.message, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+    throw e;
+  }
   if (cost > max) {
     throw new GraphQLError(`query cost ${cost} exceeds the limit of ${max}; ask for smaller pages (first) or fewer fields`, {
-      extensions: { code: 'BAD_USER_INPUT', cost, limit: max },
+      extensions: { code: 'BAD_USER_INPUT', cost, limit: max, http: { status: 400 } },
     });
   }
 };

@@ -80,6 +80,7 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
   const httpServer = http.createServer();
   const wss = new WebSocketServer({ server: httpServer, path: '/graphql' });
   const validationRules = [depthLimit(options.maxDepth)];
+  const format = formatError(logger);
 
   const wsCleanup = useServer<Record<string, unknown>, { ctx?: Ctx }>(
     {
@@ -111,9 +112,10 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
         }
         return undefined;
       },
-      onError: (_ctx, _id, _payload, errors) => {
-        for (const e of errors) if (!isDomainError(e.originalError)) logger.warn({ err: e }, 'subscription error');
-      },
+      // Subscriptions bypass Apollo, so their errors get the same formatting here.
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map((e) => format(e.toJSON(), e)) } : undefined,
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => format(e.toJSON(), e)),
     },
     wss,
   );
@@ -123,7 +125,7 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
     validationRules,
     introspection: true,
     includeStacktraceInErrorResponses: false,
-    formatError: formatError(logger),
+    formatError: format,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),

@@ -21,9 +21,9 @@ export const evolve = (doc: TenantDocument | null, event: RecordedEvent): Tenant
     case 'DeliveryDeadlineChanged':
       return { ...doc, deliveryDeadlineMinutes: event.data.deliveryDeadlineMinutes };
     case 'ApiKeyIssued': {
-      const { keyId, name, scopes } = event.data;
+      const { keyId, name, scopes, issuedAt } = event.data;
       if (doc.keys.some((k) => k.keyId === keyId)) return doc;
-      return { ...doc, keys: [...doc.keys, { keyId, name, scopes: [...scopes], issuedAt: at, revoked: false, revokedAt: null }] };
+      return { ...doc, keys: [...doc.keys, { keyId, name, scopes: [...scopes], issuedAt, revoked: false, revokedAt: null }] };
     }
     case 'ApiKeyRevoked': {
       const key = doc.keys.find((k) => k.keyId === event.data.keyId);

@@ -30,7 +30,7 @@ describe('tenants read model', () => {
   it('lists issued and revoked keys, never their secret hash', () => {
     const { log, registered, acme } = setup();
     const issue = (keyId: string) =>
-      log.record({ type: 'ApiKeyIssued', data: { tenantId: 'acme', keyId, name: `key ${keyId}`, scopes: ['read', 'users:write'], secretHash: 'ab'.repeat(32) } });
+      log.record({ type: 'ApiKeyIssued', data: { tenantId: 'acme', keyId, name: `key ${keyId}`, scopes: ['read', 'users:write'], secretHash: 'ab'.repeat(32), issuedAt: `issued ${keyId}` } });
     const when = [issue('k1'), issue('k2'), log.record({ type: 'ApiKeyRevoked', data: { tenantId: 'acme', keyId: 'k1' } })];
     spec
       .given([registered])
@@ -39,8 +39,8 @@ describe('tenants read model', () => {
         acme: {
           ...acme,
           keys: [
-            { keyId: 'k1', name: 'key k1', scopes: ['read', 'users:write'], issuedAt: log.atPosition(2), revoked: true, revokedAt: log.atPosition(4) },
-            { keyId: 'k2', name: 'key k2', scopes: ['read', 'users:write'], issuedAt: log.atPosition(3), revoked: false, revokedAt: null },
+            { keyId: 'k1', name: 'key k1', scopes: ['read', 'users:write'], issuedAt: 'issued k1', revoked: true, revokedAt: log.atPosition(4) },
+            { keyId: 'k2', name: 'key k2', scopes: ['read', 'users:write'], issuedAt: 'issued k2', revoked: false, revokedAt: null },
           ],
         },
       });
@@ -49,12 +49,12 @@ describe('tenants read model', () => {
 
   it('keeps the first revocation time', () => {
     const { log, registered, acme } = setup();
-    const issued = log.record({ type: 'ApiKeyIssued', data: { tenantId: 'acme', keyId: 'k1', name: 'ci', scopes: ['admin'], secretHash: 'x' } });
+    const issued = log.record({ type: 'ApiKeyIssued', data: { tenantId: 'acme', keyId: 'k1', name: 'ci', scopes: ['admin'], secretHash: 'x', issuedAt: '2026-03-01T09:02:00.000Z' } });
     const revoke = () => log.record({ type: 'ApiKeyRevoked', data: { tenantId: 'acme', keyId: 'k1' } });
     spec
       .given([registered, issued, revoke()])
       .when([revoke()])
-      .then({ acme: { ...acme, keys: [{ keyId: 'k1', name: 'ci', scopes: ['admin'], issuedAt: log.atPosition(2), revoked: true, revokedAt: log.atPosition(3) }] } });
+      .then({ acme: { ...acme, keys: [{ keyId: 'k1', name: 'ci', scopes: ['admin'], issuedAt: '2026-03-01T09:02:00.000Z', revoked: true, revokedAt: log.atPosition(3) }] } });
   });
 
   it('ignores operator keys and events of unknown tenants', () => {

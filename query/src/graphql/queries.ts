@@ -68,11 +68,11 @@ export class QueryResolver {
     @Ctx() ctx: GraphQLContext,
   ) {
     const tenantId = tenantOf(ctx.principal);
-    if (groupId !== null && !(await getGroup(ctx.services.readStore, tenantId, parseEntityId('groupId', groupId)))) {
+    if (groupId != null && !(await getGroup(ctx.services.readStore, tenantId, parseEntityId('groupId', groupId)))) {
       throw notFound(`group ${groupId}`);
     }
     const page = await listUsers(ctx.services.readStore, tenantId, {
-      ...(groupId === null ? {} : { groupId }),
+      ...(groupId == null ? {} : { groupId }),
       first: pageSize(first),
       after,
     });
