@@ -11,7 +11,7 @@ finish() {
 }
 trap finish EXIT
 
-DATA_DIR="$work/data" PORT=0 LOG_LEVEL=warn npm start > "$work/server.out" 2>&1 &
+DATA_DIR="$work/data" PORT=0 LOG_LEVEL=info npm start > "$work/server.out" 2>&1 &
 server=$!
 url=""
 for _ in $(seq 1 240); do
@@ -46,8 +46,13 @@ expect '"code":"BAD_USER_INPUT"'
 expect '"notificationId":"n'
 if grep -q '"code":"INTERNAL_SERVER_ERROR"' "$work/out.txt"; then echo "internal error in walk-through"; fail=1; fi
 
-kill -TERM "$server"
+# SIGTERM to the service process itself (npm and sh sit in between): it must stop cleanly.
+descendants() { local kids; kids=$(pgrep -P "$1"); for k in $kids; do echo "$k"; descendants "$k"; done; }
+node_pid=$(for p in $(descendants "$server"); do ps -o pid=,args= -p "$p"; done | awk '$2 == "node" && /main.js start/ {print $1; exit}')
+[ -n "$node_pid" ] || { echo "service process not found"; exit 1; }
+kill -TERM "$node_pid"
 wait "$server"; stop_rc=$?
+grep -q '"msg":"stopping"' "$work/server.out" || { echo "no graceful stop logged"; fail=1; }
 server=""
 [ $stop_rc -eq 0 ] || { echo "graceful shutdown exited with $stop_rc"; cat "$work/server.out"; fail=1; }
 [ $fail -eq 0 ] && echo "walk-through OK"

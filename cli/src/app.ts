@@ -20,7 +20,7 @@ import type { GraphQLContext, Services } from '../../command/src/graphql/context
 import { isDomainError } from '../../schema/src/errors';
 import { LiveHub } from '../../query/src/live/hub';
 import { startProjections } from '../../projections/src/runner';
-import { allReadModels } from '../../projections/src/index';
+import { allCollections, allReadModels } from '../../projections/src/index';
 import { apiSchema } from './schema';
 
 export type App = Readonly<{
@@ -70,6 +70,8 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
   const cipher = new PersonalDataCipher(vault, masterKeyOf(config, logger));
   const commands = new CommandService({ eventStore, cipher, clock, ids: options.ids ?? randomIds });
   const stops: (() => Promise<void>)[] = [];
+  // Every role reads the read models' collections, so declare them even where projections don't run.
+  await readStore.ensureCollections(allCollections);
 
   const projections = config.roles.includes('projections')
     ? await startProjections({

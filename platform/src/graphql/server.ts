@@ -124,6 +124,8 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
     schema,
     validationRules,
     introspection: true,
+    // The process owns shutdown (cli/src/main.ts); Apollo's own signal handler would race it.
+    stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: false,
     formatError: format,
     plugins: [
