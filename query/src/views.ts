@@ -1,5 +1,7 @@
 import type { PersonalDataCipher } from '../../platform/src/crypto/personal-data';
-import type { ConsentPeriod, NotificationTarget, Sealed, SealedDevice } from '../../schema/src/events';
+import type { Sealed } from '../../schema/src/events';
+import type { UserDocument } from '../../projections/src/users/document';
+import type { NotificationDocument } from '../../projections/src/notifications/document';
 import { userKeyId } from '../../schema/src/streams';
 import type { Page } from '../../platform/src/read-store/port';
 import type * as G from '../../schema/src/graphql/types';
@@ -7,15 +9,7 @@ import type * as G from '../../schema/src/graphql/types';
 export const SHREDDED = '[shredded]';
 
 /** What both the user aggregate and the users read model know about a user. */
-export type UserRecord = Readonly<{
-  userId: string;
-  name: Sealed;
-  devices: readonly SealedDevice[];
-  consent: ConsentPeriod;
-  optIn: boolean;
-  groupIds: readonly string[];
-  revision: number;
-}>;
+export type UserRecord = Pick<UserDocument, 'userId' | 'name' | 'devices' | 'consent' | 'optIn' | 'groupIds' | 'revision'>;
 
 /** Decrypts on the way out; a destroyed key reads as "[shredded]", never as an error. */
 export const userView = async (cipher: PersonalDataCipher, tenantId: string, user: UserRecord): Promise<G.User> => {
@@ -39,27 +33,8 @@ export const userView = async (cipher: PersonalDataCipher, tenantId: string, use
   };
 };
 
-export type ProgressRecord = Readonly<{
-  recipients: number | null;
-  total: number;
-  pending: number;
-  succeeded: number;
-  failed: number;
-  expired: number;
-}>;
-
-export const EMPTY_PROGRESS: ProgressRecord = { recipients: null, total: 0, pending: 0, succeeded: 0, failed: 0, expired: 0 };
-
-export type NotificationRecord = Readonly<{
-  notificationId: string;
-  text: string;
-  target: NotificationTarget;
-  idempotencyKey: string | null;
-  status: string;
-  requestedAt: string;
-  deadline: string;
-  progress: ProgressRecord;
-}>;
+/** A notification as the read model has it, or as a mutation just decided it. */
+export type NotificationRecord = Omit<NotificationDocument, 'id' | 'tenantId' | 'lastPosition' | 'status'> & Readonly<{ status: string }>;
 
 export const notificationView = (n: NotificationRecord): G.Notification => {
   const p = n.progress;

@@ -26,11 +26,17 @@ export type Harness = Readonly<{
   stop: () => Promise<void>;
 }>;
 
+const created = new Set<string>();
+process.once('exit', () => {
+  for (const dir of created) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 /** The whole service on the embedded default, on a free port and a fresh data directory. */
 export const startHarness = async (
   options: Readonly<{ env?: Record<string, string>; clock?: Clock; dataDir?: string }> = {},
 ): Promise<Harness> => {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'notify-e2e-'));
+  created.add(dataDir);
   const config = loadConfig({ PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...options.env });
   const app = await startApp(config, options.clock ? { clock: options.clock } : {});
   const server = app.server!;

@@ -1,5 +1,5 @@
 import type { UserRecord, NotificationRecord } from '../../../query/src/views';
-import { EMPTY_PROGRESS } from '../../../query/src/views';
+import { initialProgress } from '../../../projections/src/notifications/document';
 import type { UserState } from '../user/decider';
 import type { NotificationState } from '../notification/decider';
 
@@ -11,5 +11,5 @@ export const userRecordOf = (state: UserState, revision: number): UserRecord => 
 
 export const notificationRecordOf = (state: NotificationState): NotificationRecord => {
   if (state.status !== 'Requested') throw new Error('notification state after a successful command must be Requested');
-  return { ...state, status: 'REQUESTED', progress: EMPTY_PROGRESS };
+  return { ...state, status: 'REQUESTED', progress: initialProgress };
 };
