@@ -1,0 +1,35 @@
+import type { DeviceKind } from '../../../schema/src/events';
+
+/** A channel is a device kind: each has its own message shape and provider chain. */
+export type Channel = DeviceKind;
+
+/** One message to one device. `deliveryId` is deterministic (notification, user, device). */
+export type OutboundMessage = Readonly<{
+  deliveryId: string;
+  /** Push token, email address or E.164 number, in clear (decrypted just before sending). */
+  address: string;
+  text: string;
+}>;
+
+export type SendOutcome =
+  /** The provider took the message. */
+  | Readonly<{ deliveryId: string; outcome: 'accepted'; providerMessageId?: string }>
+  /** Retrying cannot help: bad or unregistered token, invalid address. The device is invalid. */
+  | Readonly<{ deliveryId: string; outcome: 'permanent'; reason: string; invalidDevice: boolean }>
+  /** Worth retrying later (or on another provider): 429, 5xx, timeouts, connection errors. */
+  | Readonly<{ deliveryId: string; outcome: 'transient'; reason: string; retryAfterMs?: number }>;
+
+/**
+ * One vendor for one channel, using the vendor's own client library. `send` never throws for a
+ * per-message failure: each message gets an outcome. It throws only when the whole call failed
+ * (connection refused, timeout, 5xx for a batch endpoint), which the circuit breaker counts.
+ */
+export interface Provider {
+  /** Unique, stable: used in events, metrics and breaker names, e.g. "apns", "fcm-primary". */
+  readonly name: string;
+  readonly channel: Channel;
+  /** Most messages one `send` call may carry (FCM sendEach 500, SendGrid 1000, others 1). */
+  readonly maxBatch: number;
+  send(messages: readonly OutboundMessage[]): Promise<readonly SendOutcome[]>;
+  close(): Promise<void>;
+}
