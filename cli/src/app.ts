@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
@@ -15,6 +16,10 @@ import type { EventStore } from '../../platform/src/event-store/port';
 import type { ReadStore } from '../../platform/src/read-store/port';
 import type { KeyVault } from '../../platform/src/key-vault/port';
 import { CommandService } from '../../command/src/application';
+import { Shredder } from '../../command/src/expiry/shredder';
+import { ExpiryService } from '../../command/src/expiry/service';
+import { openSqliteLeaseStore } from '../../platform/src/lease/sqlite';
+import { evictErasedKeys } from '../../platform/src/crypto/evictor';
 import { authenticate } from '../../command/src/auth/authenticator';
 import type { GraphQLContext, Services } from '../../command/src/graphql/context';
 import { isDomainError } from '../../schema/src/errors';
@@ -31,6 +36,7 @@ export type App = Readonly<{
   vault: KeyVault;
   cipher: PersonalDataCipher;
   commands: CommandService;
+  expiry: ExpiryService | null;
   server: RunningServer | null;
   /** The operator key, when this start created it (first start on an empty store). */
   operatorKey: string | null;
@@ -39,7 +45,12 @@ export type App = Readonly<{
   stop: () => Promise<void>;
 }>;
 
-export type AppOptions = Readonly<{ clock?: Clock; ids?: IdGenerator; logger?: Logger }>;
+export type AppOptions = Readonly<{
+  clock?: Clock;
+  ids?: IdGenerator;
+  logger?: Logger;
+  expiry?: Partial<Pick<ConstructorParameters<typeof ExpiryService>[0], 'onShredded' | 'batchSize' | 'leaseTtlMs'>>;
+}>;
 
 /** The embedded default keeps its master key beside the data; production passes MASTER_KEY. */
 const masterKeyOf = (config: Config, logger: Logger): Buffer => {
@@ -68,7 +79,8 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
   const readStore = openSqliteReadStore({ path: path.join(config.dataDir, 'read.db') });
   const vault = openSqliteKeyVault({ path: path.join(config.dataDir, 'keys.db') });
   const cipher = new PersonalDataCipher(vault, masterKeyOf(config, logger));
-  const commands = new CommandService({ eventStore, cipher, clock, ids: options.ids ?? randomIds });
+  const shredder = new Shredder({ eventStore, vault, cipher, clock });
+  const commands = new CommandService({ eventStore, cipher, clock, ids: options.ids ?? randomIds, shredder });
   const stops: (() => Promise<void>)[] = [];
   // Every role reads the read models' collections, so declare them even where projections don't run.
   await readStore.ensureCollections(allCollections);
@@ -83,6 +95,17 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
     : null;
   if (projections) stops.push(() => projections.stop());
 
+  let expiry: ExpiryService | null = null;
+  if (config.roles.includes('expiry')) {
+    const leases = openSqliteLeaseStore({ path: path.join(config.dataDir, 'read.db') });
+    expiry = new ExpiryService({ eventStore, readStore, leases, shredder, clock, logger, instanceId: `${os.hostname()}:${process.pid}:${ulid()}`, ...options.expiry });
+    await expiry.start();
+    stops.push(async () => {
+      await expiry!.stop();
+      await leases.close();
+    });
+  }
+
   let server: RunningServer | null = null;
   let operatorKey: string | null = null;
   if (config.roles.includes('api')) {
@@ -90,6 +113,8 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
     if (operatorKey && config.writeOperatorKeyFile) {
       fs.writeFileSync(path.join(config.dataDir, 'operator.key'), operatorKey + '\n', { mode: 0o600 });
     }
+    const evictor = await evictErasedKeys(eventStore, cipher, (e) => logger.error({ err: e }, 'key eviction failed'));
+    stops.push(() => evictor.stop());
     const live = new LiveHub({ eventStore, readStore, logger });
     await live.start();
     stops.push(() => live.stop());
@@ -131,10 +156,13 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
     vault,
     cipher,
     commands,
+    expiry,
     server,
     operatorKey,
     settle: async () => {
-      if (projections) await projections.caughtUp(await eventStore.headPosition());
+      const head = await eventStore.headPosition();
+      if (projections) await projections.caughtUp(head);
+      if (expiry) await expiry.caughtUp(head);
     },
     stop: async () => {
       for (const stop of stops) await stop();

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ulid } from '../../platform/src/ids';
 import { watch } from './watch';
+import { AUDIT_USAGE, parseAuditArgs, runAudit, UsageError } from './audit';
 
 const USAGE = `usage: notify [command]
 
@@ -13,6 +14,7 @@ commands:
   start                        run the service (default); configured by environment variables
   watch <notificationId>       print a notification's progress live (needs API_URL, API_KEY)
   operator-key                 issue a new operator key, revoke the others, print it (same DATA_DIR)
+  audit export|verify ...      replay a tenant's log (JSON Lines or CSV), or verify its hash chain
   help                         this text`;
 
 const start = async (): Promise<void> => {
@@ -56,6 +58,24 @@ const rotateOperatorKey = async (): Promise<void> => {
   }
 };
 
+const audit = async (argv: readonly string[]): Promise<void> => {
+  let args;
+  try {
+    args = parseAuditArgs(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`${e.message}\n${AUDIT_USAGE}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const app = await startApp({ ...loadConfig(process.env), roles: [] });
+  try {
+    process.exitCode = await runAudit(app, args);
+  } finally {
+    await app.stop();
+  }
+};
+
 const main = async (argv: readonly string[]): Promise<void> => {
   const [command = 'start', ...rest] = argv;
   switch (command) {
@@ -65,6 +85,8 @@ const main = async (argv: readonly string[]): Promise<void> => {
       return rotateOperatorKey();
     case 'watch':
       return watch(rest, process.env);
+    case 'audit':
+      return audit(rest);
     case 'help':
     case '--help':
       process.stdout.write(USAGE + '\n');

@@ -24,6 +24,7 @@ import {
   parseApiKeyName,
 } from '../../schema/src/values';
 import { handleCommand, load, StreamCache } from './handler';
+import type { Shredder } from './expiry/shredder';
 import { newApiKey, OPERATOR } from './auth/api-keys';
 import { operatorDecider, type OperatorState } from './operator/decider';
 import { tenantDecider, type TenantState } from './tenant/decider';
@@ -67,6 +68,7 @@ export type Deps = Readonly<{
   cipher: PersonalDataCipher;
   clock: Clock;
   ids: IdGenerator;
+  shredder: Shredder;
 }>;
 
 const MAX_DEVICES = 20;
@@ -220,7 +222,8 @@ export class CommandService {
     const groupIds = this.parseGroupIds('groupIds', input.groupIds ?? []);
     const stream = streams.user(tenantId, userId);
     const existing = await load(this.deps.eventStore, stream, userDecider);
-    if (existing.revision >= 0) throw conflict(`user ${userId} already exists`);
+    // Checked before a data key is made; an erased id may be registered again (a new key).
+    if (existing.state.status === 'Registered' || existing.state.status === 'Erasing') throw conflict(`user ${userId} already exists`);
     await this.requireGroups(tenantId, groupIds);
 
     const key = await this.userKey(tenantId, userId);
@@ -303,6 +306,19 @@ export class CommandService {
     return handleCommand(this.deps.eventStore, streams.user(tenantId, userId), userDecider,
       { type: 'RemoveDevice', data: { userId, deviceId }, now: this.deps.clock.now() },
       this.meta(tenantId, actor));
+  }
+
+  /**
+   * The right to erasure: the same path as a consent expiry, run at once. When this returns the
+   * user's data key is destroyed and every copy of their personal data is unreadable.
+   */
+  async forgetUser(actor: Actor, tenantId: string, userIdInput: string) {
+    const userId = parseEntityId('userId', userIdInput);
+    const { state } = await load(this.deps.eventStore, streams.user(tenantId, userId), userDecider);
+    if (state.status === 'Unregistered' || state.status === 'Shredded') throw notFound(`user ${userId}`);
+    const [shredded] = await this.deps.shredder.shred([{ tenantId, userId }], 'erase', { actor: actor.keyId, requestId: actor.requestId });
+    if (!shredded) throw conflict(`user ${userId} changed while being erased; try again`);
+    return { userId, shreddedAt: shredded.at };
   }
 
   // ---- groups ------------------------------------------------------------------------------

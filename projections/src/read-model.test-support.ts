@@ -27,6 +27,9 @@ export const streamOf = (tenantId: string, event: AnyEvent): string => {
     case 'OptInChanged':
     case 'UserJoinedGroup':
     case 'UserLeftGroup':
+    case 'ConsentExpired':
+    case 'UserErasureRequested':
+    case 'UserDataShredded':
       return streams.user(tenantId, event.data.userId);
     case 'GroupCreated':
     case 'GroupRenamed':

@@ -60,8 +60,16 @@ export type ChangeDevice = Command<'ChangeDevice', { userId: string; device: Sea
 export type RemoveDevice = Command<'RemoveDevice', { userId: string; deviceId: string }>;
 export type JoinGroup = Command<'JoinGroup', { userId: string; groupId: string }>;
 export type LeaveGroup = Command<'LeaveGroup', { userId: string; groupId: string }>;
+/** Appends ConsentExpired when the consent period has ended by `now`; otherwise nothing. */
+export type ExpireConsent = Command<'ExpireConsent', { userId: string }>;
+export type RequestErasure = Command<'RequestErasure', { userId: string }>;
+/** Records that the data key is gone; only valid while an erasure is under way. */
+export type RecordShredding = Command<'RecordShredding', { userId: string }>;
 export type UserCommand =
   | RegisterUser
+  | ExpireConsent
+  | RequestErasure
+  | RecordShredding
   | UpdateUser
   | AddDevice
   | ChangeDevice

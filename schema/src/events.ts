@@ -22,6 +22,11 @@ export type EventMetadata = Readonly<{
   requestId: string;
   /** ISO-8601 time the event was decided. */
   at: string;
+  /**
+   * Set by the event store: the hash of this tenant's previous event (64 zeros for the first),
+   * chaining each tenant's history so an edit or a deletion is detectable (see chain.ts).
+   */
+  prevHash?: string;
 }>;
 
 export type RecordedEvent<E extends Event = AnyEvent> = E &
@@ -81,6 +86,16 @@ export type ConsentPeriodChanged = Event<'ConsentPeriodChanged', { userId: strin
 export type OptInChanged = Event<'OptInChanged', { userId: string; optIn: boolean }>;
 export type UserJoinedGroup = Event<'UserJoinedGroup', { userId: string; groupId: string }>;
 export type UserLeftGroup = Event<'UserLeftGroup', { userId: string; groupId: string }>;
+/** The consent period ended: the user's data is destroyed next. No personal data. */
+export type ConsentExpired = Event<'ConsentExpired', { userId: string; consentEnd: string }>;
+/** The tenant asked to forget the user (right to erasure): same path as an expiry. */
+export type UserErasureRequested = Event<'UserErasureRequested', { userId: string }>;
+export type ErasureReason = 'consent-expired' | 'erasure-requested';
+/** The user's data key is destroyed: every sealed value of the user is unreadable for good. */
+export type UserDataShredded = Event<
+  'UserDataShredded',
+  { userId: string; reason: ErasureReason; groupIds: readonly string[] }
+>;
 export type UserEvent =
   | UserRegistered
   | UserRenamed
@@ -90,7 +105,10 @@ export type UserEvent =
   | ConsentPeriodChanged
   | OptInChanged
   | UserJoinedGroup
-  | UserLeftGroup;
+  | UserLeftGroup
+  | ConsentExpired
+  | UserErasureRequested
+  | UserDataShredded;
 
 // ---- group ---------------------------------------------------------------------------------
 export type GroupCreated = Event<'GroupCreated', { groupId: string; name: string }>;

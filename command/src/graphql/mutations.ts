@@ -104,6 +104,12 @@ export class MutationResolver {
   }
 
   @Authorized('users:write')
+  @Mutation(() => G.ForgottenUser, { description: "Erases a user now (right to erasure): destroys the user's data key, removes them from every read model." })
+  async forgetUser(@Arg('userId', () => ID) userId: string, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.commands.forgetUser(actorOf(ctx), tenantOf(ctx.principal), userId);
+  }
+
+  @Authorized('users:write')
   @Mutation(() => G.Group)
   async createGroup(@Arg('input', () => G.CreateGroupInput) input: G.CreateGroupInput, @Ctx() ctx: GraphQLContext) {
     const result = await ctx.services.commands.createGroup(actorOf(ctx), tenantOf(ctx.principal), input);

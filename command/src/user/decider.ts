@@ -1,5 +1,8 @@
 import type {
   AddDevice,
+  ExpireConsent,
+  RecordShredding,
+  RequestErasure,
   ChangeDevice,
   JoinGroup,
   LeaveGroup,
@@ -8,7 +11,7 @@ import type {
   UpdateUser,
   UserCommand,
 } from '../../../schema/src/commands';
-import type { ConsentPeriod, Sealed, SealedDevice, UserEvent } from '../../../schema/src/events';
+import type { ConsentPeriod, ErasureReason, Sealed, SealedDevice, UserEvent } from '../../../schema/src/events';
 import { badInput, conflict, notFound } from '../../../schema/src/errors';
 import { parseConsentPeriod } from '../../../schema/src/values';
 
@@ -28,7 +31,11 @@ export type UserState =
       groupIds: readonly string[];
       registeredAt: string;
       updatedAt: string;
-    }>;
+    }>
+  /** Erasure decided, data key not yet confirmed destroyed: nothing but finishing it is allowed. */
+  | Readonly<{ status: 'Erasing'; userId: string; reason: ErasureReason; groupIds: readonly string[] }>
+  /** The data key is destroyed. The id may be registered again, as a new person. */
+  | Readonly<{ status: 'Shredded'; userId: string }>;
 type Registered = Extract<UserState, { status: 'Registered' }>;
 
 export const initialState = (): UserState => ({ status: 'Unregistered' });
@@ -46,6 +53,7 @@ const checkConsent = (consent: ConsentPeriod, now: Date): ConsentPeriod => {
 
 const register = ({ data, now }: RegisterUser, state: UserState): UserEvent[] => {
   if (state.status === 'Registered') throw conflict(`user ${data.userId} already exists`);
+  if (state.status === 'Erasing') throw conflict(`user ${data.userId} is being erased; try again in a moment`);
   if (data.devices.length === 0) throw badInput('devices', 'a user needs at least one device');
   if (data.devices.length > MAX_DEVICES) throw badInput('devices', `${data.devices.length} devices, the limit is ${MAX_DEVICES}`);
   if (new Set(data.devices.map((d) => d.deviceId)).size !== data.devices.length) throw badInput('devices', 'device ids must be unique');
@@ -64,7 +72,8 @@ const update = ({ data, now }: UpdateUser, state: UserState): UserEvent[] => {
   // Sealed values cannot be compared (fresh IV each time), so a given name is always recorded.
   if (data.name !== undefined) events.push({ type: 'UserRenamed', data: { userId, name: data.name } });
   if (data.consent !== undefined) {
-    const consent = checkConsent(data.consent, now);
+    // An end in the past is allowed here: the user's data is then destroyed right away.
+    const consent = parseConsentPeriod('consent', data.consent.start, data.consent.end);
     if (consent.start !== user.consent.start || consent.end !== user.consent.end) {
       events.push({ type: 'ConsentPeriodChanged', data: { userId, consent } });
     }
@@ -106,6 +115,21 @@ const join = ({ data }: JoinGroup, state: UserState): UserEvent[] => {
   return [{ type: 'UserJoinedGroup', data: { userId: data.userId, groupId: data.groupId } }];
 };
 
+const expire = ({ data, now }: ExpireConsent, state: UserState): UserEvent[] =>
+  state.status === 'Registered' && new Date(state.consent.end) <= now
+    ? [{ type: 'ConsentExpired', data: { userId: data.userId, consentEnd: state.consent.end } }]
+    : [];
+
+const requestErasure = ({ data }: RequestErasure, state: UserState): UserEvent[] => {
+  if (state.status === 'Unregistered') throw notFound(`user ${data.userId}`);
+  return state.status === 'Registered' ? [{ type: 'UserErasureRequested', data: { userId: data.userId } }] : [];
+};
+
+const recordShredding = ({ data }: RecordShredding, state: UserState): UserEvent[] =>
+  state.status === 'Erasing'
+    ? [{ type: 'UserDataShredded', data: { userId: data.userId, reason: state.reason, groupIds: state.groupIds } }]
+    : [];
+
 const leave = ({ data }: LeaveGroup, state: UserState): UserEvent[] =>
   registered(state, data.userId).groupIds.includes(data.groupId)
     ? [{ type: 'UserLeftGroup', data: { userId: data.userId, groupId: data.groupId } }]
@@ -127,6 +151,12 @@ export const decide = (command: UserCommand, state: UserState): UserEvent[] => {
       return join(command, state);
     case 'LeaveGroup':
       return leave(command, state);
+    case 'ExpireConsent':
+      return expire(command, state);
+    case 'RequestErasure':
+      return requestErasure(command, state);
+    case 'RecordShredding':
+      return recordShredding(command, state);
     default: {
       const never: never = command;
       throw new Error(`unknown command ${JSON.stringify(never)}`);
@@ -143,9 +173,14 @@ export const evolve = (state: UserState, event: UserEvent): UserState => {
     const { userId, name, devices, consent, optIn, groupIds } = event.data;
     return { status: 'Registered', userId, name, devices, consent, optIn, groupIds, registeredAt: at ?? '', updatedAt: at ?? '' };
   }
+  if (event.type === 'UserDataShredded') return { status: 'Shredded', userId: event.data.userId };
   if (state.status !== 'Registered') return state;
   const user: Registered = { ...state, updatedAt: at ?? state.updatedAt };
   switch (event.type) {
+    case 'ConsentExpired':
+      return { status: 'Erasing', userId: user.userId, reason: 'consent-expired', groupIds: user.groupIds };
+    case 'UserErasureRequested':
+      return { status: 'Erasing', userId: user.userId, reason: 'erasure-requested', groupIds: user.groupIds };
     case 'UserRenamed':
       return { ...user, name: event.data.name };
     case 'DeviceAdded':

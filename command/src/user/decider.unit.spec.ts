@@ -50,8 +50,13 @@ describe('user decider', () => {
     it('does nothing when nothing changes', () =>
       spec.given([registered]).when(cmd({ type: 'UpdateUser', data: { userId: 'u', optIn: true, groupIds: ['g1'], consent } })).thenNothingHappens());
     it('rejects an unknown user', () => spec.given([]).when(cmd({ type: 'UpdateUser', data: { userId: 'u', optIn: false } })).thenThrows('NOT_FOUND', /user u was not found/));
-    it('rejects a consent period in the past', () =>
-      spec.given([registered]).when(cmd({ type: 'UpdateUser', data: { userId: 'u', consent: { start: '2020-01-01T00:00:00Z', end: '2021-01-01T00:00:00Z' } } })).thenThrows('BAD_USER_INPUT', /consent\.end/));
+    it('accepts a consent period shortened into the past: the expiry then runs at once', () =>
+      spec
+        .given([registered])
+        .when(cmd({ type: 'UpdateUser', data: { userId: 'u', consent: { start: '2020-01-01T00:00:00Z', end: '2021-01-01T00:00:00Z' } } }))
+        .then([{ type: 'ConsentPeriodChanged', data: { userId: 'u', consent: { start: '2020-01-01T00:00:00.000Z', end: '2021-01-01T00:00:00.000Z' } } }]));
+    it('still rejects a consent period that ends before it starts', () =>
+      spec.given([registered]).when(cmd({ type: 'UpdateUser', data: { userId: 'u', consent: { start: '2022-01-01T00:00:00Z', end: '2021-01-01T00:00:00Z' } } })).thenThrows('BAD_USER_INPUT', /consent\.end/));
   });
 
   describe('devices', () => {
@@ -88,5 +93,41 @@ describe('user decider', () => {
     it('leaving a group not joined changes nothing', () =>
       spec.given([registered, { type: 'UserLeftGroup', data: { userId: 'u', groupId: 'g1' } }]).when(cmd({ type: 'LeaveGroup', data: { userId: 'u', groupId: 'g1' } })).thenNothingHappens());
     it('needs a registered user', () => spec.given([]).when(cmd({ type: 'JoinGroup', data: { userId: 'u', groupId: 'g' } })).thenThrows('NOT_FOUND'));
+  });
+
+  describe('erasure', () => {
+    const expired: UserEvent = { type: 'ConsentExpired', data: { userId: 'u', consentEnd: consent.end } };
+    const after = new Date('2027-01-01T00:00:00.001Z');
+    const shredded: UserEvent = { type: 'UserDataShredded', data: { userId: 'u', reason: 'consent-expired', groupIds: ['g1'] } };
+
+    it('expires a consent period that has ended', () =>
+      spec.given([registered]).when({ type: 'ExpireConsent', data: { userId: 'u' }, now: after }).then([expired]));
+    it('does not expire a consent period still running (it may have been extended)', () =>
+      spec.given([registered]).when({ type: 'ExpireConsent', data: { userId: 'u' }, now }).thenNothingHappens());
+    it('expires once', () => spec.given([registered, expired]).when({ type: 'ExpireConsent', data: { userId: 'u' }, now: after }).thenNothingHappens());
+    it('records the shredding with the groups to leave, once', () => {
+      spec.given([registered, expired]).when({ type: 'RecordShredding', data: { userId: 'u' }, now: after }).then([shredded]);
+      spec.given([registered, expired, shredded]).when({ type: 'RecordShredding', data: { userId: 'u' }, now: after }).thenNothingHappens();
+    });
+    it('records no shredding without an erasure under way', () =>
+      spec.given([registered]).when({ type: 'RecordShredding', data: { userId: 'u' }, now }).thenNothingHappens());
+    it('erases on request, by the same path', () => {
+      spec.given([registered]).when(cmd({ type: 'RequestErasure', data: { userId: 'u' } })).then([{ type: 'UserErasureRequested', data: { userId: 'u' } }]);
+      spec
+        .given([registered, { type: 'UserErasureRequested', data: { userId: 'u' } }])
+        .when(cmd({ type: 'RecordShredding', data: { userId: 'u' } }))
+        .then([{ type: 'UserDataShredded', data: { userId: 'u', reason: 'erasure-requested', groupIds: ['g1'] } }]);
+    });
+    it('erases no unknown user', () => spec.given([]).when(cmd({ type: 'RequestErasure', data: { userId: 'u' } })).thenThrows('NOT_FOUND'));
+    it('treats an erased user as gone', () => {
+      spec.given([registered, expired]).when(cmd({ type: 'UpdateUser', data: { userId: 'u', optIn: false } })).thenThrows('NOT_FOUND');
+      spec.given([registered, expired, shredded]).when(cmd({ type: 'AddDevice', data: { userId: 'u', device: device('d9') } })).thenThrows('NOT_FOUND');
+      spec.given([registered, expired]).when(cmd({ type: 'RegisterUser', data: { userId: 'u', name: sealed('n'), devices: [device('d1')], consent, optIn: true, groupIds: [] } })).thenThrows('CONFLICT', /being erased/);
+    });
+    it('lets a shredded id be registered again, as a new person', () =>
+      spec
+        .given([registered, expired, shredded])
+        .when(cmd({ type: 'RegisterUser', data: { userId: 'u', name: sealed('n9'), devices: [device('d1')], consent, optIn: true, groupIds: [] } }))
+        .then([{ type: 'UserRegistered', data: { userId: 'u', name: sealed('n9'), devices: [device('d1')], consent, optIn: true, groupIds: [] } }]));
   });
 });

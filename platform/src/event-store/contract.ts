@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyEvent, EventMetadata, RecordedEvent } from '../../../schema/src/events';
 import { ConcurrencyError, type EventStore, type NewEvent } from './port';
+import { ChainVerifier, GENESIS } from './chain';
 
-const meta = (requestId = 'r1'): EventMetadata => ({ tenantId: 't', actor: 'k1', requestId, at: '2026-06-01T00:00:00.000Z' });
-const ev = (type: string, data: object = {}, requestId?: string): NewEvent => ({ type, data, metadata: meta(requestId) }) as NewEvent;
+const meta = (requestId = 'r1', tenantId = 't'): EventMetadata => ({ tenantId, actor: 'k1', requestId, at: '2026-06-01T00:00:00.000Z' });
+const ev = (type: string, data: object = {}, requestId?: string, tenantId?: string): NewEvent => ({ type, data, metadata: meta(requestId, tenantId) }) as NewEvent;
 
 const until = async (check: () => boolean, ms = 5000): Promise<void> => {
   const end = Date.now() + ms;
@@ -50,7 +51,7 @@ export function eventStoreContract(
         ['A', { n: 1, text: '안녕하세요 😀' }, 0, s],
         ['B', { nested: { list: [1, 2] } }, 1, s],
       ]);
-      expect(events[0]!.metadata).toEqual(meta());
+      expect(events[0]!.metadata).toMatchObject(meta());
       expect(events[1]!.position).toBeGreaterThan(events[0]!.position);
       expect(r.lastPosition).toBe(events[1]!.position);
       expect(await store.headPosition()).toBeGreaterThanOrEqual(r.lastPosition);
@@ -211,6 +212,43 @@ export function eventStoreContract(
       expect((errors[0] as Error).message).toBe('boom');
       expect(calls).toBe(1);
       await sub.stop();
+    });
+
+    it('chains each tenant\'s events by hash, across streams and batched appends', async () => {
+      const tenant = `chain-${randomUUID().slice(0, 8)}`;
+      const other = `chain-${randomUUID().slice(0, 8)}`;
+      const [a, b] = [stream(), stream()];
+      await store.appendToStream(a, [ev('A', { n: 1 }, 'r', tenant), ev('B', { 한: '글' }, 'r', tenant)]);
+      await store.appendToStream(b, [ev('X', {}, 'r', other)]);
+      await store.appendToStreams([
+        { streamName: b, events: [ev('C', {}, 'r', tenant)], expectedRevision: 0 },
+        { streamName: a, events: [ev('D', {}, 'r', tenant), ev('Y', {}, 'r', other)], expectedRevision: 1 },
+      ]);
+      const mine = await store.readAll({ after: 0, maxCount: 100_000, tenantId: tenant });
+      expect(mine.map((e) => e.type)).toEqual(['A', 'B', 'C', 'D']);
+      expect(mine[0]!.metadata.prevHash).toBe(GENESIS);
+      const verifier = new ChainVerifier(tenant);
+      for (const e of mine) verifier.add(e);
+      const report = verifier.report(await store.chainHead(tenant));
+      expect(report).toMatchObject({ ok: true, checked: 4, firstBreak: null });
+      const theirs = await store.readAll({ after: 0, maxCount: 100_000, tenantId: other });
+      expect(theirs.map((e) => e.type)).toEqual(['X', 'Y']);
+      expect(theirs[0]!.metadata.prevHash).toBe(GENESIS);
+      expect(await store.tenants()).toEqual(expect.arrayContaining([tenant, other]));
+      expect(await store.chainHead(`none-${tenant}`)).toBeNull();
+      const typed = await store.readAll({ after: 0, maxCount: 100_000, tenantId: tenant, types: ['B', 'D'] });
+      expect(typed.map((e) => e.type)).toEqual(['B', 'D']);
+    });
+
+    it('leaves the chain intact when an append is rejected', async () => {
+      const tenant = `chain-${randomUUID().slice(0, 8)}`;
+      const s = stream();
+      await store.appendToStream(s, [ev('A', {}, 'r', tenant)]);
+      await rejection(store.appendToStream(s, [ev('B', {}, 'r', tenant)], { expectedRevision: 'no_stream' }));
+      await store.appendToStream(s, [ev('C', {}, 'r', tenant)], { expectedRevision: 0 });
+      const verifier = new ChainVerifier(tenant);
+      for (const e of await store.readAll({ after: 0, maxCount: 100_000, tenantId: tenant })) verifier.add(e);
+      expect(verifier.report(await store.chainHead(tenant))).toMatchObject({ ok: true, checked: 2 });
     });
   });
 }

@@ -35,6 +35,8 @@ export type ReadAllOptions = Readonly<{
   maxCount: number;
   /** Only events whose type is listed; absent reads every type. */
   types?: readonly string[];
+  /** Only the events of one tenant (metadata.tenantId). */
+  tenantId?: string;
 }>;
 
 export type SubscriptionHandler = (events: readonly RecordedEvent<AnyEvent>[]) => Promise<void>;
@@ -75,6 +77,13 @@ export interface EventStore {
   readAll(options: ReadAllOptions): Promise<readonly RecordedEvent<AnyEvent>[]>;
   /** Position of the last event in the log (0 when empty). */
   headPosition(): Promise<number>;
+  /**
+   * The hash of the tenant's last event as the store recorded it at append time (null: no
+   * events). Every appended event gets `metadata.prevHash`, chaining the tenant's history.
+   */
+  chainHead(tenantId: string): Promise<string | null>;
+  /** Tenants that have events, for verifying every chain. */
+  tenants(): Promise<readonly string[]>;
   subscribe(options: SubscribeOptions): Subscription;
   close(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
+import { eventHash, GENESIS } from './chain';
 import type { AnyEvent, RecordedEvent } from '../../../schema/src/events';
 import {
   ConcurrencyError,
@@ -41,17 +42,24 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
       position INTEGER PRIMARY KEY AUTOINCREMENT,
       stream TEXT NOT NULL,
       revision INTEGER NOT NULL,
+      tenant_id TEXT NOT NULL,
       type TEXT NOT NULL,
       data TEXT NOT NULL,
       metadata TEXT NOT NULL,
       UNIQUE (stream, revision)
     );
     CREATE INDEX IF NOT EXISTS events_type ON events (type, position);
+    CREATE INDEX IF NOT EXISTS events_tenant ON events (tenant_id, position);
     CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, revision INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS chain_heads (tenant_id TEXT PRIMARY KEY, hash TEXT NOT NULL) WITHOUT ROWID;
   `);
 
   const currentRevision = db.prepare<[string], { revision: number }>('SELECT revision FROM streams WHERE stream = ?');
-  const insertEvent = db.prepare('INSERT INTO events (stream, revision, type, data, metadata) VALUES (?, ?, ?, ?, ?)');
+  const insertEvent = db.prepare('INSERT INTO events (stream, revision, tenant_id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)');
+  const getHead = db.prepare<[string], { hash: string }>('SELECT hash FROM chain_heads WHERE tenant_id = ?');
+  const putHead = db.prepare('INSERT INTO chain_heads (tenant_id, hash) VALUES (?, ?) ON CONFLICT (tenant_id) DO UPDATE SET hash = excluded.hash');
+  const tenantsStmt = db.prepare<[], { tenant_id: string }>('SELECT tenant_id FROM chain_heads ORDER BY tenant_id');
+  const readTenantStmt = db.prepare<[string, number, number], Row>('SELECT * FROM events WHERE tenant_id = ? AND position > ? ORDER BY position LIMIT ?');
   const upsertStream = db.prepare(
     'INSERT INTO streams (stream, revision) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision',
   );
@@ -64,7 +72,10 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
   appended.setMaxListeners(0);
   let closed = false;
 
-  const appendOne = (streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult => {
+  /** Chain heads touched by the transaction in progress; written once at its end. */
+  type Heads = Map<string, string>;
+
+  const appendOne = (streamName: string, events: readonly NewEvent[], expected: ExpectedRevision, heads: Heads): AppendResult => {
     const actual = currentRevision.get(streamName)?.revision ?? -1;
     const ok =
       expected === 'any' ||
@@ -76,28 +87,49 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
     let position = 0;
     for (const e of events) {
       revision++;
-      position = Number(insertEvent.run(streamName, revision, e.type, JSON.stringify(e.data), JSON.stringify(e.metadata)).lastInsertRowid);
+      const tenantId = e.metadata.tenantId;
+      const prevHash = heads.get(tenantId) ?? getHead.get(tenantId)?.hash ?? GENESIS;
+      const metadata = { ...e.metadata, prevHash };
+      heads.set(tenantId, eventHash({ streamName, revision, type: e.type, data: e.data, metadata }));
+      position = Number(insertEvent.run(streamName, revision, tenantId, e.type, JSON.stringify(e.data), JSON.stringify(metadata)).lastInsertRowid);
     }
     if (events.length > 0) upsertStream.run(streamName, revision);
     return { nextExpectedRevision: revision, lastPosition: position };
   };
 
+  const writeHeads = (heads: Heads): void => {
+    for (const [tenantId, hash] of heads) putHead.run(tenantId, hash);
+  };
+
+  const appendSingle = db.transaction((streamName: string, events: readonly NewEvent[], expected: ExpectedRevision) => {
+    const heads: Heads = new Map();
+    const result = appendOne(streamName, events, expected, heads);
+    writeHeads(heads);
+    return result;
+  });
+
   const appendMany = db.transaction((appends: readonly StreamAppend[]) => {
+    const heads: Heads = new Map();
     let last = 0;
     for (const a of appends) {
-      const r = appendOne(a.streamName, a.events, a.expectedRevision);
+      const r = appendOne(a.streamName, a.events, a.expectedRevision, heads);
       if (a.events.length > 0) last = r.lastPosition;
     }
+    writeHeads(heads);
     return last;
   });
 
   const readAllSync = (o: ReadAllOptions): RecordedEvent<AnyEvent>[] => {
-    if (!o.types) return readAllStmt.all(o.after, o.maxCount).map(toRecorded);
-    if (o.types.length === 0) return [];
-    const placeholders = o.types.map(() => '?').join(', ');
+    if (o.types?.length === 0) return [];
+    if (!o.types) {
+      const rows = o.tenantId === undefined ? readAllStmt.all(o.after, o.maxCount) : readTenantStmt.all(o.tenantId, o.after, o.maxCount);
+      return rows.map(toRecorded);
+    }
+    const tenant = o.tenantId === undefined ? '' : 'tenant_id = ? AND ';
+    const sql = `SELECT * FROM events WHERE ${tenant}position > ? AND type IN (${o.types.map(() => '?').join(', ')}) ORDER BY position LIMIT ?`;
     return db
-      .prepare<unknown[], Row>(`SELECT * FROM events WHERE position > ? AND type IN (${placeholders}) ORDER BY position LIMIT ?`)
-      .all(o.after, ...o.types, o.maxCount)
+      .prepare<unknown[], Row>(sql)
+      .all(...(o.tenantId === undefined ? [] : [o.tenantId]), o.after, ...o.types, o.maxCount)
       .map(toRecorded);
   };
 
@@ -174,7 +206,7 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
 
   return {
     appendToStream: async (streamName, events, opts = {}) => {
-      const result = db.transaction(() => appendOne(streamName, events, opts.expectedRevision ?? 'any'))();
+      const result = appendSingle(streamName, events, opts.expectedRevision ?? 'any');
       if (events.length > 0) appended.emit('append');
       return result;
     },
@@ -187,6 +219,8 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
       readStreamStmt.all(streamName, opts.fromRevision ?? 0, opts.maxCount ?? Number.MAX_SAFE_INTEGER).map(toRecorded),
     readAll: async (o) => readAllSync(o),
     headPosition: async () => head(),
+    chainHead: async (tenantId) => getHead.get(tenantId)?.hash ?? null,
+    tenants: async () => tenantsStmt.all().map((r) => r.tenant_id),
     subscribe,
     close: async () => {
       if (closed) return;

@@ -11,11 +11,16 @@ const filesUnder = async (dir: string): Promise<string[]> => {
 
 /**
  * Every occurrence of every needle in the raw bytes of every file under `dir` (database, WAL,
- * shared memory, journal), as UTF-8 and as UTF-16LE: the proof that data is not stored in clear.
+ * shared memory, journal), strings as UTF-8 and as UTF-16LE, buffers as raw bytes (reported in
+ * hex): the proof that data is not stored in clear, and that destroyed keys are really gone.
  */
-export const scanFiles = async (dir: string, needles: readonly string[]): Promise<{ file: string; needle: string }[]> => {
+export const scanFiles = async (dir: string, needles: readonly (string | Buffer)[]): Promise<{ file: string; needle: string }[]> => {
   const hits: { file: string; needle: string }[] = [];
-  const patterns = needles.map((needle) => ({ needle, forms: [Buffer.from(needle, 'utf8'), Buffer.from(needle, 'utf16le')] }));
+  const patterns = needles.map((needle) =>
+    typeof needle === 'string'
+      ? { needle, forms: [Buffer.from(needle, 'utf8'), Buffer.from(needle, 'utf16le')] }
+      : { needle: needle.toString('hex'), forms: [needle] },
+  );
   for (const file of await filesUnder(dir)) {
     const bytes = await fs.readFile(file);
     for (const { needle, forms } of patterns) {

@@ -2,12 +2,13 @@ import type { GroupEvent, RecordedEvent } from '../../../schema/src/events';
 import { eventTypes, isOneOf, readModel, unreachable, type ReadModel } from '../read-model';
 import { groupDocId, groupsCollection, type GroupDocument } from './document';
 
-export const groupEvents = eventTypes<GroupEvent['type'] | 'UserRegistered' | 'UserJoinedGroup' | 'UserLeftGroup'>({
+export const groupEvents = eventTypes<GroupEvent['type'] | 'UserRegistered' | 'UserJoinedGroup' | 'UserLeftGroup' | 'UserDataShredded'>({
   GroupCreated: true,
   GroupRenamed: true,
   UserRegistered: true,
   UserJoinedGroup: true,
   UserLeftGroup: true,
+  UserDataShredded: true,
 });
 
 const documentIds = (event: RecordedEvent): readonly string[] => {
@@ -15,6 +16,7 @@ const documentIds = (event: RecordedEvent): readonly string[] => {
   const tenantId = event.metadata.tenantId;
   switch (event.type) {
     case 'UserRegistered':
+    case 'UserDataShredded':
       return [...new Set(event.data.groupIds)].map((g) => groupDocId(tenantId, g));
     case 'GroupCreated':
     case 'GroupRenamed':
@@ -52,6 +54,7 @@ export const evolve = (doc: GroupDocument | null, event: RecordedEvent, id: stri
     case 'UserJoinedGroup':
       return doc && { ...doc, memberCount: doc.memberCount + 1 };
     case 'UserLeftGroup':
+    case 'UserDataShredded':
       return doc && { ...doc, memberCount: Math.max(0, doc.memberCount - 1) };
     default:
       return unreachable(event);

@@ -12,6 +12,9 @@ export const timelineEvents = eventTypes<UserEvent['type'] | 'NotificationReques
   OptInChanged: true,
   UserJoinedGroup: true,
   UserLeftGroup: true,
+  ConsentExpired: true,
+  UserErasureRequested: true,
+  UserDataShredded: true,
   NotificationRequested: true,
 });
 
@@ -46,6 +49,12 @@ export const summarize = (event: TimelineEvent): string => {
       return `joined group ${event.data.groupId}`;
     case 'UserLeftGroup':
       return `left group ${event.data.groupId}`;
+    case 'ConsentExpired':
+      return `consent period ended at ${event.data.consentEnd}`;
+    case 'UserErasureRequested':
+      return 'erasure requested';
+    case 'UserDataShredded':
+      return 'data shredded';
     case 'NotificationRequested':
       return `notification ${event.data.notificationId} requested`;
     default:
@@ -62,7 +71,8 @@ const usersConcerned = (event: TimelineEvent): readonly string[] => {
 
 /** Entries never change once written; `id` names the user, since one request lists several. */
 export const evolve = (doc: TimelineEntryDocument | null, event: RecordedEvent, id: string): TimelineEntryDocument | null => {
-  if (doc || !isOneOf(timelineEvents, event)) return doc;
+  // Shredding purges the user's whole timeline (see purge) and leaves nothing behind.
+  if (doc || !isOneOf(timelineEvents, event) || event.type === 'UserDataShredded') return doc;
   const { tenantId, actor, requestId, at } = event.metadata;
   return {
     id,
@@ -86,6 +96,8 @@ export const timelineReadModel: ReadModel<TimelineEntryDocument> = {
       ? usersConcerned(event).map((userId) => timelineEntryId(event.metadata.tenantId, userId, event.position))
       : [],
   evolve,
+  purge: (event) =>
+    event.type === 'UserDataShredded' ? { tenantId: event.metadata.tenantId, userId: event.data.userId } : null,
 };
 
 export const timeline = readModel(timelineReadModel);

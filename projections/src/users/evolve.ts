@@ -12,6 +12,9 @@ export const userEvents = eventTypes<UserEvent['type']>({
   OptInChanged: true,
   UserJoinedGroup: true,
   UserLeftGroup: true,
+  ConsentExpired: true,
+  UserErasureRequested: true,
+  UserDataShredded: true,
 });
 
 const device = ({ deviceId, kind, address }: SealedDevice): SealedDevice => ({ deviceId, kind, address });
@@ -61,6 +64,11 @@ export const evolve = (doc: UserDocument | null, event: RecordedEvent): UserDocu
         : { ...next, groupIds: [...doc.groupIds, event.data.groupId] };
     case 'UserLeftGroup':
       return { ...next, groupIds: doc.groupIds.filter((g) => g !== event.data.groupId) };
+    // The user leaves the read model as soon as the erasure is decided, before the key is gone.
+    case 'ConsentExpired':
+    case 'UserErasureRequested':
+    case 'UserDataShredded':
+      return null;
     default:
       return unreachable(event);
   }

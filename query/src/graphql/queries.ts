@@ -11,6 +11,7 @@ import { getNotification, listNotifications } from '../../../projections/src/not
 import { listTimeline } from '../../../projections/src/timeline/queries';
 import { getTenant, listTenants } from '../../../projections/src/tenants/queries';
 import { connection, notificationView, userView } from '../views';
+import { replayAudit } from '../audit/replay';
 import { tenantView } from './tenant-view';
 
 export const MAX_PAGE = 500;
@@ -114,6 +115,41 @@ export class QueryResolver {
   ) {
     const page = await listNotifications(ctx.services.readStore, tenantOf(ctx.principal), { first: pageSize(first), after });
     return connection(page, notificationView);
+  }
+
+  @Authorized('audit:read')
+  @Query(() => G.AuditConnection, { complexity: pageComplexity, description: "The tenant's log, oldest first, optionally one user's or one notification's events in a time range." })
+  async auditLog(
+    @Arg('userId', () => ID, { nullable: true }) userId: string | null,
+    @Arg('notificationId', () => ID, { nullable: true }) notificationId: string | null,
+    @Arg('from', () => Date, { nullable: true }) from: Date | null,
+    @Arg('to', () => Date, { nullable: true }) to: Date | null,
+    @Arg('first', () => Int, { defaultValue: 100 }) first: number,
+    @Arg('after', () => String, { nullable: true, description: 'The endCursor of the previous page.' }) after: string | null,
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    const size = pageSize(first);
+    if (after != null && !/^\d+$/.test(after)) throw badInput('after', 'not a cursor from this query');
+    const records = replayAudit(ctx.services.eventStore, ctx.services.cipher, {
+      tenantId: tenantOf(ctx.principal),
+      userId: userId ?? null,
+      notificationId: notificationId ?? null,
+      from: from?.toISOString() ?? null,
+      to: to?.toISOString() ?? null,
+      after: after == null ? 0 : Number(after),
+    });
+    const nodes: G.AuditEntry[] = [];
+    let hasNextPage = false;
+    for await (const r of records) {
+      if (nodes.length === size) {
+        hasNextPage = true;
+        break;
+      }
+      nodes.push({ ...r, at: new Date(r.at), data: JSON.stringify(r.data) });
+    }
+    await records.return(undefined);
+    const last = nodes[nodes.length - 1];
+    return { nodes, pageInfo: { endCursor: last ? String(last.position) : null, hasNextPage } };
   }
 
   @Authorized('read')

@@ -148,6 +148,15 @@ export class User {
   revision!: number;
 }
 
+@ObjectType({ description: 'The user is erased: the data key is destroyed, every copy of the personal data unreadable.' })
+export class ForgottenUser {
+  @Field(() => ID)
+  userId!: string;
+
+  @Field()
+  shreddedAt!: Date;
+}
+
 @ObjectType()
 export class UserConnection extends Connection(User, 'User') {}
 
@@ -275,6 +284,39 @@ export class TimelineEntry {
 
 @ObjectType()
 export class TimelineConnection extends Connection(TimelineEntry, 'Timeline') {}
+
+@ObjectType({ description: 'One event of the log as recorded, for compliance audits.' })
+export class AuditEntry {
+  @Field(() => Int)
+  position!: number;
+
+  @Field()
+  at!: Date;
+
+  @Field()
+  streamName!: string;
+
+  @Field(() => Int)
+  revision!: number;
+
+  @Field()
+  type!: string;
+
+  @Field({ description: 'The API key id that caused the event, or "system".' })
+  actor!: string;
+
+  @Field()
+  requestId!: string;
+
+  @Field(() => String, { nullable: true, description: "Hash of the tenant's previous event: the chain that makes edits detectable." })
+  prevHash!: string | null;
+
+  @Field({ description: 'The event data as JSON, personal data opened; "[shredded]" where the key is destroyed.' })
+  data!: string;
+}
+
+@ObjectType()
+export class AuditConnection extends Connection(AuditEntry, 'Audit') {}
 
 @ObjectType({ description: "A tenant's event as it happens, without its data." })
 export class DeliveryEvent {

@@ -1,0 +1,146 @@
+import type { EventStore } from '../../../platform/src/event-store/port';
+import type { ReadStore } from '../../../platform/src/read-store/port';
+import type { LeaseStore } from '../../../platform/src/lease/port';
+import type { Clock } from '../../../platform/src/clock';
+import type { Logger } from '../../../platform/src/logger';
+import { startProjections, type RunningProjections } from '../../../projections/src/runner';
+import { SCHEDULE, scheduleReadModel, type ScheduleDocument } from './schedule';
+import type { Shredded, Shredder } from './shredder';
+
+export type ExpiryDeps = Readonly<{
+  eventStore: EventStore;
+  readStore: ReadStore;
+  leases: LeaseStore;
+  shredder: Shredder;
+  clock: Clock;
+  logger: Logger;
+  /** Unique per process: the lease holder's name. */
+  instanceId: string;
+  batchSize?: number;
+  leaseTtlMs?: number;
+  /** Called after each batch whose keys were destroyed (metrics, benchmarks). */
+  onShredded?: (users: readonly Shredded[]) => void;
+}>;
+
+const LEASE = 'consent-expiry';
+/** The timer never sleeps longer than this, so a clock jump or a missed wake-up costs at most this. */
+const MAX_SLEEP_MS = 30_000;
+
+/**
+ * Destroys users' data when their consent ends. One instance at a time holds the lease; the
+ * holder keeps one timer armed for the earliest due time in the schedule (its own projection),
+ * re-arms it whenever the schedule changes, and works through everything due in batches.
+ * Another instance takes over within one lease TTL when the holder dies.
+ */
+export class ExpiryService {
+  private projections: RunningProjections | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private leaseTimer: NodeJS.Timeout | null = null;
+  private holding = false;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  /** Set when due users could not be processed (changed under us): retry after a pause, not in a loop. */
+  private stalled = false;
+
+  constructor(private readonly deps: ExpiryDeps) {}
+
+  get isLeader(): boolean {
+    return this.holding;
+  }
+
+  async start(): Promise<void> {
+    this.projections = await startProjections({
+      eventStore: this.deps.eventStore,
+      readStore: this.deps.readStore,
+      models: [scheduleReadModel],
+      onCommitted: () => this.poke(),
+      onError: (e) => this.deps.logger.error({ err: e }, 'consent schedule projection failed'),
+    });
+    await this.renewLease();
+    const ttl = this.deps.leaseTtlMs ?? 5_000;
+    this.leaseTimer = setInterval(() => void this.renewLease(), Math.max(100, Math.floor(ttl / 3)));
+    this.leaseTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    await this.running;
+    await this.projections?.stop();
+    if (this.holding) await this.deps.leases.release(LEASE, this.deps.instanceId);
+    this.holding = false;
+  }
+
+  /** Resolves when the schedule reflects the log up to `position`. */
+  async caughtUp(position: number): Promise<void> {
+    await this.projections?.caughtUp(position);
+  }
+
+  /** Runs now: everything due is processed before this resolves (when this instance leads). */
+  async runDue(): Promise<void> {
+    this.poke();
+    while (this.running) await this.running;
+  }
+
+  private async renewLease(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const held = await this.deps.leases.acquire(LEASE, this.deps.instanceId, this.deps.leaseTtlMs ?? 5_000);
+      if (held && !this.holding) this.deps.logger.info({ instance: this.deps.instanceId }, 'consent expiry: leading');
+      if (!held && this.holding) this.deps.logger.warn({ instance: this.deps.instanceId }, 'consent expiry: lease lost');
+      this.holding = held;
+      if (held) this.poke();
+    } catch (e) {
+      this.holding = false;
+      this.deps.logger.error({ err: e }, 'consent expiry: lease renewal failed');
+    }
+  }
+
+  private poke(): void {
+    if (this.stopped || !this.holding) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drain()
+      .catch((e) => this.deps.logger.error({ err: e }, 'consent expiry run failed'))
+      .finally(() => {
+        this.running = null;
+        if (this.again) {
+          this.again = false;
+          this.poke();
+        } else void this.arm();
+      });
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      if (this.stopped || !this.holding) return;
+      const now = this.deps.clock.now().toISOString();
+      const page = await this.deps.readStore.find<ScheduleDocument>(SCHEDULE, {}, { limit: this.deps.batchSize ?? 1000, sort: { field: 'dueAt', direction: 'asc' } });
+      const due = page.items.filter((d) => d.dueAt <= now);
+      if (due.length === 0) return;
+      const shredded = await this.deps.shredder.shred(due, 'expire', { actor: 'system', requestId: `expiry-${now}` });
+      if (shredded.length > 0) this.deps.onShredded?.(shredded);
+      // The schedule drops shredded users through its projection; wait for it before reading again.
+      await this.projections!.caughtUp(await this.deps.eventStore.headPosition());
+      const remaining = await this.deps.readStore.getMany<ScheduleDocument>(SCHEDULE, due.map((d) => d.id));
+      // Users still due after a run were changed under us (consent extended): retry after a pause.
+      this.stalled = remaining.length === due.length && shredded.length === 0;
+      if (this.stalled) return;
+    }
+  }
+
+  private async arm(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.stopped || !this.holding) return;
+    const page = await this.deps.readStore.find<ScheduleDocument>(SCHEDULE, {}, { limit: 1, sort: { field: 'dueAt', direction: 'asc' } });
+    const next = page.items[0];
+    if (!next) return;
+    const delay = Math.min(MAX_SLEEP_MS, Math.max(this.stalled ? 1000 : 0, Date.parse(next.dueAt) - this.deps.clock.now().getTime()));
+    this.timer = setTimeout(() => this.poke(), delay);
+    this.timer.unref();
+  }
+}
