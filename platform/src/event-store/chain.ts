@@ -1,27 +1,57 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { RecordedEvent } from '../../../schema/src/events';
 
 export const GENESIS = '0'.repeat(64);
 
-/** JSON with object keys sorted, so the hash does not depend on how a store orders keys. */
+/**
+ * JSON with object keys sorted, so the hash does not depend on how a store orders keys. Values
+ * go through `toJSON` as in JSON.stringify (a Date becomes its ISO string). The SQLite store
+ * keeps this exact text, so an event read back hashes as it did when it was appended.
+ */
 export const canonical = (value: unknown): string => {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'object': {
+      if (value === null) return 'null';
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return canonical((value as { toJSON: () => unknown }).toJSON());
+      // Plain loops and concatenation: this runs twice for every appended event.
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonical(value[i]);
+        return `${out}]`;
+      }
+      const keys = Object.keys(value);
+      let sorted = true;
+      for (let i = 1; i < keys.length && sorted; i++) sorted = keys[i - 1]! < keys[i]!;
+      if (!sorted) keys.sort();
+      let out = '';
+      for (const key of keys) {
+        const v = (value as Record<string, unknown>)[key];
+        if (v === undefined) continue;
+        out += `${out === '' ? '{' : ','}${JSON.stringify(key)}:${canonical(v)}`;
+      }
+      return out === '' ? '{}' : `${out}}`;
+    }
+    default:
+      return JSON.stringify(value) ?? 'null';
+  }
 };
 
 export type Chainable = Readonly<{ streamName: string; revision: number; type: string; data: unknown; metadata: unknown }>;
+
+/** The hash of an event from its canonical data and metadata texts (see `eventHash`). */
+export const eventHashOfCanonical = (streamName: string, revision: number, type: string, data: string, metadata: string): string =>
+  hash('sha256', `${streamName}\n${revision}\n${type}\n${data}\n${metadata}`, 'hex');
 
 /**
  * The hash of one event: its stream, revision, type, data and metadata, the metadata holding the
  * previous event's hash, so each hash covers the whole history of the tenant before it.
  */
 export const eventHash = (e: Chainable): string =>
-  createHash('sha256')
-    .update(`${e.streamName}\n${e.revision}\n${e.type}\n${canonical(e.data)}\n${canonical(e.metadata)}`)
-    .digest('hex');
+  eventHashOfCanonical(e.streamName, e.revision, e.type, canonical(e.data), canonical(e.metadata));
 
 export type ChainBreak = Readonly<{
   position: number;

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
-import { eventHash, GENESIS } from './chain';
+import { canonical, eventHashOfCanonical, GENESIS } from './chain';
 import type { AnyEvent, RecordedEvent } from '../../../schema/src/events';
 import {
   ConcurrencyError,
@@ -26,14 +26,26 @@ const toRecorded = (r: Row): RecordedEvent<AnyEvent> =>
     position: r.position,
   }) as RecordedEvent<AnyEvent>;
 
+/** How often a subscriber looks for appends made by other processes on the same file. */
 const POLL_MS = 200;
 
+const matches = (expected: ExpectedRevision, actual: number): boolean =>
+  expected === 'any' ||
+  (expected === 'no_stream' && actual === -1) ||
+  (expected === 'stream_exists' && actual >= 0) ||
+  expected === actual;
+
 /**
- * The embedded event store: one SQLite file in WAL mode. SQLite has one writer at a time, so
- * positions (the rowid) are assigned in commit order and a reader never sees a gap fill in later.
+ * The embedded event store: one SQLite file in WAL mode. Every append takes the write lock up
+ * front (BEGIN IMMEDIATE), so the expected-revision check and the insert see the same state even
+ * when another process writes to the file; and as SQLite has one writer at a time, positions
+ * (AUTOINCREMENT, never reused) are assigned in commit order: a reader never sees a gap fill in.
  */
 export const openSqliteEventStore = (options: Readonly<{ path: string }>): EventStore => {
   const db = new Database(options.path);
+  // Only takes effect on a new file: bigger pages mean fewer page splits and WAL frames per
+  // batch of events (about a third more appends per second than 4 KiB).
+  db.pragma('page_size = 16384');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
@@ -55,19 +67,39 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
   `);
 
   const currentRevision = db.prepare<[string], { revision: number }>('SELECT revision FROM streams WHERE stream = ?');
-  const insertEvent = db.prepare('INSERT INTO events (stream, revision, tenant_id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)');
-  const getHead = db.prepare<[string], { hash: string }>('SELECT hash FROM chain_heads WHERE tenant_id = ?');
-  const putHead = db.prepare('INSERT INTO chain_heads (tenant_id, hash) VALUES (?, ?) ON CONFLICT (tenant_id) DO UPDATE SET hash = excluded.hash');
-  const tenantsStmt = db.prepare<[], { tenant_id: string }>('SELECT tenant_id FROM chain_heads ORDER BY tenant_id');
-  const readTenantStmt = db.prepare<[string, number, number], Row>('SELECT * FROM events WHERE tenant_id = ? AND position > ? ORDER BY position LIMIT ?');
-  const upsertStream = db.prepare(
+  const insertEvent = db.prepare<[string, number, string, string, string, string]>(
+    'INSERT INTO events (stream, revision, tenant_id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+  const upsertStream = db.prepare<[string, number]>(
     'INSERT INTO streams (stream, revision) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision',
   );
+  const getHead = db.prepare<[string], { hash: string }>('SELECT hash FROM chain_heads WHERE tenant_id = ?');
+  const putHead = db.prepare<[string, string]>(
+    'INSERT INTO chain_heads (tenant_id, hash) VALUES (?, ?) ON CONFLICT (tenant_id) DO UPDATE SET hash = excluded.hash',
+  );
+  const tenantsStmt = db.prepare<[], { tenant_id: string }>('SELECT tenant_id FROM chain_heads ORDER BY tenant_id');
   const readStreamStmt = db.prepare<[string, number, number], Row>(
     'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?',
   );
-  const readAllStmt = db.prepare<[number, number], Row>('SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?');
   const headStmt = db.prepare<[], { head: number | null }>('SELECT MAX(position) AS head FROM events');
+
+  /** readAll statements by shape (tenant or not, number of types), prepared once each. */
+  const readAllStatements = new Map<string, Database.Statement<unknown[], Row>>();
+  const readAllStmt = (tenant: boolean, types: number | null): Database.Statement<unknown[], Row> => {
+    const key = `${tenant}:${types}`;
+    let s = readAllStatements.get(key);
+    if (!s) {
+      const where = [
+        ...(tenant ? ['tenant_id = ?'] : []),
+        'position > ?',
+        ...(types === null ? [] : [`type IN (${Array.from({ length: types }, () => '?').join(', ')})`]),
+      ];
+      s = db.prepare<unknown[], Row>(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY position LIMIT ?`);
+      readAllStatements.set(key, s);
+    }
+    return s;
+  };
+
   const appended = new EventEmitter();
   appended.setMaxListeners(0);
   let closed = false;
@@ -77,21 +109,19 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
 
   const appendOne = (streamName: string, events: readonly NewEvent[], expected: ExpectedRevision, heads: Heads): AppendResult => {
     const actual = currentRevision.get(streamName)?.revision ?? -1;
-    const ok =
-      expected === 'any' ||
-      (expected === 'no_stream' && actual === -1) ||
-      (expected === 'stream_exists' && actual >= 0) ||
-      (typeof expected === 'number' && expected === actual);
-    if (!ok) throw new ConcurrencyError(streamName, expected, actual);
+    if (!matches(expected, actual)) throw new ConcurrencyError(streamName, expected, actual);
     let revision = actual;
     let position = 0;
     for (const e of events) {
       revision++;
       const tenantId = e.metadata.tenantId;
+      if (typeof tenantId !== 'string') throw new Error(`event ${e.type} for ${streamName} has no metadata.tenantId`);
       const prevHash = heads.get(tenantId) ?? getHead.get(tenantId)?.hash ?? GENESIS;
-      const metadata = { ...e.metadata, prevHash };
-      heads.set(tenantId, eventHash({ streamName, revision, type: e.type, data: e.data, metadata }));
-      position = Number(insertEvent.run(streamName, revision, tenantId, e.type, JSON.stringify(e.data), JSON.stringify(metadata)).lastInsertRowid);
+      // The canonical text is what is stored, so reading the event back reproduces its hash.
+      const data = canonical(e.data);
+      const metadata = canonical({ ...e.metadata, prevHash });
+      heads.set(tenantId, eventHashOfCanonical(streamName, revision, e.type, data, metadata));
+      position = Number(insertEvent.run(streamName, revision, tenantId, e.type, data, metadata).lastInsertRowid);
     }
     if (events.length > 0) upsertStream.run(streamName, revision);
     return { nextExpectedRevision: revision, lastPosition: position };
@@ -121,15 +151,10 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
 
   const readAllSync = (o: ReadAllOptions): RecordedEvent<AnyEvent>[] => {
     if (o.types?.length === 0) return [];
-    if (!o.types) {
-      const rows = o.tenantId === undefined ? readAllStmt.all(o.after, o.maxCount) : readTenantStmt.all(o.tenantId, o.after, o.maxCount);
-      return rows.map(toRecorded);
-    }
-    const tenant = o.tenantId === undefined ? '' : 'tenant_id = ? AND ';
-    const sql = `SELECT * FROM events WHERE ${tenant}position > ? AND type IN (${o.types.map(() => '?').join(', ')}) ORDER BY position LIMIT ?`;
-    return db
-      .prepare<unknown[], Row>(sql)
-      .all(...(o.tenantId === undefined ? [] : [o.tenantId]), o.after, ...o.types, o.maxCount)
+    const tenant = o.tenantId !== undefined;
+    const params: unknown[] = [...(tenant ? [o.tenantId] : []), o.after, ...(o.types ?? []), o.maxCount];
+    return readAllStmt(tenant, o.types ? o.types.length : null)
+      .all(...params)
       .map(toRecorded);
   };
 
@@ -139,12 +164,19 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
 
   const subscribe = (o: SubscribeOptions): Subscription => {
     const batchSize = o.batchSize ?? 500;
-    let after = o.after;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
+    /** Every event up to here has been handed to the handler, and the handler has finished. */
     let delivered = o.after;
-    let stopped = false;
+    let stopping = false;
+    let ended = false;
+    /** Set by an append through this object; checked before sleeping, so no wake-up is lost. */
+    let appendedMeanwhile = false;
     let wake: (() => void) | null = null;
     const waiters: { position: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
-    const onAppend = () => wake?.();
+    const onAppend = () => {
+      appendedMeanwhile = true;
+      wake?.();
+    };
     appended.on('append', onAppend);
 
     const settleWaiters = () => {
@@ -153,20 +185,24 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
       }
     };
 
-    const loop = (async () => {
+    const run = async (): Promise<void> => {
       try {
-        while (!stopped && !closed) {
-          // Read the head first: with a type filter, everything up to it has then been seen.
+        while (!stopping && !closed) {
+          appendedMeanwhile = false;
+          // With a type filter, read the head first: everything up to it has then been seen,
+          // matching or not, so progress (and caughtUp) moves past events of other types.
           const seenUpTo = o.types ? head() : 0;
-          const events = readAllSync({ after, maxCount: batchSize, ...(o.types ? { types: o.types } : {}) });
-          if (events.length > 0) {
-            await o.handler(events);
-            after = events[events.length - 1]!.position;
-          }
-          if (events.length < batchSize) after = Math.max(after, seenUpTo);
-          delivered = after;
+          const events = readAllSync({ after: delivered, maxCount: batchSize, ...(o.types ? { types: o.types } : {}) });
+          if (events.length > 0) await o.handler(events);
+          const last = events.length > 0 ? events[events.length - 1]!.position : delivered;
+          delivered = events.length < batchSize ? Math.max(last, seenUpTo) : last;
           settleWaiters();
-          if (events.length === batchSize) continue;
+          if (stopping || closed) break;
+          if (events.length === batchSize || appendedMeanwhile) {
+            // Catching up: let timers and I/O of the process run between batches.
+            await new Promise<void>((resolve) => setImmediate(resolve));
+            continue;
+          }
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, POLL_MS);
             wake = () => {
@@ -177,42 +213,50 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
           wake = null;
         }
       } catch (e) {
-        stopped = true;
+        stopping = true;
         for (const w of waiters.splice(0)) w.reject(e);
         o.onError?.(e);
       } finally {
+        ended = true;
         appended.off('append', onAppend);
+        subscriptions.delete(subscription);
         for (const w of waiters.splice(0)) w.reject(new Error('subscription stopped'));
       }
-    })();
+    };
 
     const subscription: Subscription = {
       stop: async () => {
-        stopped = true;
+        stopping = true;
         wake?.();
         await loop;
-        subscriptions.delete(subscription);
       },
       caughtUp: (position: number) =>
         position <= delivered
           ? Promise.resolve()
-          : stopped
-            ? Promise.reject(new Error('subscription stopped'))
+          : stopping || ended
+            ? Promise.reject(new Error(`subscription stopped at position ${delivered}, before ${position}`))
             : new Promise<void>((resolve, reject) => waiters.push({ position, resolve, reject })),
     };
     subscriptions.add(subscription);
+    const loop = run();
     return subscription;
+  };
+
+  const ensureOpen = () => {
+    if (closed) throw new Error('event store is closed');
   };
 
   return {
     appendToStream: async (streamName, events, opts = {}) => {
-      const result = appendSingle(streamName, events, opts.expectedRevision ?? 'any');
+      ensureOpen();
+      const result = appendSingle.immediate(streamName, events, opts.expectedRevision ?? 'any');
       if (events.length > 0) appended.emit('append');
       return result;
     },
     appendToStreams: async (appends) => {
-      const lastPosition = appendMany(appends);
-      appended.emit('append');
+      ensureOpen();
+      const lastPosition = appendMany.immediate(appends);
+      if (appends.some((a) => a.events.length > 0)) appended.emit('append');
       return { lastPosition };
     },
     readStream: async (streamName, opts = {}) =>
