@@ -71,7 +71,8 @@ describe('audit log', () => {
     const lines = out.text().trim().split('\n');
     expect(lines[0]).toBe('position,at,streamName,revision,type,actor,requestId,prevHash,data');
     expect(lines).toHaveLength(4);
-    expect(lines[1]).toContain('"{""userId"":""a"",""name"":""Name, of \\""a\\""""');
+    expect(lines[1]).toContain('""name"":""Name, of \\""a\\""""');
+    expect(lines[1]).toMatch(/^\d+,[^,]+,user-audited\.a,0,UserRegistered,/);
   });
 
   it('rejects bad arguments with a usage error', () => {
