@@ -3,7 +3,7 @@ import type { EventStore } from '../../platform/src/event-store/port';
 import type { PersonalDataCipher, UserKey } from '../../platform/src/crypto/personal-data';
 import type { Clock } from '../../platform/src/clock';
 import type { IdGenerator } from '../../platform/src/ids';
-import type { DeviceKind, EventMetadata, NotificationTarget, SealedDevice } from '../../schema/src/events';
+import type { Admission, DeviceKind, EventMetadata, NotificationTarget, SealedDevice } from '../../schema/src/events';
 import type { Scope } from '../../schema/src/scopes';
 import { streams, userKeyId } from '../../schema/src/streams';
 import { badInput, conflict, notFound } from '../../schema/src/errors';
@@ -69,6 +69,8 @@ export type Deps = Readonly<{
   clock: Clock;
   ids: IdGenerator;
   shredder: Shredder;
+  /** Estimates whether a send can finish before its deadline (the delivery role's quotas). */
+  admission?: (tenantId: string, target: NotificationTarget, deadlineMinutes: number, now: Date) => Promise<Admission>;
 }>;
 
 const MAX_DEVICES = 20;
@@ -380,10 +382,12 @@ export class CommandService {
     const notificationId = idempotencyKey === null
       ? this.deps.ids.ulid()
       : `n${createHash('sha256').update(`${tenantId}\u0000${idempotencyKey}`).digest('hex').slice(0, 25)}`;
+    const now = this.deps.clock.now();
+    const admission = this.deps.admission ? await this.deps.admission(tenantId, target, tenant.deliveryDeadlineMinutes, now) : undefined;
     const result = await handleCommand(this.deps.eventStore, streams.notification(tenantId, notificationId), notificationDecider, {
       type: 'RequestNotification',
-      data: { notificationId, text, target, idempotencyKey, requestHash, deliveryDeadlineMinutes: tenant.deliveryDeadlineMinutes },
-      now: this.deps.clock.now(),
+      data: { notificationId, text, target, idempotencyKey, requestHash, deliveryDeadlineMinutes: tenant.deliveryDeadlineMinutes, ...(admission ? { admission } : {}) },
+      now,
     }, this.meta(tenantId, actor));
     return { ...result, duplicate: result.appended.length === 0 };
   }

@@ -30,7 +30,20 @@ export const streamOf = (tenantId: string, event: AnyEvent): string => {
     case 'ConsentExpired':
     case 'UserErasureRequested':
     case 'UserDataShredded':
+    case 'DeviceInvalidated':
       return streams.user(tenantId, event.data.userId);
+    case 'NotificationPlanningProgressed':
+    case 'NotificationPlanned':
+    case 'NotificationCompleted':
+      return streams.notification(tenantId, event.data.notificationId);
+    case 'DeliveryDispatched':
+    case 'DeliveryAttempted':
+    case 'DeliverySucceeded':
+    case 'DeliveryFailed':
+    case 'DeliveryExpired':
+      return streams.deliveries(tenantId, event.data.notificationId, 0);
+    case 'ProviderCircuitChanged':
+      return streams.provider(event.data.provider);
     case 'GroupCreated':
     case 'GroupRenamed':
       return streams.group(tenantId, event.data.groupId);

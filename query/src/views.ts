@@ -39,6 +39,16 @@ export type NotificationRecord = Omit<NotificationDocument, 'id' | 'tenantId' | 
 export const notificationView = (n: NotificationRecord): G.Notification => {
   const p = n.progress;
   const done = p.succeeded + p.failed + p.expired;
+  const attempts = p.attemptsByProvider ?? {};
+  const counts = (key: string, c: { total: number; succeeded: number; failed: number; expired: number }, a = 0): G.DeliveryCounts => ({
+    key,
+    total: c.total,
+    succeeded: c.succeeded,
+    failed: c.failed,
+    expired: c.expired,
+    attempts: a,
+  });
+  const providers = new Set([...Object.keys(p.byProvider), ...Object.keys(attempts)]);
   return {
     notificationId: n.notificationId,
     text: n.text,
@@ -49,7 +59,21 @@ export const notificationView = (n: NotificationRecord): G.Notification => {
     status: n.status as G.Notification['status'],
     requestedAt: new Date(n.requestedAt),
     deadline: new Date(n.deadline),
-    progress: { ...p, completion: p.total === 0 ? 0 : done / p.total },
+    progress: {
+      recipients: p.recipients,
+      total: p.total,
+      // Outcomes can be projected before the planning page that counted them: never below 0.
+      pending: Math.max(0, p.total - done),
+      succeeded: p.succeeded,
+      failed: p.failed,
+      expired: p.expired,
+      completion: p.total === 0 ? (n.status === 'COMPLETED' ? 1 : 0) : Math.min(1, done / p.total),
+      byChannel: Object.entries(p.byChannel).map(([k, c]) => counts(k, { ...c, total: c.total })),
+      byProvider: [...providers].filter((k) => k !== 'none').map((k) => counts(k, p.byProvider[k] ?? { total: 0, succeeded: 0, failed: 0, expired: 0 }, attempts[k] ?? 0)),
+      reachedUsers: p.reachedUsers ?? null,
+      reachedUsersExact: p.reachedUsersExact ?? false,
+      possiblyDuplicated: p.possiblyDuplicated ?? 0,
+    },
   };
 };
 

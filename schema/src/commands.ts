@@ -1,4 +1,4 @@
-import type { ConsentPeriod, NotificationTarget, Sealed, SealedDevice } from './events';
+import type { Admission, ChannelCounts, ConsentPeriod, NotificationTarget, Sealed, SealedDevice } from './events';
 import type { Scope } from './scopes';
 
 /**
@@ -93,6 +93,16 @@ export type RequestNotification = Command<
     requestHash: string;
     /** The tenant's deadline at request time, read by the handler from the tenant stream. */
     deliveryDeadlineMinutes: number;
+    admission?: Admission;
   }
 >;
-export type NotificationCommand = RequestNotification;
+export type RecordPlanningProgress = Command<
+  'RecordPlanningProgress',
+  { notificationId: string; cursor: string | null; recipients: number; deliveries: number; byChannel: ChannelCounts; skipped: Readonly<Record<string, number>> }
+>;
+export type FinishPlanning = Command<'FinishPlanning', { notificationId: string }>;
+export type CompleteNotification = Command<
+  'CompleteNotification',
+  { notificationId: string; succeeded: number; failed: number; expired: number; reachedUsers: number }
+>;
+export type NotificationCommand = RequestNotification | RecordPlanningProgress | FinishPlanning | CompleteNotification;

@@ -42,7 +42,13 @@ export type RecordedEvent<E extends Event = AnyEvent> = E &
 export const DEVICE_KINDS = ['ios', 'android', 'email', 'sms'] as const;
 export type DeviceKind = (typeof DEVICE_KINDS)[number];
 
-export type SealedDevice = Readonly<{ deviceId: string; kind: DeviceKind; address: Sealed }>;
+export type SealedDevice = Readonly<{
+  deviceId: string;
+  kind: DeviceKind;
+  address: Sealed;
+  /** Set once a provider rejects the device for good; the fan-out skips it. A change clears it. */
+  invalid?: boolean;
+}>;
 export type ConsentPeriod = Readonly<{ start: string; end: string }>;
 
 // ---- operator ------------------------------------------------------------------------------
@@ -96,7 +102,10 @@ export type UserDataShredded = Event<
   'UserDataShredded',
   { userId: string; reason: ErasureReason; groupIds: readonly string[] }
 >;
+/** A provider rejected the device for good (bad or unregistered token, invalid number). */
+export type DeviceInvalidated = Event<'DeviceInvalidated', { userId: string; deviceId: string; provider: string; reason: string }>;
 export type UserEvent =
+  | DeviceInvalidated
   | UserRegistered
   | UserRenamed
   | DeviceAdded
@@ -131,9 +140,85 @@ export type NotificationRequested = Event<
     requestHash: string;
     requestedAt: string;
     deadline: string;
+    /** What admission estimated when the send was accepted (absent: no estimate was made). */
+    admission?: Admission;
   }
 >;
-export type NotificationEvent = NotificationRequested;
 
-export type AnyEvent = OperatorEvent | TenantEvent | UserEvent | GroupEvent | NotificationEvent;
+export type Admission = Readonly<{
+  recipients: number;
+  deliveries: number;
+  byChannel: readonly Readonly<{ channel: DeviceKind; deliveries: number; capacityPerSecond: number; seconds: number }>[];
+  seconds: number;
+  deadlineSeconds: number;
+  fitsDeadline: boolean;
+}>;
+export type ChannelCounts = Readonly<Partial<Record<DeviceKind, number>>>;
+
+/** One page of the fan-out is on the job bus; `cursor` resumes planning after a crash. */
+export type NotificationPlanningProgressed = Event<
+  'NotificationPlanningProgressed',
+  {
+    notificationId: string;
+    cursor: string | null;
+    recipients: number;
+    deliveries: number;
+    byChannel: ChannelCounts;
+    /** Users left out in this page, by reason (opted-out, outside-consent, no-device, unknown-user). */
+    skipped: Readonly<Record<string, number>>;
+  }
+>;
+/** The fan-out is complete: the totals every delivery count is measured against. */
+export type NotificationPlanned = Event<
+  'NotificationPlanned',
+  {
+    notificationId: string;
+    recipients: number;
+    deliveries: number;
+    byChannel: ChannelCounts;
+    /** Users left out at fan-out, by reason (opted-out, outside-consent, no-device, unknown-user). */
+    skipped: Readonly<Record<string, number>>;
+  }
+>;
+/** Every delivery reached a terminal state. `reachedUsers` is exact (users with one success or more). */
+export type NotificationCompleted = Event<
+  'NotificationCompleted',
+  { notificationId: string; succeeded: number; failed: number; expired: number; reachedUsers: number }
+>;
+export type NotificationEvent = NotificationRequested | NotificationPlanningProgressed | NotificationPlanned | NotificationCompleted;
+
+// ---- deliveries ----------------------------------------------------------------------------
+// Delivery events are batched: one event holds many deliveries of one notification, so the log
+// takes ~1 append per few hundred deliveries (see docs/design.md, capacity plan). Each delivery
+// appears in exactly one terminal entry (succeeded, failed or expired).
+
+export type DeliveryRef = Readonly<{ deliveryId: string; userId: string; deviceId: string; channel: DeviceKind }>;
+
+type DeliveryBatch<Entry> = Readonly<{
+  notificationId: string;
+  /** Position of the NotificationRequested event: orders the entries in each user's timeline. */
+  requestedPosition: number;
+  requestedAt: string;
+  deliveries: readonly Entry[];
+}>;
+
+/** About to be handed to providers: a crash before their outcome marks them possibly duplicated. */
+export type DeliveryDispatched = Event<'DeliveryDispatched', DeliveryBatch<DeliveryRef>>;
+export type DeliveryAttempted = Event<
+  'DeliveryAttempted',
+  DeliveryBatch<DeliveryRef & Readonly<{ provider: string; latencyMs: number; outcome: 'accepted' | 'permanent' | 'transient'; reason?: string; possiblyDuplicate?: boolean }>>
+>;
+export type DeliverySucceeded = Event<'DeliverySucceeded', DeliveryBatch<DeliveryRef & Readonly<{ provider: string; possiblyDuplicate?: boolean }>>>;
+export type DeliveryFailed = Event<'DeliveryFailed', DeliveryBatch<DeliveryRef & Readonly<{ provider: string | null; reason: string }>>>;
+export type DeliveryExpired = Event<'DeliveryExpired', DeliveryBatch<DeliveryRef & Readonly<{ reason: string }>>>;
+export type DeliveryEvent = DeliveryDispatched | DeliveryAttempted | DeliverySucceeded | DeliveryFailed | DeliveryExpired;
+
+// ---- providers -----------------------------------------------------------------------------
+export type ProviderCircuitChanged = Event<
+  'ProviderCircuitChanged',
+  { provider: string; channel: DeviceKind; state: 'open' | 'half-open' | 'closed'; reason: string }
+>;
+export type ProviderEvent = ProviderCircuitChanged;
+
+export type AnyEvent = OperatorEvent | TenantEvent | UserEvent | GroupEvent | NotificationEvent | DeliveryEvent | ProviderEvent;
 export type AnyEventType = AnyEvent['type'];

@@ -147,7 +147,12 @@ export class MutationResolver {
   @Mutation(() => G.SendNotificationPayload)
   async sendNotification(@Arg('input', () => G.SendNotificationInput) input: G.SendNotificationInput, @Ctx() ctx: GraphQLContext) {
     const result = await ctx.services.commands.sendNotification(actorOf(ctx), tenantOf(ctx.principal), input);
-    return { notification: notificationView(notificationRecordOf(result.state)), duplicate: result.duplicate };
+    const state = result.state;
+    return {
+      notification: notificationView(notificationRecordOf(state)),
+      duplicate: result.duplicate,
+      estimate: state.status !== 'None' && state.admission ? { ...state.admission, byChannel: [...state.admission.byChannel] } : null,
+    };
   }
 }
 

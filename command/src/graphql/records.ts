@@ -10,6 +10,6 @@ export const userRecordOf = (state: UserState, revision: number): UserRecord => 
 };
 
 export const notificationRecordOf = (state: NotificationState): NotificationRecord => {
-  if (state.status !== 'Requested') throw new Error('notification state after a successful command must be Requested');
-  return { ...state, status: 'REQUESTED', progress: initialProgress };
+  if (state.status === 'None') throw new Error('notification state after a successful command must exist');
+  return { ...state, status: state.status.toUpperCase(), progress: initialProgress };
 };

@@ -183,6 +183,8 @@ export const evolve = (state: UserState, event: UserEvent): UserState => {
       return { status: 'Erasing', userId: user.userId, reason: 'erasure-requested', groupIds: user.groupIds };
     case 'UserRenamed':
       return { ...user, name: event.data.name };
+    case 'DeviceInvalidated':
+      return { ...user, devices: user.devices.map((d) => (d.deviceId === event.data.deviceId ? { ...d, invalid: true } : d)) };
     case 'DeviceAdded':
       return { ...user, devices: [...user.devices, event.data.device] };
     case 'DeviceChanged':

@@ -9,10 +9,22 @@ const IV = 12;
 const TAG = 16;
 const SEALED_PREFIX = 'pd1.';
 
+/**
+ * The master key from configuration: 64 hex characters, or base64 (standard or URL-safe) of
+ * exactly 32 bytes. The error never repeats the value, which is a secret.
+ */
 export const parseMasterKey = (value: string): Buffer => {
   const trimmed = value.trim();
-  const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
-  if (key.length !== 32) throw new Error(`the master key must be 32 bytes (base64 or 64 hex characters), got ${key.length} bytes`);
+  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return Buffer.from(trimmed, 'hex');
+  const base64 = trimmed.replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/, '');
+  if (!/^[A-Za-z0-9+/]+$/.test(base64)) {
+    throw new Error(`the master key must be 32 bytes as 64 hex characters or as base64, got ${trimmed.length} characters that are neither`);
+  }
+  const key = Buffer.from(base64, 'base64');
+  // Node's decoder skips what it cannot read; re-encoding catches a truncated or padded value.
+  if (key.length !== 32 || key.toString('base64').replace(/=+$/, '') !== base64) {
+    throw new Error(`the master key must be 32 bytes (64 hex characters or 44 base64 characters), got ${key.length} bytes of base64`);
+  }
   return key;
 };
 
@@ -40,14 +52,17 @@ const decrypt = (key: Buffer, packed: Buffer, aad: Buffer): Buffer => {
 export class PersonalDataCipher {
   private readonly cache = new Map<string, UserKey>();
   private readonly cacheSize: number;
+  /** Moves on every `forget`: a key read from the vault before then is not cached. */
+  private forgets = 0;
 
   constructor(
     private readonly vault: KeyVault,
     private readonly masterKey: Buffer,
     options: Readonly<{ cacheSize?: number }> = {},
   ) {
-    if (masterKey.length !== 32) throw new Error('the master key must be 32 bytes');
+    if (masterKey.length !== 32) throw new Error(`the master key must be 32 bytes, got ${masterKey.length}`);
     this.cacheSize = options.cacheSize ?? 10_000;
+    if (!Number.isInteger(this.cacheSize) || this.cacheSize < 0) throw new Error(`cacheSize must be a whole number, got ${this.cacheSize}`);
   }
 
   async keyFor(keyId: string, options: Readonly<{ create: boolean }>): Promise<UserKey | null> {
@@ -57,13 +72,16 @@ export class PersonalDataCipher {
       this.cache.set(keyId, cached);
       return cached;
     }
+    // A destroy + forget while the vault is read would otherwise let this read put the
+    // destroyed key back into the cache, keeping it alive in memory.
+    const forgets = this.forgets;
     let wrapped = await this.vault.get(keyId);
     if (!wrapped) {
       if (!options.create) return null;
       wrapped = await this.vault.putIfAbsent(keyId, this.wrap(keyId, randomBytes(32)));
     }
     const key = { keyId, key: this.unwrap(keyId, wrapped) };
-    this.remember(key);
+    if (forgets === this.forgets) this.remember(key);
     return key;
   }
 
@@ -82,10 +100,12 @@ export class PersonalDataCipher {
 
   /** Drops a key from memory, so a destroyed key stops working here at once. */
   forget(keyId: string): void {
+    this.forgets++;
     this.cache.delete(keyId);
   }
 
   private remember(key: UserKey): void {
+    if (this.cacheSize === 0) return;
     if (this.cache.size >= this.cacheSize) {
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) this.cache.delete(oldest);
@@ -98,7 +118,7 @@ export class PersonalDataCipher {
   }
 
   private unwrap(keyId: string, wrapped: Buffer): Buffer {
-    if (wrapped[0] !== WRAP_VERSION) throw new Error(`data key ${keyId}: unknown wrapping version ${wrapped[0]}`);
+    if (wrapped.length === 0 || wrapped[0] !== WRAP_VERSION) throw new Error(`data key ${keyId}: unknown wrapping version ${wrapped[0]}`);
     try {
       return decrypt(this.masterKey, wrapped.subarray(1), Buffer.from(keyId));
     } catch {

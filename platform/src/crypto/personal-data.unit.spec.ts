@@ -100,7 +100,70 @@ describe('PersonalDataCipher', () => {
   it('parses master keys from base64 or hex, 32 bytes only', () => {
     const k = randomBytes(32);
     expect(parseMasterKey(k.toString('base64')).equals(k)).toBe(true);
+    expect(parseMasterKey(` ${k.toString('base64url')}\n`).equals(k)).toBe(true);
     expect(parseMasterKey(k.toString('hex')).equals(k)).toBe(true);
+    expect(parseMasterKey(k.toString('hex').toUpperCase()).equals(k)).toBe(true);
     expect(() => parseMasterKey('c2hvcnQ=')).toThrow(/32 bytes.*got 5 bytes/);
+    expect(() => parseMasterKey(randomBytes(33).toString('base64'))).toThrow(/32 bytes.*got 33 bytes/);
+    expect(() => parseMasterKey(k.toString('hex').slice(0, 63))).toThrow(/32 bytes/);
+    // Node's base64 decoder skips characters it does not know: these must not pass as a key.
+    const b64 = k.toString('base64');
+    expect(() => parseMasterKey(`${b64.slice(0, 10)}!!${b64.slice(10)}`)).toThrow(/neither/);
+    expect(() => parseMasterKey(`${b64.replace(/=+$/, '')}AAAA`)).toThrow(/32 bytes/);
+    // The last character carries 2 bits of the key and 4 that must be zero: a typo there is caught.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const typo = `${b64.slice(0, 42)}${alphabet[alphabet.indexOf(b64[42]!) ^ 1]}=`;
+    expect(() => parseMasterKey(typo)).toThrow(/32 bytes/);
+    expect(() => parseMasterKey('')).toThrow(/32 bytes/);
+  });
+
+  it('never names the master key in its errors', () => {
+    const secret = `${randomBytes(30).toString('hex')}zz`;
+    expect(() => parseMasterKey(secret)).toThrow();
+    try {
+      parseMasterKey(secret);
+    } catch (e) {
+      expect(String((e as Error).message)).not.toContain(secret.slice(0, 16));
+    }
+  });
+
+  it('does not cache a key read before it was forgotten (destroyed meanwhile)', async () => {
+    const vault = memoryVault();
+    const c = new PersonalDataCipher(vault, master);
+    await new PersonalDataCipher(vault, master).keyFor('t:u', { create: true });
+    let release: () => void = () => {};
+    const slowGet = vault.get;
+    vault.get = async (id: string) => {
+      const wrapped = await slowGet(id);
+      await new Promise<void>((r) => (release = r));
+      return wrapped;
+    };
+    const reading = c.keyFor('t:u', { create: false });
+    await new Promise((r) => setTimeout(r, 0));
+    await vault.destroy('t:u');
+    c.forget('t:u');
+    release();
+    expect(await reading).not.toBeNull(); // it started before the destroy
+    vault.get = slowGet;
+    expect(await c.keyFor('t:u', { create: false })).toBeNull();
+  });
+
+  it('caches nothing with cacheSize 0, and refuses a bad size or master key', async () => {
+    const vault = memoryVault();
+    const c = new PersonalDataCipher(vault, master, { cacheSize: 0 });
+    await c.keyFor('a', { create: true });
+    const before = vault.gets;
+    await c.keyFor('a', { create: false });
+    expect(vault.gets).toBe(before + 1);
+    expect(() => new PersonalDataCipher(vault, master, { cacheSize: -1 })).toThrow(/cacheSize/);
+    expect(() => new PersonalDataCipher(vault, randomBytes(16))).toThrow(/32 bytes/);
+  });
+
+  it('seals the empty string, and refuses what is not a sealed value', async () => {
+    const c = new PersonalDataCipher(memoryVault(), master);
+    const key = (await c.keyFor('t:u', { create: true }))!;
+    expect(c.open(key, c.seal(key, ''))).toBe('');
+    expect(() => c.open(key, 'plain text' as Sealed)).toThrow(/not a sealed value/);
+    expect(() => c.open(key, 'pd1.AAAA' as Sealed)).toThrow(/tampered/);
   });
 });

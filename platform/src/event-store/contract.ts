@@ -89,6 +89,24 @@ export function eventStoreContract(
       expect(r.nextExpectedRevision).toBe(2);
     });
 
+    it('appends with any expected revision to a missing or an existing stream', async () => {
+      const s = stream();
+      expect((await store.appendToStream(s, [ev('A')], { expectedRevision: 'any' })).nextExpectedRevision).toBe(0);
+      expect((await store.appendToStream(s, [ev('B'), ev('C')], { expectedRevision: 'any' })).nextExpectedRevision).toBe(2);
+      expect((await store.appendToStream(s, [ev('D')])).nextExpectedRevision).toBe(3);
+      expect((await store.readStream(s)).map((e) => [e.type, e.revision])).toEqual([['A', 0], ['B', 1], ['C', 2], ['D', 3]]);
+    });
+
+    it('writes nothing when the expected revision does not match', async () => {
+      const s = stream();
+      await store.appendToStream(s, [ev('A')]);
+      const head = await store.headPosition();
+      await rejection(store.appendToStream(s, [ev('X'), ev('Y')], { expectedRevision: 5 }));
+      expect((await store.readStream(s)).map((e) => e.type)).toEqual(['A']);
+      expect((await store.readAll({ after: head, maxCount: 1000 })).filter((e) => e.streamName === s)).toEqual([]);
+      expect((await store.appendToStream(s, [ev('B')], { expectedRevision: 0 })).nextExpectedRevision).toBe(1);
+    });
+
     it('lets exactly one of two racing appends with the same expected revision win', async () => {
       const s = stream();
       await store.appendToStream(s, [ev('A')]);
@@ -112,6 +130,7 @@ export function eventStoreContract(
         ]),
       );
       expect(e).toBeInstanceOf(ConcurrencyError);
+      expect(e).toMatchObject({ streamName: b, expected: 'no_stream', actual: 0 });
       expect(await store.readStream(a)).toEqual([]);
       expect(await store.readStream(b)).toHaveLength(1);
       const ok = await store.appendToStreams([
@@ -148,6 +167,29 @@ export function eventStoreContract(
       expect(two).toHaveLength(2);
       const rest = await store.readAll({ after: two[1]!.position, maxCount: 1000 });
       expect([...two, ...rest].map((e) => e.position)).toEqual(positions);
+    });
+
+    it('moves the head position forward with every append', async () => {
+      const before = await store.headPosition();
+      const r1 = await store.appendToStream(stream(), [ev('A')]);
+      expect(r1.lastPosition).toBeGreaterThan(before);
+      expect(await store.headPosition()).toBeGreaterThanOrEqual(r1.lastPosition);
+      const r2 = await store.appendToStream(stream(), [ev('B')]);
+      expect(r2.lastPosition).toBeGreaterThan(r1.lastPosition);
+      expect(await store.headPosition()).toBeGreaterThanOrEqual(r2.lastPosition);
+    });
+
+    it('subscribes from a position in the middle: nothing at or before it is delivered', async () => {
+      const s = stream();
+      await store.appendToStream(s, [ev('A'), ev('B'), ev('C')]);
+      const [, b] = await store.readStream(s);
+      const seen: RecordedEvent<AnyEvent>[] = [];
+      const sub = store.subscribe({ after: b!.position, handler: async (events) => void seen.push(...events) });
+      const r = await store.appendToStream(s, [ev('D')]);
+      await sub.caughtUp(r.lastPosition);
+      await sub.stop();
+      expect(seen.every((e) => e.position > b!.position)).toBe(true);
+      expect(seen.filter((e) => e.streamName === s).map((e) => e.type)).toEqual(['C', 'D']);
     });
 
     it('subscribes: catches up from a position, then follows live appends in order, without gaps or duplicates', async () => {
@@ -191,6 +233,52 @@ export function eventStoreContract(
       await store.appendToStream(s, [ev('B')]);
       await new Promise((r2) => setTimeout(r2, 300));
       expect(count).toBe(1);
+    });
+
+    it('resolves caughtUp only once the handler has finished with the events', async () => {
+      const s = stream();
+      let finished = 0;
+      const sub = store.subscribe({
+        after: await store.headPosition(),
+        handler: async (events) => {
+          await new Promise((r) => setTimeout(r, 50));
+          finished += events.filter((e) => e.streamName === s).length;
+        },
+      });
+      const r = await store.appendToStream(s, [ev('A'), ev('B')]);
+      await sub.caughtUp(r.lastPosition);
+      expect(finished).toBe(2);
+      await sub.caughtUp(r.lastPosition - 1);
+      await sub.stop();
+    });
+
+    it('stop() waits for the batch in progress, then delivers nothing more', async () => {
+      const s = stream();
+      let release: () => void = () => {};
+      let entered: () => void = () => {};
+      const inHandler = new Promise<void>((r) => (entered = r));
+      const calls: string[] = [];
+      const sub = store.subscribe({
+        after: await store.headPosition(),
+        handler: async (events) => {
+          calls.push(...events.filter((e) => e.streamName === s).map((e) => e.type));
+          entered();
+          await new Promise<void>((r) => (release = r));
+          calls.push('done');
+        },
+      });
+      await store.appendToStream(s, [ev('A')]);
+      await inHandler;
+      let stopped = false;
+      const stopping = sub.stop().then(() => (stopped = true));
+      await store.appendToStream(s, [ev('B')]);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(stopped).toBe(false);
+      release();
+      await stopping;
+      expect(calls.at(-1)).toBe('done');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(calls.filter((c) => c !== 'done')).toEqual(['A']);
     });
 
     it('reports a failing handler to onError and stops', async () => {

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyVault } from './port';
 
+/** The behaviour every key vault adapter must have. Ids are unique per test. */
 export function keyVaultContract(adapterName: string, open: () => Promise<{ vault: KeyVault; cleanup: () => Promise<void> }>): void {
   describe(`key vault contract: ${adapterName}`, () => {
     let vault: KeyVault;
@@ -33,6 +34,30 @@ export function keyVaultContract(adapterName: string, open: () => Promise<{ vaul
       expect(await vault.destroy(id)).toBe(true);
       expect(await vault.get(id)).toBeNull();
       expect(await vault.destroy(id)).toBe(false);
+    });
+
+    it('never overwrites a stored key', async () => {
+      const id = randomUUID();
+      const first = randomBytes(61);
+      await vault.putIfAbsent(id, first);
+      expect(Buffer.compare(await vault.putIfAbsent(id, randomBytes(61)), first)).toBe(0);
+      expect(Buffer.compare((await vault.get(id))!, first)).toBe(0);
+    });
+
+    it('keeps bytes exactly, zeros and high bytes included, under any id', async () => {
+      const id = `테넌트:${randomUUID()}`;
+      const key = Buffer.from([0, 0, 255, 1, 0, 128, 0]);
+      await vault.putIfAbsent(id, key);
+      expect((await vault.get(id))!.equals(key)).toBe(true);
+    });
+
+    it('destroys only the key asked for', async () => {
+      const [a, b] = [randomUUID(), randomUUID()];
+      const kb = randomBytes(61);
+      await vault.putIfAbsent(a, randomBytes(61));
+      await vault.putIfAbsent(b, kb);
+      expect(await vault.destroy(a)).toBe(true);
+      expect((await vault.get(b))!.equals(kb)).toBe(true);
     });
 
     it('a destroyed id can hold a new key later', async () => {

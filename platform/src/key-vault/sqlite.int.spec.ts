@@ -1,13 +1,21 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { scanFiles } from '../testing/scan';
 import { keyVaultContract } from './contract';
 import { openSqliteKeyVault } from './sqlite';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'vault-'));
+const shuffled = <T>(xs: readonly T[]): T[] => {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+};
 
 keyVaultContract('sqlite', async () => {
   const vault = openSqliteKeyVault({ path: path.join(tempDir(), 'keys.db') });
@@ -18,24 +26,46 @@ describe('sqlite key vault', () => {
   it('leaves no byte of a destroyed key in the database, WAL or shared-memory files', async () => {
     const dir = tempDir();
     const vault = openSqliteKeyVault({ path: path.join(dir, 'keys.db') });
-    const keys = Array.from({ length: 50 }, (_, i) => ({ id: `tenant:user-${i}`, wrapped: randomBytes(61) }));
-    for (const k of keys) await vault.putIfAbsent(k.id, k.wrapped);
-    // Raw byte search; first a control: keys that exist are found.
-    const hex = async (needles: Buffer[]) => {
-      const hits: Buffer[] = [];
-      for (const file of fs.readdirSync(dir)) {
-        const bytes = fs.readFileSync(path.join(dir, file));
-        for (const n of needles) if (bytes.includes(n)) hits.push(n);
-      }
-      return hits;
-    };
-    expect((await hex(keys.map((k) => k.wrapped))).length).toBeGreaterThanOrEqual(50);
-    for (const k of keys.slice(0, 25)) expect(await vault.destroy(k.id)).toBe(true);
-    expect(await hex(keys.slice(0, 25).map((k) => k.wrapped))).toEqual([]);
-    expect(new Set((await hex(keys.slice(25).map((k) => k.wrapped))).map((b) => b.toString('hex'))).size).toBe(25);
-    expect(await vault.destroyMany(keys.slice(25).map((k) => k.id))).toBe(25);
-    expect(await hex(keys.map((k) => k.wrapped))).toEqual([]);
+    // Enough keys for a b-tree of several levels, written in random order so pages split.
+    const keys = Array.from({ length: 3000 }, (_, i) => ({ id: `tenant:user-${i}`, wrapped: Buffer.concat([Buffer.from([1]), randomBytes(60)]) }));
+    for (const k of shuffled(keys)) await vault.putIfAbsent(k.id, k.wrapped);
+    const found = async (ks: readonly { wrapped: Buffer }[]) => new Set((await scanFiles(dir, ks.map((k) => k.wrapped))).map((h) => h.needle)).size;
+    // The control: keys that exist are found, so an empty scan below means something.
+    expect(await found(keys)).toBe(keys.length);
+    const order = shuffled(keys);
+    const singly = order.slice(0, 1000);
+    const bulk = order.slice(1000, 2500);
+    const kept = order.slice(2500);
+    for (const k of singly) expect(await vault.destroy(k.id)).toBe(true);
+    expect(await found(singly)).toBe(0);
+    expect(await found(bulk)).toBe(bulk.length);
+    expect(await vault.destroyMany(bulk.map((k) => k.id))).toBe(bulk.length);
+    expect(await found([...singly, ...bulk])).toBe(0);
+    expect(await found(kept)).toBe(kept.length);
+    for (const k of kept) expect(Buffer.compare((await vault.get(k.id))!, k.wrapped)).toBe(0);
     await vault.close();
-    expect(await scanFiles(dir, ['tenant:user-1'])).toEqual([]);
+    expect(await found([...singly, ...bulk])).toBe(0);
+  });
+
+  it('finds nothing of a destroyed text-valued key, as UTF-8 or UTF-16', async () => {
+    const dir = tempDir();
+    const vault = openSqliteKeyVault({ path: path.join(dir, 'keys.db') });
+    const secret = `wrapped-${randomBytes(16).toString('hex')}`;
+    await vault.putIfAbsent('t:u', Buffer.from(secret, 'utf8'));
+    expect(await scanFiles(dir, [secret])).not.toEqual([]);
+    await vault.destroy('t:u');
+    expect(await scanFiles(dir, [secret])).toEqual([]);
+    await vault.close();
+  });
+
+  it('keeps keys across a reopen', async () => {
+    const file = path.join(tempDir(), 'keys.db');
+    const first = openSqliteKeyVault({ path: file });
+    const key = randomBytes(61);
+    await first.putIfAbsent('t:u', key);
+    await first.close();
+    const second = openSqliteKeyVault({ path: file });
+    expect(Buffer.compare((await second.get('t:u'))!, key)).toBe(0);
+    await second.close();
   });
 });

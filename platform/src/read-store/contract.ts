@@ -84,6 +84,66 @@ export function readStoreContract(adapterName: string, open: () => Promise<{ sto
       expect(first.next).toBeNull();
     });
 
+    it('pages sorted results of an array filter, both ways', async () => {
+      const c = await collection();
+      const docs = Array.from({ length: 25 }, (_, i) => item(`m${String(i).padStart(2, '0')}`, { rank: (i * 7) % 5, tags: i % 3 === 0 ? ['멤버', 'x'] : ['멤버'] }));
+      await put(c, ...docs);
+      const byRank = [...docs].sort((a, b) => a.rank - b.rank || a.id.localeCompare(b.id)).map((d) => d.id);
+      expect((await all(store, c, { tenantId: 't1', tags: '멤버' }, 4, { field: 'rank', direction: 'asc' })).map((d) => d.id)).toEqual(byRank);
+      expect((await all(store, c, { tenantId: 't1', tags: '멤버' }, 4, { field: 'rank', direction: 'desc' })).map((d) => d.id)).toEqual([...byRank].reverse());
+      const xs = docs.filter((_, i) => i % 3 === 0);
+      expect((await all(store, c, { tenantId: 't1', tags: 'x' }, 2, { field: 'rank', direction: 'asc' })).map((d) => d.id)).toEqual(
+        [...xs].sort((a, b) => a.rank - b.rank || a.id.localeCompare(b.id)).map((d) => d.id),
+      );
+    });
+
+    it('pages by a sort field that some documents lack, without gaps or duplicates', async () => {
+      const c = await collection();
+      const docs = Array.from({ length: 20 }, (_, i) => {
+        const d = item(`n${String(i).padStart(2, '0')}`, { rank: i % 4 });
+        if (i % 3 === 0) delete (d as Partial<Item>).rank;
+        return d;
+      });
+      await put(c, ...docs);
+      for (const direction of ['asc', 'desc'] as const) {
+        for (const limit of [1, 3, 7]) {
+          const ids = (await all(store, c, { tenantId: 't1' }, limit, { field: 'rank', direction })).map((d) => d.id);
+          expect(ids).toHaveLength(20);
+          expect(new Set(ids).size).toBe(20);
+        }
+      }
+      const asc = (await all(store, c, {}, 3, { field: 'rank', direction: 'asc' })).map((d) => d.rank ?? null);
+      expect(asc.slice(0, 7)).toEqual(Array(7).fill(null));
+      expect(asc.slice(7)).toEqual([...asc.slice(7)].sort());
+    });
+
+    it('refuses a cursor of another sort, an undeclared sort field and a bad limit', async () => {
+      const c = await collection();
+      await put(c, item('a'), item('b'), item('c'));
+      const byId = await store.find(c, { tenantId: 't1' }, { limit: 1 });
+      await expect(store.find(c, { tenantId: 't1' }, { limit: 1, after: byId.next!, sort: { field: 'rank', direction: 'asc' } })).rejects.toThrow(/cursor/);
+      await expect(store.find(c, { tenantId: 't1' }, { limit: 1, after: 'not a cursor' })).rejects.toThrow(/cursor/);
+      await expect(store.find(c, { tenantId: 't1' }, { limit: 1, sort: { field: 'label', direction: 'asc' } })).rejects.toThrow(/sort/);
+      await expect(store.find(c, { tenantId: 't1' }, { limit: 0 })).rejects.toThrow(/limit/);
+    });
+
+    it('needs an index with no fields to list a whole collection', async () => {
+      const name = `c${randomUUID().replace(/-/g, '')}`;
+      await store.ensureCollections([{ name, indexes: [['tenantId']] }]);
+      await expect(store.find(name, {}, { limit: 5 })).rejects.toThrow(/index/);
+      await expect(store.find(name, { tenantId: 't1', label: 'x' }, { limit: 5 })).rejects.toThrow(/index/);
+    });
+
+    it('serves existing documents from an index declared later', async () => {
+      const name = `c${randomUUID().replace(/-/g, '')}`;
+      await store.ensureCollections([{ name, indexes: [['tenantId']] }]);
+      await put(name, item('a', { tags: ['x'], label: 'l1' }), item('b', { tags: ['x', 'y'], label: 'l2' }));
+      await store.ensureCollections([{ name, indexes: [['tenantId'], ['tenantId', 'tags'], ['label']], arrayFields: ['tags'], sortFields: ['rank'] }]);
+      expect((await all(store, name, { tenantId: 't1', tags: 'y' }, 10)).map((d) => d.id)).toEqual(['b']);
+      expect((await all(store, name, { tenantId: 't1', tags: 'x' }, 1, { field: 'rank', direction: 'desc' })).map((d) => d.id)).toEqual(['b', 'a']);
+      expect((await all(store, name, { label: 'l1' }, 10)).map((d) => d.id)).toEqual(['a']);
+    });
+
     it('moves a document between array-filter results when its array changes', async () => {
       const c = await collection();
       await put(c, item('a', { tags: ['x'] }));
@@ -103,6 +163,19 @@ export function readStoreContract(adapterName: string, open: () => Promise<{ sto
       await store.commit({ checkpoints: [], changes: [{ op: 'deleteWhere', collection: c, filter: {} }] });
       expect(await all(store, c, {}, 10)).toEqual([]);
       expect(await all(store, c, { tenantId: 't2', tags: 'x' }, 10)).toEqual([]);
+    });
+
+    it('deletes by an array filter: the documents leave every other result too', async () => {
+      const c = await collection();
+      await put(c, item('a', { tags: ['x', 'y'] }), item('b', { tags: ['y'] }), item('c', { tags: ['x'] }), item('d', { tenantId: 't2', tags: ['x'] }));
+      await store.commit({ checkpoints: [], changes: [{ op: 'deleteWhere', collection: c, filter: { tenantId: 't1', tags: 'x' } }] });
+      expect(await store.getMany(c, ['a', 'c'])).toEqual([]);
+      expect((await all(store, c, { tenantId: 't1', tags: 'y' }, 10)).map((d) => d.id)).toEqual(['b']);
+      expect((await all(store, c, { tenantId: 't1', tags: 'x' }, 10)).map((d) => d.id)).toEqual([]);
+      expect((await all(store, c, { tenantId: 't2', tags: 'x' }, 10)).map((d) => d.id)).toEqual(['d']);
+      expect((await all(store, c, { tenantId: 't1' }, 10)).map((d) => d.id)).toEqual(['b']);
+      await put(c, item('a', { tags: ['y'] }));
+      expect((await all(store, c, { tenantId: 't1', tags: 'y' }, 10)).map((d) => d.id)).toEqual(['a', 'b']);
     });
 
     it('moves checkpoints with optimistic checks, together with the changes or not at all', async () => {

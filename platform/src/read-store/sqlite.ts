@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import {
   CheckpointConflictError,
   type Change,
@@ -9,40 +10,63 @@ import {
   type FindOptions,
   type Page,
   type ReadStore,
-  type Scalar,
+  type Sort,
 } from './port';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 const safe = (kind: string, name: string): string => {
-  if (!NAME.test(name)) throw new Error(`invalid ${kind} name "${name}": use letters, digits and '_'`);
+  if (!NAME.test(name)) throw new Error(`invalid ${kind} name "${name}": use letters, digits and '_', starting with a letter`);
   return name;
 };
 
-type Compiled = Readonly<{
-  spec: CollectionSpec;
-  table: string;
-  /** Index field lists, each with its side table when it holds an array field. */
-  indexes: readonly Readonly<{ fields: readonly string[]; arrayField: string | null; side: string | null }>[];
-}>;
+/** Names of derived tables and indexes: a change of fields gives a new object, never a stale one. */
+const digest = (value: unknown): string => createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 12);
 
-const sqlValue = (v: unknown): string | number | null =>
+type SqlValue = string | number | null;
+
+/** A document value as SQLite sees it through json_extract (true is 1, objects are JSON text). */
+const sqlValue = (v: unknown): SqlValue =>
   typeof v === 'boolean' ? (v ? 1 : 0) : typeof v === 'number' || typeof v === 'string' ? v : v === null || v === undefined ? null : JSON.stringify(v);
 
-const encodeCursor = (parts: readonly unknown[]): string => Buffer.from(JSON.stringify(parts)).toString('base64url');
-const decodeCursor = (cursor: string): unknown[] => {
+/**
+ * One declared index. A scalar index filters the collection's table on generated columns; an
+ * index holding an array field has a side table, one row per array element, with the other
+ * fields and the sort fields copied in, so a filter and a sort are both served by one index.
+ */
+type Plan = Readonly<{
+  fields: readonly string[];
+  arrayField: string | null;
+  side: Readonly<{ table: string; insert: string }> | null;
+}>;
+
+type Compiled = Readonly<{ spec: CollectionSpec; table: string; plans: readonly Plan[]; sides: readonly string[] }>;
+
+/** What a cursor holds: the last item's sort value (when sorted) and id. */
+type CursorState = Readonly<{ f?: string; v?: SqlValue; id: string }>;
+
+const encodeCursor = (state: CursorState): string => Buffer.from(JSON.stringify(state)).toString('base64url');
+
+const decodeCursor = (cursor: string, sort: Sort | null): CursorState => {
+  let state: unknown;
   try {
-    const parts = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(parts) && parts.length >= 1) return parts;
+    state = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    // reported below
+    state = null;
   }
-  throw new Error('invalid cursor: pass back the endCursor of a previous page');
+  const s = state as Partial<CursorState> | null;
+  const valid =
+    s !== null &&
+    typeof s === 'object' &&
+    typeof s.id === 'string' &&
+    (sort ? s.f === sort.field && (s.v === null || ['string', 'number'].includes(typeof s.v)) : s.f === undefined);
+  if (!valid) throw new Error('invalid cursor: pass back the cursor of a previous page of the same query, with the same sort');
+  return s as CursorState;
 };
 
 /**
- * The embedded read store: one SQLite table of JSON documents per collection, scalar index fields
- * as generated columns, and a side table per index that holds an array field (one row per
- * element), kept in step inside the same transaction as the document.
+ * The embedded read store: one SQLite table of JSON documents per collection (`c_<name>`),
+ * scalar index fields as generated columns with SQL indexes over them, and a side table per
+ * index that holds an array field, kept in step in the same transaction as the documents.
  */
 export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadStore => {
   const db = new Database(options.path);
@@ -52,15 +76,17 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
   db.exec('CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID');
   const collections = new Map<string, Compiled>();
   const getCheckpoint = db.prepare<[string], { position: number }>('SELECT position FROM checkpoints WHERE name = ?');
-  const putCheckpoint = db.prepare(
+  const putCheckpoint = db.prepare<[string, number]>(
     'INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position',
   );
-  const statements = new Map<string, Database.Statement>();
-  const stmt = (sql: string): Database.Statement => {
+  const statements = new Map<string, Database.Statement<unknown[]>>();
+  const stmt = (sql: string): Database.Statement<unknown[]> => {
     let s = statements.get(sql);
-    if (!s) statements.set(sql, (s = db.prepare(sql)));
+    if (!s) statements.set(sql, (s = db.prepare<unknown[]>(sql)));
     return s;
   };
+  const exists = (kind: 'table' | 'index', name: string): boolean =>
+    db.prepare<[string, string]>('SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?').get(kind, name) !== undefined;
 
   const compiled = (name: string): Compiled => {
     const c = collections.get(name);
@@ -69,86 +95,210 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
   };
 
   const ensure = db.transaction((spec: CollectionSpec) => {
-    const table = `c_${safe('collection', spec.name)}`;
-    const arrays = new Set(spec.arrayFields ?? []);
+    const name = safe('collection', spec.name);
+    const table = `c_${name}`;
+    const arrays = new Set((spec.arrayFields ?? []).map((f) => safe('field', f)));
+    const sorts = (spec.sortFields ?? []).map((f) => safe('field', f));
+    for (const f of sorts) if (arrays.has(f)) throw new Error(`${name}: sort field ${f} is an array field`);
     db.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID`);
     const columns = new Set(db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_xinfo('${table}')`).all().map((r) => r.name));
-    const scalars = new Set([...spec.indexes.flat(), ...(spec.sortFields ?? [])].filter((f) => !arrays.has(f)));
+    const scalars = new Set([...spec.indexes.flat().map((f) => safe('field', f)), ...sorts].filter((f) => !arrays.has(f)));
     for (const field of scalars) {
-      const column = `f_${safe('field', field)}`;
-      if (!columns.has(column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} GENERATED ALWAYS AS (json_extract(doc, '$.${field}')) VIRTUAL`);
+      if (!columns.has(`f_${field}`)) db.exec(`ALTER TABLE ${table} ADD COLUMN f_${field} GENERATED ALWAYS AS (json_extract(doc, '$.${field}')) VIRTUAL`);
     }
-    const indexes = spec.indexes.map((fields, n) => {
+    dropLegacy(name);
+
+    const plans = spec.indexes.map((fields): Plan => {
+      if (new Set(fields).size !== fields.length) throw new Error(`${name}: index [${fields.join(', ')}] repeats a field`);
       const arrayFields = fields.filter((f) => arrays.has(f));
-      if (arrayFields.length > 1) throw new Error(`index ${fields.join(', ')} of ${spec.name} has more than one array field`);
+      if (arrayFields.length > 1) throw new Error(`${name}: index [${fields.join(', ')}] has more than one array field`);
       const arrayField = arrayFields[0] ?? null;
       if (arrayField === null) {
-        for (const sort of [null, ...(spec.sortFields ?? [])]) {
-          const cols = [...fields, ...(sort ? [sort] : [])].map((f) => `f_${f}`);
-          if (cols.length === 0) continue;
-          db.exec(`CREATE INDEX IF NOT EXISTS i_${spec.name}_${n}${sort ? `_${sort}` : ''} ON ${table} (${[...cols, 'id'].join(', ')})`);
+        for (const sort of [null, ...sorts]) {
+          const cols = [...fields, ...(sort && !fields.includes(sort) ? [sort] : [])].map((f) => `f_${f}`);
+          if (cols.length === 0) continue; // the primary key already orders the whole collection by id
+          db.exec(`CREATE INDEX IF NOT EXISTS x_${name}_${digest([fields, sort])} ON ${table} (${[...cols, 'id'].join(', ')})`);
         }
         return { fields, arrayField, side: null };
       }
-      const side = `m_${spec.name}_${n}`;
-      const cols = fields.map((_, i) => `v${i}`);
-      db.exec(`CREATE TABLE IF NOT EXISTS ${side} (${cols.join(', ')}, id TEXT NOT NULL, PRIMARY KEY (${[...cols, 'id'].join(', ')})) WITHOUT ROWID`);
+      const side = `a_${name}_${digest({ fields, arrayField, sorts })}`;
+      const v = fields.map((_, i) => `v${i}`);
+      const s = sorts.map((_, i) => `s${i}`);
+      const created = !exists('table', side);
+      db.exec(`CREATE TABLE IF NOT EXISTS ${side} (${[...v, ...s].join(', ')}, id TEXT NOT NULL, PRIMARY KEY (${[...v, 'id'].join(', ')})) WITHOUT ROWID`);
       db.exec(`CREATE INDEX IF NOT EXISTS ${side}_id ON ${side} (id)`);
-      return { fields, arrayField, side };
+      s.forEach((col) => db.exec(`CREATE INDEX IF NOT EXISTS ${side}_${col} ON ${side} (${[...v, col, 'id'].join(', ')})`));
+      if (created) {
+        // A new index over existing documents (a spec that grew): fill it from them.
+        const select = [
+          ...fields.map((f) => (f === arrayField ? 'j.value' : `json_extract(c.doc, '$.${f}')`)),
+          ...sorts.map((f) => `json_extract(c.doc, '$.${f}')`),
+          'c.id',
+        ];
+        db.exec(
+          `INSERT OR IGNORE INTO ${side} SELECT ${select.join(', ')} FROM ${table} c, json_each(c.doc, '$.${arrayField}') j WHERE json_type(c.doc, '$.${arrayField}') = 'array'`,
+        );
+      }
+      const insert = `INSERT OR IGNORE INTO ${side} VALUES (${[...v, ...s, 'id'].map(() => '?').join(', ')})`;
+      return { fields, arrayField, side: { table: side, insert } };
     });
-    collections.set(spec.name, { spec, table, indexes });
+    const sides = [...new Set(plans.flatMap((p) => (p.side ? [p.side.table] : [])))];
+    collections.set(name, { spec: { ...spec, sortFields: sorts }, table, plans, sides });
   });
 
+  /** Objects the previous naming scheme (by position in the index list) left behind. */
+  const dropLegacy = (name: string): void => {
+    const legacy = db
+      .prepare<[], { type: string; name: string }>("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')")
+      .all()
+      .filter((o) => (o.type === 'table' ? new RegExp(`^m_${name}_\\d+$`) : new RegExp(`^i_${name}_\\d+(_[A-Za-z][A-Za-z0-9_]*)?$`)).test(o.name));
+    for (const o of legacy) db.exec(`DROP ${o.type === 'table' ? 'TABLE' : 'INDEX'} IF EXISTS ${o.name}`);
+  };
+
   const unindex = (c: Compiled, id: string): void => {
-    for (const ix of c.indexes) if (ix.side) stmt(`DELETE FROM ${ix.side} WHERE id = ?`).run(id);
+    for (const side of c.sides) stmt(`DELETE FROM ${side} WHERE id = ?`).run(id);
   };
 
   const index = (c: Compiled, doc: Doc): void => {
-    for (const ix of c.indexes) {
-      if (!ix.side || !ix.arrayField) continue;
-      const values = doc[ix.arrayField];
+    const sortValues = (c.spec.sortFields ?? []).map((f) => sqlValue(doc[f]));
+    for (const plan of c.plans) {
+      if (!plan.side || !plan.arrayField) continue;
+      const values = doc[plan.arrayField];
       if (!Array.isArray(values)) continue;
-      const insert = stmt(`INSERT OR IGNORE INTO ${ix.side} VALUES (${ix.fields.map(() => '?').join(', ')}, ?)`);
-      for (const element of new Set(values)) {
-        insert.run(...ix.fields.map((f) => sqlValue(f === ix.arrayField ? element : doc[f])), doc.id);
+      const insert = stmt(plan.side.insert);
+      for (const element of new Set(values.map(sqlValue))) {
+        insert.run(...plan.fields.map((f) => (f === plan.arrayField ? element : sqlValue(doc[f]))), ...sortValues, doc.id);
       }
     }
   };
 
-  /** Ids of the documents matching a filter; only used for deleteWhere, which is rare. */
-  const matchingIds = (c: Compiled, filter: Filter): string[] => {
-    const ids: string[] = [];
-    let after: string | undefined;
-    for (;;) {
-      const page = findSync(c, filter, { limit: 1000, ...(after ? { after } : {}) });
-      ids.push(...page.items.map((d) => d.id));
-      if (!page.next) return ids;
-      after = page.next;
+  /** Which index serves a filter, or a clear error naming the declared ones. */
+  const planFor = (c: Compiled, filter: Filter): Plan => {
+    const keys = Object.keys(filter);
+    for (const k of keys) {
+      const v = filter[k];
+      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+        throw new Error(`${c.spec.name}: filter value of ${k} must be a string, number or boolean, got ${v === null ? 'null' : typeof v}`);
+      }
+    }
+    const plan = c.plans.find((p) => p.fields.length === keys.length && p.fields.every((f) => keys.includes(f)));
+    if (!plan) {
+      const declared = c.spec.indexes.map((i) => `[${i.join(', ')}]`).join(' ');
+      throw new Error(`no index of ${c.spec.name} serves a filter on [${keys.join(', ')}]; declared: ${declared || 'none'}`);
+    }
+    return plan;
+  };
+
+  /** Where a plan reads from, and the equality conditions of a filter on it. */
+  const source = (c: Compiled, plan: Plan, filter: Filter, sort: Sort | null) => {
+    if (plan.side) {
+      const sortIndex = sort ? (c.spec.sortFields ?? []).indexOf(sort.field) : -1;
+      return {
+        from: `${plan.side.table} m JOIN ${c.table} c ON c.id = m.id`,
+        doc: 'c.doc',
+        id: 'm.id',
+        sortColumn: sortIndex >= 0 ? `m.s${sortIndex}` : null,
+        where: plan.fields.map((_, i) => `m.v${i} = ?`),
+        params: plan.fields.map((f) => sqlValue(filter[f])),
+      };
+    }
+    return {
+      from: c.table,
+      doc: 'doc',
+      id: 'id',
+      sortColumn: sort ? `f_${sort.field}` : null,
+      where: plan.fields.map((f) => `f_${f} = ?`),
+      params: plan.fields.map((f) => sqlValue(filter[f])),
+    };
+  };
+
+  const findSync = <D extends Doc>(c: Compiled, filter: Filter, o: FindOptions): Page<D> => {
+    const plan = planFor(c, filter);
+    if (!Number.isInteger(o.limit) || o.limit < 1) throw new Error(`limit must be a positive integer, got ${o.limit}`);
+    const sort = o.sort ?? null;
+    if (sort && !(c.spec.sortFields ?? []).includes(sort.field)) {
+      throw new Error(`${c.spec.name} cannot be sorted by ${sort.field}; sort fields: [${(c.spec.sortFields ?? []).join(', ')}]`);
+    }
+    if (sort && sort.direction !== 'asc' && sort.direction !== 'desc') throw new Error(`sort direction must be asc or desc, got ${String(sort.direction)}`);
+    const cursor = o.after !== undefined ? decodeCursor(o.after, sort) : null;
+    const src = source(c, plan, filter, sort);
+    const desc = sort?.direction === 'desc';
+    const dir = desc ? 'DESC' : 'ASC';
+    const order = src.sortColumn ? `${src.sortColumn} ${dir}, ${src.id} ${dir}` : `${src.id} ASC`;
+
+    // Keyset paging as one or two index range scans. SQLite sorts NULL first, so a sort value
+    // that is absent on some documents needs its own segment: comparisons with NULL are false.
+    const s = src.sortColumn;
+    type Segment = Readonly<{ cond: string | null; params: readonly SqlValue[] }>;
+    let segments: readonly Segment[];
+    if (!cursor) segments = [{ cond: null, params: [] }];
+    else if (!s) segments = [{ cond: `${src.id} > ?`, params: [cursor.id] }];
+    else if (cursor.v === null || cursor.v === undefined) {
+      segments = desc
+        ? [{ cond: `${s} IS NULL AND ${src.id} < ?`, params: [cursor.id] }]
+        : [
+            { cond: `${s} IS NULL AND ${src.id} > ?`, params: [cursor.id] },
+            { cond: `${s} IS NOT NULL`, params: [] },
+          ];
+    } else {
+      segments = desc
+        ? [
+            { cond: `(${s}, ${src.id}) < (?, ?)`, params: [cursor.v, cursor.id] },
+            { cond: `${s} IS NULL`, params: [] },
+          ]
+        : [{ cond: `(${s}, ${src.id}) > (?, ?)`, params: [cursor.v, cursor.id] }];
+    }
+
+    const docs: string[] = [];
+    for (const seg of segments) {
+      const want = o.limit + 1 - docs.length;
+      if (want <= 0) break;
+      const where = [...src.where, ...(seg.cond ? [seg.cond] : [])];
+      const sql = `SELECT ${src.doc} AS doc FROM ${src.from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`;
+      for (const row of stmt(sql).all(...src.params, ...seg.params, want) as { doc: string }[]) docs.push(row.doc);
+    }
+    const items = docs.slice(0, o.limit).map((d) => JSON.parse(d) as D);
+    const last = items[items.length - 1];
+    const next =
+      docs.length > o.limit && last
+        ? encodeCursor(sort ? { f: sort.field, v: sqlValue(last[sort.field]), id: last.id } : { id: last.id })
+        : null;
+    return { items, next };
+  };
+
+  const deleteWhere = (c: Compiled, filter: Filter): void => {
+    if (Object.keys(filter).length === 0) {
+      stmt(`DELETE FROM ${c.table}`).run();
+      for (const side of c.sides) stmt(`DELETE FROM ${side}`).run();
+      return;
+    }
+    // In SQL, so a large deletion (a whole tenant) never loads its ids into memory; the side
+    // table the filter reads from is emptied last, as the other deletions select through it.
+    const plan = planFor(c, filter);
+    const selecting = plan.side?.table ?? c.table;
+    const matching = `SELECT id FROM ${selecting} WHERE ${plan.fields.map((f, i) => (plan.side ? `v${i} = ?` : `f_${f} = ?`)).join(' AND ')}`;
+    const params = plan.fields.map((f) => sqlValue(filter[f]));
+    for (const target of [...c.sides.filter((t) => t !== selecting), ...(selecting === c.table ? [] : [c.table]), selecting]) {
+      stmt(`DELETE FROM ${target} WHERE id IN (${matching})`).run(...params);
     }
   };
 
   const apply = (change: Change): void => {
     const c = compiled(change.collection);
     switch (change.op) {
-      case 'put':
+      case 'put': {
+        if (typeof change.doc.id !== 'string') throw new Error(`${c.spec.name}: a document needs a string id`);
         stmt(`INSERT INTO ${c.table} (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`).run(change.doc.id, JSON.stringify(change.doc));
         unindex(c, change.doc.id);
         index(c, change.doc);
         return;
+      }
       case 'delete':
         stmt(`DELETE FROM ${c.table} WHERE id = ?`).run(change.id);
         unindex(c, change.id);
         return;
       case 'deleteWhere':
-        if (Object.keys(change.filter).length === 0) {
-          db.exec(`DELETE FROM ${c.table}`);
-          for (const ix of c.indexes) if (ix.side) db.exec(`DELETE FROM ${ix.side}`);
-          return;
-        }
-        for (const id of matchingIds(c, change.filter)) {
-          stmt(`DELETE FROM ${c.table} WHERE id = ?`).run(id);
-          unindex(c, id);
-        }
+        deleteWhere(c, change.filter);
         return;
       default: {
         const never: never = change;
@@ -166,77 +316,35 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
     for (const cp of checkpoints) putCheckpoint.run(cp.name, cp.next);
   });
 
-  const findSync = <D extends Doc>(c: Compiled, filter: Filter, o: FindOptions): Page<D> => {
-    const keys = Object.keys(filter);
-    const ix = c.indexes.find((i) => i.fields.length === keys.length && i.fields.every((f) => keys.includes(f)));
-    if (!ix) {
-      throw new Error(`no index of ${c.spec.name} covers a filter on [${keys.join(', ')}]; declared: ${c.spec.indexes.map((i) => `[${i.join(', ')}]`).join(' ')}`);
-    }
-    if (!Number.isInteger(o.limit) || o.limit < 1) throw new Error(`limit must be a positive integer, got ${o.limit}`);
-    const sort = o.sort ?? null;
-    if (sort && !(c.spec.sortFields ?? []).includes(sort.field)) throw new Error(`${c.spec.name} cannot sort by ${sort.field}`);
-    if (sort && ix.side) throw new Error(`${c.spec.name}: sorting is not supported on an array index`);
-    const desc = sort?.direction === 'desc';
-    const cmp = desc ? '<' : '>';
-    const where: string[] = [];
-    const params: (string | number | null)[] = [];
-    const cursor = o.after ? decodeCursor(o.after) : null;
-    let sql: string;
-    if (ix.side) {
-      ix.fields.forEach((f, i) => {
-        where.push(`m.v${i} = ?`);
-        params.push(sqlValue(filter[f]));
-      });
-      if (cursor) {
-        where.push('m.id > ?');
-        params.push(String(cursor[cursor.length - 1]));
-      }
-      sql = `SELECT c.doc FROM ${ix.side} m JOIN ${c.table} c ON c.id = m.id WHERE ${where.join(' AND ')} ORDER BY m.id LIMIT ?`;
-    } else {
-      for (const f of ix.fields) {
-        where.push(`f_${f} = ?`);
-        params.push(sqlValue(filter[f]));
-      }
-      if (cursor && sort) {
-        where.push(`(f_${sort.field} ${cmp} ? OR (f_${sort.field} = ? AND id ${cmp} ?))`);
-        params.push(sqlValue(cursor[0]), sqlValue(cursor[0]), String(cursor[1]));
-      } else if (cursor) {
-        where.push(`id ${cmp} ?`);
-        params.push(String(cursor[cursor.length - 1]));
-      }
-      const order = sort ? `f_${sort.field} ${desc ? 'DESC' : 'ASC'}, id ${desc ? 'DESC' : 'ASC'}` : `id ${desc ? 'DESC' : 'ASC'}`;
-      sql = `SELECT doc FROM ${c.table}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`;
-    }
-    const rows = stmt(sql).all(...params, o.limit + 1) as { doc: string }[];
-    const items = rows.slice(0, o.limit).map((r) => JSON.parse(r.doc) as D);
-    const last = items[items.length - 1];
-    const next = rows.length > o.limit && last ? encodeCursor(sort ? [last[sort.field] as Scalar, last.id] : [last.id]) : null;
-    return { items, next };
-  };
-
   return {
     ensureCollections: async (specs) => {
-      for (const spec of specs) ensure(spec);
+      for (const spec of specs) ensure.immediate(spec);
     },
     get: async <D extends Doc>(collection: string, id: string) => {
       const row = stmt(`SELECT doc FROM ${compiled(collection).table} WHERE id = ?`).get(id) as { doc: string } | undefined;
       return row ? (JSON.parse(row.doc) as D) : null;
     },
     getMany: async <D extends Doc>(collection: string, ids: readonly string[]) => {
-      if (ids.length === 0) return [];
       const c = compiled(collection);
-      const out: D[] = [];
-      for (let i = 0; i < ids.length; i += 500) {
-        const chunk = ids.slice(i, i + 500);
-        const rows = db.prepare(`SELECT doc FROM ${c.table} WHERE id IN (${chunk.map(() => '?').join(', ')})`).all(...chunk) as { doc: string }[];
-        out.push(...rows.map((r) => JSON.parse(r.doc) as D));
+      const unique = [...new Set(ids)];
+      const found = new Map<string, D>();
+      for (let i = 0; i < unique.length; i += 500) {
+        const chunk = unique.slice(i, i + 500);
+        const rows = stmt(`SELECT doc FROM ${c.table} WHERE id IN (${chunk.map(() => '?').join(', ')})`).all(...chunk) as { doc: string }[];
+        for (const r of rows) {
+          const d = JSON.parse(r.doc) as D;
+          found.set(d.id, d);
+        }
       }
-      return out;
+      // In the order asked for; missing ids are left out.
+      return unique.flatMap((id) => (found.has(id) ? [found.get(id)!] : []));
     },
     find: async <D extends Doc>(collection: string, filter: Filter, o: FindOptions) => findSync<D>(compiled(collection), filter, o),
     checkpoint: async (name) => getCheckpoint.get(name)?.position ?? null,
     commit: async (batch) => {
-      commitTx(batch.checkpoints, batch.changes);
+      // IMMEDIATE: the checkpoint check and the writes happen under the write lock, even when
+      // another process commits to the same file.
+      commitTx.immediate(batch.checkpoints, batch.changes);
     },
     close: async () => {
       db.close();

@@ -17,9 +17,21 @@ export type NotificationProgress = DeliveryCounts &
     /** The same counters split by channel and by provider, filled once deliveries are recorded. */
     byChannel: Readonly<Partial<Record<DeviceKind, DeliveryCounts>>>;
     byProvider: Readonly<Record<string, DeliveryCounts>>;
+    /** Attempts per provider, successful or not: where the traffic went. */
+    attemptsByProvider?: Readonly<Record<string, number>>;
+    /** Deliveries sent again after a crash, whose first send may have arrived too. */
+    possiblyDuplicated?: number;
+    /**
+     * Users with at least one successful delivery: a HyperLogLog estimate while the notification
+     * runs, exact once it completes (`reachedUsersExact`).
+     */
+    reachedUsers?: number;
+    reachedUsersExact?: boolean;
+    /** The HyperLogLog registers behind the estimate (base64), dropped on completion. */
+    reachedSketch?: string;
   }>;
 
-export type NotificationStatus = 'REQUESTED';
+export type NotificationStatus = 'REQUESTED' | 'PLANNING' | 'DELIVERING' | 'COMPLETED';
 
 export type NotificationDocument = Readonly<{
   id: string;
@@ -40,7 +52,7 @@ export const NOTIFICATIONS = 'notifications';
 
 export const notificationsCollection: CollectionSpec = {
   name: NOTIFICATIONS,
-  indexes: [['tenantId']],
+  indexes: [['tenantId'], ['status']],
   sortFields: ['requestedAt'],
 };
 

@@ -1,23 +1,44 @@
-import type { AnyEventType } from '../../../schema/src/events';
+import type { AnyEventType, DeviceKind } from '../../../schema/src/events';
 import type { CollectionSpec } from '../../../platform/src/read-store/port';
 import { padPosition } from '../read-model';
 
 /** One step concerning one user. `summary` never carries personal data, not even sealed. */
+export type DeliveryStep = Readonly<{
+  step: 'requested' | 'dispatched' | 'attempted' | 'succeeded' | 'failed' | 'expired';
+  at: string;
+  provider?: string;
+  latencyMs?: number;
+  outcome?: string;
+  reason?: string;
+}>;
+
+export type DeliveryStatus = 'pending' | 'dispatched' | 'succeeded' | 'failed' | 'expired';
+
 export type TimelineEntryDocument = Readonly<{
   id: string;
   tenantId: string;
   userId: string;
   position: number;
-  type: AnyEventType;
+  /** An event type, or `Delivery`: one entry per delivery (notification, device) that collects its steps. */
+  type: AnyEventType | 'Delivery';
   at: string;
   actor: string;
   requestId: string;
   summary: string;
+  // Delivery entries only; they double as the exact record of what was sent (see delivery/).
+  notificationId?: string;
+  deliveryId?: string;
+  deviceId?: string;
+  channel?: DeviceKind;
+  status?: DeliveryStatus;
+  provider?: string | null;
+  possiblyDuplicate?: boolean;
+  steps?: readonly DeliveryStep[];
 }>;
 
 export const TIMELINE = 'timeline';
 
-export const timelineCollection: CollectionSpec = { name: TIMELINE, indexes: [['tenantId', 'userId']] };
+export const timelineCollection: CollectionSpec = { name: TIMELINE, indexes: [['tenantId', 'userId'], ['notificationId', 'status']] };
 
 /** Ids sort in log order within a user, so the default id order is chronological. */
 export const timelineEntryId = (tenantId: string, userId: string, position: number): string =>
@@ -25,3 +46,7 @@ export const timelineEntryId = (tenantId: string, userId: string, position: numb
 
 /** The user of an entry id made by `timelineEntryId` for this tenant. */
 export const timelineUserId = (tenantId: string, id: string): string => id.slice(tenantId.length + 1, id.length - 17);
+
+/** A delivery's entry sorts with the request that caused it, one per device. */
+export const deliveryEntryId = (tenantId: string, userId: string, requestedPosition: number, deviceId: string): string =>
+  `${timelineEntryId(tenantId, userId, requestedPosition)}:${deviceId}`;

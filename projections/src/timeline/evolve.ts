@@ -1,6 +1,6 @@
-import type { RecordedEvent, SealedDevice, UserEvent } from '../../../schema/src/events';
+import type { DeliveryEvent, RecordedEvent, SealedDevice, UserEvent } from '../../../schema/src/events';
 import { eventTypes, isOneOf, readModel, unreachable, type ReadModel } from '../read-model';
-import { timelineCollection, timelineEntryId, timelineUserId, type TimelineEntryDocument } from './document';
+import { deliveryEntryId, timelineCollection, timelineEntryId, timelineUserId, type DeliveryStep, type TimelineEntryDocument } from './document';
 
 export const timelineEvents = eventTypes<UserEvent['type'] | 'NotificationRequested'>({
   UserRegistered: true,
@@ -15,8 +15,19 @@ export const timelineEvents = eventTypes<UserEvent['type'] | 'NotificationReques
   ConsentExpired: true,
   UserErasureRequested: true,
   UserDataShredded: true,
+  DeviceInvalidated: true,
   NotificationRequested: true,
 });
+
+export const deliveryEvents = eventTypes<DeliveryEvent['type']>({
+  DeliveryDispatched: true,
+  DeliveryAttempted: true,
+  DeliverySucceeded: true,
+  DeliveryFailed: true,
+  DeliveryExpired: true,
+});
+type DeliveryRecorded = Extract<RecordedEvent, { type: (typeof deliveryEvents)[number] }>;
+type DeliveryEntry = DeliveryRecorded['data']['deliveries'][number];
 
 type TimelineEvent = Extract<RecordedEvent, { type: (typeof timelineEvents)[number] }>;
 
@@ -55,6 +66,8 @@ export const summarize = (event: TimelineEvent): string => {
       return 'erasure requested';
     case 'UserDataShredded':
       return 'data shredded';
+    case 'DeviceInvalidated':
+      return `device ${event.data.deviceId} invalidated by ${event.data.provider}: ${event.data.reason}`;
     case 'NotificationRequested':
       return `notification ${event.data.notificationId} requested`;
     default:
@@ -69,10 +82,10 @@ const usersConcerned = (event: TimelineEvent): readonly string[] => {
   return target.kind === 'users' ? [...new Set(target.userIds)] : [];
 };
 
-/** Entries never change once written; `id` names the user, since one request lists several. */
-export const evolve = (doc: TimelineEntryDocument | null, event: RecordedEvent, id: string): TimelineEntryDocument | null => {
+/** Entries of user events never change once written; `id` names the user, since one request lists several. */
+const evolveUserEvent = (doc: TimelineEntryDocument | null, event: TimelineEvent, id: string): TimelineEntryDocument | null => {
   // Shredding purges the user's whole timeline (see purge) and leaves nothing behind.
-  if (doc || !isOneOf(timelineEvents, event) || event.type === 'UserDataShredded') return doc;
+  if (doc || event.type === 'UserDataShredded') return doc;
   const { tenantId, actor, requestId, at } = event.metadata;
   return {
     id,
@@ -87,14 +100,99 @@ export const evolve = (doc: TimelineEntryDocument | null, event: RecordedEvent, 
   };
 };
 
+/** Each delivery event holds a batch; index it once per event rather than search it per entry. */
+const batchIndex = new WeakMap<object, Map<string, DeliveryEntry>>();
+const entriesOf = (event: DeliveryRecorded): Map<string, DeliveryEntry> => {
+  let index = batchIndex.get(event);
+  if (!index) {
+    index = new Map();
+    const { requestedPosition } = event.data;
+    for (const d of event.data.deliveries as readonly DeliveryEntry[]) index.set(deliveryEntryId(event.metadata.tenantId, d.userId, requestedPosition, d.deviceId), d);
+    batchIndex.set(event, index);
+  }
+  return index;
+};
+
+const stepOf = (event: DeliveryRecorded, d: DeliveryEntry): DeliveryStep => {
+  const at = event.metadata.at;
+  const e = d as DeliveryEntry & { provider?: string | null; latencyMs?: number; outcome?: string; reason?: string };
+  switch (event.type) {
+    case 'DeliveryDispatched':
+      return { step: 'dispatched', at };
+    case 'DeliveryAttempted':
+      return { step: 'attempted', at, provider: e.provider!, latencyMs: e.latencyMs!, outcome: e.outcome!, ...(e.reason ? { reason: e.reason } : {}) };
+    case 'DeliverySucceeded':
+      return { step: 'succeeded', at, provider: e.provider! };
+    case 'DeliveryFailed':
+      return { step: 'failed', at, ...(e.provider ? { provider: e.provider } : {}), reason: e.reason! };
+    case 'DeliveryExpired':
+      return { step: 'expired', at, reason: e.reason! };
+    default:
+      return unreachable(event);
+  }
+};
+
+const describe = (doc: TimelineEntryDocument): string => {
+  const attempts = (doc.steps ?? []).filter((s) => s.step === 'attempted').length;
+  const via = doc.provider ? ` via ${doc.provider}` : '';
+  return `notification ${doc.notificationId} to device ${doc.deviceId} (${doc.channel}): ${doc.status}${via}, ${attempts} attempt${attempts === 1 ? '' : 's'}${doc.possiblyDuplicate ? ', possibly duplicated' : ''}`;
+};
+
+const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
+
+/** One entry per delivery, gathering its steps: requested, dispatched, attempted..., one terminal. */
+const evolveDelivery = (doc: TimelineEntryDocument | null, event: DeliveryRecorded, id: string): TimelineEntryDocument | null => {
+  const d = entriesOf(event).get(id);
+  if (!d) return doc;
+  const { tenantId, actor, requestId } = event.metadata;
+  const base: TimelineEntryDocument = doc ?? {
+    id,
+    tenantId,
+    userId: d.userId,
+    position: event.data.requestedPosition,
+    type: 'Delivery',
+    at: event.data.requestedAt,
+    actor,
+    requestId,
+    summary: '',
+    notificationId: event.data.notificationId,
+    deliveryId: d.deliveryId,
+    deviceId: d.deviceId,
+    channel: d.channel,
+    status: 'pending',
+    provider: null,
+    steps: [{ step: 'requested', at: event.data.requestedAt }],
+  };
+  // A terminal status is final: a late duplicate record cannot reopen it.
+  if (base.status && TERMINAL.has(base.status) && event.type !== 'DeliveryAttempted') return doc;
+  const step = stepOf(event, d);
+  const e = d as DeliveryEntry & { provider?: string | null; possiblyDuplicate?: boolean };
+  const next: TimelineEntryDocument = {
+    ...base,
+    steps: [...(base.steps ?? []), step],
+    status: event.type === 'DeliveryDispatched' ? (base.status === 'pending' ? 'dispatched' : base.status) : event.type === 'DeliveryAttempted' ? base.status : step.step as 'succeeded' | 'failed' | 'expired',
+    provider: e.provider ?? base.provider ?? null,
+    ...(e.possiblyDuplicate || base.possiblyDuplicate ? { possiblyDuplicate: true } : {}),
+  };
+  return { ...next, summary: describe(next) };
+};
+
+export const evolve = (doc: TimelineEntryDocument | null, event: RecordedEvent, id: string): TimelineEntryDocument | null => {
+  if (isOneOf(deliveryEvents, event)) return evolveDelivery(doc, event, id);
+  if (isOneOf(timelineEvents, event)) return evolveUserEvent(doc, event, id);
+  return doc;
+};
+
 export const timelineReadModel: ReadModel<TimelineEntryDocument> = {
   name: 'timeline',
   collection: timelineCollection,
-  handles: timelineEvents,
+  handles: [...timelineEvents, ...deliveryEvents],
   documentIds: (event) =>
-    isOneOf(timelineEvents, event)
-      ? usersConcerned(event).map((userId) => timelineEntryId(event.metadata.tenantId, userId, event.position))
-      : [],
+    isOneOf(deliveryEvents, event)
+      ? [...entriesOf(event).keys()]
+      : isOneOf(timelineEvents, event)
+        ? usersConcerned(event).map((userId) => timelineEntryId(event.metadata.tenantId, userId, event.position))
+        : [],
   evolve,
   purge: (event) =>
     event.type === 'UserDataShredded' ? { tenantId: event.metadata.tenantId, userId: event.data.userId } : null,

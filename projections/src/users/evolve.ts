@@ -15,9 +15,10 @@ export const userEvents = eventTypes<UserEvent['type']>({
   ConsentExpired: true,
   UserErasureRequested: true,
   UserDataShredded: true,
+  DeviceInvalidated: true,
 });
 
-const device = ({ deviceId, kind, address }: SealedDevice): SealedDevice => ({ deviceId, kind, address });
+const device = ({ deviceId, kind, address, invalid }: SealedDevice): SealedDevice => ({ deviceId, kind, address, ...(invalid ? { invalid } : {}) });
 
 export const evolve = (doc: UserDocument | null, event: RecordedEvent): UserDocument | null => {
   if (!isOneOf(userEvents, event)) return doc;
@@ -54,6 +55,8 @@ export const evolve = (doc: UserDocument | null, event: RecordedEvent): UserDocu
     }
     case 'DeviceRemoved':
       return { ...next, devices: doc.devices.filter((d) => d.deviceId !== event.data.deviceId) };
+    case 'DeviceInvalidated':
+      return { ...next, devices: doc.devices.map((d) => (d.deviceId === event.data.deviceId ? { ...d, invalid: true } : d)) };
     case 'ConsentPeriodChanged':
       return { ...next, consent: { start: event.data.consent.start, end: event.data.consent.end } };
     case 'OptInChanged':

@@ -163,6 +163,17 @@ export class QueryResolver {
     const tenantId = tenantOf(ctx.principal);
     if (!(await getUser(ctx.services.readStore, tenantId, parseEntityId('userId', userId)))) throw notFound(`user ${userId}`);
     const page = await listTimeline(ctx.services.readStore, tenantId, userId, { first: pageSize(first), after });
-    return connection(page, (e) => ({ ...e, at: new Date(e.at) }));
+    return connection(page, (e): G.TimelineEntry => ({
+      ...e,
+      at: new Date(e.at),
+      notificationId: e.notificationId ?? null,
+      deliveryId: e.deliveryId ?? null,
+      deviceId: e.deviceId ?? null,
+      channel: e.channel ?? null,
+      status: e.status ?? null,
+      provider: e.provider ?? null,
+      possiblyDuplicate: e.possiblyDuplicate ?? false,
+      steps: e.steps ? e.steps.map((s) => ({ step: s.step, at: new Date(s.at), provider: s.provider ?? null, latencyMs: s.latencyMs ?? null, outcome: s.outcome ?? null, reason: s.reason ?? null })) : null,
+    }));
   }
 }

@@ -188,6 +188,27 @@ export class MembershipChange {
 }
 
 // ---- notifications -------------------------------------------------------------------------
+@ObjectType({ description: 'Deliveries of one channel or one provider.' })
+export class DeliveryCounts {
+  @Field({ description: 'The channel (ios, android, email, sms) or the provider name.' })
+  key!: string;
+
+  @Field(() => Int)
+  total!: number;
+
+  @Field(() => Int)
+  succeeded!: number;
+
+  @Field(() => Int)
+  failed!: number;
+
+  @Field(() => Int)
+  expired!: number;
+
+  @Field(() => Int, { description: 'Attempts made (providers only).' })
+  attempts!: number;
+}
+
 @ObjectType({ description: 'Delivery counts; a delivery is one notification to one device.' })
 export class Progress {
   @Field(() => Int, { nullable: true, description: 'Users targeted, once planning has counted them.' })
@@ -210,6 +231,57 @@ export class Progress {
 
   @Field({ description: 'Share of deliveries in a terminal state, 0 to 1 (0 while none are planned).' })
   completion!: number;
+
+  @Field(() => [DeliveryCounts])
+  byChannel!: DeliveryCounts[];
+
+  @Field(() => [DeliveryCounts])
+  byProvider!: DeliveryCounts[];
+
+  @Field(() => Int, { nullable: true, description: 'Users with a successful delivery: a HyperLogLog estimate while running, exact once completed.' })
+  reachedUsers!: number | null;
+
+  @Field({ description: 'Whether reachedUsers is exact (the notification completed).' })
+  reachedUsersExact!: boolean;
+
+  @Field(() => Int, { description: 'Deliveries sent again after a crash; their first send may have arrived as well.' })
+  possiblyDuplicated!: number;
+}
+
+@ObjectType()
+export class ChannelEstimate {
+  @Field(() => DeviceKindEnum)
+  channel!: DeviceKind;
+
+  @Field(() => Int)
+  deliveries!: number;
+
+  @Field({ description: "The channel's providers' combined messages per second." })
+  capacityPerSecond!: number;
+
+  @Field()
+  seconds!: number;
+}
+
+@ObjectType({ description: 'Whether the send can finish before its deadline, estimated when it was accepted.' })
+export class AdmissionEstimate {
+  @Field(() => Int)
+  recipients!: number;
+
+  @Field(() => Int)
+  deliveries!: number;
+
+  @Field(() => [ChannelEstimate])
+  byChannel!: ChannelEstimate[];
+
+  @Field({ description: 'Estimated seconds to deliver everything.' })
+  seconds!: number;
+
+  @Field(() => Int)
+  deadlineSeconds!: number;
+
+  @Field()
+  fitsDeadline!: boolean;
 }
 
 @ObjectType()
@@ -258,9 +330,33 @@ export class SendNotificationPayload {
 
   @Field({ description: 'True when this idempotency key was seen before with the same request: nothing new was sent.' })
   duplicate!: boolean;
+
+  @Field(() => AdmissionEstimate, { nullable: true, description: 'Null where no delivery role is configured to estimate.' })
+  estimate!: AdmissionEstimate | null;
 }
 
 // ---- timeline and live events --------------------------------------------------------------
+@ObjectType()
+export class DeliveryStep {
+  @Field({ description: 'requested, dispatched, attempted, succeeded, failed or expired.' })
+  step!: string;
+
+  @Field()
+  at!: Date;
+
+  @Field(() => String, { nullable: true })
+  provider!: string | null;
+
+  @Field(() => Int, { nullable: true })
+  latencyMs!: number | null;
+
+  @Field(() => String, { nullable: true, description: 'accepted, permanent or transient (attempts).' })
+  outcome!: string | null;
+
+  @Field(() => String, { nullable: true })
+  reason!: string | null;
+}
+
 @ObjectType({ description: 'One step in the history of a user; never carries personal data.' })
 export class TimelineEntry {
   @Field(() => Int)
@@ -280,6 +376,30 @@ export class TimelineEntry {
 
   @Field()
   summary!: string;
+
+  @Field(() => ID, { nullable: true, description: 'Delivery entries (type Delivery) only, like the fields below.' })
+  notificationId!: string | null;
+
+  @Field(() => ID, { nullable: true })
+  deliveryId!: string | null;
+
+  @Field(() => ID, { nullable: true })
+  deviceId!: string | null;
+
+  @Field(() => DeviceKindEnum, { nullable: true })
+  channel!: DeviceKind | null;
+
+  @Field(() => String, { nullable: true, description: 'pending, dispatched, succeeded, failed or expired.' })
+  status!: string | null;
+
+  @Field(() => String, { nullable: true })
+  provider!: string | null;
+
+  @Field({ description: 'Sent again after a crash: the first send may have arrived too.' })
+  possiblyDuplicate!: boolean;
+
+  @Field(() => [DeliveryStep], { nullable: true })
+  steps!: DeliveryStep[] | null;
 }
 
 @ObjectType()

@@ -1,0 +1,123 @@
+import type { Channel } from './providers/port';
+
+/** How the router treats one provider: its quota, concurrency and circuit breaker. */
+export type ProviderPolicy = Readonly<{
+  /** Messages per second the provider accepts from us (its quota). */
+  ratePerSecond: number;
+  /** Requests in flight at once. */
+  concurrency: number;
+  /** A call slower than this counts as failed (and a hung provider is abandoned). */
+  timeoutMs: number;
+  /** Breaker: open when this share of calls fails within the rolling window... */
+  errorThresholdPercentage: number;
+  /** ...once at least this many calls were made in it. */
+  volumeThreshold: number;
+  /** Breaker: after this long open, let one probe through (half-open). */
+  resetTimeoutMs: number;
+  /** Messages per call (FCM sendEach 500, SendGrid 1000) and the latency to plan with: admission only. */
+  maxBatch: number;
+  expectedLatencyMs: number;
+}>;
+
+export type DeliveryConfig = Readonly<{
+  partitions: number;
+  /** Deliveries handed to providers and not yet answered, per worker. */
+  maxInFlight: number;
+  /** Deliveries taken from the bus and waiting in the deadline queue, per worker. */
+  maxPending: number;
+  /** Outcomes are appended at least this often, in batches. */
+  flushMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Planner: users read per page. */
+  pageSize: number;
+  chains: Readonly<Record<Channel, readonly string[]>>;
+  policies: Readonly<Record<string, ProviderPolicy>>;
+}>;
+
+const policy = (ratePerSecond: number, concurrency: number, maxBatch = 1): ProviderPolicy => ({
+  ratePerSecond,
+  concurrency,
+  maxBatch,
+  expectedLatencyMs: 50,
+  timeoutMs: 10_000,
+  errorThresholdPercentage: 50,
+  volumeThreshold: 5,
+  resetTimeoutMs: 2_000,
+});
+
+/**
+ * Defaults for the provider sandbox. Real quotas differ per account (FCM: 600,000 a minute per
+ * project by default); set them to what the accounts allow, since admission estimates use them.
+ */
+export const defaultDeliveryConfig: DeliveryConfig = {
+  partitions: 8,
+  maxInFlight: 4_000,
+  maxPending: 20_000,
+  flushMs: 25,
+  retryBaseMs: 200,
+  retryMaxMs: 30_000,
+  pageSize: 1000,
+  chains: {
+    ios: ['apns', 'fcm-ios'],
+    android: ['fcm-primary', 'fcm-secondary'],
+    email: ['sendgrid', 'smtp'],
+    sms: ['twilio', 'sns'],
+  },
+  policies: {
+    apns: policy(20_000, 400),
+    'fcm-ios': policy(10_000, 400, 500),
+    'fcm-primary': policy(10_000, 1000, 500),
+    'fcm-secondary': policy(10_000, 1000, 500),
+    sendgrid: policy(10_000, 20, 1000),
+    smtp: policy(1_000, 20),
+    twilio: policy(5_000, 300),
+    sns: policy(5_000, 300),
+  },
+};
+
+/** Overrides from environment variables, e.g. DELIVERY_MAX_IN_FLIGHT=2000, PROVIDER_TWILIO_RATE=100. */
+export const deliveryConfigFrom = (env: Readonly<Record<string, string | undefined>>, base: DeliveryConfig = defaultDeliveryConfig): DeliveryConfig => {
+  const problems: string[] = [];
+  const int = (name: string, fallback: number, min = 1): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) {
+      problems.push(`${name} must be an integer >= ${min}, got "${raw}"`);
+      return fallback;
+    }
+    return n;
+  };
+  const policies: Record<string, ProviderPolicy> = {};
+  for (const [name, p] of Object.entries(base.policies)) {
+    const key = `PROVIDER_${name.toUpperCase().replace(/-/g, '_')}`;
+    policies[name] = {
+      ...p,
+      ratePerSecond: int(`${key}_RATE`, p.ratePerSecond),
+      concurrency: int(`${key}_CONCURRENCY`, p.concurrency),
+      timeoutMs: int(`${key}_TIMEOUT_MS`, p.timeoutMs),
+      resetTimeoutMs: int(`${key}_RESET_MS`, p.resetTimeoutMs),
+      expectedLatencyMs: int(`${key}_EXPECTED_LATENCY_MS`, p.expectedLatencyMs),
+    };
+  }
+  const config: DeliveryConfig = {
+    ...base,
+    partitions: int('DELIVERY_PARTITIONS', base.partitions),
+    maxInFlight: int('DELIVERY_MAX_IN_FLIGHT', base.maxInFlight),
+    maxPending: int('DELIVERY_MAX_PENDING', base.maxPending),
+    policies,
+  };
+  if (problems.length > 0) throw new Error(`invalid delivery configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  return config;
+};
+
+/**
+ * What one provider can take a second: its quota, unless its concurrency at the expected latency
+ * allows less. The chain's capacity is the sum: the router spills over when a quota is used up.
+ */
+export const providerThroughput = (p: ProviderPolicy): number =>
+  Math.min(p.ratePerSecond, (p.concurrency * p.maxBatch * 1000) / Math.max(1, p.expectedLatencyMs));
+
+export const channelCapacity = (config: Pick<DeliveryConfig, 'chains' | 'policies'>, channel: Channel): number =>
+  (config.chains[channel] ?? []).reduce((sum, name) => sum + (config.policies[name] ? providerThroughput(config.policies[name]!) : 0), 0);

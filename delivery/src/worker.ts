@@ -1,0 +1,425 @@
+import type { DeliveryRef, RecordedEvent, AnyEvent } from '../../schema/src/events';
+import { streams, userKeyId } from '../../schema/src/streams';
+import type { EventStore } from '../../platform/src/event-store/port';
+import type { ReadStore } from '../../platform/src/read-store/port';
+import type { BusMessage, Consumer, JobBus } from '../../platform/src/bus/port';
+import type { PersonalDataCipher } from '../../platform/src/crypto/personal-data';
+import type { Clock } from '../../platform/src/clock';
+import type { Logger } from '../../platform/src/logger';
+import { BloomFilter } from '../../platform/src/sketches/bloom';
+import { failpoint } from '../../platform/src/failpoints';
+import { USERS, userDocId, type UserDocument } from '../../projections/src/users/document';
+import { TIMELINE, deliveryEntryId, type TimelineEntryDocument } from '../../projections/src/timeline/document';
+import type { DeliveryConfig } from './config';
+import { MinHeap } from './heap';
+import { DELIVERY_GROUP, DELIVERY_TOPIC } from './ids';
+import type { OutboundMessage } from './providers/port';
+import type { ProviderRouter } from './router';
+import { Recorder, type Batch, type Terminal } from './recorder';
+import type { DeliveryMetrics } from './metrics';
+
+/** What the planner puts on the bus: a batch of deliveries of one notification, one partition. */
+export type DeliveryJob = Readonly<{
+  tenantId: string;
+  notificationId: string;
+  requestedPosition: number;
+  requestedAt: string;
+  deadline: string;
+  deliveries: readonly DeliveryRef[];
+}>;
+
+type Message = { partition: number; offset: number; remaining: number };
+
+type Notification = {
+  text: string;
+  /** "Maybe recorded already": a miss means certainly new, a hit is checked in the ledger. */
+  bloom: BloomFilter;
+};
+
+type Item = {
+  ref: DeliveryRef;
+  batch: Batch;
+  deadline: number;
+  seq: number;
+  attempts: number;
+  notBefore: number;
+  possiblyDuplicate: boolean;
+  lastReason: string | null;
+  message: Message;
+  notification: Notification;
+};
+
+export type WorkerDeps = Readonly<{
+  bus: JobBus;
+  eventStore: EventStore;
+  readStore: ReadStore;
+  cipher: PersonalDataCipher;
+  router: ProviderRouter;
+  clock: Clock;
+  logger: Logger;
+  config: DeliveryConfig;
+  metrics?: DeliveryMetrics;
+  /** Resolves once the read models (users, the delivery ledger) reflect the log up to `position`. */
+  readModelsCaughtUp: (position: number) => Promise<void>;
+}>;
+
+const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
+
+/**
+ * Takes delivery jobs from its bus partitions and sends them, earliest deadline first across
+ * tenants, within each provider's quota and concurrency; retries transient failures with
+ * backoff and jitter while the deadline allows; records every step in batched events; commits a
+ * bus offset only when every delivery of the message has its terminal event in the log.
+ */
+export class DeliveryWorker {
+  private readonly queue = new MinHeap<Item>((a, b) => a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq));
+  private readonly delayed = new MinHeap<Item>((a, b) => a.notBefore < b.notBefore);
+  /** Deliveries queued, delayed or in flight: a second copy of one (a replayed job) is dropped. */
+  private readonly active = new Map<string, Item>();
+  private readonly notifications = new Map<string, Promise<Notification>>();
+  private readonly messages = new Map<number, Message[]>();
+  private readonly recorder: Recorder;
+  private consumer: Consumer | null = null;
+  private inFlight = 0;
+  private seq = 0;
+  private stopped = false;
+  private wake: (() => void) | null = null;
+  private space: (() => void) | null = null;
+  private loop: Promise<void> | null = null;
+  private readonly sends = new Set<Promise<void>>();
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.recorder = new Recorder({
+      eventStore: deps.eventStore,
+      flushMs: deps.config.flushMs,
+      now: () => deps.clock.now(),
+      onFlushed: (terminals) => this.settled(terminals),
+      onError: (e) => {
+        deps.logger.error({ err: e }, 'recording delivery outcomes failed; stopping the worker (jobs will be delivered again)');
+        void this.stop();
+      },
+    });
+  }
+
+  get depth(): number {
+    return this.queue.size + this.delayed.size;
+  }
+
+  async start(): Promise<void> {
+    await this.deps.bus.ensureTopic(DELIVERY_TOPIC, this.deps.config.partitions);
+    // Outcomes appended before a restart must be in the ledger before jobs are checked against it.
+    await this.deps.readModelsCaughtUp(await this.deps.eventStore.headPosition());
+    this.loop = this.dispatchLoop();
+    this.consumer = await this.deps.bus.consume({
+      topic: DELIVERY_TOPIC,
+      group: DELIVERY_GROUP,
+      handler: (messages) => this.accept(messages),
+      onRevoked: () => this.recorder.flush().then(() => undefined),
+      onError: (e) => this.deps.logger.error({ err: e }, 'delivery consumer failed'),
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.wake?.();
+    this.space?.();
+    await this.consumer?.stop();
+    await this.loop;
+    await Promise.all(this.sends);
+    await this.recorder.close();
+  }
+
+  // ---- intake ------------------------------------------------------------------------------
+
+  private notification(job: DeliveryJob): Promise<Notification> {
+    const key = `${job.tenantId}\u0000${job.notificationId}`;
+    let n = this.notifications.get(key);
+    if (!n) {
+      n = this.loadNotification(job);
+      this.notifications.set(key, n);
+      n.catch(() => this.notifications.delete(key));
+    }
+    return n;
+  }
+
+  private async loadNotification(job: DeliveryJob): Promise<Notification> {
+    const [requested] = await this.deps.eventStore.readStream(streams.notification(job.tenantId, job.notificationId), { maxCount: 1 });
+    if (!requested || requested.type !== 'NotificationRequested') throw new Error(`notification ${job.notificationId} not found`);
+    const bloom = new BloomFilter(1_000_000, 0.01);
+    // After a restart, what this notification already has in the ledger goes into the filter.
+    for (const status of ['dispatched', 'succeeded', 'failed', 'expired']) {
+      let after: string | undefined;
+      for (;;) {
+        const page = await this.deps.readStore.find<TimelineEntryDocument>(TIMELINE, { notificationId: job.notificationId, status }, { limit: 5000, ...(after ? { after } : {}) });
+        for (const d of page.items) if (d.deliveryId && d.tenantId === job.tenantId) bloom.add(d.deliveryId);
+        if (!page.next) break;
+        after = page.next;
+      }
+    }
+    return { text: requested.data.text, bloom };
+  }
+
+  private async accept(batch: readonly BusMessage[]): Promise<void> {
+    for (const m of batch) {
+      const job = m.value as DeliveryJob;
+      const message: Message = { partition: m.partition, offset: m.offset, remaining: job.deliveries.length };
+      const list = this.messages.get(m.partition) ?? [];
+      list.push(message);
+      this.messages.set(m.partition, list);
+      const notification = await this.notification(job);
+      const b: Batch = { tenantId: job.tenantId, notificationId: job.notificationId, partition: m.partition, requestedPosition: job.requestedPosition, requestedAt: job.requestedAt };
+      const deadline = Date.parse(job.deadline);
+      for (const ref of job.deliveries) {
+        if (this.active.has(ref.deliveryId)) {
+          message.remaining--;
+          continue;
+        }
+        let possiblyDuplicate = false;
+        if (notification.bloom.mightContain(ref.deliveryId)) {
+          await this.deps.readModelsCaughtUp(this.recorder.lastPosition);
+          const entry = await this.deps.readStore.get<TimelineEntryDocument>(TIMELINE, deliveryEntryId(job.tenantId, ref.userId, job.requestedPosition, ref.deviceId));
+          if (entry?.status && TERMINAL.has(entry.status)) {
+            message.remaining--;
+            continue;
+          }
+          // Handed to a provider before a crash, outcome unknown: send again, flagged.
+          possiblyDuplicate = entry?.status === 'dispatched';
+        }
+        const item: Item = { ref, batch: b, deadline, seq: this.seq++, attempts: 0, notBefore: 0, possiblyDuplicate, lastReason: null, message, notification };
+        this.active.set(ref.deliveryId, item);
+        this.queue.push(item);
+      }
+      this.commitDone(m.partition);
+      this.wake?.();
+      while (!this.stopped && this.active.size >= this.deps.config.maxPending) {
+        await new Promise<void>((resolve) => (this.space = resolve));
+        this.space = null;
+      }
+    }
+    this.deps.metrics?.queueDepth.set(this.depth);
+  }
+
+  // ---- dispatch ----------------------------------------------------------------------------
+
+  private async dispatchLoop(): Promise<void> {
+    while (!this.stopped) {
+      const now = this.deps.clock.now().getTime();
+      while (this.delayed.size > 0 && this.delayed.peek()!.notBefore <= now) this.queue.push(this.delayed.pop()!);
+      const room = Math.min(1000, this.deps.config.maxInFlight - this.inFlight);
+      if (room <= 0 || this.queue.size === 0) {
+        const nextDelayed = this.delayed.peek()?.notBefore;
+        const sleep = room <= 0 ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - now);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(sleep, 200));
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = null;
+        continue;
+      }
+      const round: Item[] = [];
+      while (round.length < room && this.queue.size > 0) {
+        const item = this.queue.pop()!;
+        // Never sent after its deadline: what is still queued then expires.
+        if (item.deadline <= now) this.expire(item, item.lastReason ? `deadline passed; last error: ${item.lastReason}` : 'deadline passed before a provider could take it');
+        else round.push(item);
+      }
+      if (round.length === 0) continue;
+      this.inFlight += round.length;
+      try {
+        await this.dispatch(round);
+      } catch (e) {
+        this.deps.logger.error({ err: e }, 'dispatch round failed');
+        this.inFlight -= round.length;
+        for (const item of round) this.retry(item, `internal error: ${(e as Error).message}`, false);
+      }
+    }
+  }
+
+  /** Who may still receive: checked at send time, not only at fan-out. */
+  private async eligible(items: readonly Item[]): Promise<{ ok: { item: Item; message: OutboundMessage }[]; refused: { item: Item; reason: string }[] }> {
+    const ids = [...new Set(items.map((i) => userDocId(i.batch.tenantId, i.ref.userId)))];
+    const users = new Map((await this.deps.readStore.getMany<UserDocument>(USERS, ids)).map((u) => [u.id, u]));
+    const now = this.deps.clock.now().toISOString();
+    const ok: { item: Item; message: OutboundMessage }[] = [];
+    const refused: { item: Item; reason: string }[] = [];
+    for (const item of items) {
+      const user = users.get(userDocId(item.batch.tenantId, item.ref.userId));
+      const device = user?.devices.find((d) => d.deviceId === item.ref.deviceId);
+      const reason = !user
+        ? 'user erased or unknown'
+        : !user.optIn
+          ? 'opted out'
+          : now < user.consent.start || now >= user.consent.end
+            ? 'outside the consent period'
+            : !device
+              ? 'device removed'
+              : device.invalid
+                ? 'device invalid'
+                : null;
+      if (reason) {
+        refused.push({ item, reason });
+        continue;
+      }
+      const key = await this.deps.cipher.keyFor(userKeyId(item.batch.tenantId, item.ref.userId), { create: false });
+      if (!key) {
+        refused.push({ item, reason: 'user erased' });
+        continue;
+      }
+      ok.push({ item, message: { deliveryId: item.ref.deliveryId, address: this.deps.cipher.open(key, device!.address), text: item.notification.text } });
+    }
+    return { ok, refused };
+  }
+
+  private async dispatch(round: Item[]): Promise<void> {
+    const first = await this.eligible(round);
+    for (const r of first.refused) {
+      this.inFlight--;
+      this.fail(r.item, null, r.reason);
+    }
+    if (first.ok.length === 0) return;
+    // The intent is logged before any provider sees a message: a crash from here on marks these
+    // deliveries possibly duplicated when they are sent again.
+    for (const { item } of first.ok) this.recorder.dispatched(item.batch, [item.ref]);
+    const intent = await this.recorder.flush();
+    failpoint('delivery:after-dispatch-intent');
+    // Any opt-out or consent change logged before our intent is in the read model now.
+    await this.deps.readModelsCaughtUp(intent);
+    const second = await this.eligible(first.ok.map((o) => o.item));
+    for (const r of second.refused) {
+      this.inFlight--;
+      this.fail(r.item, null, r.reason);
+    }
+    const byChannel = new Map<string, { item: Item; message: OutboundMessage }[]>();
+    for (const o of second.ok) {
+      const list = byChannel.get(o.item.ref.channel) ?? [];
+      list.push(o);
+      byChannel.set(o.item.ref.channel, list);
+    }
+    for (const [channel, list] of byChannel) {
+      const send = this.send(channel as Item['ref']['channel'], list).finally(() => this.sends.delete(send));
+      this.sends.add(send);
+    }
+  }
+
+  private async send(channel: Item['ref']['channel'], list: { item: Item; message: OutboundMessage }[]): Promise<void> {
+    const byId = new Map(list.map((o) => [o.item.ref.deliveryId, o.item]));
+    const now = this.deps.clock.now().getTime();
+    const live = list.filter((o) => {
+      if (o.item.deadline > now) return true;
+      this.inFlight--;
+      this.expire(o.item, 'deadline passed before a provider could take it');
+      return false;
+    });
+    let result;
+    try {
+      result = await this.deps.router.send(channel, live.map((o) => o.message));
+    } catch (e) {
+      result = { sent: [], unsent: live.map((o) => o.message), waitMs: 100 };
+      this.deps.logger.error({ err: e, channel }, 'router failed');
+    }
+    const handled = new Set<string>();
+    for (const routed of result.sent) {
+      this.deps.metrics?.attemptSeconds.observe({ provider: routed.provider }, routed.latencyMs / 1000);
+      for (const outcome of routed.outcomes) {
+        const item = byId.get(outcome.deliveryId);
+        if (!item || handled.has(outcome.deliveryId)) continue;
+        handled.add(outcome.deliveryId);
+        this.inFlight--;
+        item.attempts++;
+        this.recorder.attempted(item.batch, {
+          ...item.ref,
+          provider: routed.provider,
+          latencyMs: Math.round(routed.latencyMs),
+          outcome: outcome.outcome,
+          ...(outcome.outcome === 'accepted' ? {} : { reason: outcome.reason }),
+          ...(item.possiblyDuplicate ? { possiblyDuplicate: true } : {}),
+        });
+        if (outcome.outcome === 'accepted') this.succeed(item, routed.provider);
+        else if (outcome.outcome === 'permanent') {
+          if (outcome.invalidDevice) this.recorder.deviceInvalidated(item.batch.tenantId, item.ref.userId, item.ref.deviceId, routed.provider, outcome.reason);
+          this.fail(item, routed.provider, outcome.reason);
+        } else this.retry(item, `${routed.provider}: ${outcome.reason}`, true, outcome.retryAfterMs);
+      }
+    }
+    for (const message of result.unsent) {
+      const item = byId.get(message.deliveryId);
+      if (!item || handled.has(message.deliveryId)) continue;
+      handled.add(message.deliveryId);
+      this.inFlight--;
+      item.notBefore = this.deps.clock.now().getTime() + result.waitMs;
+      this.delayed.push(item);
+    }
+    // A provider that answered for fewer messages than it was given: the rest count as not sent.
+    for (const o of live) {
+      if (handled.has(o.item.ref.deliveryId)) continue;
+      this.inFlight--;
+      this.retry(o.item, 'no outcome from the provider', true);
+    }
+    this.wake?.();
+  }
+
+  // ---- outcomes ----------------------------------------------------------------------------
+
+  private retry(item: Item, reason: string, counted: boolean, retryAfterMs?: number): void {
+    item.lastReason = reason;
+    const { retryBaseMs, retryMaxMs } = this.deps.config;
+    const backoff = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.max(0, item.attempts - 1));
+    // Full jitter: spread retries so a recovering provider is not hit by a wall of them.
+    const wait = Math.max(retryAfterMs ?? 0, counted ? Math.random() * backoff : retryBaseMs);
+    const at = this.deps.clock.now().getTime() + wait;
+    if (at >= item.deadline) {
+      this.expire(item, `deadline passed after ${item.attempts} attempt(s); last error: ${reason}`);
+      return;
+    }
+    item.notBefore = at;
+    this.delayed.push(item);
+    this.wake?.();
+  }
+
+  private succeed(item: Item, provider: string): void {
+    this.recorder.succeeded(item.batch, item.ref, provider, item.possiblyDuplicate);
+  }
+
+  private fail(item: Item, provider: string | null, reason: string): void {
+    this.recorder.failed(item.batch, item.ref, provider, reason);
+  }
+
+  private expire(item: Item, reason: string): void {
+    this.recorder.expired(item.batch, item.ref, reason);
+  }
+
+  /** After the outcomes are in the log: forget the deliveries, release their messages' offsets. */
+  private settled(terminals: readonly Terminal[]): void {
+    const partitions = new Set<number>();
+    const now = this.deps.clock.now().getTime();
+    for (const t of terminals) {
+      const item = this.active.get(t.ref.deliveryId);
+      if (!item) continue;
+      this.active.delete(t.ref.deliveryId);
+      item.notification.bloom.add(t.ref.deliveryId);
+      item.message.remaining--;
+      partitions.add(item.message.partition);
+      this.deps.metrics?.deliveries.inc({ status: t.status, channel: t.ref.channel, provider: t.provider ?? 'none' });
+      this.deps.metrics?.deadlineSlackSeconds.observe((item.deadline - now) / 1000);
+    }
+    for (const p of partitions) this.commitDone(p);
+    this.deps.metrics?.queueDepth.set(this.depth);
+    if (this.active.size < this.deps.config.maxPending) this.space?.();
+  }
+
+  private commitDone(partition: number): void {
+    const list = this.messages.get(partition);
+    if (!list || !this.consumer) return;
+    let last: Message | null = null;
+    while (list.length > 0 && list[0]!.remaining <= 0) last = list.shift()!;
+    if (last && this.consumer) {
+      void this.consumer.commit(partition, last.offset).catch((e) => this.deps.logger.warn({ err: e }, 'offset commit failed'));
+    }
+  }
+}
+
+export type { RecordedEvent, AnyEvent };

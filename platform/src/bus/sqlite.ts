@@ -1,0 +1,137 @@
+import Database from 'better-sqlite3';
+import { EventEmitter } from 'node:events';
+import type { BusMessage, ConsumeOptions, Consumer, JobBus, OutgoingMessage } from './port';
+
+const POLL_MS = 100;
+
+/**
+ * The embedded job bus: partitions as rows of one SQLite table, committed offsets beside them.
+ * Durable across crashes like Kafka; one process consumes all partitions (the embedded default
+ * runs one delivery worker). Committed messages are deleted as the consumer moves on.
+ */
+export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
+  const db = new Database(options.path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS topics (topic TEXT PRIMARY KEY, partitions INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS messages (topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (topic, partition, offset)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS committed (topic TEXT NOT NULL, grp TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (topic, grp, partition)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS heads (topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (topic, partition)) WITHOUT ROWID;
+  `);
+  const getTopic = db.prepare<[string], { partitions: number }>('SELECT partitions FROM topics WHERE topic = ?');
+  const putTopic = db.prepare('INSERT OR IGNORE INTO topics (topic, partitions) VALUES (?, ?)');
+  const getHead = db.prepare<[string, number], { offset: number }>('SELECT offset FROM heads WHERE topic = ? AND partition = ?');
+  const putHead = db.prepare('INSERT INTO heads (topic, partition, offset) VALUES (?, ?, ?) ON CONFLICT (topic, partition) DO UPDATE SET offset = excluded.offset');
+  const insert = db.prepare('INSERT INTO messages (topic, partition, offset, key, value) VALUES (?, ?, ?, ?, ?)');
+  const read = db.prepare<[string, number, number, number], { offset: number; key: string; value: string }>(
+    'SELECT offset, key, value FROM messages WHERE topic = ? AND partition = ? AND offset > ? ORDER BY offset LIMIT ?',
+  );
+  const getCommitted = db.prepare<[string, string, number], { offset: number }>('SELECT offset FROM committed WHERE topic = ? AND grp = ? AND partition = ?');
+  const putCommitted = db.prepare(
+    'INSERT INTO committed (topic, grp, partition, offset) VALUES (?, ?, ?, ?) ON CONFLICT (topic, grp, partition) DO UPDATE SET offset = MAX(offset, excluded.offset)',
+  );
+  const prune = db.prepare(
+    'DELETE FROM messages WHERE topic = ? AND partition = ? AND offset <= (SELECT MIN(offset) FROM committed WHERE topic = ? AND partition = ?)',
+  );
+  const published = new EventEmitter();
+  published.setMaxListeners(0);
+  const consumers = new Set<Consumer>();
+
+  const publishTx = db.transaction((topic: string, messages: readonly OutgoingMessage[]) => {
+    const partitions = getTopic.get(topic)?.partitions;
+    if (partitions === undefined) throw new Error(`topic ${topic} does not exist`);
+    const heads = new Map<number, number>();
+    for (const m of messages) {
+      if (!Number.isInteger(m.partition) || m.partition < 0 || m.partition >= partitions) throw new Error(`partition ${m.partition} is out of range for ${topic} (${partitions} partitions)`);
+      const offset = (heads.get(m.partition) ?? getHead.get(topic, m.partition)?.offset ?? -1) + 1;
+      heads.set(m.partition, offset);
+      insert.run(topic, m.partition, offset, m.key, JSON.stringify(m.value));
+    }
+    for (const [p, o] of heads) putHead.run(topic, p, o);
+  });
+
+  return {
+    ensureTopic: async (topic, partitions) => {
+      putTopic.run(topic, partitions);
+      const actual = getTopic.get(topic)!.partitions;
+      if (actual !== partitions) throw new Error(`topic ${topic} has ${actual} partitions, not ${partitions}`);
+    },
+    partitions: async (topic) => {
+      const p = getTopic.get(topic)?.partitions;
+      if (p === undefined) throw new Error(`topic ${topic} does not exist`);
+      return p;
+    },
+    publish: async (topic, messages) => {
+      if (messages.length === 0) return;
+      publishTx(topic, messages);
+      published.emit(topic);
+    },
+    consume: async (o: ConsumeOptions): Promise<Consumer> => {
+      const partitions = getTopic.get(o.topic)?.partitions;
+      if (partitions === undefined) throw new Error(`topic ${o.topic} does not exist`);
+      const all = Array.from({ length: partitions }, (_, i) => i);
+      const position = all.map((p) => getCommitted.get(o.topic, o.group, p)?.offset ?? -1);
+      let stopped = false;
+      let wake: (() => void) | null = null;
+      let publishedMeanwhile = false;
+      const onPublish = () => {
+        publishedMeanwhile = true;
+        wake?.();
+      };
+      published.on(o.topic, onPublish);
+      o.onAssigned?.(all);
+      const maxBatch = o.maxBatch ?? 100;
+      const loop = (async () => {
+        try {
+          while (!stopped) {
+            publishedMeanwhile = false;
+            let delivered = 0;
+            for (const p of all) {
+              const rows = read.all(o.topic, p, position[p]!, maxBatch);
+              if (rows.length === 0) continue;
+              const batch: BusMessage[] = rows.map((r) => ({ topic: o.topic, partition: p, offset: r.offset, key: r.key, value: JSON.parse(r.value) }));
+              position[p] = rows[rows.length - 1]!.offset;
+              delivered += rows.length;
+              await o.handler(batch);
+              if (stopped) return;
+            }
+            if (delivered > 0 || publishedMeanwhile) continue;
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, POLL_MS);
+              wake = () => {
+                clearTimeout(timer);
+                resolve();
+              };
+            });
+            wake = null;
+          }
+        } catch (e) {
+          stopped = true;
+          o.onError?.(e);
+        } finally {
+          published.off(o.topic, onPublish);
+        }
+      })();
+      const consumer: Consumer = {
+        commit: async (partition, offset) => {
+          putCommitted.run(o.topic, o.group, partition, offset);
+          prune.run(o.topic, partition, o.topic, partition);
+        },
+        stop: async () => {
+          stopped = true;
+          wake?.();
+          await loop;
+          consumers.delete(consumer);
+        },
+      };
+      consumers.add(consumer);
+      return consumer;
+    },
+    close: async () => {
+      await Promise.all([...consumers].map((c) => c.stop()));
+      db.close();
+    },
+  };
+};
