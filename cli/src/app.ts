@@ -27,6 +27,15 @@ import { LiveHub } from '../../query/src/live/hub';
 import { startProjections } from '../../projections/src/runner';
 import { allCollections, allReadModels } from '../../projections/src/index';
 import { apiSchema } from './schema';
+import { openSqliteBus } from '../../platform/src/bus/sqlite';
+import type { JobBus } from '../../platform/src/bus/port';
+import { deliveryConfigFrom, type DeliveryConfig } from '../../delivery/src/config';
+import { estimateAdmission } from '../../delivery/src/admission';
+import { createMetrics, type DeliveryMetrics } from '../../delivery/src/metrics';
+import { startDelivery, type DeliveryRole } from '../../delivery/src/runtime';
+import { startSandbox, type Sandbox, type SandboxDescription } from '../../delivery/src/sandbox';
+import { createProviders } from '../../delivery/src/providers';
+import { waitForReadModels } from '../../projections/src/wait';
 
 export type App = Readonly<{
   config: Config;
@@ -37,6 +46,12 @@ export type App = Readonly<{
   cipher: PersonalDataCipher;
   commands: CommandService;
   expiry: ExpiryService | null;
+  bus: JobBus;
+  deliveryConfig: DeliveryConfig;
+  delivery: DeliveryRole | null;
+  /** The provider sandbox this process started (embedded mode), for tests and the walk-through. */
+  sandbox: Sandbox | null;
+  metrics: DeliveryMetrics;
   server: RunningServer | null;
   /** The operator key, when this start created it (first start on an empty store). */
   operatorKey: string | null;
@@ -50,6 +65,8 @@ export type AppOptions = Readonly<{
   ids?: IdGenerator;
   logger?: Logger;
   expiry?: Partial<Pick<ConstructorParameters<typeof ExpiryService>[0], 'onShredded' | 'batchSize' | 'leaseTtlMs'>>;
+  /** Overrides of the delivery configuration (tests); environment variables apply first. */
+  delivery?: Partial<DeliveryConfig>;
 }>;
 
 /** The embedded default keeps its master key beside the data; production passes MASTER_KEY. */
@@ -80,7 +97,17 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
   const vault = openSqliteKeyVault({ path: path.join(config.dataDir, 'keys.db') });
   const cipher = new PersonalDataCipher(vault, masterKeyOf(config, logger));
   const shredder = new Shredder({ eventStore, vault, cipher, clock });
-  const commands = new CommandService({ eventStore, cipher, clock, ids: options.ids ?? randomIds, shredder });
+  const deliveryConfig: DeliveryConfig = { ...deliveryConfigFrom(process.env), ...options.delivery };
+  const commands = new CommandService({
+    eventStore,
+    cipher,
+    clock,
+    ids: options.ids ?? randomIds,
+    shredder,
+    admission: async (tenantId, target, minutes, now) => estimateAdmission(readStore, deliveryConfig, tenantId, target, minutes, now),
+  });
+  const bus = openSqliteBus({ path: path.join(config.dataDir, 'bus.db') });
+  const metrics = createMetrics();
   const stops: (() => Promise<void>)[] = [];
   // Every role reads the read models' collections, so declare them even where projections don't run.
   await readStore.ensureCollections(allCollections);
@@ -104,6 +131,29 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
       await expiry!.stop();
       await leases.close();
     });
+  }
+
+  let delivery: DeliveryRole | null = null;
+  let sandbox: Sandbox | null = null;
+  if (config.roles.includes('delivery')) {
+    let description: SandboxDescription;
+    if (config.sandbox.kind === 'embedded') {
+      sandbox = await startSandbox({ faults: { latencyMs: config.sandbox.latencyMs } });
+      description = sandbox.describe();
+      stops.push(() => sandbox!.close());
+    } else {
+      description = JSON.parse(fs.readFileSync(config.sandbox.path, 'utf8')) as SandboxDescription;
+    }
+    const readModelsCaughtUp = projections
+      ? (position: number) => projections.caughtUp(position)
+      : (position: number) => waitForReadModels(readStore, ['users', 'timeline'], position);
+    delivery = await startDelivery({
+      eventStore, readStore, bus, cipher, clock, logger, metrics, readModelsCaughtUp,
+      config: deliveryConfig,
+      providers: createProviders({ sandbox: description }).all,
+    });
+    // Stopped before the sandbox, after the API: in-flight sends finish and are recorded.
+    stops.splice(stops.length - (sandbox ? 1 : 0), 0, () => delivery!.stop());
   }
 
   let server: RunningServer | null = null;
@@ -143,6 +193,11 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
           res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
           return true;
         },
+        async (req, res) => {
+          if (req.url !== '/metrics') return false;
+          res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
+          return true;
+        },
       ],
     });
     stops.unshift(() => server!.stop());
@@ -157,6 +212,11 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
     cipher,
     commands,
     expiry,
+    bus,
+    deliveryConfig,
+    delivery,
+    sandbox,
+    metrics,
     server,
     operatorKey,
     settle: async () => {
@@ -166,7 +226,7 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
     },
     stop: async () => {
       for (const stop of stops) await stop();
-      await Promise.all([eventStore.close(), readStore.close(), vault.close()]);
+      await Promise.all([eventStore.close(), readStore.close(), vault.close(), bus.close()]);
     },
   };
 };

@@ -17,6 +17,11 @@ export type Config = Readonly<{
   maxQueryCost: number;
   /** Embedded default only: also write the first operator key to `<dataDir>/operator.key`. */
   writeOperatorKeyFile: boolean;
+  /**
+   * Where providers send: the provider sandbox, in this process (`embedded`) or another one
+   * (the path of the JSON description its process printed).
+   */
+  sandbox: Readonly<{ kind: 'embedded'; latencyMs: number }> | Readonly<{ kind: 'file'; path: string }>;
 }>;
 
 export class ConfigError extends Error {
@@ -91,6 +96,7 @@ export const loadConfig = (env: Env, cwd: string = process.cwd()): Config => {
     maxQueryDepth: integer('MAX_QUERY_DEPTH', 12, 2, 100),
     maxQueryCost: integer('MAX_QUERY_COST', 20_000, 10, 10_000_000),
     writeOperatorKeyFile: bool('WRITE_OPERATOR_KEY_FILE', true),
+    sandbox: value('SANDBOX_FILE') ? { kind: 'file', path: path.resolve(cwd, value('SANDBOX_FILE')!) } : { kind: 'embedded', latencyMs: integer('SANDBOX_LATENCY_MS', 20, 0, 60_000) },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
