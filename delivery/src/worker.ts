@@ -45,6 +45,8 @@ type Item = {
   notBefore: number;
   possiblyDuplicate: boolean;
   lastReason: string | null;
+  /** Its DeliveryDispatched intent is in the log (written once, before the first send). */
+  dispatched: boolean;
   message: Message;
   notification: Notification;
 };
@@ -186,7 +188,7 @@ export class DeliveryWorker {
           // Handed to a provider before a crash, outcome unknown: send again, flagged.
           possiblyDuplicate = entry?.status === 'dispatched';
         }
-        const item: Item = { ref, batch: b, deadline, seq: this.seq++, attempts: 0, notBefore: 0, possiblyDuplicate, lastReason: null, message, notification };
+        const item: Item = { ref, batch: b, deadline, seq: this.seq++, attempts: 0, notBefore: 0, possiblyDuplicate, lastReason: null, dispatched: false, message, notification };
         this.active.set(ref.deliveryId, item);
         this.queue.push(item);
       }
@@ -204,12 +206,14 @@ export class DeliveryWorker {
 
   private async dispatchLoop(): Promise<void> {
     while (!this.stopped) {
+      // Waiting is measured on the process clock; deadlines on the service clock (injectable).
+      const tick = Date.now();
       const now = this.deps.clock.now().getTime();
-      while (this.delayed.size > 0 && this.delayed.peek()!.notBefore <= now) this.queue.push(this.delayed.pop()!);
+      while (this.delayed.size > 0 && this.delayed.peek()!.notBefore <= tick) this.queue.push(this.delayed.pop()!);
       const room = Math.min(1000, this.deps.config.maxInFlight - this.inFlight);
       if (room <= 0 || this.queue.size === 0) {
         const nextDelayed = this.delayed.peek()?.notBefore;
-        const sleep = room <= 0 ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - now);
+        const sleep = room <= 0 ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - tick);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(sleep, 200));
           this.wake = () => {
@@ -283,7 +287,11 @@ export class DeliveryWorker {
     if (first.ok.length === 0) return;
     // The intent is logged before any provider sees a message: a crash from here on marks these
     // deliveries possibly duplicated when they are sent again.
-    for (const { item } of first.ok) this.recorder.dispatched(item.batch, [item.ref]);
+    for (const { item } of first.ok) {
+      if (item.dispatched) continue;
+      item.dispatched = true;
+      this.recorder.dispatched(item.batch, [item.ref]);
+    }
     const intent = await this.recorder.flush();
     failpoint('delivery:after-dispatch-intent');
     // Any opt-out or consent change logged before our intent is in the read model now.
@@ -350,7 +358,7 @@ export class DeliveryWorker {
       if (!item || handled.has(message.deliveryId)) continue;
       handled.add(message.deliveryId);
       this.inFlight--;
-      item.notBefore = this.deps.clock.now().getTime() + result.waitMs;
+      item.notBefore = Date.now() + result.waitMs;
       this.delayed.push(item);
     }
     // A provider that answered for fewer messages than it was given: the rest count as not sent.
@@ -370,12 +378,11 @@ export class DeliveryWorker {
     const backoff = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.max(0, item.attempts - 1));
     // Full jitter: spread retries so a recovering provider is not hit by a wall of them.
     const wait = Math.max(retryAfterMs ?? 0, counted ? Math.random() * backoff : retryBaseMs);
-    const at = this.deps.clock.now().getTime() + wait;
-    if (at >= item.deadline) {
+    if (this.deps.clock.now().getTime() + wait >= item.deadline) {
       this.expire(item, `deadline passed after ${item.attempts} attempt(s); last error: ${reason}`);
       return;
     }
-    item.notBefore = at;
+    item.notBefore = Date.now() + wait;
     this.delayed.push(item);
     this.wake?.();
   }

@@ -6,6 +6,7 @@ import { createClient, type Client } from 'graphql-ws';
 import { loadConfig } from '../../../platform/src/config';
 import type { Clock } from '../../../platform/src/clock';
 import { startApp, type App } from '../app';
+import type { DeliveryConfig } from '../../../delivery/src/config';
 
 export type GraphQLResult<T = Record<string, any>> = {
   status: number;
@@ -33,12 +34,12 @@ process.once('exit', () => {
 
 /** The whole service on the embedded default, on a free port and a fresh data directory. */
 export const startHarness = async (
-  options: Readonly<{ env?: Record<string, string>; clock?: Clock; dataDir?: string }> = {},
+  options: Readonly<{ env?: Record<string, string>; clock?: Clock; dataDir?: string; delivery?: Partial<DeliveryConfig> }> = {},
 ): Promise<Harness> => {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'notify-e2e-'));
   created.add(dataDir);
   const config = loadConfig({ PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...options.env });
-  const app = await startApp(config, options.clock ? { clock: options.clock } : {});
+  const app = await startApp(config, { ...(options.clock ? { clock: options.clock } : {}), ...(options.delivery ? { delivery: options.delivery } : {}) });
   const server = app.server!;
   const operatorKey = app.operatorKey ?? fs.readFileSync(path.join(dataDir, 'operator.key'), 'utf8').trim();
   const clients: Client[] = [];
