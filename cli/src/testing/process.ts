@@ -35,3 +35,48 @@ export const startServiceProcess = async (env: Record<string, string>): Promise<
   });
   return { child, url, output: () => out, exited };
 };
+
+export type SandboxProcess = Readonly<{
+  descriptionFile: string;
+  control: string;
+  /** GET /control/<instance>/accepted with the given query. */
+  accepted: (instance: string, query?: Record<string, string | number>) => Promise<{ count: number; messages: { at: number; address: string; deliveryId?: string }[] }>;
+  stats: (instance: string) => Promise<{ accepted: number; requests: number }>;
+  setFaults: (instance: string, faults: Record<string, unknown>) => Promise<void>;
+  stop: () => Promise<void>;
+}>;
+
+/** The provider sandbox in its own process (built first), so its event loop and timestamps are its own. */
+export const startSandboxProcess = async (dir: string, args: readonly string[] = []): Promise<SandboxProcess> => {
+  const child = spawn(process.execPath, [path.join(root, 'dist/delivery/src/sandbox/main.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const line = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve(out.slice(0, nl));
+    });
+    child.once('exit', (code) => reject(new Error(`sandbox exited with ${code}`)));
+  });
+  const description = JSON.parse(line) as { control: string };
+  const descriptionFile = path.join(dir, 'sandbox.json');
+  (await import('node:fs')).writeFileSync(descriptionFile, line);
+  const json = async (url: string, init?: RequestInit) => {
+    const res = await fetch(url, init);
+    if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${await res.text()}`);
+    return res.json() as Promise<any>;
+  };
+  return {
+    descriptionFile,
+    control: description.control,
+    accepted: (instance, query = {}) => json(`${description.control}/${instance}/accepted?${new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]))}`),
+    stats: async (instance) => (await json(`${description.control}/${instance}`)).stats,
+    setFaults: async (instance, faults) => {
+      await json(`${description.control}/${instance}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(faults) });
+    },
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+};
