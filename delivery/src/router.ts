@@ -91,6 +91,18 @@ export class ProviderRouter {
     return (this.chains.get(channel) ?? []).reduce((n, r) => n + r.policy.ratePerSecond, 0);
   }
 
+  /** Messages the channel's chain could take right now: what the dispatcher hands it, no more. */
+  available(channel: Channel): number {
+    let n = 0;
+    for (const route of this.chains.get(channel) ?? []) {
+      if (route.breaker.opened) continue;
+      const slots = route.policy.concurrency - route.inFlight;
+      if (slots <= 0) continue;
+      n += route.breaker.halfOpen ? 1 : Math.min(route.bucket.available(), slots * route.provider.maxBatch);
+    }
+    return n;
+  }
+
   async send(channel: Channel, messages: readonly OutboundMessage[]): Promise<RouteResult> {
     const routes = this.chains.get(channel);
     if (!routes) throw new Error(`no provider chain for ${channel}`);

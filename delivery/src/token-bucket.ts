@@ -26,6 +26,12 @@ export class TokenBucket {
     return taken;
   }
 
+  /** Whole tokens there now, without taking them. */
+  available(): number {
+    this.refill();
+    return Math.floor(this.tokens);
+  }
+
   /** Milliseconds until at least one token is there. */
   waitMs(): number {
     this.refill();

@@ -34,6 +34,8 @@ type Notification = {
   text: string;
   /** "Maybe recorded already": a miss means certainly new, a hit is checked in the ledger. */
   bloom: BloomFilter;
+  /** Handed to a provider before a crash with no outcome logged: bounded by the in-flight limit. */
+  inFlightAtCrash: Set<string>;
 };
 
 type Item = {
@@ -149,17 +151,28 @@ export class DeliveryWorker {
     const [requested] = await this.deps.eventStore.readStream(streams.notification(job.tenantId, job.notificationId), { maxCount: 1 });
     if (!requested || requested.type !== 'NotificationRequested') throw new Error(`notification ${job.notificationId} not found`);
     const bloom = new BloomFilter(1_000_000, 0.01);
-    // After a restart, what this notification already has in the ledger goes into the filter.
-    for (const status of ['dispatched', 'succeeded', 'failed', 'expired']) {
-      let after: string | undefined;
-      for (;;) {
-        const page = await this.deps.readStore.find<TimelineEntryDocument>(TIMELINE, { notificationId: job.notificationId, status }, { limit: 5000, ...(after ? { after } : {}) });
-        for (const d of page.items) if (d.deliveryId && d.tenantId === job.tenantId) bloom.add(d.deliveryId);
-        if (!page.next) break;
-        after = page.next;
+    const dispatched = new Set<string>();
+    // What this notification already has in the log (after a restart): outcomes go into the
+    // filter; intents without an outcome were in flight at the crash.
+    for (let partition = 0; partition < this.deps.config.partitions; partition++) {
+      const stream = streams.deliveries(job.tenantId, job.notificationId, partition);
+      for (let from = 0; ; ) {
+        const events = await this.deps.eventStore.readStream(stream, { fromRevision: from, maxCount: 200 });
+        for (const e of events) {
+          const entries = (e.data as { deliveries: readonly DeliveryRef[] }).deliveries;
+          if (e.type === 'DeliveryDispatched') for (const d of entries) dispatched.add(d.deliveryId);
+          else if (e.type === 'DeliverySucceeded' || e.type === 'DeliveryFailed' || e.type === 'DeliveryExpired') {
+            for (const d of entries) {
+              bloom.add(d.deliveryId);
+              dispatched.delete(d.deliveryId);
+            }
+          }
+        }
+        if (events.length < 200) break;
+        from = events.at(-1)!.revision + 1;
       }
     }
-    return { text: requested.data.text, bloom };
+    return { text: requested.data.text, bloom, inFlightAtCrash: dispatched };
   }
 
   private async accept(batch: readonly BusMessage[]): Promise<void> {
@@ -177,16 +190,15 @@ export class DeliveryWorker {
           message.remaining--;
           continue;
         }
-        let possiblyDuplicate = false;
-        if (notification.bloom.mightContain(ref.deliveryId)) {
+        // Sent before a crash, outcome unknown: send again, flagged (its first send may have landed).
+        const possiblyDuplicate = notification.inFlightAtCrash.delete(ref.deliveryId);
+        if (!possiblyDuplicate && notification.bloom.mightContain(ref.deliveryId)) {
           await this.deps.readModelsCaughtUp(this.recorder.lastPosition);
           const entry = await this.deps.readStore.get<TimelineEntryDocument>(TIMELINE, deliveryEntryId(job.tenantId, ref.userId, job.requestedPosition, ref.deviceId));
           if (entry?.status && TERMINAL.has(entry.status)) {
             message.remaining--;
             continue;
           }
-          // Handed to a provider before a crash, outcome unknown: send again, flagged.
-          possiblyDuplicate = entry?.status === 'dispatched';
         }
         const item: Item = { ref, batch: b, deadline, seq: this.seq++, attempts: 0, notBefore: 0, possiblyDuplicate, lastReason: null, dispatched: false, message, notification };
         this.active.set(ref.deliveryId, item);
@@ -224,17 +236,38 @@ export class DeliveryWorker {
         this.wake = null;
         continue;
       }
+      // Take only what the providers can take now: the rest waits in the queue, in deadline order.
       const round: Item[] = [];
+      const held: Item[] = [];
+      const budget = new Map<string, number>();
       while (round.length < room && this.queue.size > 0) {
         const item = this.queue.pop()!;
         // Never sent after its deadline: what is still queued then expires.
-        if (item.deadline <= now) this.expire(item, item.lastReason ? `deadline passed; last error: ${item.lastReason}` : 'deadline passed before a provider could take it');
-        else round.push(item);
+        if (item.deadline <= now) {
+          this.expire(item, item.lastReason ? `deadline passed; last error: ${item.lastReason}` : 'deadline passed before a provider could take it');
+          continue;
+        }
+        const channel = item.ref.channel;
+        const left = budget.get(channel) ?? this.deps.router.available(channel);
+        if (left <= 0) {
+          held.push(item);
+          budget.set(channel, 0);
+          if (held.length > 5000) break;
+          continue;
+        }
+        budget.set(channel, left - 1);
+        round.push(item);
       }
-      if (round.length === 0) continue;
+      for (const item of held) this.queue.push(item);
+      if (round.length === 0) {
+        await new Promise((r) => setTimeout(r, 5));
+        continue;
+      }
       this.inFlight += round.length;
       try {
         await this.dispatch(round);
+        // Let responses and timers run between rounds: a busy queue must not starve I/O.
+        await new Promise((r) => setImmediate(r));
       } catch (e) {
         this.deps.logger.error({ err: e }, 'dispatch round failed');
         this.inFlight -= round.length;
@@ -279,24 +312,19 @@ export class DeliveryWorker {
   }
 
   private async dispatch(round: Item[]): Promise<void> {
-    const first = await this.eligible(round);
-    for (const r of first.refused) {
-      this.inFlight--;
-      this.fail(r.item, null, r.reason);
-    }
-    if (first.ok.length === 0) return;
     // The intent is logged before any provider sees a message: a crash from here on marks these
     // deliveries possibly duplicated when they are sent again.
-    for (const { item } of first.ok) {
+    for (const item of round) {
       if (item.dispatched) continue;
       item.dispatched = true;
       this.recorder.dispatched(item.batch, [item.ref]);
     }
     const intent = await this.recorder.flush();
     failpoint('delivery:after-dispatch-intent');
-    // Any opt-out or consent change logged before our intent is in the read model now.
+    // Checked after the intent: any opt-out or consent change logged before it is in the read
+    // model now, so a change accepted before this send began is always honoured.
     await this.deps.readModelsCaughtUp(intent);
-    const second = await this.eligible(first.ok.map((o) => o.item));
+    const second = await this.eligible(round);
     for (const r of second.refused) {
       this.inFlight--;
       this.fail(r.item, null, r.reason);

@@ -23,6 +23,7 @@ export type ExpiryDeps = Readonly<{
 }>;
 
 const LEASE = 'consent-expiry';
+const SCHEDULE_EVENTS = new Set(['UserRegistered', 'ConsentPeriodChanged', 'ConsentExpired', 'UserErasureRequested', 'UserDataShredded']);
 /** The timer never sleeps longer than this, so a clock jump or a missed wake-up costs at most this. */
 const MAX_SLEEP_MS = 30_000;
 
@@ -54,7 +55,10 @@ export class ExpiryService {
       eventStore: this.deps.eventStore,
       readStore: this.deps.readStore,
       models: [scheduleReadModel],
-      onCommitted: () => this.poke(),
+      // Only schedule changes can bring a due time closer; other events just move the checkpoint.
+      onCommitted: (events) => {
+        if (events.some((e) => SCHEDULE_EVENTS.has(e.type))) this.poke();
+      },
       onError: (e) => this.deps.logger.error({ err: e }, 'consent schedule projection failed'),
     });
     await this.renewLease();

@@ -231,7 +231,8 @@ export class SandboxInstance {
       (m) =>
         (filter.address === undefined || m.address === filter.address) &&
         (filter.deliveryId === undefined || m.deliveryId === filter.deliveryId) &&
-        (filter.since === undefined || m.at >= filter.since),
+        (filter.since === undefined || m.at >= filter.since) &&
+        (filter.receivedSince === undefined || m.receivedAt >= filter.receivedSince),
     );
     return filter.limit === undefined ? picked : picked.slice(-filter.limit);
   }

@@ -50,11 +50,14 @@ export type AcceptedMessage = Readonly<{
   collapseId?: string;
   /** The sender's delivery id when the protocol carries one (collapse id, custom_args, X-Delivery-Id...). */
   deliveryId?: string;
+  /** Epoch ms when the request reached the sandbox (before latency). */
+  receivedAt: number;
   /** Epoch ms when the sandbox answered. */
   at: number;
 }>;
 
-export type AcceptedFilter = { address?: string; deliveryId?: string; since?: number; limit?: number };
+/** `since` compares with `at` (answered), `receivedSince` with `receivedAt`. */
+export type AcceptedFilter = { address?: string; deliveryId?: string; since?: number; receivedSince?: number; limit?: number };
 
 export type RecordingOptions = {
   /** Count accepted messages per address (a Map entry per distinct address). */

@@ -61,7 +61,7 @@ export class PersonalDataCipher {
     options: Readonly<{ cacheSize?: number }> = {},
   ) {
     if (masterKey.length !== 32) throw new Error(`the master key must be 32 bytes, got ${masterKey.length}`);
-    this.cacheSize = options.cacheSize ?? 10_000;
+    this.cacheSize = options.cacheSize ?? 100_000;
     if (!Number.isInteger(this.cacheSize) || this.cacheSize < 0) throw new Error(`cacheSize must be a whole number, got ${this.cacheSize}`);
   }
 

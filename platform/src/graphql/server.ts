@@ -78,6 +78,10 @@ const readBody = (req: http.IncomingMessage, limit: number): Promise<string> =>
 export const startGraphQLServer = async <Ctx extends BaseContext>(options: GraphQLServerOptions<Ctx>): Promise<RunningServer> => {
   const { schema, logger } = options;
   const httpServer = http.createServer();
+  // Longer than clients' and load balancers' idle timeouts, so the server is not the side that
+  // closes an idle keep-alive connection just as a request is sent on it.
+  httpServer.keepAliveTimeout = 65_000;
+  httpServer.headersTimeout = 66_000;
   const wss = new WebSocketServer({ server: httpServer, path: '/graphql' });
   const validationRules = [depthLimit(options.maxDepth)];
   const format = formatError(logger);

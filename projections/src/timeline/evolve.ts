@@ -19,8 +19,9 @@ export const timelineEvents = eventTypes<UserEvent['type'] | 'NotificationReques
   NotificationRequested: true,
 });
 
-export const deliveryEvents = eventTypes<DeliveryEvent['type']>({
-  DeliveryDispatched: true,
+// DeliveryDispatched (the send intent) is left to the log: the worker reads it back after a crash,
+// and a ledger write per delivery for it would double the projection's work.
+export const deliveryEvents = eventTypes<Exclude<DeliveryEvent['type'], 'DeliveryDispatched'>>({
   DeliveryAttempted: true,
   DeliverySucceeded: true,
   DeliveryFailed: true,
@@ -117,8 +118,6 @@ const stepOf = (event: DeliveryRecorded, d: DeliveryEntry): DeliveryStep => {
   const at = event.metadata.at;
   const e = d as DeliveryEntry & { provider?: string | null; latencyMs?: number; outcome?: string; reason?: string };
   switch (event.type) {
-    case 'DeliveryDispatched':
-      return { step: 'dispatched', at };
     case 'DeliveryAttempted':
       return { step: 'attempted', at, provider: e.provider!, latencyMs: e.latencyMs!, outcome: e.outcome!, ...(e.reason ? { reason: e.reason } : {}) };
     case 'DeliverySucceeded':
@@ -170,7 +169,7 @@ const evolveDelivery = (doc: TimelineEntryDocument | null, event: DeliveryRecord
   const next: TimelineEntryDocument = {
     ...base,
     steps: [...(base.steps ?? []), step],
-    status: event.type === 'DeliveryDispatched' ? (base.status === 'pending' ? 'dispatched' : base.status) : event.type === 'DeliveryAttempted' ? base.status : step.step as 'succeeded' | 'failed' | 'expired',
+    status: event.type === 'DeliveryAttempted' ? base.status : (step.step as 'succeeded' | 'failed' | 'expired'),
     provider: e.provider ?? base.provider ?? null,
     ...(e.possiblyDuplicate || base.possiblyDuplicate ? { possiblyDuplicate: true } : {}),
   };

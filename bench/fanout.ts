@@ -1,0 +1,242 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { openSqliteEventStore } from '../platform/src/event-store/sqlite';
+import { openSqliteKeyVault } from '../platform/src/key-vault/sqlite';
+import { PersonalDataCipher } from '../platform/src/crypto/personal-data';
+import { createProviders } from '../delivery/src/providers';
+import type { SandboxDescription } from '../delivery/src/sandbox/types';
+import type { OutboundMessage, Provider } from '../delivery/src/providers/port';
+import { defaultDeliveryConfig } from '../delivery/src/config';
+import { mixedDevice, seedUsers } from '../cli/src/testing/seed';
+import { graphql, percentile } from './support';
+
+/**
+ * npm run bench:fanout [-- --recipients 1000000 --latency-ms 20 --baseline 100000 --ceiling 100000]
+ *
+ * One send to a group with the device mix 40% Android, 30% iOS, 20% email, 10% SMS, through the
+ * whole pipeline (service in its own process, sandbox in another), against two baselines run on
+ * the same sandbox in the same run: the raw ceiling (the same SDK calls in a tight loop at the same
+ * concurrency, no pipeline) and the common design (BullMQ on Redis, one job per delivery).
+ */
+const arg = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : fallback;
+};
+const num = (name: string, fallback: number) => Number(arg(name, String(fallback)));
+const root = path.resolve(__dirname, '../..');
+
+const spawnJson = async (args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; line: string }> => {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve(out.slice(0, nl));
+    });
+    child.once('exit', (c) => reject(new Error(`exited ${c}`)));
+  });
+  return { child, line };
+};
+
+const peakRss = (pid: number): number => {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+};
+
+const stop = async (child: ChildProcess) => {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+};
+
+const messagesFor = (count: number, from: number): { provider: string; message: OutboundMessage }[] =>
+  Array.from({ length: count }, (_, k) => {
+    const i = from + k;
+    const d = mixedDevice(i)[0]!;
+    const provider = defaultDeliveryConfig.chains[d.kind][0]!;
+    return { provider, message: { deliveryId: `c${i}`, address: d.address, text: 'benchmark' } };
+  });
+
+/** The same SDK calls, same batching, same concurrency, straight from a loop. */
+const ceiling = async (providers: readonly Provider[], count: number, inFlight: number): Promise<number> => {
+  const byName = new Map(providers.map((p) => [p.name, p]));
+  const work = messagesFor(count, 10_000_000);
+  const groups = new Map<string, OutboundMessage[]>();
+  for (const w of work) groups.set(w.provider, [...(groups.get(w.provider) ?? []), w.message]);
+  const calls: { provider: Provider; batch: OutboundMessage[] }[] = [];
+  for (const [name, messages] of groups) {
+    const p = byName.get(name)!;
+    for (let i = 0; i < messages.length; i += p.maxBatch) calls.push({ provider: p, batch: messages.slice(i, i + p.maxBatch) });
+  }
+  calls.sort(() => Math.random() - 0.5);
+  let next = 0;
+  let accepted = 0;
+  let outstanding = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(inFlight, calls.length) }, async () => {
+      for (;;) {
+        const call = calls[next++];
+        if (!call) return;
+        outstanding += call.batch.length;
+        const outcomes = await call.provider.send(call.batch).catch(() => []);
+        outstanding -= call.batch.length;
+        accepted += outcomes.filter((o) => o.outcome === 'accepted').length;
+      }
+    }),
+  );
+  void outstanding;
+  return accepted / ((performance.now() - started) / 1000);
+};
+
+const main = async (): Promise<void> => {
+  const recipients = num('recipients', 1_000_000);
+  const latencyMs = num('latency-ms', 20);
+  const inFlight = num('in-flight', defaultDeliveryConfig.maxInFlight);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'notify-bench-fanout-'));
+  const masterKey = randomBytes(32).toString('base64');
+  console.log(`bench:fanout  ${recipients.toLocaleString('en')} recipients, sandbox latency ${latencyMs} ms, ${os.cpus().length} cores, node ${process.version}\n`);
+
+  const sandbox = await spawnJson([path.join(root, 'dist/delivery/src/sandbox/main.js'), '--latency-ms', String(latencyMs)]);
+  const description = JSON.parse(sandbox.line) as SandboxDescription;
+  const sandboxFile = path.join(dir, 'sandbox.json');
+  fs.writeFileSync(sandboxFile, sandbox.line);
+  const control = async (p: string) => (await fetch(`${description.control}${p}`)).json() as Promise<any>;
+  const acceptedTotal = async () => ((await control('')).instances as { stats: { accepted: number } }[]).reduce((n, i) => n + i.stats.accepted, 0);
+
+  // ---- ours -------------------------------------------------------------------------------
+  const env = { DATA_DIR: path.join(dir, 'data'), MASTER_KEY: masterKey, SANDBOX_FILE: sandboxFile, LOG_LEVEL: 'warn', PORT: '0', DELIVERY_MAX_IN_FLIGHT: String(inFlight) };
+  const serviceArgs = [...(process.argv.includes('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), path.join(root, 'dist/cli/src/main.js'), 'start'];
+  const service = spawn(process.execPath, serviceArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve) => {
+    let out = '';
+    service.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /GraphQL API:\s+(\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+  });
+  const gql = graphql(url);
+  const operator = fs.readFileSync(path.join(env.DATA_DIR, 'operator.key'), 'utf8').trim();
+  const admin: string = (await gql<any>(operator, `mutation { registerTenant(input: { tenantId: "bench", name: "Bench", deliveryDeadlineMinutes: 30 }) { adminKey { token } } }`)).data.registerTenant.adminKey.token;
+  await gql(admin, `mutation { createGroup(input: { groupId: "all", name: "All" }) { groupId } }`);
+  let t = performance.now();
+  const eventStore = openSqliteEventStore({ path: path.join(env.DATA_DIR, 'events.db') });
+  const vault = openSqliteKeyVault({ path: path.join(env.DATA_DIR, 'keys.db') });
+  await seedUsers({ eventStore, cipher: new PersonalDataCipher(vault, Buffer.from(masterKey, 'base64')) }, { tenantId: 'bench', count: recipients, groupIds: ['all'], devices: mixedDevice });
+  await Promise.all([eventStore.close(), vault.close()]);
+  for (;;) {
+    const g = await gql<any>(admin, `{ group(groupId: "all") { memberCount } }`);
+    if (g.data?.group.memberCount === recipients) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  console.log(`seeded ${recipients.toLocaleString('en')} users in ${((performance.now() - t) / 1000).toFixed(1)} s (read models included)`);
+
+  const before = await acceptedTotal();
+  const sent = await gql<any>(admin, `mutation { sendNotification(input: { groupId: "all", text: "benchmark notification" }) { notification { notificationId requestedAt } estimate { seconds fitsDeadline } } }`);
+  const { notificationId, requestedAt } = sent.data.sendNotification.notification;
+  t = performance.now();
+  let last = '';
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const n = await gql<any>(admin, `{ notification(notificationId: "${notificationId}") { status progress { succeeded failed expired } } }`);
+    const p = n.data.notification.progress;
+    const line = `  ${((performance.now() - t) / 1000).toFixed(0).padStart(4)} s  ${n.data.notification.status}  succeeded ${p.succeeded}  failed ${p.failed}  expired ${p.expired}`;
+    if (line !== last && Math.round((performance.now() - t) / 1000) % 10 === 0) console.log(line);
+    last = line;
+    if (n.data.notification.status === 'COMPLETED') break;
+  }
+  const elapsed = (performance.now() - t) / 1000;
+  const accepted = (await acceptedTotal()) - before;
+  const rss = peakRss(service.pid!);
+  // Request-to-accepted: each succeeded delivery's outcome time against the request time.
+  const store = openSqliteEventStore({ path: path.join(env.DATA_DIR, 'events.db') });
+  const lat: number[] = [];
+  const requested = Date.parse(requestedAt);
+  for (let after = 0; ; ) {
+    const page = await store.readAll({ after, maxCount: 2000, tenantId: 'bench', types: ['DeliverySucceeded'] });
+    for (const e of page) {
+      const ms = Date.parse(e.metadata.at) - requested;
+      for (let k = 0; k < (e.data as unknown as { deliveries: unknown[] }).deliveries.length; k++) lat.push(ms);
+    }
+    if (page.length < 2000) break;
+    after = page.at(-1)!.position;
+  }
+  await store.close();
+  lat.sort((a, b) => a - b);
+  await stop(service);
+  const ours = recipients / elapsed;
+  console.log(`ours      ${ours.toFixed(0)} deliveries/s end to end (${elapsed.toFixed(1)} s, sandbox accepted ${accepted}); request-to-accepted p50 ${(percentile(lat, 50) / 1000).toFixed(1)} s, p99 ${(percentile(lat, 99) / 1000).toFixed(1)} s; service peak RSS ${(rss / 1e6).toFixed(0)} MB`);
+
+  // ---- ceiling -----------------------------------------------------------------------------
+  const providers = createProviders({ sandbox: description });
+  const ceilingCount = num('ceiling', Math.min(recipients, 200_000));
+  const ceil = await ceiling(providers.all, ceilingCount, Math.ceil(inFlight / 50));
+  await providers.close();
+  console.log(`ceiling   ${ceil.toFixed(0)} messages/s: the same SDK calls in a tight loop (${ceilingCount} messages)`);
+
+  // ---- baseline: BullMQ --------------------------------------------------------------------
+  let baseline = NaN;
+  const baselineCount = num('baseline', Math.min(recipients, 100_000));
+  try {
+    baseline = await bullmqBaseline(description, baselineCount);
+    console.log(`baseline  ${baseline.toFixed(0)} deliveries/s: BullMQ on Redis, one job per delivery (${baselineCount} jobs)`);
+  } catch (e) {
+    console.log(`baseline  not run: ${(e as Error).message}`);
+  }
+  await stop(sandbox.child);
+  if (process.argv.includes('--profile')) console.log(`profile: ${dir}`);
+  else fs.rmSync(dir, { recursive: true, force: true });
+
+  console.log('\nratios (same run):');
+  console.log(`  ours / ceiling  = ${(ours / ceil).toFixed(2)}  (target >= 0.7)`);
+  console.log(`  ours / baseline = ${(ours / baseline).toFixed(2)}  (target >= 3)`);
+};
+
+/** The common design: a Redis-backed queue, one job per delivery, a worker calling the provider per job. */
+const bullmqBaseline = async (description: SandboxDescription, count: number): Promise<number> => {
+  const redisPort = 6390 + Math.floor(Math.random() * 100);
+  const redisBin = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((p) => fs.existsSync(p));
+  if (!redisBin) throw new Error('redis-server is not installed (apt-get install -y redis-server)');
+  const redis = spawn(redisBin, ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 500));
+  const { Queue, Worker } = await import('bullmq');
+  const connection = { host: '127.0.0.1', port: redisPort };
+  const queue = new Queue('deliveries', { connection });
+  const providers = createProviders({ sandbox: description });
+  const byName = new Map(providers.all.map((p) => [p.name, p]));
+  try {
+    const jobs = messagesFor(count, 20_000_000);
+    for (let i = 0; i < jobs.length; i += 1000) {
+      await queue.addBulk(jobs.slice(i, i + 1000).map((j) => ({ name: 'send', data: j, opts: { removeOnComplete: true, removeOnFail: true } })));
+    }
+    let done = 0;
+    const started = performance.now();
+    const worker = new Worker(
+      'deliveries',
+      async (job) => {
+        const { provider, message } = job.data as { provider: string; message: OutboundMessage };
+        await byName.get(provider)!.send([message]);
+        done++;
+      },
+      { connection, concurrency: 200 },
+    );
+    while (done < count) await new Promise((r) => setTimeout(r, 200));
+    const rate = count / ((performance.now() - started) / 1000);
+    await worker.close();
+    await queue.close();
+    return rate;
+  } finally {
+    await providers.close();
+    redis.kill('SIGTERM');
+  }
+};
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,133 @@
+import https from 'node:https';
+import { Client } from '@sendgrid/client';
+import { MailService } from '@sendgrid/mail';
+import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
+import { accepted, describeError, permanent, settle, transient, type Draft } from '../../outcomes';
+
+export type SendgridProviderOptions = {
+  /** Default "sendgrid". */
+  name?: string;
+  apiKey: string;
+  /** Sender address (a verified sender in SendGrid). */
+  from: string;
+  /** Default "New notification". */
+  subject?: string;
+  /** Sandbox mode: the sandbox's URL and CA. Default https://api.sendgrid.com/. */
+  baseUrl?: string;
+  ca?: string;
+  /** Per request; default 10 s. */
+  timeoutMs?: number;
+  /** Default 64. */
+  maxSockets?: number;
+};
+
+type SgError = { message?: string; field?: string | null };
+type ResponseErrorLike = Error & { code?: number; response?: { headers?: Record<string, string>; body?: unknown } };
+
+const ADDRESS_FIELD = /^personalizations\.(\d+)\.to\.\d+\.email$/;
+
+/**
+ * Email through SendGrid v3 mail/send with @sendgrid/mail: one request carries up to 1000
+ * personalizations, one per message, each with its own text (a `{{text}}` substitution), and the
+ * delivery id in custom_args. SendGrid refuses the whole request when an address is invalid; the
+ * adapter marks the named personalizations permanent + invalidDevice and resends the rest once.
+ * 429 → transient with retryAfterMs from X-RateLimit-Reset; 5xx, auth and network errors →
+ * transient provider faults.
+ */
+export class SendgridProvider implements Provider {
+  readonly name: string;
+  readonly channel: Channel = 'email';
+  readonly maxBatch = 1000;
+  private readonly mail: MailService;
+  private readonly agent: https.Agent;
+  private readonly from: string;
+  private readonly subject: string;
+
+  constructor(options: SendgridProviderOptions) {
+    this.name = options.name ?? 'sendgrid';
+    this.from = options.from;
+    this.subject = options.subject ?? 'New notification';
+    this.agent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64, ...(options.ca !== undefined ? { ca: options.ca } : {}) });
+    const client = new Client();
+    client.setApiKey(options.apiKey); // resets baseUrl, so the sandbox URL comes after it
+    if (options.baseUrl !== undefined) client.setDefaultRequest('baseUrl', options.baseUrl);
+    client.setDefaultRequest({ httpsAgent: this.agent, proxy: false, timeout: options.timeoutMs ?? 10_000 } as never);
+    this.mail = new MailService();
+    this.mail.setClient(client);
+  }
+
+  async send(messages: readonly OutboundMessage[]): Promise<readonly SendOutcome[]> {
+    if (messages.length === 0) return [];
+    if (messages.length > this.maxBatch) throw new RangeError(`${this.name}: ${messages.length} messages, at most ${this.maxBatch}`);
+    const drafts = await this.attempt(messages, true);
+    return settle(this.name, drafts);
+  }
+
+  private async attempt(messages: readonly OutboundMessage[], mayResend: boolean): Promise<Draft[]> {
+    try {
+      const [response] = await this.mail.send({
+        from: this.from,
+        subject: this.subject,
+        content: [{ type: 'text/plain', value: '{{text}}' }],
+        personalizations: messages.map((m) => ({
+          to: [{ email: m.address }],
+          substitutions: { text: m.text },
+          customArgs: { deliveryId: m.deliveryId },
+        })),
+      } as never);
+      const id = (response.headers as Record<string, string | undefined>)['x-message-id'];
+      return messages.map((m) => accepted(m.deliveryId, id));
+    } catch (err) {
+      return this.failed(messages, err as ResponseErrorLike, mayResend);
+    }
+  }
+
+  private async failed(messages: readonly OutboundMessage[], err: ResponseErrorLike, mayResend: boolean): Promise<Draft[]> {
+    const status = typeof err.code === 'number' ? err.code : undefined;
+    if (status === undefined || err.response === undefined) {
+      const reason = `sendgrid: ${describeError(err)}`;
+      return messages.map((m) => transient(m.deliveryId, reason, { providerFault: true }));
+    }
+    const body = err.response.body as { errors?: SgError[] } | undefined;
+    const errors = Array.isArray(body?.errors) ? body.errors : [];
+    const summary = errors.map((e) => `${e.field ?? '-'}: ${e.message ?? ''}`).join('; ');
+    if (status === 429) {
+      const reset = Number(err.response.headers?.['x-ratelimit-reset']);
+      const retryAfterMs = Number.isFinite(reset) && reset > 0 ? Math.max(1000, reset * 1000 - Date.now()) : undefined;
+      return messages.map((m) => transient(m.deliveryId, 'sendgrid 429 too many requests', { providerFault: false, retryAfterMs }));
+    }
+    if (status === 400) {
+      const badIndexes = new Set<number>();
+      let otherProblem = errors.length === 0;
+      for (const e of errors) {
+        const match = e.field ? ADDRESS_FIELD.exec(e.field) : null;
+        if (match) badIndexes.add(Number(match[1]));
+        else otherProblem = true;
+      }
+      if (otherProblem) return messages.map((m) => permanent(m.deliveryId, `sendgrid 400 ${summary}`, false));
+      const refused = new Map<number, Draft>();
+      for (const i of badIndexes) {
+        const m = messages[i];
+        if (m) refused.set(i, permanent(m.deliveryId, 'sendgrid 400 Does not contain a valid address.', true));
+      }
+      const restIndexes = messages.map((_, i) => i).filter((i) => !refused.has(i));
+      const rest = restIndexes.map((i) => messages[i]!);
+      const resent =
+        rest.length > 0 && mayResend
+          ? await this.attempt(rest, false)
+          : rest.map((m) => permanent(m.deliveryId, `sendgrid 400 ${summary}`, false));
+      const out: Draft[] = [];
+      messages.forEach((_, i) => out.push(refused.get(i)!));
+      restIndexes.forEach((i, k) => (out[i] = resent[k]!));
+      return out;
+    }
+    if (status === 413) return messages.map((m) => permanent(m.deliveryId, `sendgrid 413 ${summary}`, false));
+    // 401/403 (credentials), 5xx: nothing about the addresses; let the chain try elsewhere.
+    const reason = `sendgrid ${status}${summary ? ` ${summary}` : ''}`;
+    return messages.map((m) => transient(m.deliveryId, reason, { providerFault: status >= 500 || status === 401 || status === 403 }));
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
+}

@@ -1,0 +1,79 @@
+import crypto from 'node:crypto';
+import type { SendOutcome } from './port';
+
+/**
+ * How adapters report: every message gets an outcome, and `send` rejects only when the whole call
+ * failed on the provider's side. Rule used by every adapter (so a circuit breaker counts the same
+ * thing everywhere): if no message of the call was accepted or refused for good, and every failure
+ * is a provider fault (5xx, outage, timeout, connection error, rejected credentials), `send`
+ * rejects with ProviderUnavailableError, which still carries one transient outcome per message.
+ * Rate limiting (429) is not a provider fault: those come back as transient outcomes with
+ * retryAfterMs where the SDK lets us read it. A partial failure always resolves with outcomes.
+ */
+export class ProviderUnavailableError extends Error {
+  override readonly name = 'ProviderUnavailableError';
+  constructor(
+    readonly provider: string,
+    readonly outcomes: readonly SendOutcome[],
+  ) {
+    const first = outcomes[0];
+    super(`${provider}: unavailable (${first && first.outcome === 'transient' ? first.reason : 'no outcome'})`);
+  }
+}
+
+/** An outcome being built, with whether a transient failure is the provider's fault. */
+export type Draft = { outcome: SendOutcome; providerFault: boolean };
+
+export const accepted = (deliveryId: string, providerMessageId?: string): Draft => ({
+  outcome: providerMessageId === undefined
+    ? { deliveryId, outcome: 'accepted' }
+    : { deliveryId, outcome: 'accepted', providerMessageId },
+  providerFault: false,
+});
+
+export const permanent = (deliveryId: string, reason: string, invalidDevice: boolean): Draft => ({
+  outcome: { deliveryId, outcome: 'permanent', reason, invalidDevice },
+  providerFault: false,
+});
+
+export const transient = (deliveryId: string, reason: string, opts: { providerFault: boolean; retryAfterMs?: number | undefined }): Draft => ({
+  outcome:
+    opts.retryAfterMs === undefined
+      ? { deliveryId, outcome: 'transient', reason }
+      : { deliveryId, outcome: 'transient', reason, retryAfterMs: opts.retryAfterMs },
+  providerFault: opts.providerFault,
+});
+
+/** Applies the rule above. */
+export function settle(provider: string, drafts: readonly Draft[]): readonly SendOutcome[] {
+  const outcomes = drafts.map((d) => d.outcome);
+  if (drafts.length > 0 && drafts.every((d) => d.providerFault)) throw new ProviderUnavailableError(provider, outcomes);
+  return outcomes;
+}
+
+/** Parses a Retry-After header value (seconds or an HTTP date) into ms. */
+export function retryAfterMs(value: unknown, now = Date.now()): number | undefined {
+  if (Array.isArray(value)) value = value[0];
+  if (typeof value === 'number') return value >= 0 ? value * 1000 : undefined;
+  if (typeof value !== 'string' || value === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * APNs collapse ids are limited to 64 bytes: a delivery id that fits is sent as is, a longer one
+ * as its SHA-256 (base64url, 43 characters), still deterministic so a resend collapses.
+ */
+export function collapseIdFor(deliveryId: string): string {
+  return Buffer.byteLength(deliveryId) <= 64 ? deliveryId : crypto.createHash('sha256').update(deliveryId).digest('base64url');
+}
+
+/** A short description of an unknown thrown value. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' || typeof code === 'number' ? `${String(code)}: ${err.message}` : err.message;
+  }
+  return String(err);
+}

@@ -1,0 +1,106 @@
+import https from 'node:https';
+import { PublishCommand, SNSClient, SNSServiceException } from '@aws-sdk/client-sns';
+import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
+import { accepted, describeError, permanent, retryAfterMs, settle, transient, type Draft } from '../../outcomes';
+
+export type SnsProviderOptions = {
+  /** Default "sns". */
+  name?: string;
+  region: string;
+  /** Static keys; omitted: the SDK's default credential chain (environment, IAM role...). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Sandbox mode: the sandbox's URL (the client's documented `endpoint` option) and CA. */
+  endpoint?: string;
+  ca?: string;
+  /** AWS.SNS.SMS.SenderID, where the destination country supports it. */
+  senderId?: string;
+  /** Per request; default 10 s. */
+  timeoutMs?: number;
+  /** Default 256 (the SDK's default is 50). */
+  maxSockets?: number;
+};
+
+/** Codes that mean the request itself is wrong (not the service, not a rate). */
+const REQUEST_ERRORS = new Set(['InvalidParameter', 'InvalidParameterValue', 'ValidationError', 'NotFound', 'InvalidAction']);
+
+/**
+ * SMS's second route: Amazon SNS direct-to-phone Publish with @aws-sdk/client-sns. The SDK's own
+ * retries are off (maxAttempts 1: the saga retries). The delivery id is a String message
+ * attribute. InvalidParameter about PhoneNumber → permanent + invalidDevice; other request
+ * errors → permanent; Throttled (429) → transient with Retry-After when sent; auth (403), 5xx and
+ * network errors → transient provider faults.
+ */
+export class SnsProvider implements Provider {
+  readonly name: string;
+  readonly channel: Channel = 'sms';
+  readonly maxBatch = 1;
+  private readonly client: SNSClient;
+  private readonly agent: https.Agent;
+  private readonly senderId: string | undefined;
+
+  constructor(options: SnsProviderOptions) {
+    this.name = options.name ?? 'sns';
+    this.senderId = options.senderId;
+    this.agent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256, ...(options.ca !== undefined ? { ca: options.ca } : {}) });
+    this.client = new SNSClient({
+      region: options.region,
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+      ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
+      maxAttempts: 1,
+      // Without throwOnRequestTimeout the handler only logs a warning when requestTimeout passes.
+      requestHandler: {
+        httpsAgent: this.agent,
+        requestTimeout: options.timeoutMs ?? 10_000,
+        connectionTimeout: options.timeoutMs ?? 10_000,
+        throwOnRequestTimeout: true,
+      },
+    });
+  }
+
+  async send(messages: readonly OutboundMessage[]): Promise<readonly SendOutcome[]> {
+    const drafts = await Promise.all(messages.map((m) => this.sendOne(m)));
+    return settle(this.name, drafts);
+  }
+
+  private async sendOne(m: OutboundMessage): Promise<Draft> {
+    try {
+      const out = await this.client.send(
+        new PublishCommand({
+          PhoneNumber: m.address,
+          Message: m.text,
+          MessageAttributes: {
+            'AWS.SNS.SMS.SMSType': { DataType: 'String', StringValue: 'Transactional' },
+            deliveryId: { DataType: 'String', StringValue: m.deliveryId },
+            ...(this.senderId !== undefined ? { 'AWS.SNS.SMS.SenderID': { DataType: 'String', StringValue: this.senderId } } : {}),
+          },
+        }),
+      );
+      return accepted(m.deliveryId, out.MessageId);
+    } catch (err) {
+      return this.classify(m.deliveryId, err);
+    }
+  }
+
+  private classify(deliveryId: string, err: unknown): Draft {
+    if (!(err instanceof SNSServiceException)) {
+      return transient(deliveryId, `sns: ${describeError(err)}`, { providerFault: true });
+    }
+    const status = err.$metadata.httpStatusCode ?? 0;
+    const reason = `sns ${status} ${err.name}: ${err.message}`;
+    if (status === 429 || err.name === 'Throttled' || err.name === 'ThrottledException' || err.$retryable?.throttling) {
+      const headers = (err.$response as { headers?: Record<string, string> } | undefined)?.headers;
+      return transient(deliveryId, reason, { providerFault: false, retryAfterMs: retryAfterMs(headers?.['retry-after']) });
+    }
+    if (status >= 500 || status === 401 || status === 403 || status === 0) return transient(deliveryId, reason, { providerFault: true });
+    const code = (err as { Code?: string }).Code ?? err.name.replace(/Exception$/, '');
+    if (REQUEST_ERRORS.has(code) || status === 400) {
+      return permanent(deliveryId, reason, /PhoneNumber/.test(err.message));
+    }
+    return permanent(deliveryId, reason, false);
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+    this.agent.destroy();
+  }
+}
