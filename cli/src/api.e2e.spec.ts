@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerTenant, startHarness, USER_FIELDS, type Harness } from './testing/harness';
+import { API_ONLY, registerTenant, startHarness, USER_FIELDS, type Harness } from './testing/harness';
 
 const CONSENT = { start: '2026-01-01T00:00:00Z', end: '2099-01-01T00:00:00Z' };
 const IOS_TOKEN = 'a'.repeat(64);
@@ -16,7 +16,7 @@ describe('GraphQL API on the embedded default', () => {
   let key: string;
 
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startHarness({ env: API_ONLY });
     admin = await registerTenant(h, 'acme', 15);
     const issued = await h.ok<{ issueApiKey: { token: string; scopes: string[] } }>(
       admin,
@@ -226,7 +226,7 @@ describe('GraphQL API on the embedded default', () => {
     await h.app.settle();
     const dataDir = h.dataDir;
     await h.stop();
-    h = await startHarness({ dataDir });
+    h = await startHarness({ dataDir, env: API_ONLY });
     expect(h.app.operatorKey).toBeNull();
     const read = await h.ok<{ user: any }>(key, `{ user(userId: "u-1") { name } }`);
     expect(read.user.name).toBe('김민준');

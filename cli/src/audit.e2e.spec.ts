@@ -2,7 +2,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerTenant, startHarness, type Harness } from './testing/harness';
+import { API_ONLY, registerTenant, startHarness, type Harness } from './testing/harness';
 import { parseAuditArgs, runAudit, UsageError } from './audit';
 
 const capture = () => {
@@ -19,7 +19,7 @@ describe('audit log', () => {
   let notificationId: string;
 
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startHarness({ env: API_ONLY });
     admin = await registerTenant(h, 'audited');
     const other = await registerTenant(h, 'other');
     await h.ok(other, `mutation { registerUser(input: { userId: "x", name: "Other Tenant User", consent: { start: "2026-01-01T00:00:00Z", end: "2099-01-01T00:00:00Z" }, devices: [{ kind: SMS, address: "+821000000001" }] }) { userId } }`);

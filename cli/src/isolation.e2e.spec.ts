@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerTenant, startHarness, type Harness } from './testing/harness';
+import { API_ONLY, registerTenant, startHarness, type Harness } from './testing/harness';
 
 const CONSENT = '{ start: "2026-01-01T00:00:00Z", end: "2099-01-01T00:00:00Z" }';
 
@@ -12,7 +12,7 @@ describe('authentication, scopes and tenant isolation', () => {
   let keyIdA: string;
 
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startHarness({ env: API_ONLY });
     adminA = await registerTenant(h, 'tenant-a');
     adminB = await registerTenant(h, 'tenant-b');
     await h.ok(adminA, `mutation { createGroup(input: { groupId: "g", name: "A group" }) { groupId } }`);

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { watch } from './watch';
-import { registerTenant, startHarness, type Harness } from './testing/harness';
+import { API_ONLY, registerTenant, startHarness, type Harness } from './testing/harness';
 
 describe('live subscriptions', () => {
   let h: Harness;
   let admin: string;
 
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startHarness({ env: API_ONLY });
     admin = await registerTenant(h, 'live');
     await h.ok(admin, `mutation { createGroup(input: { groupId: "all", name: "All" }) { groupId } }`);
     await h.ok(admin, `mutation { registerUser(input: { userId: "u", name: "U", groupIds: ["all"], consent: { start: "2026-01-01T00:00:00Z", end: "2099-01-01T00:00:00Z" }, devices: [{ kind: SMS, address: "+821012345678" }] }) { userId } }`);

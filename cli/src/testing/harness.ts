@@ -27,6 +27,9 @@ export type Harness = Readonly<{
   stop: () => Promise<void>;
 }>;
 
+/** Every role but delivery: for tests of the API itself, whose logs delivery would add to. */
+export const API_ONLY: Readonly<Record<string, string>> = { ROLES: 'api,projections,expiry' };
+
 const created = new Set<string>();
 process.once('exit', () => {
   for (const dir of created) fs.rmSync(dir, { recursive: true, force: true });
