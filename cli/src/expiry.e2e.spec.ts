@@ -46,7 +46,9 @@ describe('consent expiry and erasure (injected clock)', () => {
     expect((await h.app.readStore.find('timeline', { tenantId: 'acme', userId: `p-${i}` }, { limit: 10 })).items).toEqual([]);
     expect(await h.app.vault.get(userKeyId('acme', `p-${i}`))).toBeNull();
     const needles = [...Object.values(people[i]!), wrapped.get(`p-${i}`)!];
-    expect(await scanFiles(h.dataDir, needles)).toEqual([]);
+    const hits = await scanFiles(h.dataDir, needles);
+    if (hits.length) console.log('HITS', JSON.stringify(hits));
+    expect(hits).toEqual([]);
   };
 
   beforeAll(async () => {
@@ -57,7 +59,13 @@ describe('consent expiry and erasure (injected clock)', () => {
     await register(3, at(3 * HOUR));
     await register(4, at(100 * HOUR));
     await register(5, at(100 * HOUR));
-    await h.ok(admin, `mutation { sendNotification(input: { groupId: "g", text: "before expiry" }) { duplicate } }`);
+    const sent = await h.ok<any>(admin, `mutation { sendNotification(input: { groupId: "g", text: "before expiry" }) { notification { notificationId } } }`);
+    // Delivered before any consent ends, so the erasures below find the delivery records in place.
+    for (let i = 0; i < 200; i++) {
+      const n = await h.ok<any>(admin, `{ notification(notificationId: "${sent.sendNotification.notification.notificationId}") { status } }`);
+      if (n.notification.status === 'COMPLETED') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     for (let i = 0; i < people.length; i++) wrapped.set(`p-${i}`, (await h.app.vault.get(userKeyId('acme', `p-${i}`)))!);
     await h.app.settle();
   });

@@ -21,10 +21,13 @@ export const openSqliteKeyVault = (options: Readonly<{ path: string }>): SqliteK
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
   db.pragma('secure_delete = ON');
-  db.exec('CREATE TABLE IF NOT EXISTS data_keys (key_id TEXT PRIMARY KEY, wrapped BLOB NOT NULL) WITHOUT ROWID');
-  const insert = db.prepare<[string, Buffer]>('INSERT INTO data_keys (key_id, wrapped) VALUES (?, ?) ON CONFLICT (key_id) DO NOTHING');
-  const select = db.prepare<[string], { wrapped: Buffer }>('SELECT wrapped FROM data_keys WHERE key_id = ?');
-  const remove = db.prepare<[string]>('DELETE FROM data_keys WHERE key_id = ?');
+  // A rowid table on purpose: in a WITHOUT ROWID table the b-tree's interior pages hold whole
+  // records as dividers, so a deleted key's bytes could outlive its row in an interior page. Here
+  // interior pages hold rowids only, and the unique index holds key ids, which are not secret.
+  db.exec('CREATE TABLE IF NOT EXISTS wrapped_keys (id INTEGER PRIMARY KEY, key_id TEXT NOT NULL UNIQUE, wrapped BLOB NOT NULL)');
+  const insert = db.prepare<[string, Buffer]>('INSERT INTO wrapped_keys (key_id, wrapped) VALUES (?, ?) ON CONFLICT (key_id) DO NOTHING');
+  const select = db.prepare<[string], { wrapped: Buffer }>('SELECT wrapped FROM wrapped_keys WHERE key_id = ?');
+  const remove = db.prepare<[string]>('DELETE FROM wrapped_keys WHERE key_id = ?');
   const putIfAbsent = db.transaction((keyId: string, wrapped: Buffer): Buffer => {
     insert.run(keyId, wrapped);
     return select.get(keyId)!.wrapped;

@@ -143,6 +143,8 @@ const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
 const evolveDelivery = (doc: TimelineEntryDocument | null, event: DeliveryRecorded, id: string): TimelineEntryDocument | null => {
   const d = entriesOf(event).get(id);
   if (!d) return doc;
+  // An erased user gets no new entry: the delivery only failed because they were gone.
+  if (!doc && event.type === 'DeliveryFailed' && /^user erased/.test((d as { reason?: string }).reason ?? '')) return null;
   const { tenantId, actor, requestId } = event.metadata;
   const base: TimelineEntryDocument = doc ?? {
     id,
