@@ -70,7 +70,7 @@ export const startService = async (env: Record<string, string> = {}): Promise<Se
 export const graphql = (url: string) => {
   const target = new URL(url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  return <T = any>(key: string, query: string, variables?: object): Promise<{ data?: T; errors?: unknown[] }> =>
+  const once = <T = any>(key: string, query: string, variables?: object): Promise<{ data?: T; errors?: unknown[] }> =>
     new Promise((resolve, reject) => {
       const body = JSON.stringify({ query, variables });
       const req = http.request(
@@ -90,6 +90,15 @@ export const graphql = (url: string) => {
       req.on('error', reject);
       req.end(body);
     });
+  // A keep-alive socket the server closed while idle fails the next request: retry it once.
+  return async <T = any>(key: string, query: string, variables?: object) => {
+    try {
+      return await once<T>(key, query, variables);
+    } catch (e) {
+      if (!['ECONNRESET', 'EPIPE'].includes((e as { code?: string }).code ?? '')) throw e;
+      return once<T>(key, query, variables);
+    }
+  };
 };
 
 /**

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
+import { Waker } from '../waker';
 import type { BusMessage, ConsumeOptions, Consumer, JobBus, OutgoingMessage } from './port';
 
 const POLL_MS = 100;
@@ -74,19 +75,15 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
       const all = Array.from({ length: partitions }, (_, i) => i);
       const position = all.map((p) => getCommitted.get(o.topic, o.group, p)?.offset ?? -1);
       let stopped = false;
-      let wake: (() => void) | null = null;
-      let publishedMeanwhile = false;
-      const onPublish = () => {
-        publishedMeanwhile = true;
-        wake?.();
-      };
+      const waker = new Waker(POLL_MS);
+      const onPublish = waker.notify;
       published.on(o.topic, onPublish);
       o.onAssigned?.(all);
       const maxBatch = o.maxBatch ?? 100;
       const loop = (async () => {
         try {
           while (!stopped) {
-            publishedMeanwhile = false;
+            waker.consume();
             let delivered = 0;
             for (const p of all) {
               const rows = read.all(o.topic, p, position[p]!, maxBatch);
@@ -97,15 +94,8 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
               await o.handler(batch);
               if (stopped) return;
             }
-            if (delivered > 0 || publishedMeanwhile) continue;
-            await new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, POLL_MS);
-              wake = () => {
-                clearTimeout(timer);
-                resolve();
-              };
-            });
-            wake = null;
+            if (delivered > 0) continue;
+            await waker.sleep();
           }
         } catch (e) {
           stopped = true;
@@ -121,7 +111,7 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
         },
         stop: async () => {
           stopped = true;
-          wake?.();
+          waker.notify();
           await loop;
           consumers.delete(consumer);
         },

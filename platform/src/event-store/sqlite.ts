@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
+import { Waker } from '../waker';
 import { canonical, eventHashOfCanonical, GENESIS } from './chain';
 import type { AnyEvent, RecordedEvent } from '../../../schema/src/events';
 import {
@@ -166,14 +167,10 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
     let delivered = o.after;
     let stopping = false;
     let ended = false;
-    /** Set by an append through this object; checked before sleeping, so no wake-up is lost. */
-    let appendedMeanwhile = false;
-    let wake: (() => void) | null = null;
+    /** Woken by appends through this object; polls for appends by other processes. */
+    const waker = new Waker(POLL_MS);
     const waiters: { position: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
-    const onAppend = () => {
-      appendedMeanwhile = true;
-      wake?.();
-    };
+    const onAppend = waker.notify;
     appended.on('append', onAppend);
 
     const settleWaiters = () => {
@@ -185,7 +182,6 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
     const run = async (): Promise<void> => {
       try {
         while (!stopping && !closed) {
-          appendedMeanwhile = false;
           // With a type filter, read the head first: everything up to it has then been seen,
           // matching or not, so progress (and caughtUp) moves past events of other types.
           const seenUpTo = o.types ? head() : 0;
@@ -195,19 +191,13 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
           delivered = events.length < batchSize ? Math.max(last, seenUpTo) : last;
           settleWaiters();
           if (stopping || closed) break;
-          if (events.length === batchSize || appendedMeanwhile) {
+          // More to read (a full batch, or appends while the handler ran): yield, then read again.
+          if (events.length === batchSize || waker.consume()) {
             // Catching up: let timers and I/O of the process run between batches.
             await new Promise<void>((resolve) => setImmediate(resolve));
             continue;
           }
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, POLL_MS);
-            wake = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          wake = null;
+          await waker.sleep();
         }
       } catch (e) {
         stopping = true;
@@ -224,7 +214,7 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
     const subscription: Subscription = {
       stop: async () => {
         stopping = true;
-        wake?.();
+        waker.notify();
         await loop;
       },
       caughtUp: (position: number) =>
