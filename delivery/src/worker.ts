@@ -30,6 +30,7 @@ export type DeliveryJob = Readonly<{
 
 type Message = { partition: number; offset: number; remaining: number };
 
+/** One notification's state for one partition: the partition's owner alone writes its delivery stream. */
 type Notification = {
   text: string;
   /** "Maybe recorded already": a miss means certainly new, a hit is checked in the ledger. */
@@ -118,6 +119,7 @@ export class DeliveryWorker {
       topic: DELIVERY_TOPIC,
       group: DELIVERY_GROUP,
       handler: (messages) => this.accept(messages),
+      onAssigned: (partitions) => this.assigned(partitions),
       onRevoked: () => this.recorder.flush().then(() => undefined),
       onError: (e) => this.deps.logger.error({ err: e }, 'delivery consumer failed'),
     });
@@ -136,25 +138,32 @@ export class DeliveryWorker {
 
   // ---- intake ------------------------------------------------------------------------------
 
-  private notification(job: DeliveryJob): Promise<Notification> {
-    const key = `${job.tenantId}\u0000${job.notificationId}`;
+  private notification(job: DeliveryJob, partition: number): Promise<Notification> {
+    const key = `${partition}\u0000${job.tenantId}\u0000${job.notificationId}`;
     let n = this.notifications.get(key);
     if (!n) {
-      n = this.loadNotification(job);
+      n = this.loadNotification(job, partition);
       this.notifications.set(key, n);
       n.catch(() => this.notifications.delete(key));
     }
     return n;
   }
 
-  private async loadNotification(job: DeliveryJob): Promise<Notification> {
+  /** Partitions newly assigned may have been served by a worker that died: their state is reloaded. */
+  private assigned(partitions: readonly number[]): void {
+    for (const key of [...this.notifications.keys()]) {
+      if (partitions.includes(Number(key.slice(0, key.indexOf('\u0000'))))) this.notifications.delete(key);
+    }
+  }
+
+  private async loadNotification(job: DeliveryJob, partition: number): Promise<Notification> {
     const [requested] = await this.deps.eventStore.readStream(streams.notification(job.tenantId, job.notificationId), { maxCount: 1 });
     if (!requested || requested.type !== 'NotificationRequested') throw new Error(`notification ${job.notificationId} not found`);
-    const bloom = new BloomFilter(1_000_000, 0.01);
+    const bloom = new BloomFilter(Math.max(65_536, Math.ceil(4_000_000 / this.deps.config.partitions)), 0.01);
     const dispatched = new Set<string>();
-    // What this notification already has in the log (after a restart): outcomes go into the
-    // filter; intents without an outcome were in flight at the crash.
-    for (let partition = 0; partition < this.deps.config.partitions; partition++) {
+    // What this partition already has in the log (after a restart or a takeover): outcomes go
+    // into the filter; intents without an outcome were in flight when their worker died.
+    {
       const stream = streams.deliveries(job.tenantId, job.notificationId, partition);
       for (let from = 0; ; ) {
         const events = await this.deps.eventStore.readStream(stream, { fromRevision: from, maxCount: 200 });
@@ -182,7 +191,7 @@ export class DeliveryWorker {
       const list = this.messages.get(m.partition) ?? [];
       list.push(message);
       this.messages.set(m.partition, list);
-      const notification = await this.notification(job);
+      const notification = await this.notification(job, m.partition);
       const b: Batch = { tenantId: job.tenantId, notificationId: job.notificationId, partition: m.partition, requestedPosition: job.requestedPosition, requestedAt: job.requestedAt };
       const deadline = Date.parse(job.deadline);
       for (const ref of job.deliveries) {
