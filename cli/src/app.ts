@@ -7,9 +7,7 @@ import type { Config } from '../../platform/src/config';
 import { createLogger, type Logger } from '../../platform/src/logger';
 import { systemClock, type Clock } from '../../platform/src/clock';
 import { randomIds, ulid, type IdGenerator } from '../../platform/src/ids';
-import { openSqliteEventStore } from '../../platform/src/event-store/sqlite';
-import { openSqliteReadStore } from '../../platform/src/read-store/sqlite';
-import { openSqliteKeyVault } from '../../platform/src/key-vault/sqlite';
+import { openInfrastructure } from './adapters';
 import { PersonalDataCipher, parseMasterKey } from '../../platform/src/crypto/personal-data';
 import { startGraphQLServer, httpError, type RunningServer } from '../../platform/src/graphql/server';
 import type { EventStore } from '../../platform/src/event-store/port';
@@ -18,7 +16,6 @@ import type { KeyVault } from '../../platform/src/key-vault/port';
 import { CommandService } from '../../command/src/application';
 import { Shredder } from '../../command/src/expiry/shredder';
 import { ExpiryService } from '../../command/src/expiry/service';
-import { openSqliteLeaseStore } from '../../platform/src/lease/sqlite';
 import { evictErasedKeys } from '../../platform/src/crypto/evictor';
 import { authenticate } from '../../command/src/auth/authenticator';
 import type { GraphQLContext, Services } from '../../command/src/graphql/context';
@@ -27,7 +24,6 @@ import { LiveHub } from '../../query/src/live/hub';
 import { startProjections } from '../../projections/src/runner';
 import { allCollections, allReadModels } from '../../projections/src/index';
 import { apiSchema } from './schema';
-import { openSqliteBus } from '../../platform/src/bus/sqlite';
 import type { JobBus } from '../../platform/src/bus/port';
 import { deliveryConfigFrom, type DeliveryConfig } from '../../delivery/src/config';
 import { estimateAdmission } from '../../delivery/src/admission';
@@ -92,9 +88,8 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
   fs.mkdirSync(config.dataDir, { recursive: true });
-  const eventStore = openSqliteEventStore({ path: path.join(config.dataDir, 'events.db') });
-  const readStore = openSqliteReadStore({ path: path.join(config.dataDir, 'read.db') });
-  const vault = openSqliteKeyVault({ path: path.join(config.dataDir, 'keys.db') });
+  const infrastructure = await openInfrastructure(config, logger);
+  const { eventStore, readStore, vault, bus } = infrastructure;
   const cipher = new PersonalDataCipher(vault, masterKeyOf(config, logger));
   const shredder = new Shredder({ eventStore, vault, cipher, clock });
   const deliveryConfig: DeliveryConfig = { ...deliveryConfigFrom(process.env), ...options.delivery };
@@ -106,7 +101,6 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
     shredder,
     admission: async (tenantId, target, minutes, now) => estimateAdmission(readStore, deliveryConfig, tenantId, target, minutes, now),
   });
-  const bus = openSqliteBus({ path: path.join(config.dataDir, 'bus.db') });
   const metrics = createMetrics();
   const stops: (() => Promise<void>)[] = [];
   // Every role reads the read models' collections, so declare them even where projections don't run.
@@ -124,13 +118,19 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
 
   let expiry: ExpiryService | null = null;
   if (config.roles.includes('expiry')) {
-    const leases = openSqliteLeaseStore({ path: path.join(config.dataDir, 'read.db') });
+    const leases = await infrastructure.openLeases();
     expiry = new ExpiryService({ eventStore, readStore, leases, shredder, clock, logger, instanceId: `${os.hostname()}:${process.pid}:${ulid()}`, ...options.expiry });
     await expiry.start();
     stops.push(async () => {
       await expiry!.stop();
       await leases.close();
     });
+  }
+
+  // Every process that decrypts keeps a key cache; an erasure anywhere must empty it here too.
+  if (config.roles.includes('api') || config.roles.includes('delivery')) {
+    const evictor = await evictErasedKeys(eventStore, cipher, (e) => logger.error({ err: e }, 'key eviction failed'));
+    stops.push(() => evictor.stop());
   }
 
   let delivery: DeliveryRole | null = null;
@@ -151,6 +151,7 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
       eventStore, readStore, bus, cipher, clock, logger, metrics, readModelsCaughtUp,
       config: deliveryConfig,
       providers: createProviders({ sandbox: description }).all,
+      plan: config.deliveryPlans,
     });
     // Stopped before the sandbox, after the API: in-flight sends finish and are recorded.
     stops.splice(stops.length - (sandbox ? 1 : 0), 0, () => delivery!.stop());
@@ -163,8 +164,6 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
     if (operatorKey && config.writeOperatorKeyFile) {
       fs.writeFileSync(path.join(config.dataDir, 'operator.key'), operatorKey + '\n', { mode: 0o600 });
     }
-    const evictor = await evictErasedKeys(eventStore, cipher, (e) => logger.error({ err: e }, 'key eviction failed'));
-    stops.push(() => evictor.stop());
     const live = new LiveHub({ eventStore, readStore, logger });
     await live.start();
     stops.push(() => live.stop());
@@ -226,7 +225,7 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
     },
     stop: async () => {
       for (const stop of stops) await stop();
-      await Promise.all([eventStore.close(), readStore.close(), vault.close(), bus.close()]);
+      await infrastructure.close();
     },
   };
 };

@@ -23,6 +23,8 @@ const start = async (): Promise<void> => {
   const url = app.server?.url;
   app.logger.info({ url, roles: config.roles, dataDir: config.dataDir }, 'started');
   if (url) process.stdout.write(`\nGraphQL API:    ${url}\nSubscriptions:  ${app.server!.wsUrl}\n`);
+  const a = config.adapters;
+  process.stdout.write(`Roles:          ${config.roles.join(', ')} (event store ${a.eventStore}, read store ${a.readStore}, bus ${a.bus})\n`);
   if (app.operatorKey) {
     process.stdout.write(`Operator key:   ${app.operatorKey}\n                (shown once; also written to ${config.dataDir}/operator.key in the embedded default)\n\n`);
   }

@@ -2,6 +2,25 @@ import path from 'node:path';
 
 export const ROLES = ['api', 'projections', 'delivery', 'expiry'] as const;
 export type Role = (typeof ROLES)[number];
+/** `command` and `query` both name the API role: one process serves mutations and queries. */
+const ROLE_ALIASES: Readonly<Record<string, Role>> = { command: 'api', query: 'api' };
+export const EVENT_STORES = ['sqlite', 'postgres', 'eventstoredb'] as const;
+export const READ_STORES = ['sqlite', 'mongodb'] as const;
+export const BUSES = ['sqlite', 'kafka'] as const;
+export type Adapters = Readonly<{
+  eventStore: (typeof EVENT_STORES)[number];
+  /** The read store; the key vault and the expiry lease live beside it. */
+  readStore: (typeof READ_STORES)[number];
+  bus: (typeof BUSES)[number];
+  postgresUrl: string | null;
+  eventStoreDbUrl: string | null;
+  mongodbUrl: string | null;
+  /** The database of the read models; the key vault uses `<name>_keyvault`. */
+  mongodbDatabase: string;
+  kafkaBrokers: readonly string[];
+  /** Prefix of Kafka topics and consumer groups, so deployments can share a broker. */
+  kafkaPrefix: string;
+}>;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -22,6 +41,9 @@ export type Config = Readonly<{
    * (the path of the JSON description its process printed).
    */
   sandbox: Readonly<{ kind: 'embedded'; latencyMs: number }> | Readonly<{ kind: 'file'; path: string }>;
+  adapters: Adapters;
+  /** Whether a delivery process also plans fan-outs (one planner is enough; more are safe). */
+  deliveryPlans: boolean;
 }>;
 
 export class ConfigError extends Error {
@@ -71,10 +93,10 @@ export const loadConfig = (env: Env, cwd: string = process.cwd()): Config => {
   const rolesRaw = value('ROLES');
   let roles: Role[] = [...ROLES];
   if (rolesRaw !== undefined && rolesRaw !== 'all') {
-    const listed = rolesRaw.split(',').map((r) => r.trim()).filter(Boolean);
+    const listed = rolesRaw.split(',').map((r) => r.trim()).filter(Boolean).map((r) => ROLE_ALIASES[r] ?? r);
     const unknown = listed.filter((r) => !(ROLES as readonly string[]).includes(r));
     if (unknown.length > 0 || listed.length === 0) {
-      problems.push(`ROLES must be "all" or a comma-separated list of ${ROLES.join(', ')}, got "${rolesRaw}"`);
+      problems.push(`ROLES must be "all" or a comma-separated list of ${ROLES.join(', ')}, got "${rolesRaw}" (command and query are aliases of api)`);
     } else {
       roles = [...new Set(listed as Role[])];
     }
@@ -84,6 +106,41 @@ export const loadConfig = (env: Env, cwd: string = process.cwd()): Config => {
   if (masterKey !== null) {
     const bytes = /^[0-9a-fA-F]{64}$/.test(masterKey) ? 32 : Buffer.from(masterKey, 'base64').length;
     if (bytes !== 32) problems.push('MASTER_KEY must be 32 bytes, base64 or hex (make one: openssl rand -base64 32)');
+  }
+
+  const eventStore = oneOf('EVENT_STORE', EVENT_STORES, 'sqlite');
+  const readStore = oneOf('READ_STORE', READ_STORES, 'sqlite');
+  const bus = oneOf('BUS', BUSES, 'sqlite');
+  const url = (name: string, schemes: readonly string[], neededFor: string | null): string | null => {
+    const raw = value(name);
+    if (raw === undefined) {
+      if (neededFor) problems.push(`${name} is required with ${neededFor}`);
+      return null;
+    }
+    if (!schemes.some((s) => raw.startsWith(`${s}://`))) problems.push(`${name} must start with ${schemes.map((s) => `${s}://`).join(' or ')}, got "${raw}"`);
+    return raw;
+  };
+  const brokers = (value('KAFKA_BROKERS') ?? '').split(',').map((b) => b.trim()).filter(Boolean);
+  if (bus === 'kafka' && brokers.length === 0) problems.push('KAFKA_BROKERS is required with BUS=kafka (host:port, comma-separated)');
+  for (const b of brokers) if (!/^[^\s:/]+:\d{1,5}$/.test(b)) problems.push(`KAFKA_BROKERS must list host:port entries, got "${b}"`);
+  const mongodbDatabase = value('MONGODB_DATABASE') ?? 'notify';
+  if (!/^[A-Za-z0-9_-]{1,50}$/.test(mongodbDatabase)) problems.push(`MONGODB_DATABASE must be 1 to 50 letters, digits, _ or -, got "${mongodbDatabase}"`);
+  const kafkaPrefix = value('KAFKA_PREFIX') ?? 'notify';
+  if (!/^[A-Za-z0-9_-]{1,100}$/.test(kafkaPrefix)) problems.push(`KAFKA_PREFIX must be 1 to 100 letters, digits, _ or -, got "${kafkaPrefix}"`);
+  const adapters: Adapters = {
+    eventStore,
+    readStore,
+    bus,
+    postgresUrl: url('POSTGRES_URL', ['postgres', 'postgresql'], eventStore === 'postgres' ? 'EVENT_STORE=postgres' : null),
+    eventStoreDbUrl: url('EVENTSTORE_CONNECTION_STRING', ['esdb', 'esdb+discover', 'kurrentdb', 'kurrentdb+discover', 'kdb', 'kdb+discover'], eventStore === 'eventstoredb' ? 'EVENT_STORE=eventstoredb' : null),
+    mongodbUrl: url('MONGODB_URL', ['mongodb', 'mongodb+srv'], readStore === 'mongodb' ? 'READ_STORE=mongodb' : null),
+    mongodbDatabase,
+    kafkaBrokers: brokers,
+    kafkaPrefix,
+  };
+  // Processes that share servers must share the master key; only the embedded default may keep its own.
+  if (masterKey === null && (eventStore !== 'sqlite' || readStore !== 'sqlite')) {
+    problems.push(`MASTER_KEY is required with EVENT_STORE=${eventStore} and READ_STORE=${readStore}: every process must wrap data keys with the same master key (make one: openssl rand -base64 32)`);
   }
 
   const config: Config = {
@@ -96,6 +153,8 @@ export const loadConfig = (env: Env, cwd: string = process.cwd()): Config => {
     maxQueryDepth: integer('MAX_QUERY_DEPTH', 12, 2, 100),
     maxQueryCost: integer('MAX_QUERY_COST', 20_000, 10, 10_000_000),
     writeOperatorKeyFile: bool('WRITE_OPERATOR_KEY_FILE', true),
+    adapters,
+    deliveryPlans: bool('DELIVERY_PLAN', true),
     sandbox: value('SANDBOX_FILE') ? { kind: 'file', path: path.resolve(cwd, value('SANDBOX_FILE')!) } : { kind: 'embedded', latencyMs: integer('SANDBOX_LATENCY_MS', 20, 0, 60_000) },
   };
   if (problems.length > 0) throw new ConfigError(problems);

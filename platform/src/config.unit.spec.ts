@@ -12,7 +12,7 @@ describe('loadConfig', () => {
   it('reads every variable', () => {
     const key = Buffer.alloc(32, 7).toString('base64');
     const c = loadConfig({ PORT: '8080', HOST: '0.0.0.0', DATA_DIR: '/var/lib/notify', MASTER_KEY: key, ROLES: 'api, projections', LOG_LEVEL: 'debug', MAX_QUERY_DEPTH: '8', MAX_QUERY_COST: '500', WRITE_OPERATOR_KEY_FILE: 'false' });
-    expect(c).toEqual({ host: '0.0.0.0', port: 8080, dataDir: '/var/lib/notify', masterKey: key, roles: ['api', 'projections'], logLevel: 'debug', maxQueryDepth: 8, maxQueryCost: 500, writeOperatorKeyFile: false, sandbox: { kind: 'embedded', latencyMs: 20 } });
+    expect(c).toEqual({ host: '0.0.0.0', port: 8080, dataDir: '/var/lib/notify', masterKey: key, roles: ['api', 'projections'], logLevel: 'debug', maxQueryDepth: 8, maxQueryCost: 500, writeOperatorKeyFile: false, sandbox: { kind: 'embedded', latencyMs: 20 }, deliveryPlans: true, adapters: { eventStore: 'sqlite', readStore: 'sqlite', bus: 'sqlite', postgresUrl: null, eventStoreDbUrl: null, mongodbUrl: null, mongodbDatabase: 'notify', kafkaBrokers: [], kafkaPrefix: 'notify' } });
   });
 
   it('accepts a hex master key', () => {
@@ -34,5 +34,28 @@ describe('loadConfig', () => {
       expect(problems.join('\n')).toMatch(/MAX_QUERY_DEPTH must be an integer from 2 to 100/);
       expect(problems.join('\n')).toMatch(/WRITE_OPERATOR_KEY_FILE must be true or false/);
     }
+  });
+
+  it('selects the at-scale adapters and roles by their aliases', () => {
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const c = loadConfig({ MASTER_KEY: key, ROLES: 'command,query', EVENT_STORE: 'postgres', POSTGRES_URL: 'postgres://u:p@127.0.0.1:5432/db', READ_STORE: 'mongodb', MONGODB_URL: 'mongodb://127.0.0.1:27017/', BUS: 'kafka', KAFKA_BROKERS: '127.0.0.1:9092, 127.0.0.1:9093', DELIVERY_PLAN: 'false' });
+    expect(c.roles).toEqual(['api']);
+    expect(c.deliveryPlans).toBe(false);
+    expect(c.adapters).toMatchObject({ eventStore: 'postgres', readStore: 'mongodb', bus: 'kafka', kafkaBrokers: ['127.0.0.1:9092', '127.0.0.1:9093'], mongodbDatabase: 'notify' });
+  });
+
+  it('names what an at-scale adapter is missing', () => {
+    try {
+      loadConfig({ EVENT_STORE: 'postgres', READ_STORE: 'mongodb', BUS: 'kafka', KAFKA_BROKERS: 'nohost', MONGODB_URL: 'http://x' });
+      expect.fail('should throw');
+    } catch (e) {
+      const text = (e as ConfigError).problems.join('\n');
+      expect(text).toMatch(/POSTGRES_URL is required with EVENT_STORE=postgres/);
+      expect(text).toMatch(/MONGODB_URL must start with mongodb:\/\//);
+      expect(text).toMatch(/KAFKA_BROKERS must list host:port entries, got "nohost"/);
+      expect(text).toMatch(/MASTER_KEY is required with EVENT_STORE=postgres/);
+    }
+    expect(() => loadConfig({ EVENT_STORE: 'cassandra' })).toThrow(/EVENT_STORE must be one of sqlite, postgres, eventstoredb, got "cassandra"/);
+    expect(() => loadConfig({ BUS: 'kafka' })).toThrow(/KAFKA_BROKERS is required with BUS=kafka/);
   });
 });

@@ -10,6 +10,8 @@ export const buildService = (): void => {
 
 export type ServiceProcess = Readonly<{ child: ChildProcess; url: string; output: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }>;
 
+/** Resolves once the process printed its roles (everything started); `url` is empty without the API role. */
+
 /** `notify start` as a real process on the given data directory and a free port. */
 export const startServiceProcess = async (env: Record<string, string>): Promise<ServiceProcess> => {
   const child = spawn(process.execPath, [path.join(root, 'dist/cli/src/main.js'), 'start'], {
@@ -22,11 +24,9 @@ export const startServiceProcess = async (env: Record<string, string>): Promise<
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setInterval(() => {
-      const m = /GraphQL API:\s+(\S+)/.exec(out);
-      if (m) {
-        clearInterval(timer);
-        resolve(m[1]!);
-      }
+      if (!/Roles:\s+/.test(out)) return;
+      clearInterval(timer);
+      resolve(/GraphQL API:\s+(\S+)/.exec(out)?.[1] ?? '');
     }, 20);
     void exited.then(() => {
       clearInterval(timer);

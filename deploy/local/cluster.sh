@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# A "cluster" on one machine: the servers of up.sh, the provider sandbox, then each role as its own
+# process on PostgreSQL (event store), FerretDB (read store, key vault, leases) and Kafka (jobs):
+#   api (command + query) on 127.0.0.1:${CLUSTER_PORT:-4000}, projections, two delivery workers
+#   (the first also plans), expiry.
+# EVENT_STORE=eventstoredb with EVENTSTORE_CONNECTION_STRING uses EventStoreDB instead of PostgreSQL.
+# Usage: deploy/local/cluster.sh up | down | status        (logs under .local/log/cluster-*.log)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=common.sh
+. "$here/common.sh"
+dir="$LOCAL/cluster"
+procs=(api projections delivery-1 delivery-2 expiry)
+
+node_main="$repo/dist/cli/src/main.js"
+
+start_proc() { # name env...
+  local name="$1" logf="$LOCAL/log/cluster-$1.log"
+  shift
+  if alive "cluster-$name"; then log "$name already running"; return 0; fi
+  : >"$logf"
+  env "$@" DATA_DIR="$dir/$name" nohup node "$node_main" start >>"$logf" 2>&1 &
+  echo $! >"$LOCAL/run/cluster-$name.pid"
+}
+
+wait_started() { # name
+  local logf="$LOCAL/log/cluster-$1.log" i
+  for ((i = 0; i < 600; i++)); do
+    grep -q "^Roles:" "$logf" && return 0
+    alive "cluster-$1" || { echo "$1 exited:" >&2; tail -30 "$logf" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "$1 did not start within 60 s:" >&2
+  tail -30 "$logf" >&2
+  return 1
+}
+
+up() {
+  "$here/up.sh" >/dev/null
+  (cd "$repo" && node scripts/ensure.mjs)
+  mkdir -p "$dir" "$LOCAL/run" "$LOCAL/log"
+  [ -f "$dir/master.key" ] || (umask 077 && node -e "process.stdout.write(require('crypto').randomBytes(32).toString('base64'))" >"$dir/master.key")
+  if ! alive cluster-sandbox; then
+    : >"$LOCAL/log/cluster-sandbox.log"
+    nohup node "$repo/dist/delivery/src/sandbox/main.js" --latency-ms "${SANDBOX_LATENCY_MS:-20}" >"$dir/sandbox.out" 2>>"$LOCAL/log/cluster-sandbox.log" &
+    echo $! >"$LOCAL/run/cluster-sandbox.pid"
+    for ((i = 0; i < 100; i++)); do [ -s "$dir/sandbox.out" ] && break; sleep 0.1; done
+    head -1 "$dir/sandbox.out" >"$dir/sandbox.json"
+  fi
+  local common=(
+    EVENT_STORE="${EVENT_STORE:-postgres}" POSTGRES_URL="${POSTGRES_URL:-postgres://notify:notify@127.0.0.1:$POSTGRES_PORT/notify}"
+    READ_STORE=mongodb MONGODB_URL="${MONGODB_URL:-mongodb://127.0.0.1:$FERRETDB_PORT/}" MONGODB_DATABASE="${MONGODB_DATABASE:-notify}"
+    BUS=kafka KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}" KAFKA_PREFIX="${KAFKA_PREFIX:-notify}"
+    MASTER_KEY="$(cat "$dir/master.key")" SANDBOX_FILE="$dir/sandbox.json" LOG_LEVEL="${LOG_LEVEL:-info}"
+  )
+  [ -n "${EVENTSTORE_CONNECTION_STRING:-}" ] && common+=(EVENTSTORE_CONNECTION_STRING="$EVENTSTORE_CONNECTION_STRING")
+  start_proc api "${common[@]}" ROLES=command,query PORT="${CLUSTER_PORT:-4000}"
+  wait_started api
+  start_proc projections "${common[@]}" ROLES=projections
+  start_proc delivery-1 "${common[@]}" ROLES=delivery
+  start_proc delivery-2 "${common[@]}" ROLES=delivery DELIVERY_PLAN=false
+  start_proc expiry "${common[@]}" ROLES=expiry
+  for p in projections delivery-1 delivery-2 expiry; do wait_started "$p"; done
+  grep -E "^(GraphQL API|Subscriptions|Operator key):" "$LOCAL/log/cluster-api.log" || true
+  log "cluster up: ${procs[*]} (logs: $LOCAL/log/cluster-*.log)"
+}
+
+down() {
+  local p
+  for p in "${procs[@]}"; do stop_pidfile "cluster-$p"; done
+  stop_pidfile cluster-sandbox
+  [ "${1:-}" = "--keep-servers" ] || "$here/down.sh"
+}
+
+status() {
+  local p
+  for p in sandbox "${procs[@]}"; do
+    if alive "cluster-$p"; then echo "$p: running (pid $(cat "$LOCAL/run/cluster-$p.pid"))"; else echo "$p: stopped"; fi
+  done
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) shift; down "$@" ;;
+  status) status ;;
+  *) echo "usage: $0 up | down [--keep-servers] | status" >&2; exit 2 ;;
+esac
