@@ -114,8 +114,10 @@ start_postgres() {
     -o "-c listen_addresses=127.0.0.1 -p $POSTGRES_PORT -k $LOCAL/pg-socket -c max_connections=200" start >/dev/null
   local psql=("$bin/psql" -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres -qAt -v ON_ERROR_STOP=1)
   if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname = 'notify'")" != 1 ]; then
-    "${psql[@]}" -c "CREATE ROLE notify LOGIN PASSWORD 'notify'"
+    "${psql[@]}" -c "CREATE ROLE notify LOGIN CREATEDB PASSWORD 'notify'"
   fi
+  # Tests create a database of their own per run.
+  "${psql[@]}" -c "ALTER ROLE notify CREATEDB" >/dev/null
   if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = 'notify'")" != 1 ]; then
     "${psql[@]}" -c "CREATE DATABASE notify OWNER notify"
   fi
