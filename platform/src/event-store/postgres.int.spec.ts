@@ -1,0 +1,236 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AnyEvent, RecordedEvent } from '../../../schema/src/events';
+import { ChainVerifier } from './chain';
+import { eventStoreContract } from './contract';
+import { ConcurrencyError, type EventStore, type NewEvent } from './port';
+import { openPostgresEventStore } from './postgres';
+
+const url = process.env.POSTGRES_URL;
+if (!url) console.warn('postgres event store: skipped, POSTGRES_URL is not set (start servers with npm run servers:up)');
+
+const ev = (type: string, data: object = {}, tenantId = 't'): NewEvent =>
+  ({ type, data, metadata: { tenantId, actor: 'a', requestId: 'r', at: '2026-01-01T00:00:00.000Z' } }) as NewEvent;
+
+const until = async (check: () => boolean, ms = 5000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+};
+
+const freshSchema = () => `es_${randomBytes(6).toString('hex')}`;
+
+const dropSchema = async (schema: string): Promise<void> => {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+};
+
+/** Several store instances on one schema, each with its own pool, as separate processes would be. */
+const openInstances = async (n: number): Promise<{ stores: EventStore[]; schema: string; cleanup: () => Promise<void> }> => {
+  const schema = freshSchema();
+  const stores = await Promise.all(Array.from({ length: n }, () => openPostgresEventStore({ connectionString: url!, schema, poolSize: 4 })));
+  return {
+    stores,
+    schema,
+    cleanup: async () => {
+      await Promise.all(stores.map((s) => s.close()));
+      await dropSchema(schema);
+    },
+  };
+};
+
+describe.skipIf(!url)('postgres event store', () => {
+  eventStoreContract('postgres', async () => {
+    const schema = freshSchema();
+    const store = await openPostgresEventStore({ connectionString: url!, schema });
+    return {
+      store,
+      cleanup: async () => {
+        await store.close();
+        await dropSchema(schema);
+      },
+    };
+  });
+
+  describe('across instances', () => {
+    let stores: EventStore[];
+    let schema: string;
+    let cleanup: () => Promise<void>;
+    beforeAll(async () => {
+      ({ stores, schema, cleanup } = await openInstances(3));
+    });
+    afterAll(async () => cleanup?.());
+
+    it('creates the schema once when several instances open it together', async () => {
+      const { stores: opened, cleanup: done } = await openInstances(6);
+      await opened[0]!.appendToStream('s', [ev('A')]);
+      expect(await opened[5]!.headPosition()).toBe(1);
+      await done();
+    });
+
+    it('lets exactly one of two instances win each conflicting append, and a third sees every event once, in order, even when a writer commits late', async () => {
+      const [a, b, c] = stores as [EventStore, EventStore, EventStore];
+      const start = await c.headPosition();
+      const seen: RecordedEvent<AnyEvent>[] = [];
+      const sub = c.subscribe({ after: start, batchSize: 7, handler: async (events) => void seen.push(...events) });
+
+      // A blocker holds a row that an append of tenant `slow` needs, so that append stays open
+      // while appends of other tenants come in from the other instance.
+      const blocker = new pg.Client({ connectionString: url });
+      const observer = new pg.Client({ connectionString: url });
+      await Promise.all([blocker.connect(), observer.connect()]);
+      const blockerPid = (await blocker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      /** Backends waiting for a lock that `pid` holds. */
+      const blockedBy = async (pid: number, ms = 5000): Promise<number[]> => {
+        const end = Date.now() + ms;
+        for (;;) {
+          const r = await observer.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [pid]);
+          if (r.rows.length > 0) return r.rows.map((row) => row.pid);
+          if (Date.now() > end) throw new Error(`nothing blocked by ${pid}`);
+          await new Promise((r2) => setTimeout(r2, 2));
+        }
+      };
+      const slowStream = `slow-${randomUUID()}`;
+      await a.appendToStream(slowStream, [ev('Slow', {}, 'slow')]);
+      const slowRounds = async () => {
+        for (let i = 0; i < 6; i++) {
+          await blocker.query('BEGIN');
+          // A held row makes the slow append wait inside its transaction: before it inserts (chain
+          // head), or after its events are inserted with their positions (stream revision).
+          if (i % 2 === 0) await blocker.query(`SELECT 1 FROM "${schema}".chain_heads WHERE tenant_id = 'slow' FOR UPDATE`);
+          else await blocker.query(`SELECT 1 FROM "${schema}".streams WHERE stream = $1 FOR UPDATE`, [slowStream]);
+          const slow = a.appendToStream(slowStream, [ev('Slow', { i }, 'slow')]);
+          const [slowPid] = await blockedBy(blockerPid);
+          const fast = b.appendToStream(`fast-${randomUUID()}`, [ev('Fast', { i }, 'fast')]);
+          await blockedBy(slowPid!);
+          await blocker.query('SELECT pg_sleep(0.05)');
+          await blocker.query('COMMIT');
+          const [s, f] = await Promise.all([slow, fast]);
+          // The append that came later waited, rather than commit a later position first.
+          expect(f.lastPosition).toBeGreaterThan(s.lastPosition);
+        }
+      };
+
+      const streams = Array.from({ length: 6 }, () => `race-${randomUUID()}`);
+      const rounds = 15;
+      let wins = 0;
+      const racing = async () => {
+        for (let round = 0; round < rounds; round++) {
+          await Promise.all(
+            streams.map(async (stream, i) => {
+              const expectedRevision = round === 0 ? ('no_stream' as const) : round - 1;
+              const tenant = `t${i % 2}`;
+              const results = await Promise.allSettled([
+                a.appendToStream(stream, [ev('A', { round }, tenant)], { expectedRevision }),
+                b.appendToStream(stream, [ev('B', { round }, tenant)], { expectedRevision }),
+              ]);
+              expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+              expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyError);
+              wins++;
+            }),
+          );
+        }
+      };
+      await Promise.all([racing(), slowRounds()]);
+      await Promise.all([blocker.end(), observer.end()]);
+
+      expect(wins).toBe(streams.length * rounds);
+      for (const stream of streams) {
+        expect((await c.readStream(stream)).map((e) => e.revision)).toEqual(Array.from({ length: rounds }, (_, i) => i));
+      }
+      const end = await c.headPosition();
+      await sub.caughtUp(end);
+      await sub.stop();
+      // Positions are dense here: every position after the start, once, in order.
+      expect(seen.map((e) => e.position)).toEqual(Array.from({ length: end - start }, (_, i) => start + 1 + i));
+      expect(seen.filter((e) => e.streamName.startsWith('race-'))).toHaveLength(streams.length * rounds);
+      expect(seen.filter((e) => (e.type as string) === 'Slow')).toHaveLength(7);
+      for (const e of seen) expect(typeof e.position).toBe('number');
+    });
+
+    it('wakes a subscriber on one instance at once for an append on another (LISTEN/NOTIFY, not the poll)', async () => {
+      const [a, b] = stores as [EventStore, EventStore];
+      const stream = `wake-${randomUUID()}`;
+      const seenAt = new Map<number, number>();
+      const sub = b.subscribe({
+        after: await b.headPosition(),
+        handler: async (events) => {
+          for (const e of events) if (e.streamName === stream) seenAt.set((e.data as unknown as { i: number }).i, Date.now());
+        },
+      });
+      const delays: number[] = [];
+      // Ten tries: a 200 ms poll would answer later than 80 ms in most of them.
+      for (let i = 0; i < 10; i++) {
+        await new Promise((r) => setTimeout(r, 30));
+        const appendedAt = Date.now();
+        await a.appendToStream(stream, [ev('W', { i })]);
+        await until(() => seenAt.has(i));
+        delays.push(seenAt.get(i)! - appendedAt);
+      }
+      await sub.stop();
+      expect(Math.max(...delays)).toBeLessThan(80);
+    });
+
+    it('listens again after its LISTEN connection is lost', async () => {
+      const [a, b] = stores as [EventStore, EventStore];
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      const listenQuery = `LISTEN "${schema}_appended"`;
+      const listenerPids = async () =>
+        (await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE query = $1', [listenQuery])).rows.map((r) => r.pid);
+      const before = await listenerPids();
+      expect(before).toHaveLength(3);
+      // Cut every instance's listener; each reconnects after about a second.
+      await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before]);
+      const end = Date.now() + 5000;
+      for (;;) {
+        const now = await listenerPids();
+        if (now.length === 3 && now.every((pid) => !before.includes(pid))) break;
+        if (Date.now() > end) throw new Error('listeners did not come back');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await admin.end();
+      const stream = `relisten-${randomUUID()}`;
+      let seenAt = 0;
+      const sub = b.subscribe({ after: await b.headPosition(), handler: async (events) => void (seenAt = events.some((e) => e.streamName === stream) ? Date.now() : seenAt) });
+      await new Promise((r) => setTimeout(r, 30));
+      const appendedAt = Date.now();
+      await a.appendToStream(stream, [ev('R')]);
+      await until(() => seenAt > 0);
+      await sub.stop();
+      expect(seenAt - appendedAt).toBeLessThan(80);
+    });
+
+    it('keeps a tenant chain valid when two instances append for it concurrently', async () => {
+      const [a, b, c] = stores as [EventStore, EventStore, EventStore];
+      const tenant = `chain-${randomUUID().slice(0, 8)}`;
+      const writer = (store: EventStore, name: string) => async () => {
+        for (let i = 0; i < 20; i++) {
+          await store.appendToStreams([
+            { streamName: `${name}-${i % 3}-${tenant}`, events: [ev('X', { i }, tenant), ev('Y', { i }, 'other')], expectedRevision: 'any' },
+            { streamName: `shared-${tenant}`, events: [ev('Z', { name, i }, tenant)], expectedRevision: 'any' },
+          ]);
+        }
+      };
+      await Promise.all([writer(a, 'a')(), writer(b, 'b')(), writer(a, 'a2')(), writer(b, 'b2')()]);
+      const verifier = new ChainVerifier(tenant);
+      let after = 0;
+      for (;;) {
+        const page = await c.readAll({ after, maxCount: 25, tenantId: tenant });
+        for (const e of page) verifier.add(e);
+        if (page.length < 25) break;
+        after = page[page.length - 1]!.position;
+      }
+      expect(verifier.report(await c.chainHead(tenant))).toMatchObject({ ok: true, checked: 4 * 20 * 2, firstBreak: null });
+      expect((await c.readStream(`shared-${tenant}`)).map((e) => e.revision)).toEqual(Array.from({ length: 80 }, (_, i) => i));
+    });
+  });
+});
