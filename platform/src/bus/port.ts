@@ -15,8 +15,9 @@ export type ConsumeOptions = Readonly<{
    * messages come until it resolves; it need not wait for the messages to be processed.
    */
   handler: (messages: readonly BusMessage[]) => Promise<void>;
-  /** Partitions taken from or given to this member (a rebalance, or the first assignment). */
+  /** Partitions given to this member (the first assignment, or ones it gained in a rebalance). */
   onAssigned?: (partitions: readonly number[]) => void;
+  /** Partitions taken from this member (a rebalance, or stop). */
   onRevoked?: (partitions: readonly number[]) => Promise<void> | void;
   onError?: (e: unknown) => void;
   maxBatch?: number;
