@@ -1,0 +1,89 @@
+import path from 'node:path';
+import type { Config } from '../../platform/src/config';
+import type { Logger } from '../../platform/src/logger';
+import type { EventStore } from '../../platform/src/event-store/port';
+import type { ReadStore } from '../../platform/src/read-store/port';
+import type { KeyVault } from '../../platform/src/key-vault/port';
+import type { LeaseStore } from '../../platform/src/lease/port';
+import type { JobBus } from '../../platform/src/bus/port';
+import { openSqliteEventStore } from '../../platform/src/event-store/sqlite';
+import { openSqliteReadStore } from '../../platform/src/read-store/sqlite';
+import { openSqliteKeyVault } from '../../platform/src/key-vault/sqlite';
+import { openSqliteLeaseStore } from '../../platform/src/lease/sqlite';
+import { openSqliteBus } from '../../platform/src/bus/sqlite';
+import { namespacedBus } from '../../platform/src/bus/namespaced';
+import { openPostgresEventStore } from '../../platform/src/event-store/postgres';
+import { openKurrentDbEventStore } from '../../platform/src/event-store/kurrentdb';
+import { openMongoReadStore } from '../../platform/src/read-store/mongodb';
+import { openMongoKeyVault } from '../../platform/src/key-vault/mongodb';
+import { openMongoLeaseStore } from '../../platform/src/lease/mongodb';
+import { openKafkaBus } from '../../platform/src/bus/kafka';
+
+export type Infrastructure = Readonly<{
+  eventStore: EventStore;
+  readStore: ReadStore;
+  vault: KeyVault;
+  bus: JobBus;
+  /** Opened on demand: only the expiry role takes a lease. */
+  openLeases: () => Promise<LeaseStore>;
+  close: () => Promise<void>;
+}>;
+
+/**
+ * Opens the adapters the configuration names, closing whatever opened if one fails.
+ */
+export const openInfrastructure = async (config: Config, logger: Logger): Promise<Infrastructure> => {
+  const a = config.adapters;
+  const file = (name: string) => path.join(config.dataDir, name);
+  const opened: { close: () => Promise<void> }[] = [];
+  try {
+    let eventStore: EventStore;
+    if (a.eventStore === 'postgres') {
+      eventStore = await openPostgresEventStore({ connectionString: a.postgresUrl! });
+    } else if (a.eventStore === 'eventstoredb') {
+      eventStore = await openKurrentDbEventStore({ connectionString: a.eventStoreDbUrl! });
+    } else {
+      eventStore = openSqliteEventStore({ path: file('events.db') });
+    }
+    opened.push(eventStore);
+
+    let readStore: ReadStore;
+    let vault: KeyVault;
+    let openLeases: () => Promise<LeaseStore>;
+    if (a.readStore === 'mongodb') {
+      readStore = await openMongoReadStore({ url: a.mongodbUrl!, database: a.mongodbDatabase });
+      opened.push(readStore);
+      vault = await openMongoKeyVault({ url: a.mongodbUrl!, database: `${a.mongodbDatabase}_keyvault` });
+      opened.push(vault);
+      openLeases = () => openMongoLeaseStore({ url: a.mongodbUrl!, database: a.mongodbDatabase });
+    } else {
+      readStore = openSqliteReadStore({ path: file('read.db') });
+      opened.push(readStore);
+      vault = openSqliteKeyVault({ path: file('keys.db') });
+      opened.push(vault);
+      openLeases = async () => openSqliteLeaseStore({ path: file('read.db') });
+    }
+
+    let bus: JobBus;
+    if (a.bus === 'kafka') {
+      bus = namespacedBus(await openKafkaBus({ brokers: [...a.kafkaBrokers], clientId: `notify-${process.pid}`, logger }), a.kafkaPrefix);
+    } else {
+      bus = openSqliteBus({ path: file('bus.db') });
+    }
+    opened.push(bus);
+
+    return {
+      eventStore,
+      readStore,
+      vault,
+      bus,
+      openLeases,
+      close: async () => {
+        await Promise.all(opened.map((o) => o.close()));
+      },
+    };
+  } catch (e) {
+    await Promise.allSettled(opened.map((o) => o.close()));
+    throw e;
+  }
+};
