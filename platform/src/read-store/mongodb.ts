@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db, type Document } from 'mongodb';
+import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db, type Document } from 'mongodb';
 import {
   CheckpointConflictError,
   type Change,
@@ -108,6 +108,8 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
   await journal.createIndex({ commit: 1, seq: 1 });
   await claims.createIndex({ name: 1 });
   await claims.createIndex({ commit: 1 });
+  // FerretDB says so in buildInfo; its writes by _id cost a collection scan each (see apply).
+  const ferret = 'ferretdbVersion' in (await db.admin().command({ buildInfo: 1 }));
   const staleMs = options.staleAfterMs ?? STALE_MS;
   const specs = new Map<string, CollectionSpec>();
   const coll = (name: string) => db.collection(`r_${name}`);
@@ -130,14 +132,35 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
       [...byCollection].map(async ([name, ops]) => {
         const target = coll(name);
         // Puts and deletes by id fold to the last one per id; a delete by filter is a barrier.
-        let segment = new Map<string, AnyBulkWriteOperation>();
+        let segment = new Map<string, Change>();
         const flush = async () => {
-          if (segment.size > 0) await target.bulkWrite([...segment.values()], { ordered: false });
+          const ops = [...segment.values()];
           segment = new Map();
+          if (ops.length === 0) return;
+          if (!ferret) {
+            await target.bulkWrite(
+              ops.map((op): AnyBulkWriteOperation =>
+                op.op === 'put'
+                  ? { replaceOne: { filter: { _id: op.doc.id } as Document, replacement: toMongo(op.doc), upsert: true } }
+                  : { deleteOne: { filter: { _id: (op as { id: string }).id } as Document } },
+              ),
+              { ordered: false },
+            );
+            return;
+          }
+          // FerretDB on SQLite scans the collection for every write by _id (it uses no index), so
+          // a segment is one delete of every id it touches (one scan) and one insert of the puts.
+          const ids = ops.map((op) => (op.op === 'put' ? op.doc.id : (op as { id: string }).id));
+          await target.deleteMany({ _id: { $in: ids } } as Document);
+          const puts = ops.flatMap((op) => (op.op === 'put' ? [toMongo(op.doc)] : []));
+          // A concurrent roll-forward of the same commit may insert the same documents: equal ones.
+          if (puts.length > 0) await target.insertMany(puts, { ordered: false }).catch((e: unknown) => {
+            if (!isDuplicateKey(e) && !(e instanceof MongoBulkWriteError && [e.writeErrors].flat().every((w) => w.code === 11000))) throw e;
+          });
         };
         for (const op of ops) {
-          if (op.op === 'put') segment.set(op.doc.id, { replaceOne: { filter: { _id: op.doc.id } as Document, replacement: toMongo(op.doc), upsert: true } });
-          else if (op.op === 'delete') segment.set(op.id, { deleteOne: { filter: { _id: op.id } as Document } });
+          if (op.op === 'put') segment.set(op.doc.id, op);
+          else if (op.op === 'delete') segment.set(op.id, op);
           else {
             await flush();
             // Validated when committed; recovery may run before the collection is declared.
