@@ -11,10 +11,16 @@ import type { SandboxDescription } from '../delivery/src/sandbox/types';
 import type { OutboundMessage, Provider } from '../delivery/src/providers/port';
 import { defaultDeliveryConfig } from '../delivery/src/config';
 import { mixedDevice, seedUsers } from '../cli/src/testing/seed';
+import { startServiceProcess } from '../cli/src/testing/process';
+import pg from 'pg';
+import { openPostgresEventStore } from '../platform/src/event-store/postgres';
+import { openMongoKeyVault } from '../platform/src/key-vault/mongodb';
+import { measureKafkaRaw } from './kafka-raw';
 import { graphql, percentile } from './support';
 
 /**
  * npm run bench:fanout [-- --recipients 1000000 --latency-ms 20 --baseline 100000 --ceiling 100000]
+ *                      [--bus kafka --read-store mongodb --event-store postgres --kafka-raw 200000]
  *
  * One send to a group with the device mix 40% Android, 30% iOS, 20% email, 10% SMS, through the
  * whole pipeline (service in its own process, sandbox in another), against two baselines run on
@@ -109,26 +115,19 @@ const main = async (): Promise<void> => {
   const acceptedTotal = async () => ((await control('')).instances as { stats: { accepted: number } }[]).reduce((n, i) => n + i.stats.accepted, 0);
 
   // ---- ours -------------------------------------------------------------------------------
-  const env = { DATA_DIR: path.join(dir, 'data'), MASTER_KEY: masterKey, SANDBOX_FILE: sandboxFile, LOG_LEVEL: 'warn', PORT: '0', DELIVERY_MAX_IN_FLIGHT: String(inFlight) };
-  const serviceArgs = [...(process.argv.includes('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), path.join(root, 'dist/cli/src/main.js'), 'start'];
-  const service = spawn(process.execPath, serviceArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve) => {
-    let out = '';
-    service.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /GraphQL API:\s+(\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-  });
+  const setup = await deployment(dir, masterKey, sandboxFile, inFlight);
+  console.log(`deployment: ${setup.describe}`);
+  const url = setup.url;
   const gql = graphql(url);
-  const operator = fs.readFileSync(path.join(env.DATA_DIR, 'operator.key'), 'utf8').trim();
+  const operator = fs.readFileSync(path.join(setup.apiDataDir, 'operator.key'), 'utf8').trim();
   const admin: string = (await gql<any>(operator, `mutation { registerTenant(input: { tenantId: "bench", name: "Bench", deliveryDeadlineMinutes: 30 }) { adminKey { token } } }`)).data.registerTenant.adminKey.token;
   await gql(admin, `mutation { createGroup(input: { groupId: "all", name: "All" }) { groupId } }`);
   let t = performance.now();
-  const eventStore = openSqliteEventStore({ path: path.join(env.DATA_DIR, 'events.db') });
-  const vault = openSqliteKeyVault({ path: path.join(env.DATA_DIR, 'keys.db') });
-  await seedUsers({ eventStore, cipher: new PersonalDataCipher(vault, Buffer.from(masterKey, 'base64')) }, { tenantId: 'bench', count: recipients, groupIds: ['all'], devices: mixedDevice });
-  await Promise.all([eventStore.close(), vault.close()]);
+  {
+    const { eventStore, vault, close } = await setup.openStores();
+    await seedUsers({ eventStore, cipher: new PersonalDataCipher(vault, Buffer.from(masterKey, 'base64')) }, { tenantId: 'bench', count: recipients, groupIds: ['all'], devices: mixedDevice });
+    await close();
+  }
   for (;;) {
     const g = await gql<any>(admin, `{ group(groupId: "all") { memberCount } }`);
     if (g.data?.group.memberCount === recipients) break;
@@ -152,25 +151,36 @@ const main = async (): Promise<void> => {
   }
   const elapsed = (performance.now() - t) / 1000;
   const accepted = (await acceptedTotal()) - before;
-  const rss = peakRss(service.pid!);
+  const rss = setup.processes.map((p) => `${p.name} ${(peakRss(p.child.pid!) / 1e6).toFixed(0)} MB`).join(', ');
   // Request-to-accepted: each succeeded delivery's outcome time against the request time.
-  const store = openSqliteEventStore({ path: path.join(env.DATA_DIR, 'events.db') });
   const lat: number[] = [];
   const requested = Date.parse(requestedAt);
-  for (let after = 0; ; ) {
-    const page = await store.readAll({ after, maxCount: 2000, tenantId: 'bench', types: ['DeliverySucceeded'] });
-    for (const e of page) {
-      const ms = Date.parse(e.metadata.at) - requested;
-      for (let k = 0; k < (e.data as unknown as { deliveries: unknown[] }).deliveries.length; k++) lat.push(ms);
+  {
+    const { eventStore: store, close } = await setup.openStores();
+    for (let after = 0; ; ) {
+      const page = await store.readAll({ after, maxCount: 2000, tenantId: 'bench', types: ['DeliverySucceeded'] });
+      for (const e of page) {
+        const ms = Date.parse(e.metadata.at) - requested;
+        for (let k = 0; k < (e.data as unknown as { deliveries: unknown[] }).deliveries.length; k++) lat.push(ms);
+      }
+      if (page.length < 2000) break;
+      after = page.at(-1)!.position;
     }
-    if (page.length < 2000) break;
-    after = page.at(-1)!.position;
+    await close();
   }
-  await store.close();
   lat.sort((a, b) => a - b);
-  await stop(service);
+  await setup.stop();
   const ours = recipients / elapsed;
-  console.log(`ours      ${ours.toFixed(0)} deliveries/s end to end (${elapsed.toFixed(1)} s, sandbox accepted ${accepted}); request-to-accepted p50 ${(percentile(lat, 50) / 1000).toFixed(1)} s, p99 ${(percentile(lat, 99) / 1000).toFixed(1)} s; service peak RSS ${(rss / 1e6).toFixed(0)} MB`);
+  console.log(`ours      ${ours.toFixed(0)} deliveries/s end to end (${elapsed.toFixed(1)} s, sandbox accepted ${accepted}); request-to-accepted p50 ${(percentile(lat, 50) / 1000).toFixed(1)} s, p99 ${(percentile(lat, 99) / 1000).toFixed(1)} s; peak RSS ${rss}`);
+
+  // ---- Kafka's own rate on the same broker ------------------------------------------------
+  let kafkaRaw: { produced: number; consumed: number } | null = null;
+  if (setup.bus === 'kafka') {
+    const n = num('kafka-raw', Math.min(recipients, 200_000));
+    const r = await measureKafkaRaw({ brokers: kafkaBrokers(), messages: n, partitions: 8, valueBytes: 300 });
+    kafkaRaw = { produced: r.producedPerSecond, consumed: r.consumedPerSecond };
+    console.log(`kafka raw ${kafkaRaw.produced.toFixed(0)} produced/s, ${kafkaRaw.consumed.toFixed(0)} consumed/s: kafkajs alone on the same broker (${n} messages of 300 bytes, 8 partitions)`);
+  }
 
   // ---- ceiling -----------------------------------------------------------------------------
   const providers = createProviders({ sandbox: description });
@@ -195,6 +205,89 @@ const main = async (): Promise<void> => {
   console.log('\nratios (same run):');
   console.log(`  ours / ceiling  = ${(ours / ceil).toFixed(2)}  (target >= 0.7)`);
   console.log(`  ours / baseline = ${(ours / baseline).toFixed(2)}  (target >= 3)`);
+  if (kafkaRaw) console.log(`  ours / kafka raw consume = ${(ours / kafkaRaw.consumed).toFixed(3)}  (the bus's share of the ceiling: jobs carry up to 200 deliveries each)`);
+};
+
+const kafkaBrokers = (): string[] => {
+  const b = process.env.KAFKA_BROKERS;
+  if (!b) throw new Error('--bus kafka needs KAFKA_BROKERS (npm run servers:up prints it)');
+  return b.split(',');
+};
+
+type Running = Readonly<{ name: string; child: ChildProcess }>;
+
+/**
+ * Where the service runs. The default: one process on the embedded SQLite adapters. With
+ * `--bus kafka`, `--read-store mongodb` or `--event-store postgres`: the cluster, each role its
+ * own process (api, projections, two delivery workers), on a fresh database, read-store database
+ * and topic prefix of its own on the servers `npm run servers:up` started.
+ */
+const deployment = async (dir: string, masterKey: string, sandboxFile: string, inFlight: number) => {
+  const bus = arg('bus', 'sqlite');
+  const readStore = arg('read-store', 'sqlite');
+  const cluster = bus !== 'sqlite' || readStore !== 'sqlite' || arg('event-store', 'sqlite') !== 'sqlite';
+  const eventStore = arg('event-store', cluster && process.env.POSTGRES_URL ? 'postgres' : 'sqlite');
+  const run = `bench${randomBytes(4).toString('hex')}`;
+  const dataDir = path.join(dir, 'data');
+  const env: Record<string, string> = { DATA_DIR: dataDir, MASTER_KEY: masterKey, SANDBOX_FILE: sandboxFile, LOG_LEVEL: 'warn', PORT: '0', DELIVERY_MAX_IN_FLIGHT: String(inFlight), EVENT_STORE: eventStore, READ_STORE: readStore, BUS: bus };
+  if (eventStore === 'postgres') {
+    const base = process.env.POSTGRES_URL;
+    if (!base) throw new Error('--event-store postgres needs POSTGRES_URL (npm run servers:up prints it)');
+    const client = new pg.Client({ connectionString: base });
+    await client.connect();
+    await client.query(`CREATE DATABASE ${run}`);
+    await client.end();
+    const u = new URL(base);
+    u.pathname = `/${run}`;
+    env.POSTGRES_URL = u.toString();
+  }
+  if (readStore === 'mongodb') {
+    if (!process.env.MONGODB_URL) throw new Error('--read-store mongodb needs MONGODB_URL (npm run servers:up prints it)');
+    env.MONGODB_URL = process.env.MONGODB_URL;
+    env.MONGODB_DATABASE = run;
+  }
+  if (bus === 'kafka') {
+    env.KAFKA_BROKERS = kafkaBrokers().join(',');
+    env.KAFKA_PREFIX = run;
+  }
+  fs.mkdirSync(dataDir, { recursive: true });
+  const processes: Running[] = [];
+  const start = async (name: string, extra: Record<string, string>) => {
+    const p = await startServiceProcess({ ...env, ...extra });
+    processes.push({ name, child: p.child });
+    return p;
+  };
+  let url: string;
+  if (cluster) {
+    url = (await start('api', { ROLES: 'command,query' })).url;
+    await Promise.all([start('projections', { ROLES: 'projections' }), start('delivery-1', { ROLES: 'delivery' }), start('delivery-2', { ROLES: 'delivery', DELIVERY_PLAN: 'false' })]);
+  } else {
+    url = (await start('service', {})).url;
+  }
+
+  const openStores = async () => {
+    const es =
+      eventStore === 'postgres'
+        ? await openPostgresEventStore({ connectionString: env.POSTGRES_URL! })
+        : openSqliteEventStore({ path: path.join(dataDir, 'events.db') });
+    const vault =
+      readStore === 'mongodb'
+        ? await openMongoKeyVault({ url: env.MONGODB_URL!, database: `${run}_keyvault` })
+        : openSqliteKeyVault({ path: path.join(dataDir, 'keys.db') });
+    return { eventStore: es, vault, close: async () => void (await Promise.all([es.close(), vault.close()])) };
+  };
+
+  return {
+    url,
+    bus,
+    apiDataDir: dataDir,
+    processes,
+    describe: cluster
+      ? `cluster: api, projections, 2 delivery workers as processes; event store ${eventStore}, read store ${readStore}, bus ${bus}`
+      : 'one process, all roles, embedded SQLite',
+    openStores,
+    stop: async () => void (await Promise.all(processes.map((p) => stop(p.child)))),
+  };
 };
 
 /** The common design: a Redis-backed queue, one job per delivery, a worker calling the provider per job. */
