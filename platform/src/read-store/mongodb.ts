@@ -149,14 +149,17 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
             return;
           }
           // FerretDB on SQLite scans the collection for every write by _id (it uses no index), so
-          // a segment is one delete of every id it touches (one scan) and one insert of the puts.
-          const ids = ops.map((op) => (op.op === 'put' ? op.doc.id : (op as { id: string }).id));
-          await target.deleteMany({ _id: { $in: ids } } as Document);
+          // a segment is one delete by id list (one scan) and one insert: new documents, the
+          // common case while a read model grows, are inserted without any scan at all.
+          const deletes = ops.flatMap((op) => (op.op === 'delete' ? [op.id] : []));
+          if (deletes.length > 0) await target.deleteMany({ _id: { $in: deletes } } as Document);
           const puts = ops.flatMap((op) => (op.op === 'put' ? [toMongo(op.doc)] : []));
+          if (puts.length === 0) return;
+          const existing = await insertNew(target, puts);
+          if (existing.size === 0) return;
+          await target.deleteMany({ _id: { $in: [...existing] } } as Document);
           // A concurrent roll-forward of the same commit may insert the same documents: equal ones.
-          if (puts.length > 0) await target.insertMany(puts, { ordered: false }).catch((e: unknown) => {
-            if (!isDuplicateKey(e) && !(e instanceof MongoBulkWriteError && [e.writeErrors].flat().every((w) => w.code === 11000))) throw e;
-          });
+          await insertNew(target, puts.filter((d) => existing.has(d._id as string)));
         };
         for (const op of ops) {
           if (op.op === 'put') segment.set(op.doc.id, op);
@@ -170,6 +173,19 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
         await flush();
       }),
     );
+  };
+
+  /** Inserts documents, returning the ids that already existed (and were left as they were). */
+  const insertNew = async (target: Collection, docs: Document[]): Promise<Set<string>> => {
+    try {
+      await target.insertMany(docs, { ordered: false });
+      return new Set();
+    } catch (e) {
+      if (!(e instanceof MongoBulkWriteError)) throw e;
+      const errors = [e.writeErrors].flat();
+      if (!errors.every((w) => w.code === 11000)) throw e;
+      return new Set(errors.map((w) => docs[w.index]!._id as string));
+    }
   };
 
   const readJournal = async (commitId: string): Promise<Change[]> =>
