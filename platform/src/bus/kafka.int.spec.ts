@@ -218,6 +218,19 @@ describe.skipIf(!brokers)('kafka bus', () => {
     }
   }, 90_000);
 
+  it('lets several instances ensure the same new topic at once, as processes starting together do', async () => {
+    const buses = await Promise.all(range(4).map(() => open()));
+    try {
+      for (let round = 0; round < 3; round++) {
+        const t = `${run}-race-${round}`;
+        await Promise.all(buses.map((b) => b.ensureTopic(t, 4)));
+        for (const b of buses) expect(await b.partitions(t)).toBe(4);
+      }
+    } finally {
+      await Promise.all(buses.map((b) => b.close()));
+    }
+  }, 60_000);
+
   it('parks messages that are not JSON, and those deadLetter is given, on <topic>.dlq', async () => {
     const b = await bus();
     const t = topic();

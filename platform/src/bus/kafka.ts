@@ -103,7 +103,26 @@ export const openKafkaBus = async (options: KafkaBusOptions): Promise<JobBus> =>
     return count;
   };
 
+  /**
+   * Several processes start at once and all ensure the same topics: while one creates a topic,
+   * the others (and the creator, waiting for its leaders) can see it half-made. Such answers are
+   * retried for a while; anything else fails at once.
+   */
   const ensureOne = async (topic: string, partitions: number): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await ensureOnce(topic, partitions);
+      } catch (e) {
+        const transient =
+          ['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'NOT_CONTROLLER'].some((t) => isType(e, t)) ||
+          /does not exist|does not host this topic-partition/.test(String((e as Error).message));
+        if (!transient || attempt >= 60) throw e;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  };
+
+  const ensureOnce = async (topic: string, partitions: number): Promise<void> => {
     try {
       // Two processes starting at once both try: the loser sees TOPIC_ALREADY_EXISTS (false here).
       if (await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })) {
