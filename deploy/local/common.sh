@@ -4,7 +4,9 @@ LOCAL="${NOTIFY_LOCAL_DIR:-$repo/.local}"
 KAFKA_PORT="${KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-19093}"
 FERRETDB_PORT="${FERRETDB_PORT:-27018}"
-POSTGRES_PORT="${POSTGRES_PORT:-55432}"
+# Below 32768: ports in the ephemeral range can be taken by any outgoing loopback connection
+# (the Kafka broker talking to its controller, for one) just before the server binds them.
+POSTGRES_PORT="${POSTGRES_PORT:-25432}"
 
 log() { echo "[local] $*"; }
 
