@@ -18,6 +18,7 @@ import { eventHash, GENESIS } from './chain';
 import type { AnyEvent, EventMetadata, RecordedEvent } from '../../../schema/src/events';
 import {
   ConcurrencyError,
+  revisionMatches,
   type AppendResult,
   type EventStore,
   type ExpectedRevision,
@@ -91,9 +92,6 @@ export const openKurrentDbEventStore = async (options: Readonly<{ connectionStri
     return { hash: GENESIS, revision: -1 };
   };
 
-  const matches = (expected: ExpectedRevision, actual: number): boolean =>
-    expected === 'any' || (expected === 'no_stream' && actual === -1) || (expected === 'stream_exists' && actual >= 0) || expected === actual;
-
   const stateOf = (revision: number): AppendStreamState => (revision < 0 ? NO_STREAM : BigInt(revision));
 
   /**
@@ -107,7 +105,7 @@ export const openKurrentDbEventStore = async (options: Readonly<{ connectionStri
     const results: AppendResult[] = [];
     for (const a of appends) {
       const actual = await lastRevision(a.streamName);
-      if (!matches(a.expectedRevision, actual)) throw new ConcurrencyError(a.streamName, a.expectedRevision, actual);
+      if (!revisionMatches(a.expectedRevision, actual)) throw new ConcurrencyError(a.streamName, a.expectedRevision, actual);
       let revision = actual;
       const events = [];
       for (const e of a.events) {

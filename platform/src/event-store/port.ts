@@ -6,6 +6,13 @@ import type { AnyEvent, Event, EventMetadata, RecordedEvent } from '../../../sch
  */
 export type ExpectedRevision = number | 'no_stream' | 'stream_exists' | 'any';
 
+/** Whether a stream whose last revision is `actual` (-1: none) meets the writer's expectation. */
+export const revisionMatches = (expected: ExpectedRevision, actual: number): boolean =>
+  expected === 'any' ||
+  (expected === 'no_stream' && actual === -1) ||
+  (expected === 'stream_exists' && actual >= 0) ||
+  expected === actual;
+
 export type NewEvent = Event & Readonly<{ metadata: EventMetadata }>;
 
 export type AppendResult = Readonly<{

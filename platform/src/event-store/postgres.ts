@@ -6,6 +6,7 @@ import { canonical, eventHashOfCanonical, GENESIS } from './chain';
 import type { AnyEvent, RecordedEvent } from '../../../schema/src/events';
 import {
   ConcurrencyError,
+  revisionMatches,
   type EventStore,
   type ExpectedRevision,
   type NewEvent,
@@ -36,11 +37,6 @@ const LISTEN_RETRY_MS = 1000;
 const DDL_LOCK = 0x6e6f7401;
 const WRITE_LOCK = 0x6e6f7402;
 
-const matches = (expected: ExpectedRevision, actual: number): boolean =>
-  expected === 'any' ||
-  (expected === 'no_stream' && actual === -1) ||
-  (expected === 'stream_exists' && actual >= 0) ||
-  expected === actual;
 
 /** Short enough that `<schema>_appended` stays a valid notification channel (63 bytes). */
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
@@ -208,7 +204,7 @@ export const openPostgresEventStore = async (
       const results: number[] = [];
       for (const a of prepared) {
         const actual = revisions.get(a.streamName) ?? -1;
-        if (!matches(a.expectedRevision, actual)) throw new ConcurrencyError(a.streamName, a.expectedRevision, actual);
+        if (!revisionMatches(a.expectedRevision, actual)) throw new ConcurrencyError(a.streamName, a.expectedRevision, actual);
         let revision = actual;
         for (const e of a.events) {
           revision++;

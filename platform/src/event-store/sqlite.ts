@@ -5,6 +5,7 @@ import { canonical, eventHashOfCanonical, GENESIS } from './chain';
 import type { AnyEvent, RecordedEvent } from '../../../schema/src/events';
 import {
   ConcurrencyError,
+  revisionMatches,
   type AppendResult,
   type EventStore,
   type ExpectedRevision,
@@ -30,11 +31,6 @@ const toRecorded = (r: Row): RecordedEvent<AnyEvent> =>
 /** How often a subscriber looks for appends made by other processes on the same file. */
 const POLL_MS = 200;
 
-const matches = (expected: ExpectedRevision, actual: number): boolean =>
-  expected === 'any' ||
-  (expected === 'no_stream' && actual === -1) ||
-  (expected === 'stream_exists' && actual >= 0) ||
-  expected === actual;
 
 /**
  * The embedded event store: one SQLite file in WAL mode. Every append takes the write lock up
@@ -107,7 +103,7 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
 
   const appendOne = (streamName: string, events: readonly NewEvent[], expected: ExpectedRevision, heads: Heads): AppendResult => {
     const actual = currentRevision.get(streamName)?.revision ?? -1;
-    if (!matches(expected, actual)) throw new ConcurrencyError(streamName, expected, actual);
+    if (!revisionMatches(expected, actual)) throw new ConcurrencyError(streamName, expected, actual);
     let revision = actual;
     let position = 0;
     for (const e of events) {

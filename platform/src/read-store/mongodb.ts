@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db, type Document } from 'mongodb';
 import {
   CheckpointConflictError,
+  safeName,
   type Change,
   type CheckpointUpdate,
   type CollectionSpec,
@@ -13,11 +14,7 @@ import {
   type Sort,
 } from './port';
 
-const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
-const safe = (kind: string, name: string): string => {
-  if (!NAME.test(name)) throw new Error(`invalid ${kind} name "${name}": use letters, digits and '_', starting with a letter`);
-  return name;
-};
+const safe = safeName;
 
 type CheckpointDoc = { _id: string; value: number };
 /** The right to move one checkpoint from one value: `_id` is unique, so exactly one writer holds it. */

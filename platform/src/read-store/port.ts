@@ -70,3 +70,10 @@ export interface ReadStore {
   commit(batch: Readonly<{ checkpoints: readonly CheckpointUpdate[]; changes: readonly Change[] }>): Promise<void>;
   close(): Promise<void>;
 }
+
+const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
+/** Collection and field names: safe as table, column and MongoDB collection names alike. */
+export const safeName = (kind: string, name: string): string => {
+  if (!NAME.test(name)) throw new Error(`invalid ${kind} name "${name}": use letters, digits and '_', starting with a letter`);
+  return name;
+};

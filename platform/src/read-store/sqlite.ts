@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import {
   CheckpointConflictError,
+  safeName,
   type Change,
   type CheckpointUpdate,
   type CollectionSpec,
@@ -13,11 +14,7 @@ import {
   type Sort,
 } from './port';
 
-const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
-const safe = (kind: string, name: string): string => {
-  if (!NAME.test(name)) throw new Error(`invalid ${kind} name "${name}": use letters, digits and '_', starting with a letter`);
-  return name;
-};
+const safe = safeName;
 
 /** Names of derived tables and indexes: a change of fields gives a new object, never a stale one. */
 const digest = (value: unknown): string => createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 12);
