@@ -183,6 +183,7 @@ describe.skipIf(!ready)('the multi-process cluster on PostgreSQL, FerretDB and K
     await until(async () => Boolean(await progress(id)), 30_000, 'the notification in the read store');
     let last: any;
     for await (const s of client.iterate<any>({ query: `subscription($id: ID!) { notificationProgress(notificationId: $id) { ${PROGRESS} } }`, variables: { id } })) {
+      if (!s.data) throw new Error(`subscription failed: ${JSON.stringify(s.errors)}`);
       last = s.data.notificationProgress;
       if (last.status === 'COMPLETED') break;
     }

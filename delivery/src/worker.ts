@@ -37,6 +37,8 @@ type Notification = {
   bloom: BloomFilter;
   /** Handed to a provider before a crash with no outcome logged: bounded by the in-flight limit. */
   inFlightAtCrash: Set<string>;
+  /** Position of the last event read from the partition's log: the read models must reach it before being asked. */
+  seenPosition: number;
 };
 
 type Item = {
@@ -66,7 +68,12 @@ export type WorkerDeps = Readonly<{
   metrics?: DeliveryMetrics;
   /** Resolves once the read models (users, the delivery ledger) reflect the log up to `position`. */
   readModelsCaughtUp: (position: number) => Promise<void>;
+  /** How long a partition gained from a live member may take to finish its sends (shared groups only). */
+  handoverMs?: number;
 }>;
+
+/** Longer than any provider call may take (their timeouts), plus a flush. */
+const DEFAULT_HANDOVER_MS = 12_000;
 
 const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
 
@@ -92,6 +99,12 @@ export class DeliveryWorker {
   private space: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private readonly sends = new Set<Promise<void>>();
+  /** Partitions this worker owns: it sends nothing of another's, not even what it has queued. */
+  private readonly owned = new Set<number>();
+  /** Items from their dispatch round until their outcome (or until dropped): what a revocation waits for. */
+  private readonly sending = new Set<Item>();
+  /** Set from the start of a rebalance to its end: nothing new goes to a provider meanwhile. */
+  private rebalance: { done: Promise<void>; end: () => void } | null = null;
 
   constructor(private readonly deps: WorkerDeps) {
     this.recorder = new Recorder({
@@ -119,8 +132,9 @@ export class DeliveryWorker {
       topic: DELIVERY_TOPIC,
       group: DELIVERY_GROUP,
       handler: (messages) => this.accept(messages),
+      onRebalancing: () => this.rebalancing(),
       onAssigned: (partitions) => this.assigned(partitions),
-      onRevoked: () => this.recorder.flush().then(() => undefined),
+      onRevoked: (partitions) => this.revoked(partitions),
       onError: (e) => this.deps.logger.error({ err: e }, 'delivery consumer failed'),
     });
   }
@@ -151,9 +165,63 @@ export class DeliveryWorker {
 
   /** Partitions newly assigned may have been served by a worker that died: their state is reloaded. */
   private assigned(partitions: readonly number[]): void {
+    for (const p of partitions) this.owned.add(p);
     for (const key of [...this.notifications.keys()]) {
       if (partitions.includes(Number(key.slice(0, key.indexOf('\u0000'))))) this.notifications.delete(key);
     }
+    this.endRebalance();
+  }
+
+  private rebalancing(): void {
+    if (this.rebalance) return;
+    let end!: () => void;
+    const done = new Promise<void>((resolve) => (end = resolve));
+    this.rebalance = { done, end };
+  }
+
+  private endRebalance(): void {
+    const r = this.rebalance;
+    this.rebalance = null;
+    r?.end();
+    this.wake?.();
+  }
+
+  /**
+   * Partitions taken away: what is queued for them is dropped (their new owner reads it again
+   * from the last commit), what is in flight finishes and its outcomes are appended, so the new
+   * owner finds them in the log and sends none of them twice.
+   */
+  private async revoked(partitions: readonly number[]): Promise<void> {
+    const lost = new Set(partitions);
+    for (const p of lost) {
+      this.owned.delete(p);
+      this.messages.delete(p);
+    }
+    this.drop((item) => lost.has(item.batch.partition));
+    // The ownership known now is a subset of the true one: sending what is still ours is safe.
+    this.endRebalance();
+    const deadline = Date.now() + (this.deps.handoverMs ?? DEFAULT_HANDOVER_MS);
+    while ([...this.sending].some((i) => lost.has(i.batch.partition)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await this.recorder.flush();
+    if (this.active.size < this.deps.config.maxPending) this.space?.();
+  }
+
+  /** Forgets queued and delayed items that match (not those in flight); they get no outcome here. */
+  private drop(match: (item: Item) => boolean): void {
+    for (const heap of [this.queue, this.delayed]) {
+      const kept: Item[] = [];
+      for (let item = heap.pop(); item; item = heap.pop()) {
+        if (match(item)) this.active.delete(item.ref.deliveryId);
+        else kept.push(item);
+      }
+      for (const item of kept) heap.push(item);
+    }
+  }
+
+  /** The item left this worker without an outcome: its partition moved to another member. */
+  private release(item: Item): void {
+    this.sending.delete(item);
+    this.active.delete(item.ref.deliveryId);
   }
 
   private async loadNotification(job: DeliveryJob, partition: number): Promise<Notification> {
@@ -161,13 +229,16 @@ export class DeliveryWorker {
     if (!requested || requested.type !== 'NotificationRequested') throw new Error(`notification ${job.notificationId} not found`);
     const bloom = new BloomFilter(Math.max(65_536, Math.ceil(4_000_000 / this.deps.config.partitions)), 0.01);
     const dispatched = new Set<string>();
+    let seenPosition = 0;
     // What this partition already has in the log (after a restart or a takeover): outcomes go
-    // into the filter; intents without an outcome were in flight when their worker died.
-    {
-      const stream = streams.deliveries(job.tenantId, job.notificationId, partition);
-      for (let from = 0; ; ) {
+    // into the filter; intents without an outcome were in flight when their owner lost them.
+    const stream = streams.deliveries(job.tenantId, job.notificationId, partition);
+    let from = 0;
+    const readOn = async (): Promise<void> => {
+      for (;;) {
         const events = await this.deps.eventStore.readStream(stream, { fromRevision: from, maxCount: 200 });
         for (const e of events) {
+          seenPosition = Math.max(seenPosition, e.position);
           const entries = (e.data as { deliveries: readonly DeliveryRef[] }).deliveries;
           if (e.type === 'DeliveryDispatched') for (const d of entries) dispatched.add(d.deliveryId);
           else if (e.type === 'DeliverySucceeded' || e.type === 'DeliveryFailed' || e.type === 'DeliveryExpired') {
@@ -177,15 +248,27 @@ export class DeliveryWorker {
             }
           }
         }
-        if (events.length < 200) break;
-        from = events.at(-1)!.revision + 1;
+        if (events.length > 0) from = events.at(-1)!.revision + 1;
+        if (events.length < 200) return;
+      }
+    };
+    await readOn();
+    // A member that lost this partition in a rebalance is still finishing its sends: their
+    // outcomes come within the handover time. Only a dead owner's stay unknown (sent again, flagged).
+    if (this.deps.bus.sharedGroups) {
+      const until = Date.now() + (this.deps.handoverMs ?? DEFAULT_HANDOVER_MS);
+      while (dispatched.size > 0 && Date.now() < until && !this.stopped) {
+        await new Promise((r) => setTimeout(r, 100));
+        await readOn();
       }
     }
-    return { text: requested.data.text, bloom, inFlightAtCrash: dispatched };
+    return { text: requested.data.text, bloom, inFlightAtCrash: dispatched, seenPosition };
   }
 
   private async accept(batch: readonly BusMessage[]): Promise<void> {
     for (const m of batch) {
+      // Taken away while this batch waited for room: the new owner reads it again.
+      if (!this.owned.has(m.partition)) return;
       const job = m.value as DeliveryJob;
       const message: Message = { partition: m.partition, offset: m.offset, remaining: job.deliveries.length };
       const list = this.messages.get(m.partition) ?? [];
@@ -202,7 +285,7 @@ export class DeliveryWorker {
         // Sent before a crash, outcome unknown: send again, flagged (its first send may have landed).
         const possiblyDuplicate = notification.inFlightAtCrash.delete(ref.deliveryId);
         if (!possiblyDuplicate && notification.bloom.mightContain(ref.deliveryId)) {
-          await this.deps.readModelsCaughtUp(this.recorder.lastPosition);
+          await this.deps.readModelsCaughtUp(Math.max(this.recorder.lastPosition, notification.seenPosition));
           const entry = await this.deps.readStore.get<TimelineEntryDocument>(TIMELINE, deliveryEntryId(job.tenantId, ref.userId, job.requestedPosition, ref.deviceId));
           if (entry?.status && TERMINAL.has(entry.status)) {
             message.remaining--;
@@ -232,9 +315,9 @@ export class DeliveryWorker {
       const now = this.deps.clock.now().getTime();
       while (this.delayed.size > 0 && this.delayed.peek()!.notBefore <= tick) this.queue.push(this.delayed.pop()!);
       const room = Math.min(1000, this.deps.config.maxInFlight - this.inFlight);
-      if (room <= 0 || this.queue.size === 0) {
+      if (room <= 0 || this.queue.size === 0 || this.rebalance) {
         const nextDelayed = this.delayed.peek()?.notBefore;
-        const sleep = room <= 0 ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - tick);
+        const sleep = room <= 0 || this.rebalance ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - tick);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(sleep, 200));
           this.wake = () => {
@@ -251,6 +334,10 @@ export class DeliveryWorker {
       const budget = new Map<string, number>();
       while (round.length < room && this.queue.size > 0) {
         const item = this.queue.pop()!;
+        if (!this.owned.has(item.batch.partition)) {
+          this.active.delete(item.ref.deliveryId);
+          continue;
+        }
         // Never sent after its deadline: what is still queued then expires.
         if (item.deadline <= now) {
           this.expire(item, item.lastReason ? `deadline passed; last error: ${item.lastReason}` : 'deadline passed before a provider could take it');
@@ -273,14 +360,18 @@ export class DeliveryWorker {
         continue;
       }
       this.inFlight += round.length;
+      for (const item of round) this.sending.add(item);
       try {
         await this.dispatch(round);
         // Let responses and timers run between rounds: a busy queue must not starve I/O.
         await new Promise((r) => setImmediate(r));
       } catch (e) {
         this.deps.logger.error({ err: e }, 'dispatch round failed');
-        this.inFlight -= round.length;
-        for (const item of round) this.retry(item, `internal error: ${(e as Error).message}`, false);
+        for (const item of round) {
+          if (!this.sending.has(item)) continue;
+          this.landed(item);
+          this.retry(item, `internal error: ${(e as Error).message}`, false);
+        }
       }
     }
   }
@@ -330,12 +421,22 @@ export class DeliveryWorker {
     }
     const intent = await this.recorder.flush();
     failpoint('delivery:after-dispatch-intent');
+    // A rebalance that began meanwhile decides who sends: the intent alone makes a new owner wait
+    // for this worker's outcome (or, past the handover time, send again flagged).
+    while (this.rebalance) await this.rebalance.done;
+    const mine = round.filter((item) => {
+      if (this.owned.has(item.batch.partition)) return true;
+      this.inFlight--;
+      this.release(item);
+      return false;
+    });
+    if (mine.length === 0) return;
     // Checked after the intent: any opt-out or consent change logged before it is in the read
     // model now, so a change accepted before this send began is always honoured.
     await this.deps.readModelsCaughtUp(intent);
-    const second = await this.eligible(round);
+    const second = await this.eligible(mine);
     for (const r of second.refused) {
-      this.inFlight--;
+      this.landed(r.item);
       this.fail(r.item, null, r.reason);
     }
     const byChannel = new Map<string, { item: Item; message: OutboundMessage }[]>();
@@ -355,7 +456,7 @@ export class DeliveryWorker {
     const now = this.deps.clock.now().getTime();
     const live = list.filter((o) => {
       if (o.item.deadline > now) return true;
-      this.inFlight--;
+      this.landed(o.item);
       this.expire(o.item, 'deadline passed before a provider could take it');
       return false;
     });
@@ -373,7 +474,7 @@ export class DeliveryWorker {
         const item = byId.get(outcome.deliveryId);
         if (!item || handled.has(outcome.deliveryId)) continue;
         handled.add(outcome.deliveryId);
-        this.inFlight--;
+        this.landed(item);
         item.attempts++;
         this.recorder.attempted(item.batch, {
           ...item.ref,
@@ -394,14 +495,18 @@ export class DeliveryWorker {
       const item = byId.get(message.deliveryId);
       if (!item || handled.has(message.deliveryId)) continue;
       handled.add(message.deliveryId);
-      this.inFlight--;
+      this.landed(item);
+      if (!this.owned.has(item.batch.partition)) {
+        this.active.delete(item.ref.deliveryId);
+        continue;
+      }
       item.notBefore = Date.now() + result.waitMs;
       this.delayed.push(item);
     }
     // A provider that answered for fewer messages than it was given: the rest count as not sent.
     for (const o of live) {
       if (handled.has(o.item.ref.deliveryId)) continue;
-      this.inFlight--;
+      this.landed(o.item);
       this.retry(o.item, 'no outcome from the provider', true);
     }
     this.wake?.();
@@ -409,8 +514,18 @@ export class DeliveryWorker {
 
   // ---- outcomes ----------------------------------------------------------------------------
 
+  private landed(item: Item): void {
+    this.inFlight--;
+    this.sending.delete(item);
+  }
+
   private retry(item: Item, reason: string, counted: boolean, retryAfterMs?: number): void {
     item.lastReason = reason;
+    // No longer ours: the new owner sends it (flagged, since an attempt of it is in the log).
+    if (!this.owned.has(item.batch.partition)) {
+      this.active.delete(item.ref.deliveryId);
+      return;
+    }
     const { retryBaseMs, retryMaxMs } = this.deps.config;
     const backoff = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.max(0, item.attempts - 1));
     // Full jitter: spread retries so a recovering provider is not hit by a wall of them.

@@ -23,8 +23,11 @@ const until = async (check: () => boolean, ms = 30_000, what = 'condition'): Pro
   }
 };
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-/** What a member owns, from its hooks: onAssigned gives only gained partitions, onRevoked lost ones. */
-const ownership = () => {
+/**
+ * What a member owns, from its hooks: onAssigned gives only gained partitions (after every
+ * assignment, so possibly none), onRevoked lost ones; `log` orders the hooks of several members.
+ */
+const ownership = (name = '', log: string[] = []) => {
   const owned = new Set<number>();
   const assigned: number[][] = [];
   const revoked: number[][] = [];
@@ -32,9 +35,11 @@ const ownership = () => {
     owned: () => [...owned].sort((a, b) => a - b),
     assigned,
     revoked,
+    onRebalancing: () => void log.push(`${name} rebalancing`),
     onAssigned: (p: readonly number[]) => {
       expect(p.filter((x) => owned.has(x))).toEqual([]);
-      assigned.push([...p]);
+      log.push(`${name} assigned ${p.join(',')}`);
+      if (p.length > 0) assigned.push([...p]);
       for (const x of p) owned.add(x);
     },
     onRevoked: (p: readonly number[]) => {
@@ -140,12 +145,13 @@ describe.skipIf(!brokers)('kafka bus', () => {
     await a.publish(t, range(40).map((i) => ({ partition: i % 4, key: `k${i}`, value: i })));
     const seenA: BusMessage[] = [];
     const seenB: BusMessage[] = [];
-    const A = ownership();
-    const B = ownership();
-    const ca = await a.consume({ topic: t, group: g, handler: async (m) => void seenA.push(...m), onAssigned: A.onAssigned, onRevoked: A.onRevoked });
+    const log: string[] = [];
+    const A = ownership('A', log);
+    const B = ownership('B', log);
+    const ca = await a.consume({ topic: t, group: g, handler: async (m) => void seenA.push(...m), ...A });
     expect(A.owned()).toEqual([0, 1, 2, 3]);
     await until(() => seenA.length >= 40);
-    const cb = await b.consume({ topic: t, group: g, handler: async (m) => void seenB.push(...m), onAssigned: B.onAssigned, onRevoked: B.onRevoked });
+    const cb = await b.consume({ topic: t, group: g, handler: async (m) => void seenB.push(...m), ...B });
     await until(() => A.owned().length > 0 && A.owned().length < 4 && B.owned().length > 0, 30_000, 'a rebalance');
     const mineA = A.owned();
     const mineB = B.owned();
@@ -154,6 +160,10 @@ describe.skipIf(!brokers)('kafka bus', () => {
     // A kept its other partitions: it was told only what it lost, and nothing was re-assigned.
     expect(A.assigned).toEqual([[0, 1, 2, 3]]);
     expect(A.revoked.flat().sort()).toEqual(mineB);
+    // A heard of the rebalance before B was given anything: a worker can hold its sends meanwhile.
+    const firstB = log.findIndex((l) => l.startsWith('B assigned') && l !== 'B assigned ');
+    expect(log.indexOf('A rebalancing')).toBeGreaterThanOrEqual(0);
+    expect(log.indexOf('A rebalancing')).toBeLessThan(firstB);
     // Nothing was committed: B starts its partitions from the beginning.
     await until(() => seenB.length >= 10 * mineB.length);
     expect(new Set(seenB.map((m) => `${m.partition}:${m.offset}`)).size).toBe(10 * mineB.length);

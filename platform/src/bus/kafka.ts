@@ -303,13 +303,21 @@ export const openKafkaBus = async (options: KafkaBusOptions): Promise<JobBus> =>
         owned = new Set(now);
         try {
           if (lost.length > 0) await o.onRevoked?.(lost);
-          if (gained.length > 0) o.onAssigned?.(gained);
+          o.onAssigned?.(gained);
         } catch (e) {
           failed(e);
         }
         // Commits refused during the rebalance go again, for the partitions still ours.
         void flushCommits().catch((e: unknown) => logger?.warn({ err: e, topic: o.topic, group: o.group }, 'kafka: offset commit failed'));
       });
+    });
+    // Emitted before kafkajs rejoins: no member is given this one's partitions before it.
+    kc.on(kc.events.REBALANCING, () => {
+      try {
+        o.onRebalancing?.();
+      } catch (e) {
+        failed(e);
+      }
     });
     kc.on(kc.events.CRASH, (event) => {
       if (stopped) return;
@@ -453,6 +461,7 @@ export const openKafkaBus = async (options: KafkaBusOptions): Promise<JobBus> =>
   };
 
   return {
+    sharedGroups: true,
     ensureTopic: async (topic, partitions) => {
       if (!Number.isInteger(partitions) || partitions < 1) throw new Error(`a topic needs at least one partition, not ${partitions}`);
       await ensureOne(topic, partitions);

@@ -8,6 +8,7 @@ export const namespacedBus = (bus: JobBus, namespace: string): JobBus => {
   const full = (name: string) => `${namespace}.${name}`;
   const strip = (m: BusMessage): BusMessage => ({ ...m, topic: m.topic.slice(namespace.length + 1) });
   return {
+    sharedGroups: bus.sharedGroups,
     ensureTopic: (topic: string, partitions: number) => bus.ensureTopic(full(topic), partitions),
     partitions: (topic: string) => bus.partitions(full(topic)),
     publish: (topic: string, messages: readonly OutgoingMessage[]) => bus.publish(full(topic), messages),

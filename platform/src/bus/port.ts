@@ -15,9 +15,20 @@ export type ConsumeOptions = Readonly<{
    * messages come until it resolves; it need not wait for the messages to be processed.
    */
   handler: (messages: readonly BusMessage[]) => Promise<void>;
-  /** Partitions given to this member (the first assignment, or ones it gained in a rebalance). */
+  /**
+   * A rebalance began: until the next onAssigned, any partition may be about to move to another
+   * member (which reads it from its last commit). Comes before this member rejoins the group.
+   */
+  onRebalancing?: () => void;
+  /**
+   * After every assignment, the partitions it gave this member that it did not own before
+   * (possibly none); the end of a rebalance.
+   */
   onAssigned?: (partitions: readonly number[]) => void;
-  /** Partitions taken from this member (a rebalance, or stop). */
+  /**
+   * Partitions taken from this member (a rebalance, or stop), before onAssigned. The group waits
+   * for its promise: work on them that is in flight can finish and be recorded first.
+   */
   onRevoked?: (partitions: readonly number[]) => Promise<void> | void;
   onError?: (e: unknown) => void;
   maxBatch?: number;
@@ -30,6 +41,11 @@ export interface Consumer {
 }
 
 export interface JobBus {
+  /**
+   * Whether members in other processes share a consumer group: a partition gained may then have
+   * had a live owner moments ago, still finishing what it had in flight.
+   */
+  readonly sharedGroups: boolean;
   /** Creates the topic if missing; a no-op when it exists with that many partitions. */
   ensureTopic(topic: string, partitions: number): Promise<void>;
   partitions(topic: string): Promise<number>;

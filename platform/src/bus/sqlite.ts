@@ -54,6 +54,7 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
   });
 
   return {
+    sharedGroups: false,
     ensureTopic: async (topic, partitions) => {
       putTopic.run(topic, partitions);
       const actual = getTopic.get(topic)!.partitions;
