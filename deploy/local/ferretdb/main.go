@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -12,9 +13,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
+	_ "modernc.org/sqlite"
 )
 
 func main() {
@@ -57,7 +61,65 @@ func main() {
 		close(done)
 	}()
 	fmt.Printf("ferretdb listening on %s, data in %s\n", *listen, abs)
+	go indexIDs(ctx, abs, logger)
 	<-done
+}
+
+// indexIDs gives every collection table an index on the expression FerretDB filters _id with.
+// FerretDB pushes a filter on _id down to SQLite as `_ferretdb_sjson->'$._id' = ?`, but the
+// unique index it creates is on `_ferretdb_sjson->"_id"`, which SQLite does not match to that
+// expression: without this every lookup by _id scans its table. Tables appear with collections,
+// so the directory is looked at again every half second.
+func indexIDs(ctx context.Context, dir string, logger *slog.Logger) {
+	done := map[string]bool{}
+	for {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.sqlite"))
+		for _, f := range files {
+			if err := indexFile(ctx, f, done); err != nil && ctx.Err() == nil {
+				logger.Error("indexing _id", "file", f, "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func indexFile(ctx context.Context, file string, done map[string]bool) error {
+	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, `SELECT table_name FROM _ferretdb_collections`)
+	if err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return nil
+		}
+		return err
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return err
+		}
+		if !done[file+"\x00"+t] {
+			tables = append(tables, t)
+		}
+	}
+	rows.Close()
+	for _, t := range tables {
+		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`, t+"_id_expr", t)
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return err
+		}
+		done[file+"\x00"+t] = true
+	}
+	return nil
 }
 
 func fail(err error) {

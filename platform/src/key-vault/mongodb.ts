@@ -1,5 +1,6 @@
 import { Binary, MongoClient, MongoServerError, type Collection } from 'mongodb';
 import type { KeyVault } from './port';
+import { byId, isFerretDb } from '../mongodb/by-id';
 
 type KeyDoc = { _id: string; wrapped: Binary };
 
@@ -16,6 +17,7 @@ export const openMongoKeyVault = async (options: Readonly<{ url: string; databas
   const client = new MongoClient(options.url, { maxPoolSize: 10 });
   await client.connect();
   const keys: Collection<KeyDoc> = client.db(options.database).collection<KeyDoc>('wrapped_keys');
+  const byIdOps = byId(await isFerretDb(client.db(options.database)));
   let closed = false;
   const ensureOpen = () => {
     if (closed) throw new Error('key vault is closed');
@@ -50,7 +52,7 @@ export const openMongoKeyVault = async (options: Readonly<{ url: string; databas
     destroyMany: async (keyIds) => {
       ensureOpen();
       if (keyIds.length === 0) return 0;
-      return (await keys.deleteMany({ _id: { $in: [...keyIds] } })).deletedCount;
+      return byIdOps.delete(keys, keyIds);
     },
     close: async () => {
       if (closed) return;

@@ -1,3 +1,4 @@
+import { byId, isFerretDb } from '../mongodb/by-id';
 import { randomUUID } from 'node:crypto';
 import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db, type Document } from 'mongodb';
 import {
@@ -105,8 +106,9 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
   await journal.createIndex({ commit: 1, seq: 1 });
   await claims.createIndex({ name: 1 });
   await claims.createIndex({ commit: 1 });
-  // FerretDB says so in buildInfo; its writes by _id cost a collection scan each (see apply).
-  const ferret = 'ferretdbVersion' in (await db.admin().command({ buildInfo: 1 }));
+  // FerretDB: writes as deletes and inserts, and ids looked up one by one (see apply and byId).
+  const ferret = await isFerretDb(db);
+  const byIdOps = byId(ferret);
   const staleMs = options.staleAfterMs ?? STALE_MS;
   const specs = new Map<string, CollectionSpec>();
   const coll = (name: string) => db.collection(`r_${name}`);
@@ -145,16 +147,16 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
             );
             return;
           }
-          // FerretDB on SQLite scans the collection for every write by _id (it uses no index), so
-          // a segment is one delete by id list (one scan) and one insert: new documents, the
-          // common case while a read model grows, are inserted without any scan at all.
+          // FerretDB holds a connection per statement of an update command until the command
+          // ends (100 per database: a bulk of upserts deadlocks it), so a segment is deletes by id
+          // and one insert: new documents, the common case while a read model grows, need no lookup.
           const deletes = ops.flatMap((op) => (op.op === 'delete' ? [op.id] : []));
-          if (deletes.length > 0) await target.deleteMany({ _id: { $in: deletes } } as Document);
+          await byIdOps.delete(target, deletes);
           const puts = ops.flatMap((op) => (op.op === 'put' ? [toMongo(op.doc)] : []));
           if (puts.length === 0) return;
           const existing = await insertNew(target, puts);
           if (existing.size === 0) return;
-          await target.deleteMany({ _id: { $in: [...existing] } } as Document);
+          await byIdOps.delete(target, [...existing]);
           // A concurrent roll-forward of the same commit may insert the same documents: equal ones.
           await insertNew(target, puts.filter((d) => existing.has(d._id as string)));
         };
@@ -409,7 +411,7 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
     getMany: async <D extends Doc>(collection: string, ids: readonly string[]) => {
       spec(collection);
       if (ids.length === 0) return [];
-      return (await coll(collection).find({ _id: { $in: [...ids] } } as Document).toArray()).map((m) => fromMongo<D>(m));
+      return (await byIdOps.find(coll(collection), ids)).map((m) => fromMongo<D>(m));
     },
     find,
     checkpoint: async (name) => {
