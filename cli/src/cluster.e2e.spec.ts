@@ -79,6 +79,14 @@ describe.skipIf(!ready)('the multi-process cluster on PostgreSQL, FerretDB and K
     procs.set(name, p);
     return p;
   };
+  /** The load scenarios' recipients, seeded once for whichever of them runs first. */
+  let seeding: Promise<void> | null = null;
+  const seeded = () =>
+    (seeding ??= (async () => {
+      await gql(`mutation { createGroup(input: { groupId: "all", name: "All" }) { groupId } }`);
+      await seedUsers({ eventStore, cipher }, { tenantId: 'load', count: USERS, groupIds: ['all'], devices: mixedDevice });
+      await until(async () => (await gql(`{ group(groupId: "all") { memberCount } }`)).group.memberCount === USERS, 240_000, 'the users in the read store');
+    })());
   const accepted = () => sandbox.instances.reduce((n, i) => n + i.stats().accepted, 0);
   const progress = async (id: string) => (await gql(`{ notification(notificationId: "${id}") { ${PROGRESS} } }`)).notification;
 
@@ -122,6 +130,7 @@ describe.skipIf(!ready)('the multi-process cluster on PostgreSQL, FerretDB and K
       KAFKA_BROKERS: KAFKA_BROKERS!,
       KAFKA_PREFIX: run,
       DELIVERY_MAX_IN_FLIGHT: String(IN_FLIGHT),
+      LOG_LEVEL: process.env['SHOW_SERVICE_OUTPUT'] ? 'info' : 'warn',
     };
     api = (await start('api', { ROLES: 'command,query' })).url;
     await Promise.all([
@@ -200,9 +209,7 @@ describe.skipIf(!ready)('the multi-process cluster on PostgreSQL, FerretDB and K
   }, 120_000);
 
   it.skipIf(!load)(`loses nothing when one of the two delivery workers is killed mid-send (${USERS.toLocaleString('en')} recipients)`, async () => {
-    await gql(`mutation { createGroup(input: { groupId: "all", name: "All" }) { groupId } }`);
-    await seedUsers({ eventStore, cipher }, { tenantId: 'load', count: USERS, groupIds: ['all'], devices: mixedDevice });
-    await until(async () => (await gql(`{ group(groupId: "all") { memberCount } }`)).group.memberCount === USERS, 240_000, 'the users in the read store');
+    await seeded();
     sandbox.reset();
     const before = accepted();
     const sent = await gql(`mutation { sendNotification(input: { groupId: "all", text: "survive a worker" }) { notification { notificationId } } }`);
@@ -232,6 +239,7 @@ describe.skipIf(!ready)('the multi-process cluster on PostgreSQL, FerretDB and K
   }, 600_000);
 
   it.skipIf(!ownBroker || !load)('loses nothing when the Kafka broker restarts mid-send', async () => {
+    await seeded();
     sandbox.reset();
     const before = accepted();
     const sent = await gql(`mutation { sendNotification(input: { groupId: "all", text: "survive the broker" }) { notification { notificationId } } }`);

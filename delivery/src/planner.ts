@@ -56,7 +56,7 @@ export class Planner {
       handler: async (events) => {
         for (const e of events) {
           if (this.stopped) return;
-          await this.plan(e as RecordedEvent<NotificationRequested>);
+          await this.planWithRetries(e as RecordedEvent<NotificationRequested>);
           await this.deps.readStore.commit({ checkpoints: [{ name: CHECKPOINT, expected: checkpoint, next: e.position }], changes: [] });
           checkpoint = e.position;
         }
@@ -81,6 +81,23 @@ export class Planner {
     }
     const page = await listUsers(this.deps.readStore, tenantId, { groupId: request.target.groupId, first: this.deps.config.pageSize, after: cursor });
     return { users: page.items, missing: 0, next: page.next };
+  }
+
+  /**
+   * A bus or store that is away (a broker restarting) must not stop fan-out for good: planning
+   * resumes from the page it recorded last, so it is simply tried again, with backoff.
+   */
+  private async planWithRetries(event: RecordedEvent<NotificationRequested>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.plan(event);
+      } catch (e) {
+        if (this.stopped) throw e;
+        const waitMs = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
+        this.deps.logger.warn({ err: e, notificationId: event.data.notificationId, attempt, waitMs }, 'planning failed; trying again');
+        await new Promise((r) => setTimeout(r, waitMs));
+      }
+    }
   }
 
   async plan(event: RecordedEvent<NotificationRequested>): Promise<void> {

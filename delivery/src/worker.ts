@@ -75,6 +75,7 @@ export type WorkerDeps = Readonly<{
 /** Longer than any provider call may take (their timeouts), plus a flush. */
 const DEFAULT_HANDOVER_MS = 12_000;
 
+const MAX_ROUNDS = 4;
 const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
 
 /**
@@ -93,6 +94,8 @@ export class DeliveryWorker {
   private readonly recorder: Recorder;
   private consumer: Consumer | null = null;
   private inFlight = 0;
+  /** Dispatch rounds between taking their items and handing them to providers. */
+  private rounds = 0;
   private seq = 0;
   private stopped = false;
   private wake: (() => void) | null = null;
@@ -146,7 +149,8 @@ export class DeliveryWorker {
     this.space?.();
     await this.consumer?.stop();
     await this.loop;
-    await Promise.all(this.sends);
+    // A round that finishes starts its sends: wait until none is left.
+    while (this.sends.size > 0) await Promise.all([...this.sends]);
     await this.recorder.close();
   }
 
@@ -166,6 +170,7 @@ export class DeliveryWorker {
   /** Partitions newly assigned may have been served by a worker that died: their state is reloaded. */
   private assigned(partitions: readonly number[]): void {
     for (const p of partitions) this.owned.add(p);
+    this.deps.logger.info({ gained: partitions, owned: [...this.owned].sort((a, b) => a - b) }, 'delivery: partitions assigned');
     for (const key of [...this.notifications.keys()]) {
       if (partitions.includes(Number(key.slice(0, key.indexOf('\u0000'))))) this.notifications.delete(key);
     }
@@ -174,6 +179,7 @@ export class DeliveryWorker {
 
   private rebalancing(): void {
     if (this.rebalance) return;
+    this.deps.logger.info({ inFlight: this.inFlight, queued: this.depth }, 'delivery: rebalance began; holding new sends');
     let end!: () => void;
     const done = new Promise<void>((resolve) => (end = resolve));
     this.rebalance = { done, end };
@@ -200,9 +206,11 @@ export class DeliveryWorker {
     this.drop((item) => lost.has(item.batch.partition));
     // The ownership known now is a subset of the true one: sending what is still ours is safe.
     this.endRebalance();
-    const deadline = Date.now() + (this.deps.handoverMs ?? DEFAULT_HANDOVER_MS);
+    const started = Date.now();
+    const deadline = started + (this.deps.handoverMs ?? DEFAULT_HANDOVER_MS);
     while ([...this.sending].some((i) => lost.has(i.batch.partition)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await this.recorder.flush();
+    this.deps.logger.info({ lost: partitions, handoverMs: Date.now() - started }, 'delivery: partitions revoked; their sends in flight recorded');
     if (this.active.size < this.deps.config.maxPending) this.space?.();
   }
 
@@ -315,9 +323,9 @@ export class DeliveryWorker {
       const now = this.deps.clock.now().getTime();
       while (this.delayed.size > 0 && this.delayed.peek()!.notBefore <= tick) this.queue.push(this.delayed.pop()!);
       const room = Math.min(1000, this.deps.config.maxInFlight - this.inFlight);
-      if (room <= 0 || this.queue.size === 0 || this.rebalance) {
+      if (room <= 0 || this.queue.size === 0 || this.rebalance || this.rounds >= MAX_ROUNDS) {
         const nextDelayed = this.delayed.peek()?.notBefore;
-        const sleep = room <= 0 || this.rebalance ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - tick);
+        const sleep = room <= 0 || this.rebalance || this.rounds >= MAX_ROUNDS ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - tick);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(sleep, 200));
           this.wake = () => {
@@ -361,18 +369,26 @@ export class DeliveryWorker {
       }
       this.inFlight += round.length;
       for (const item of round) this.sending.add(item);
-      try {
-        await this.dispatch(round);
-        // Let responses and timers run between rounds: a busy queue must not starve I/O.
-        await new Promise((r) => setImmediate(r));
-      } catch (e) {
-        this.deps.logger.error({ err: e }, 'dispatch round failed');
-        for (const item of round) {
-          if (!this.sending.has(item)) continue;
-          this.landed(item);
-          this.retry(item, `internal error: ${(e as Error).message}`, false);
-        }
-      }
+      // Rounds overlap: each waits for its intent to be appended and the read models to reach it
+      // (a projection cycle, long on a remote read store) before its sends begin.
+      this.rounds++;
+      const d: Promise<void> = this.dispatch(round)
+        .catch((e: unknown) => {
+          this.deps.logger.error({ err: e }, 'dispatch round failed');
+          for (const item of round) {
+            if (!this.sending.has(item)) continue;
+            this.landed(item);
+            this.retry(item, `internal error: ${(e as Error).message}`, false);
+          }
+        })
+        .finally(() => {
+          this.rounds--;
+          this.sends.delete(d);
+          this.wake?.();
+        });
+      this.sends.add(d);
+      // Let responses and timers run between rounds: a busy queue must not starve I/O.
+      await new Promise((r) => setImmediate(r));
     }
   }
 
