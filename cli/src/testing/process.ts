@@ -1,7 +1,14 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 
-const root = path.resolve(__dirname, '../../..');
+/** The clone's root, whether this runs from the sources (tests) or from dist/ (benchmarks). */
+const root = ((): string => {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${__dirname}`);
+  }
+})();
 
 /** Compiles the service (incremental: fast when nothing changed), for tests that run it as a process. */
 export const buildService = (): void => {
