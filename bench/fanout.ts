@@ -255,7 +255,8 @@ const deployment = async (dir: string, masterKey: string, sandboxFile: string, i
   fs.mkdirSync(dataDir, { recursive: true });
   const processes: Running[] = [];
   const start = async (name: string, extra: Record<string, string>) => {
-    const p = await startServiceProcess({ ...env, ...extra });
+    const profile = process.argv.includes('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, name)}`] : [];
+    const p = await startServiceProcess({ ...env, ...extra }, profile);
     processes.push({ name, child: p.child });
     return p;
   };

@@ -102,6 +102,26 @@ describe.skipIf(!ready)('the multi-process cluster on PostgreSQL, FerretDB and K
     return { terminal, marked };
   };
 
+  /** Sends to the whole load group and returns once `share` of it has been accepted by the providers. */
+  const sendToAll = async (text: string, share: number): Promise<string> => {
+    sandbox.reset();
+    const sent = await gql(`mutation { sendNotification(input: { groupId: "all", text: "${text}" }) { notification { notificationId } } }`);
+    const id = sent.sendNotification.notification.notificationId;
+    await until(async () => accepted() >= USERS * share, 180_000, `${share * 100}% accepted`);
+    return id;
+  };
+
+  /** Waits for completion; every recipient succeeded and every delivery has exactly one outcome in the log. */
+  const completedOnce = async (id: string, what: string) => {
+    await until(async () => (await progress(id)).status === 'COMPLETED', 300_000, what);
+    const n = await progress(id);
+    expect(n.progress).toMatchObject({ total: USERS, succeeded: USERS, failed: 0, expired: 0, reachedUsers: USERS, reachedUsersExact: true });
+    const { terminal, marked } = await outcomes(id);
+    expect(terminal.size).toBe(USERS);
+    expect([...terminal.values()].every((c) => c === 1)).toBe(true);
+    return { progress: n.progress, marked };
+  };
+
   beforeAll(async () => {
     buildService();
     const pgAdmin = new pg.Client({ connectionString: POSTGRES_URL });
@@ -202,22 +222,13 @@ describe.skipIf(!ready)('the multi-process cluster on PostgreSQL, FerretDB and K
 
   it(`loses nothing when one of the two delivery workers is killed mid-send (${USERS.toLocaleString('en')} recipients)`, async () => {
     await seeded();
-    sandbox.reset();
-    const before = accepted();
-    const sent = await gql(`mutation { sendNotification(input: { groupId: "all", text: "survive a worker" }) { notification { notificationId } } }`);
-    const id = sent.sendNotification.notification.notificationId;
-    await until(async () => accepted() - before >= USERS * 0.25, 180_000, '25% accepted');
+    const id = await sendToAll('survive a worker', 0.25);
     const victim = procs.get('delivery-2')!;
     victim.child.kill('SIGKILL');
     expect(await victim.exited).toEqual({ code: null, signal: 'SIGKILL' });
-    expect(accepted() - before).toBeLessThan(USERS);
+    expect(accepted()).toBeLessThan(USERS);
 
-    await until(async () => (await progress(id)).status === 'COMPLETED', 300_000, 'completion by the surviving worker');
-    const n = await progress(id);
-    expect(n.progress).toMatchObject({ total: USERS, succeeded: USERS, failed: 0, expired: 0, reachedUsers: USERS, reachedUsersExact: true });
-    const { terminal, marked } = await outcomes(id);
-    expect(terminal.size).toBe(USERS);
-    expect([...terminal.values()].every((c) => c === 1)).toBe(true);
+    const { progress: p, marked } = await completedOnce(id, 'completion by the surviving worker');
     // Every device got the message; a device got it twice only if it was in the killed worker's flight.
     const counts = new Map<string, number>();
     for (const inst of sandbox.instances) for (const [address, c] of inst.countsByAddress()) counts.set(address, (counts.get(address) ?? 0) + c);
@@ -225,27 +236,18 @@ describe.skipIf(!ready)('the multi-process cluster on PostgreSQL, FerretDB and K
     expect(counts.size).toBe(USERS);
     expect(duplicates).toBeLessThanOrEqual(marked.size);
     expect(marked.size).toBeLessThanOrEqual(IN_FLIGHT);
-    expect(n.progress.possiblyDuplicated).toBe(marked.size);
+    expect(p.possiblyDuplicated).toBe(marked.size);
     // Let the next test have two workers again.
     await start('delivery-2', { ROLES: 'delivery', DELIVERY_PLAN: 'false' });
   }, 600_000);
 
   it.skipIf(!ownBroker)('loses nothing when the Kafka broker restarts mid-send', async () => {
     await seeded();
-    sandbox.reset();
-    const before = accepted();
-    const sent = await gql(`mutation { sendNotification(input: { groupId: "all", text: "survive the broker" }) { notification { notificationId } } }`);
-    const id = sent.sendNotification.notification.notificationId;
-    await until(async () => accepted() - before >= USERS * 0.2, 180_000, '20% accepted');
+    const id = await sendToAll('survive the broker', 0.2);
     execFileSync('bash', [path.join(root, 'deploy/local/down.sh'), 'kafka'], { stdio: 'inherit' });
     await new Promise((r) => setTimeout(r, 2000));
     execFileSync('bash', [path.join(root, 'deploy/local/up.sh'), 'kafka'], { stdio: 'inherit' });
-    await until(async () => (await progress(id)).status === 'COMPLETED', 300_000, 'completion after the broker restart');
-    const n = await progress(id);
-    expect(n.progress).toMatchObject({ total: USERS, succeeded: USERS, failed: 0, expired: 0, reachedUsers: USERS, reachedUsersExact: true });
-    const { terminal, marked } = await outcomes(id);
-    expect(terminal.size).toBe(USERS);
-    expect([...terminal.values()].every((c) => c === 1)).toBe(true);
+    const { marked } = await completedOnce(id, 'completion after the broker restart');
     expect(marked.size).toBeLessThanOrEqual(2 * IN_FLIGHT);
   }, 600_000);
 });

@@ -93,7 +93,6 @@ export class DeliveryWorker {
   private readonly messages = new Map<number, Message[]>();
   private readonly recorder: Recorder;
   private consumer: Consumer | null = null;
-  private inFlight = 0;
   /** Dispatch rounds between taking their items and handing them to providers. */
   private rounds = 0;
   private seq = 0;
@@ -104,7 +103,7 @@ export class DeliveryWorker {
   private readonly sends = new Set<Promise<void>>();
   /** Partitions this worker owns: it sends nothing of another's, not even what it has queued. */
   private readonly owned = new Set<number>();
-  /** Items from their dispatch round until their outcome (or until dropped): what a revocation waits for. */
+  /** Items from their dispatch round until their outcome (or until dropped): the in-flight count, and what a revocation waits for. */
   private readonly sending = new Set<Item>();
   /** Set from the start of a rebalance to its end: nothing new goes to a provider meanwhile. */
   private rebalance: { done: Promise<void>; end: () => void } | null = null;
@@ -179,7 +178,7 @@ export class DeliveryWorker {
 
   private rebalancing(): void {
     if (this.rebalance) return;
-    this.deps.logger.info({ inFlight: this.inFlight, queued: this.depth }, 'delivery: rebalance began; holding new sends');
+    this.deps.logger.info({ inFlight: this.sending.size, queued: this.depth }, 'delivery: rebalance began; holding new sends');
     let end!: () => void;
     const done = new Promise<void>((resolve) => (end = resolve));
     this.rebalance = { done, end };
@@ -226,10 +225,12 @@ export class DeliveryWorker {
     }
   }
 
-  /** The item left this worker without an outcome: its partition moved to another member. */
-  private release(item: Item): void {
+  /** Whether the item's partition is still this worker's; if not, the item leaves it without an outcome. */
+  private ours(item: Item): boolean {
+    if (this.owned.has(item.batch.partition)) return true;
     this.sending.delete(item);
     this.active.delete(item.ref.deliveryId);
+    return false;
   }
 
   private async loadNotification(job: DeliveryJob, partition: number): Promise<Notification> {
@@ -322,7 +323,7 @@ export class DeliveryWorker {
       const tick = Date.now();
       const now = this.deps.clock.now().getTime();
       while (this.delayed.size > 0 && this.delayed.peek()!.notBefore <= tick) this.queue.push(this.delayed.pop()!);
-      const room = Math.min(1000, this.deps.config.maxInFlight - this.inFlight);
+      const room = Math.min(1000, this.deps.config.maxInFlight - this.sending.size);
       if (room <= 0 || this.queue.size === 0 || this.rebalance || this.rounds >= MAX_ROUNDS) {
         const nextDelayed = this.delayed.peek()?.notBefore;
         const sleep = room <= 0 || this.rebalance || this.rounds >= MAX_ROUNDS ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - tick);
@@ -342,10 +343,7 @@ export class DeliveryWorker {
       const budget = new Map<string, number>();
       while (round.length < room && this.queue.size > 0) {
         const item = this.queue.pop()!;
-        if (!this.owned.has(item.batch.partition)) {
-          this.active.delete(item.ref.deliveryId);
-          continue;
-        }
+        if (!this.ours(item)) continue;
         // Never sent after its deadline: what is still queued then expires.
         if (item.deadline <= now) {
           this.expire(item, item.lastReason ? `deadline passed; last error: ${item.lastReason}` : 'deadline passed before a provider could take it');
@@ -367,7 +365,6 @@ export class DeliveryWorker {
         await new Promise((r) => setTimeout(r, 5));
         continue;
       }
-      this.inFlight += round.length;
       for (const item of round) this.sending.add(item);
       // Rounds overlap: each waits for its intent to be appended and the read models to reach it
       // (a projection cycle, long on a remote read store) before its sends begin.
@@ -377,7 +374,7 @@ export class DeliveryWorker {
           this.deps.logger.error({ err: e }, 'dispatch round failed');
           for (const item of round) {
             if (!this.sending.has(item)) continue;
-            this.landed(item);
+            this.sending.delete(item);
             this.retry(item, `internal error: ${(e as Error).message}`, false);
           }
         })
@@ -440,19 +437,14 @@ export class DeliveryWorker {
     // A rebalance that began meanwhile decides who sends: the intent alone makes a new owner wait
     // for this worker's outcome (or, past the handover time, send again flagged).
     while (this.rebalance) await this.rebalance.done;
-    const mine = round.filter((item) => {
-      if (this.owned.has(item.batch.partition)) return true;
-      this.inFlight--;
-      this.release(item);
-      return false;
-    });
+    const mine = round.filter((item) => this.ours(item));
     if (mine.length === 0) return;
     // Checked after the intent: any opt-out or consent change logged before it is in the read
     // model now, so a change accepted before this send began is always honoured.
     await this.deps.readModelsCaughtUp(intent);
     const second = await this.eligible(mine);
     for (const r of second.refused) {
-      this.landed(r.item);
+      this.sending.delete(r.item);
       this.fail(r.item, null, r.reason);
     }
     const byChannel = new Map<string, { item: Item; message: OutboundMessage }[]>();
@@ -472,7 +464,7 @@ export class DeliveryWorker {
     const now = this.deps.clock.now().getTime();
     const live = list.filter((o) => {
       if (o.item.deadline > now) return true;
-      this.landed(o.item);
+      this.sending.delete(o.item);
       this.expire(o.item, 'deadline passed before a provider could take it');
       return false;
     });
@@ -490,7 +482,7 @@ export class DeliveryWorker {
         const item = byId.get(outcome.deliveryId);
         if (!item || handled.has(outcome.deliveryId)) continue;
         handled.add(outcome.deliveryId);
-        this.landed(item);
+        this.sending.delete(item);
         item.attempts++;
         this.recorder.attempted(item.batch, {
           ...item.ref,
@@ -511,18 +503,15 @@ export class DeliveryWorker {
       const item = byId.get(message.deliveryId);
       if (!item || handled.has(message.deliveryId)) continue;
       handled.add(message.deliveryId);
-      this.landed(item);
-      if (!this.owned.has(item.batch.partition)) {
-        this.active.delete(item.ref.deliveryId);
-        continue;
-      }
+      this.sending.delete(item);
+      if (!this.ours(item)) continue;
       item.notBefore = Date.now() + result.waitMs;
       this.delayed.push(item);
     }
     // A provider that answered for fewer messages than it was given: the rest count as not sent.
     for (const o of live) {
       if (handled.has(o.item.ref.deliveryId)) continue;
-      this.landed(o.item);
+      this.sending.delete(o.item);
       this.retry(o.item, 'no outcome from the provider', true);
     }
     this.wake?.();
@@ -530,18 +519,10 @@ export class DeliveryWorker {
 
   // ---- outcomes ----------------------------------------------------------------------------
 
-  private landed(item: Item): void {
-    this.inFlight--;
-    this.sending.delete(item);
-  }
-
   private retry(item: Item, reason: string, counted: boolean, retryAfterMs?: number): void {
     item.lastReason = reason;
     // No longer ours: the new owner sends it (flagged, since an attempt of it is in the log).
-    if (!this.owned.has(item.batch.partition)) {
-      this.active.delete(item.ref.deliveryId);
-      return;
-    }
+    if (!this.ours(item)) return;
     const { retryBaseMs, retryMaxMs } = this.deps.config;
     const backoff = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.max(0, item.attempts - 1));
     // Full jitter: spread retries so a recovering provider is not hit by a wall of them.

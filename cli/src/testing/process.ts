@@ -19,9 +19,9 @@ export type ServiceProcess = Readonly<{ child: ChildProcess; url: string; output
 
 /** Resolves once the process printed its roles (everything started); `url` is empty without the API role. */
 
-/** `notify start` as a real process on the given data directory and a free port. */
-export const startServiceProcess = async (env: Record<string, string>): Promise<ServiceProcess> => {
-  const child = spawn(process.execPath, [path.join(root, 'dist/cli/src/main.js'), 'start'], {
+/** `notify start` as a real process on the given data directory and a free port (`nodeArgs`: --cpu-prof, say). */
+export const startServiceProcess = async (env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<ServiceProcess> => {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'dist/cli/src/main.js'), 'start'], {
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -132,17 +132,8 @@ export const openKafkaBus = async (options: KafkaBusOptions): Promise<JobBus> =>
     } catch (e) {
       if (!isType(e, 'TOPIC_ALREADY_EXISTS')) throw e;
     }
-    // The winner's topic may not be in the metadata yet (its leaders are still being elected).
-    let actual = 0;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        actual = await partitionsOf(topic);
-        break;
-      } catch (e) {
-        if (attempt >= 50 || !/does not exist/.test((e as Error).message)) throw e;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    // The winner's topic may not be in the metadata yet: ensureOne retries that answer.
+    const actual = await partitionsOf(topic);
     if (actual >= partitions) return;
     try {
       await admin.createPartitions({ topicPartitions: [{ topic, count: partitions }] });

@@ -37,7 +37,6 @@ const LISTEN_RETRY_MS = 1000;
 const DDL_LOCK = 0x6e6f7401;
 const WRITE_LOCK = 0x6e6f7402;
 
-
 /** Short enough that `<schema>_appended` stays a valid notification channel (63 bytes). */
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
 

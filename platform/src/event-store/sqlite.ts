@@ -31,7 +31,6 @@ const toRecorded = (r: Row): RecordedEvent<AnyEvent> =>
 /** How often a subscriber looks for appends made by other processes on the same file. */
 const POLL_MS = 200;
 
-
 /**
  * The embedded event store: one SQLite file in WAL mode. Every append takes the write lock up
  * front (BEGIN IMMEDIATE), so the expected-revision check and the insert see the same state even

@@ -1,9 +1,8 @@
-import { byId, isFerretDb } from '../mongodb/by-id';
 import { randomUUID } from 'node:crypto';
 import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db, type Document } from 'mongodb';
 import {
   CheckpointConflictError,
-  safeName,
+  safeName as safe,
   type Change,
   type CheckpointUpdate,
   type CollectionSpec,
@@ -14,8 +13,7 @@ import {
   type ReadStore,
   type Sort,
 } from './port';
-
-const safe = safeName;
+import { byId, isFerretDb } from '../mongodb/by-id';
 
 type CheckpointDoc = { _id: string; value: number };
 /** The right to move one checkpoint from one value: `_id` is unique, so exactly one writer holds it. */
@@ -410,7 +408,6 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
     },
     getMany: async <D extends Doc>(collection: string, ids: readonly string[]) => {
       spec(collection);
-      if (ids.length === 0) return [];
       return (await byIdOps.find(coll(collection), ids)).map((m) => fromMongo<D>(m));
     },
     find,

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import {
   CheckpointConflictError,
-  safeName,
+  safeName as safe,
   type Change,
   type CheckpointUpdate,
   type CollectionSpec,
@@ -13,8 +13,6 @@ import {
   type ReadStore,
   type Sort,
 } from './port';
-
-const safe = safeName;
 
 /** Names of derived tables and indexes: a change of fields gives a new object, never a stale one. */
 const digest = (value: unknown): string => createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 12);
