@@ -152,6 +152,8 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
       config: deliveryConfig,
       providers: createProviders({ sandbox: description }).all,
       plan: config.deliveryPlans,
+      // The read models are another process's: each round waits a projection cycle, so four overlap.
+      dispatchRounds: projections ? 1 : 4,
     });
     // Stopped before the sandbox, after the API: in-flight sends finish and are recorded.
     stops.splice(stops.length - (sandbox ? 1 : 0), 0, () => delivery!.stop());

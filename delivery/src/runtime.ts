@@ -30,6 +30,7 @@ export const startDelivery = async (deps: Readonly<{
   readModelsCaughtUp: (position: number) => Promise<void>;
   /** Off in processes that only send (a second worker): one planner is enough, though more are safe. */
   plan?: boolean;
+  dispatchRounds?: number;
 }>): Promise<DeliveryRole> => {
   const router = new ProviderRouter(deps.providers, deps.config, (provider, state, reason) => {
     deps.metrics?.breakerState.set({ provider: provider.name }, BREAKER_GAUGE[state]);

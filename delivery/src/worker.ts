@@ -70,12 +70,16 @@ export type WorkerDeps = Readonly<{
   readModelsCaughtUp: (position: number) => Promise<void>;
   /** How long a partition gained from a live member may take to finish its sends (shared groups only). */
   handoverMs?: number;
+  /**
+   * Dispatch rounds that may wait for the read models at once (default 1). Where the projections
+   * run in another process that wait is a projection cycle, and overlapping rounds keep sending.
+   */
+  dispatchRounds?: number;
 }>;
 
 /** Longer than any provider call may take (their timeouts), plus a flush. */
 const DEFAULT_HANDOVER_MS = 12_000;
 
-const MAX_ROUNDS = 4;
 const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
 
 /**
@@ -324,9 +328,9 @@ export class DeliveryWorker {
       const now = this.deps.clock.now().getTime();
       while (this.delayed.size > 0 && this.delayed.peek()!.notBefore <= tick) this.queue.push(this.delayed.pop()!);
       const room = Math.min(1000, this.deps.config.maxInFlight - this.sending.size);
-      if (room <= 0 || this.queue.size === 0 || this.rebalance || this.rounds >= MAX_ROUNDS) {
+      if (room <= 0 || this.queue.size === 0 || this.rebalance || this.rounds >= (this.deps.dispatchRounds ?? 1)) {
         const nextDelayed = this.delayed.peek()?.notBefore;
-        const sleep = room <= 0 || this.rebalance || this.rounds >= MAX_ROUNDS ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - tick);
+        const sleep = room <= 0 || this.rebalance || this.rounds >= (this.deps.dispatchRounds ?? 1) ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - tick);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(sleep, 200));
           this.wake = () => {
@@ -366,8 +370,8 @@ export class DeliveryWorker {
         continue;
       }
       for (const item of round) this.sending.add(item);
-      // Rounds overlap: each waits for its intent to be appended and the read models to reach it
-      // (a projection cycle, long on a remote read store) before its sends begin.
+      // Rounds may overlap (dispatchRounds): each waits for its intent to be appended and the read
+      // models to reach it before its sends begin.
       this.rounds++;
       const d: Promise<void> = this.dispatch(round)
         .catch((e: unknown) => {
