@@ -1,5 +1,6 @@
 import CircuitBreaker from 'opossum';
 import type { Channel, OutboundMessage, Provider, SendOutcome } from './providers/port';
+import { mayHaveArrived, ProviderUnavailableError } from './providers/outcomes';
 import type { DeliveryConfig, ProviderPolicy } from './config';
 import { TokenBucket } from './token-bucket';
 
@@ -140,18 +141,28 @@ export class ProviderRouter {
       const outcomes = await route.breaker.fire(messages);
       return { provider: route.provider.name, latencyMs: performance.now() - started, outcomes };
     } catch (e) {
-      const outcomes =
-        e instanceof AllTransient
-          ? e.outcomes
-          : messages.map((m): SendOutcome => ({
-              deliveryId: m.deliveryId,
-              outcome: 'transient',
-              reason: (e as { code?: string }).code === 'EOPENBREAKER' ? 'circuit open' : (e as { code?: string }).code === 'ETIMEDOUT' ? `timed out after ${route.policy.timeoutMs} ms` : (e as Error).message,
-            }));
-      return { provider: route.provider.name, latencyMs: performance.now() - started, outcomes };
+      return { provider: route.provider.name, latencyMs: performance.now() - started, outcomes: this.outcomesOf(e, route, messages) };
     } finally {
       route.inFlight--;
     }
+  }
+
+  /**
+   * A failed call's outcome per message. The breaker's own timeout abandons a call whose requests
+   * may still arrive: a retry of those may deliver twice, and says so.
+   */
+  private outcomesOf(e: unknown, route: Route, messages: readonly OutboundMessage[]): readonly SendOutcome[] {
+    if (e instanceof AllTransient || e instanceof ProviderUnavailableError) return e.outcomes;
+    const code = (e as { code?: string }).code;
+    const [reason, maybeDelivered] =
+      code === 'EOPENBREAKER'
+        ? ['circuit open', false]
+        : code === 'ESEMLOCKED'
+          ? ['too many calls in flight', false]
+            : code === 'ETIMEDOUT'
+            ? [`timed out after ${route.policy.timeoutMs} ms`, true]
+            : [e instanceof Error ? e.message : String(e), mayHaveArrived(e)];
+    return messages.map((m): SendOutcome => ({ deliveryId: m.deliveryId, outcome: 'transient', reason, ...(maybeDelivered ? { maybeDelivered: true as const } : {}) }));
   }
 
   async close(): Promise<void> {

@@ -500,7 +500,11 @@ export class DeliveryWorker {
         else if (outcome.outcome === 'permanent') {
           if (outcome.invalidDevice) this.recorder.deviceInvalidated(item.batch.tenantId, item.ref.userId, item.ref.deviceId, routed.provider, outcome.reason);
           this.fail(item, routed.provider, outcome.reason);
-        } else this.retry(item, `${routed.provider}: ${outcome.reason}`, true, outcome.retryAfterMs);
+        } else {
+          // From here on every attempt of it is flagged: the lost one may have arrived.
+          if (outcome.maybeDelivered) item.possiblyDuplicate = true;
+          this.retry(item, `${routed.provider}: ${outcome.reason}`, true, outcome.retryAfterMs);
+        }
       }
     }
     for (const message of result.unsent) {

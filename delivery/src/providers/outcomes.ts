@@ -36,13 +36,33 @@ export const permanent = (deliveryId: string, reason: string, invalidDevice: boo
   providerFault: false,
 });
 
-export const transient = (deliveryId: string, reason: string, opts: { providerFault: boolean; retryAfterMs?: number | undefined }): Draft => ({
-  outcome:
-    opts.retryAfterMs === undefined
-      ? { deliveryId, outcome: 'transient', reason }
-      : { deliveryId, outcome: 'transient', reason, retryAfterMs: opts.retryAfterMs },
+export const transient = (
+  deliveryId: string,
+  reason: string,
+  opts: { providerFault: boolean; retryAfterMs?: number | undefined; maybeDelivered?: boolean },
+): Draft => ({
+  outcome: {
+    deliveryId,
+    outcome: 'transient',
+    reason,
+    ...(opts.retryAfterMs === undefined ? {} : { retryAfterMs: opts.retryAfterMs }),
+    ...(opts.maybeDelivered ? { maybeDelivered: true as const } : {}),
+  },
   providerFault: opts.providerFault,
 });
+
+/** Timeouts and connections dropped mid-request: the provider may have taken the message. */
+const LOST_IN_FLIGHT = /\b(ETIMEDOUT|ESOCKETTIMEDOUT|ECONNRESET|ECONNABORTED|EPIPE|TimeoutError|RequestTimeout)\b|socket hang up|network-timeout|timed? ?out/i;
+
+/**
+ * Whether an error thrown by a client library leaves it unknown if the request arrived. Refused
+ * connections, DNS failures and errors raised before sending say no; a retry then is safe.
+ */
+export function mayHaveArrived(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, name, message } = err as { code?: unknown; name?: unknown; message?: unknown };
+  return LOST_IN_FLIGHT.test([code, name, message].filter((x) => typeof x === 'string').join(' '));
+}
 
 /** Applies the rule above. */
 export function settle(provider: string, drafts: readonly Draft[]): readonly SendOutcome[] {

@@ -16,8 +16,12 @@ export type SendOutcome =
   | Readonly<{ deliveryId: string; outcome: 'accepted'; providerMessageId?: string }>
   /** Retrying cannot help: bad or unregistered token, invalid address. The device is invalid. */
   | Readonly<{ deliveryId: string; outcome: 'permanent'; reason: string; invalidDevice: boolean }>
-  /** Worth retrying later (or on another provider): 429, 5xx, timeouts, connection errors. */
-  | Readonly<{ deliveryId: string; outcome: 'transient'; reason: string; retryAfterMs?: number }>;
+  /**
+   * Worth retrying later (or on another provider): 429, 5xx, timeouts, connection errors.
+   * `maybeDelivered`: the request may have reached the provider before the answer was lost (a
+   * timeout, a connection dropped mid-request), so a retry may deliver the message twice.
+   */
+  | Readonly<{ deliveryId: string; outcome: 'transient'; reason: string; retryAfterMs?: number; maybeDelivered?: true }>;
 
 /**
  * One vendor for one channel, using the vendor's own client library. `send` never throws for a

@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { deleteApp, initializeApp, type App, type Credential } from 'firebase-admin/app';
 import { getMessaging, type BatchResponse, type Message, type Messaging } from 'firebase-admin/messaging';
 import type { Channel, OutboundMessage, Provider, SendOutcome } from '../port';
-import { accepted, collapseIdFor, describeError, permanent, settle, transient, type Draft } from '../outcomes';
+import { accepted, collapseIdFor, describeError, mayHaveArrived, permanent, settle, transient, type Draft } from '../outcomes';
 
 /** FCM's fixed host; the sandbox's certificate covers it, so TLS verifies against the sandbox CA. */
 export const FCM_HOST = 'fcm.googleapis.com';
@@ -139,13 +139,14 @@ export class FcmProvider implements Provider {
       ]);
     } catch (err) {
       const reason = `fcm: ${describeError(err)}`;
-      return settle(this.name, messages.map((m) => transient(m.deliveryId, reason, { providerFault: true })));
+      const maybeDelivered = mayHaveArrived(err);
+      return settle(this.name, messages.map((m) => transient(m.deliveryId, reason, { providerFault: true, maybeDelivered })));
     } finally {
       clearTimeout(timer);
     }
     if (response === 'timeout') {
       const reason = `fcm: no answer within ${this.timeoutMs} ms`;
-      return settle(this.name, messages.map((m) => transient(m.deliveryId, reason, { providerFault: true })));
+      return settle(this.name, messages.map((m) => transient(m.deliveryId, reason, { providerFault: true, maybeDelivered: true })));
     }
     const drafts = response.responses.map((r, i): Draft => {
       const id = messages[i]!.deliveryId;
@@ -165,7 +166,7 @@ export class FcmProvider implements Provider {
     if (RATE_CODES.has(code)) return transient(deliveryId, reason, { providerFault: false, retryAfterMs: this.quotaRetryAfterMs });
     // server-unavailable, internal-error, unknown-error, third-party-auth-error,
     // authentication-error, app/network-error, app/network-timeout, ...
-    return transient(deliveryId, reason, { providerFault: true });
+    return transient(deliveryId, reason, { providerFault: true, maybeDelivered: mayHaveArrived(error) });
   }
 
   async close(): Promise<void> {

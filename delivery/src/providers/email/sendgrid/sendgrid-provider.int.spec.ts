@@ -92,7 +92,10 @@ describe('SendgridProvider (@sendgrid/mail → sandbox SendGrid v3)', () => {
     inst.setFaults({ errorRate: 0, outage: true });
     await expect(sendgrid.send(msgs)).rejects.toThrow(/sendgrid 503/);
     inst.setFaults({ outage: false, hang: true });
-    await expect(sendgrid.send(msgs)).rejects.toThrow(/timeout/);
+    const hung = await sendgrid.send(msgs).catch((e: unknown) => e);
+    expect((hung as Error).message).toMatch(/timeout/);
+    expect((hung as ProviderUnavailableError).outcomes.map((o) => o.outcome === 'transient' && o.maybeDelivered)).toEqual([true, true]);
+    expect((err as ProviderUnavailableError).outcomes.some((o) => o.outcome === 'transient' && o.maybeDelivered)).toBe(false);
     expect(inst.count()).toBe(0);
   });
 

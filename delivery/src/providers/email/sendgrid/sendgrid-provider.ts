@@ -2,7 +2,7 @@ import https from 'node:https';
 import { Client } from '@sendgrid/client';
 import { MailService } from '@sendgrid/mail';
 import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
-import { accepted, describeError, permanent, settle, transient, type Draft } from '../../outcomes';
+import { accepted, describeError, mayHaveArrived, permanent, settle, transient, type Draft } from '../../outcomes';
 
 export type SendgridProviderOptions = {
   /** Default "sendgrid". */
@@ -86,7 +86,8 @@ export class SendgridProvider implements Provider {
     const status = typeof err.code === 'number' ? err.code : undefined;
     if (status === undefined || err.response === undefined) {
       const reason = `sendgrid: ${describeError(err)}`;
-      return messages.map((m) => transient(m.deliveryId, reason, { providerFault: true }));
+      const maybeDelivered = mayHaveArrived(err);
+      return messages.map((m) => transient(m.deliveryId, reason, { providerFault: true, maybeDelivered }));
     }
     const body = err.response.body as { errors?: SgError[] } | undefined;
     const errors = Array.isArray(body?.errors) ? body.errors : [];

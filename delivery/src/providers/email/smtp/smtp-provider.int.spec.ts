@@ -69,7 +69,10 @@ describe('SmtpProvider (nodemailer pool → sandbox SMTP with STARTTLS)', () => 
     inst.setFaults({ outage: false, hang: true });
     const quick = make(300);
     try {
-      await expect(quick.send([{ deliveryId: 'h', address: 'h@example.com', text: 't' }])).rejects.toThrow(ProviderUnavailableError);
+      const hung = await quick.send([{ deliveryId: 'h', address: 'h@example.com', text: 't' }]).catch((e: unknown) => e);
+      expect(hung).toBeInstanceOf(ProviderUnavailableError);
+      expect((hung as ProviderUnavailableError).outcomes[0]).toMatchObject({ maybeDelivered: true });
+      expect((err as ProviderUnavailableError).outcomes[0]).not.toHaveProperty('maybeDelivered');
     } finally {
       await quick.close();
     }

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import nodemailer from 'nodemailer';
 import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
-import { accepted, describeError, permanent, settle, transient, type Draft } from '../../outcomes';
+import { accepted, describeError, mayHaveArrived, permanent, settle, transient, type Draft } from '../../outcomes';
 
 export type SmtpProviderOptions = {
   /** Default "smtp". */
@@ -100,7 +100,7 @@ export class SmtpProvider implements Provider {
     if (code !== undefined && code >= 400 && code < 500 && /\b4\.7\.\d+/.test(err.response ?? '')) {
       return transient(deliveryId, reason, { providerFault: false });
     }
-    return transient(deliveryId, reason, { providerFault: true });
+    return transient(deliveryId, reason, { providerFault: true, maybeDelivered: code === undefined && mayHaveArrived(err) });
   }
 
   async close(): Promise<void> {

@@ -91,6 +91,7 @@ describe('ApnsProvider (@parse/node-apn → sandbox APNs over HTTP/2)', () => {
     const started = Date.now();
     const err = await apns.send([{ deliveryId: 'h1', address: token(5), text: 't' }]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderUnavailableError);
+    expect((err as ProviderUnavailableError).outcomes[0]).toMatchObject({ maybeDelivered: true });
     expect(Date.now() - started).toBeLessThan(3000);
     inst.setFaults({ hang: false });
     await expect(apns.send([{ deliveryId: 'h2', address: token(5), text: 't' }])).resolves.toEqual([

@@ -1,6 +1,6 @@
 import apn from '@parse/node-apn';
 import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
-import { accepted, collapseIdFor, describeError, permanent, settle, transient, type Draft } from '../../outcomes';
+import { accepted, collapseIdFor, describeError, mayHaveArrived, permanent, settle, transient, type Draft } from '../../outcomes';
 
 export type ApnsProviderOptions = {
   /** Default "apns". */
@@ -70,16 +70,19 @@ export class ApnsProvider implements Provider {
     try {
       result = await this.provider.send(note, m.address);
     } catch (err) {
-      return transient(m.deliveryId, `apns: ${describeError(err)}`, { providerFault: true });
+      return transient(m.deliveryId, `apns: ${describeError(err)}`, { providerFault: true, maybeDelivered: mayHaveArrived(err) });
     }
     const sent = result.sent[0] as (apn.ResponseSent & { 'apns-id'?: string }) | undefined;
     if (sent) return accepted(m.deliveryId, sent['apns-id']);
     const failure = result.failed[0];
-    if (!failure) return transient(m.deliveryId, 'apns: no response', { providerFault: true });
+    if (!failure) return transient(m.deliveryId, 'apns: no response', { providerFault: true, maybeDelivered: true });
     const status = failure.status;
     if (status === undefined) {
       // Timeouts, resets, TLS and connection errors come back as `error` without a status.
-      return transient(m.deliveryId, `apns: ${failure.error ? describeError(failure.error) : 'request failed'}`, { providerFault: true });
+      return transient(m.deliveryId, `apns: ${failure.error ? describeError(failure.error) : 'request failed'}`, {
+        providerFault: true,
+        maybeDelivered: failure.error ? mayHaveArrived(failure.error) : true,
+      });
     }
     // node-apn keeps Apple's {reason} except for 500 and 403 ExpiredProviderToken (an error instead).
     const reason = failure.response?.reason ?? (failure.error ? describeError(failure.error) : 'no reason');

@@ -1,7 +1,7 @@
 import https from 'node:https';
 import { PublishCommand, SNSClient, SNSServiceException } from '@aws-sdk/client-sns';
 import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
-import { accepted, describeError, permanent, retryAfterMs, settle, transient, type Draft } from '../../outcomes';
+import { accepted, describeError, mayHaveArrived, permanent, retryAfterMs, settle, transient, type Draft } from '../../outcomes';
 
 export type SnsProviderOptions = {
   /** Default "sns". */
@@ -83,7 +83,7 @@ export class SnsProvider implements Provider {
 
   private classify(deliveryId: string, err: unknown): Draft {
     if (!(err instanceof SNSServiceException)) {
-      return transient(deliveryId, `sns: ${describeError(err)}`, { providerFault: true });
+      return transient(deliveryId, `sns: ${describeError(err)}`, { providerFault: true, maybeDelivered: mayHaveArrived(err) });
     }
     const status = err.$metadata.httpStatusCode ?? 0;
     const reason = `sns ${status} ${err.name}: ${err.message}`;

@@ -78,7 +78,10 @@ describe('TwilioProvider (twilio SDK with a routed RequestClient → sandbox Twi
     inst.setFaults({ outage: false, hang: true });
     const quick = make(300);
     try {
-      await expect(quick.send(msg)).rejects.toThrow(/timeout/);
+      const hung = await quick.send(msg).catch((e: unknown) => e);
+      expect((hung as Error).message).toMatch(/timeout/);
+      expect((hung as ProviderUnavailableError).outcomes[0]).toMatchObject({ maybeDelivered: true });
+      expect((err as ProviderUnavailableError).outcomes[0]).not.toHaveProperty('maybeDelivered');
     } finally {
       await quick.close();
     }

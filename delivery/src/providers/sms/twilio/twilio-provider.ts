@@ -3,7 +3,7 @@ import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient';
 import type TwilioResponse from 'twilio/lib/http/response';
 import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
-import { accepted, describeError, permanent, retryAfterMs, settle, transient, type Draft } from '../../outcomes';
+import { accepted, describeError, mayHaveArrived, permanent, retryAfterMs, settle, transient, type Draft } from '../../outcomes';
 
 export type TwilioProviderOptions = {
   /** Default "twilio". */
@@ -113,7 +113,7 @@ export class TwilioProvider implements Provider {
 
   private classify(deliveryId: string, err: unknown, ctx: CallContext): Draft {
     if (!(err instanceof twilio.RestException)) {
-      return transient(deliveryId, `twilio: ${describeError(err)}`, { providerFault: true });
+      return transient(deliveryId, `twilio: ${describeError(err)}`, { providerFault: true, maybeDelivered: mayHaveArrived(err) });
     }
     const status = err.status;
     const code = err.code;
