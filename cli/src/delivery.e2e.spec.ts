@@ -197,6 +197,35 @@ describe('a call abandoned at its timeout, after the provider took the message',
   }, 60_000);
 });
 
+describe('a user erased while their message is with the provider', () => {
+  let h: Harness;
+  let admin: string;
+
+  beforeAll(async () => {
+    h = await startHarness({ env: { SANDBOX_LATENCY_MS: '0' } });
+    admin = await registerTenant(h, 'gone');
+    await h.ok(admin, `mutation($in: RegisterUserInput!) { registerUser(input: $in) { userId } }`, {
+      in: { userId: 'u', name: 'U', consent: { start: '2026-01-01T00:00:00Z', end: '2099-01-01T00:00:00Z' }, devices: [{ kind: 'SMS', address: '+821055550001' }] },
+    });
+  });
+  afterAll(() => h.stop());
+
+  it('counts the answer that comes after the erasure, and leaves no trace of it in the timeline', async () => {
+    const twilio = h.app.sandbox!.instance('twilio');
+    twilio.setFaults({ latencyMs: 1500 });
+    const sent = await h.ok<any>(admin, `mutation { sendNotification(input: { userIds: ["u"], text: "racing the erasure" }) { notification { notificationId } } }`);
+    await until(async () => twilio.stats().requests >= 1, 10_000, 'the request to reach the provider');
+    await h.ok(admin, `mutation { forgetUser(userId: "u") { userId } }`);
+    const id = sent.sendNotification.notification.notificationId;
+    await completed(h, admin, id);
+    expect((await notification(h, admin, id)).progress).toMatchObject({ total: 1, succeeded: 1 });
+    expect(twilio.stats().accepted).toBe(1);
+    await h.app.settle();
+    // The outcome was projected after the purge; the erasure mark keeps it from recreating an entry.
+    expect((await h.app.readStore.find('timeline', { tenantId: 'gone', userId: 'u' }, { limit: 10 })).items).toEqual([]);
+  }, 60_000);
+});
+
 describe('a send that cannot fit its deadline', () => {
   const clock = manualClock(new Date());
   let h: Harness;

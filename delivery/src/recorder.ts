@@ -23,7 +23,7 @@ export type Terminal = Readonly<{ batch: Batch; ref: DeliveryRef; status: 'succe
  */
 export class Recorder {
   private buffers = new Map<string, Buffered>();
-  private invalidated: { tenantId: string; userId: string; deviceId: string; provider: string; reason: string }[] = [];
+  private invalidated: { tenantId: string; userId: string; deviceId: string; provider: string; reason: string; requestedPosition: number }[] = [];
   private terminals: Terminal[] = [];
   private size = 0;
   private flushing: Promise<number> | null = null;
@@ -88,8 +88,8 @@ export class Recorder {
     this.added();
   }
 
-  deviceInvalidated(tenantId: string, userId: string, deviceId: string, provider: string, reason: string): void {
-    this.invalidated.push({ tenantId, userId, deviceId, provider, reason });
+  deviceInvalidated(batch: Batch, userId: string, deviceId: string, provider: string, reason: string): void {
+    this.invalidated.push({ tenantId: batch.tenantId, userId, deviceId, provider, reason, requestedPosition: batch.requestedPosition });
   }
 
   /** Appends everything buffered; resolves with the position of the last event appended. */
@@ -144,7 +144,7 @@ export class Recorder {
     for (const i of invalidated) {
       appends.push({
         streamName: streams.user(i.tenantId, i.userId),
-        events: [{ type: 'DeviceInvalidated', data: { userId: i.userId, deviceId: i.deviceId, provider: i.provider, reason: i.reason }, metadata: meta(i.tenantId, 'delivery') }],
+        events: [{ type: 'DeviceInvalidated', data: { userId: i.userId, deviceId: i.deviceId, provider: i.provider, reason: i.reason, requestedPosition: i.requestedPosition }, metadata: meta(i.tenantId, 'delivery') }],
         // Only onto an existing user: an erased user's stream takes nothing more.
         expectedRevision: 'stream_exists',
       });

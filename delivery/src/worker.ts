@@ -498,7 +498,7 @@ export class DeliveryWorker {
         });
         if (outcome.outcome === 'accepted') this.succeed(item, routed.provider);
         else if (outcome.outcome === 'permanent') {
-          if (outcome.invalidDevice) this.recorder.deviceInvalidated(item.batch.tenantId, item.ref.userId, item.ref.deviceId, routed.provider, outcome.reason);
+          if (outcome.invalidDevice) this.recorder.deviceInvalidated(item.batch, item.ref.userId, item.ref.deviceId, routed.provider, outcome.reason);
           this.fail(item, routed.provider, outcome.reason);
         } else {
           // From here on every attempt of it is flagged: the lost one may have arrived.

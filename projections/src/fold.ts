@@ -28,9 +28,11 @@ export const foldEvents = <D extends Doc>(
       purges.push(purge);
       for (const [id, doc] of current) if (doc && matchesFilter(doc, purge)) current.set(id, null);
     }
-    for (const id of model.documentIds(event)) {
-      current.set(id, model.evolve(current.get(id) ?? null, event, id));
-    }
+    // Every document sees the others as they were before this event.
+    const ids = model.documentIds(event);
+    const peek = (id: string): D | null => current.get(id) ?? null;
+    const next = ids.map((id) => model.evolve(peek(id), event, id, peek));
+    ids.forEach((id, i) => current.set(id, next[i]!));
   }
   return { docs: current, purges };
 };

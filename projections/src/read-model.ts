@@ -11,14 +11,16 @@ export interface ReadModel<D extends Doc> {
   name: string;
   collection: CollectionSpec;
   handles: readonly AnyEventType[];
-  /** The documents an event changes; empty when it changes none. */
+  /** The documents an event changes, each once; empty when it changes none. */
   documentIds(event: RecordedEvent): readonly string[];
   /**
    * Next state of document `id` (null = delete, or stay absent). Returns `doc` itself when the
    * event changes nothing, so the runner writes only what changed. `id` is one of
    * `documentIds(event)`: one event may create several documents that share no field with it.
+   * `peek` gives another of those documents as it stands before this event changes it (null when
+   * absent or not named by `documentIds`), for a document whose fate depends on a marker.
    */
-  evolve(doc: D | null, event: RecordedEvent, id: string): D | null;
+  evolve(doc: D | null, event: RecordedEvent, id: string, peek: (id: string) => D | null): D | null;
   /** deleteWhere on the model's collection, applied before evolve; for erasure events. */
   purge?(event: RecordedEvent): Filter | null;
 }

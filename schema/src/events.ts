@@ -103,7 +103,11 @@ export type UserDataShredded = Event<
   { userId: string; reason: ErasureReason; groupIds: readonly string[] }
 >;
 /** A provider rejected the device for good (bad or unregistered token, invalid number). */
-export type DeviceInvalidated = Event<'DeviceInvalidated', { userId: string; deviceId: string; provider: string; reason: string }>;
+export type DeviceInvalidated = Event<
+  'DeviceInvalidated',
+  // requestedPosition: the request whose send found the device invalid (absent in older events).
+  { userId: string; deviceId: string; provider: string; reason: string; requestedPosition?: number }
+>;
 export type UserEvent =
   | DeviceInvalidated
   | UserRegistered

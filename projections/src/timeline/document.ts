@@ -47,6 +47,15 @@ export const timelineEntryId = (tenantId: string, userId: string, position: numb
 /** The user of an entry id made by `timelineEntryId` for this tenant. */
 export const timelineUserId = (tenantId: string, id: string): string => id.slice(tenantId.length + 1, id.length - 17);
 
+/**
+ * What stays of an erased user in the timeline: the position of the shredding, so that an outcome
+ * of a send requested before it (answered after it) creates no entry. Its `userId` is not the
+ * user's (see erasureMarkUserId), so no listing returns it and no purge removes it; `~` is never
+ * part of an id, so it cannot collide with an entry.
+ */
+export const erasureMarkId = (tenantId: string, userId: string): string => `${tenantId}:~erased:${userId}`;
+export const erasureMarkUserId = (userId: string): string => `~erased:${userId}`;
+
 /** A delivery's entry sorts with the request that caused it, one per device. */
 export const deliveryEntryId = (tenantId: string, userId: string, requestedPosition: number, deviceId: string): string =>
   `${timelineEntryId(tenantId, userId, requestedPosition)}:${deviceId}`;

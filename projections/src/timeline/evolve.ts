@@ -1,6 +1,6 @@
 import type { DeliveryEvent, RecordedEvent, SealedDevice, UserEvent } from '../../../schema/src/events';
 import { eventTypes, isOneOf, readModel, unreachable, type ReadModel } from '../read-model';
-import { deliveryEntryId, timelineCollection, timelineEntryId, timelineUserId, type DeliveryStep, type TimelineEntryDocument } from './document';
+import { deliveryEntryId, erasureMarkId, erasureMarkUserId, timelineCollection, timelineEntryId, timelineUserId, type DeliveryStep, type TimelineEntryDocument } from './document';
 
 export const timelineEvents = eventTypes<UserEvent['type'] | 'NotificationRequested'>({
   UserRegistered: true,
@@ -76,18 +76,48 @@ export const summarize = (event: TimelineEvent): string => {
   }
 };
 
-/** A group target adds no entries: a group can hold 50M users. */
+/** A group target adds no entries: a group can hold 50M users. Shredding leaves only its mark. */
 const usersConcerned = (event: TimelineEvent): readonly string[] => {
+  if (event.type === 'UserDataShredded') return [];
   if (event.type !== 'NotificationRequested') return [event.data.userId];
   const { target } = event.data;
   return target.kind === 'users' ? [...new Set(target.userIds)] : [];
 };
 
-/** Entries of user events never change once written; `id` names the user, since one request lists several. */
-const evolveUserEvent = (doc: TimelineEntryDocument | null, event: TimelineEvent, id: string): TimelineEntryDocument | null => {
-  // Shredding purges the user's whole timeline (see purge) and leaves nothing behind.
-  if (doc || event.type === 'UserDataShredded') return doc;
+type Peek = (id: string) => TimelineEntryDocument | null;
+
+/** The user was erased after this request: an outcome of it arriving now must not bring them back. */
+const erasedSince = (peek: Peek, tenantId: string, userId: string, requestedPosition: number): boolean => {
+  const mark = peek(erasureMarkId(tenantId, userId));
+  return mark !== null && mark.position > requestedPosition;
+};
+
+const isErasureMark = (id: string): boolean => id.includes(':~erased:');
+
+/** Shredding purges the user's whole timeline (see purge); the mark keeps only where that happened. */
+const evolveMark = (doc: TimelineEntryDocument | null, event: RecordedEvent): TimelineEntryDocument | null => {
+  if (event.type !== 'UserDataShredded') return doc;
   const { tenantId, actor, requestId, at } = event.metadata;
+  return {
+    id: erasureMarkId(tenantId, event.data.userId),
+    tenantId,
+    userId: erasureMarkUserId(event.data.userId),
+    position: event.position,
+    type: event.type,
+    at,
+    actor,
+    requestId,
+    summary: summarize(event),
+  };
+};
+
+/** Entries of user events never change once written; `id` names the user, since one request lists several. */
+const evolveUserEvent = (doc: TimelineEntryDocument | null, event: TimelineEvent, id: string, peek: Peek): TimelineEntryDocument | null => {
+  if (doc) return doc;
+  const { tenantId, actor, requestId, at } = event.metadata;
+  if (event.type === 'DeviceInvalidated' && event.data.requestedPosition !== undefined && erasedSince(peek, tenantId, event.data.userId, event.data.requestedPosition)) {
+    return null;
+  }
   return {
     id,
     tenantId,
@@ -102,17 +132,25 @@ const evolveUserEvent = (doc: TimelineEntryDocument | null, event: TimelineEvent
 };
 
 /** Each delivery event holds a batch; index it once per event rather than search it per entry. */
-const batchIndex = new WeakMap<object, Map<string, DeliveryEntry>>();
-const entriesOf = (event: DeliveryRecorded): Map<string, DeliveryEntry> => {
+const batchIndex = new WeakMap<object, Readonly<{ entries: Map<string, DeliveryEntry>; ids: readonly string[] }>>();
+const indexOf = (event: DeliveryRecorded): Readonly<{ entries: Map<string, DeliveryEntry>; ids: readonly string[] }> => {
   let index = batchIndex.get(event);
   if (!index) {
-    index = new Map();
+    const entries = new Map<string, DeliveryEntry>();
+    const marks = new Set<string>();
+    const { tenantId } = event.metadata;
     const { requestedPosition } = event.data;
-    for (const d of event.data.deliveries as readonly DeliveryEntry[]) index.set(deliveryEntryId(event.metadata.tenantId, d.userId, requestedPosition, d.deviceId), d);
+    for (const d of event.data.deliveries as readonly DeliveryEntry[]) {
+      entries.set(deliveryEntryId(tenantId, d.userId, requestedPosition, d.deviceId), d);
+      marks.add(erasureMarkId(tenantId, d.userId));
+    }
+    // The users' erasure marks are read with the entries: a missing entry may have been purged.
+    index = { entries, ids: [...entries.keys(), ...marks] };
     batchIndex.set(event, index);
   }
   return index;
 };
+const entriesOf = (event: DeliveryRecorded): Map<string, DeliveryEntry> => indexOf(event).entries;
 
 const stepOf = (event: DeliveryRecorded, d: DeliveryEntry): DeliveryStep => {
   const at = event.metadata.at;
@@ -140,12 +178,16 @@ const describe = (doc: TimelineEntryDocument): string => {
 const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
 
 /** One entry per delivery, gathering its steps: requested, dispatched, attempted..., one terminal. */
-const evolveDelivery = (doc: TimelineEntryDocument | null, event: DeliveryRecorded, id: string): TimelineEntryDocument | null => {
+const evolveDelivery = (doc: TimelineEntryDocument | null, event: DeliveryRecorded, id: string, peek: Peek): TimelineEntryDocument | null => {
   const d = entriesOf(event).get(id);
   if (!d) return doc;
-  // An erased user gets no new entry: the delivery only failed because they were gone.
-  if (!doc && event.type === 'DeliveryFailed' && /^user erased/.test((d as { reason?: string }).reason ?? '')) return null;
   const { tenantId, actor, requestId } = event.metadata;
+  if (!doc) {
+    // An erased user gets no new entry: the delivery only failed because they were gone, or it
+    // was sent just before the erasure and answered after it (its entry was purged).
+    if (event.type === 'DeliveryFailed' && /^user erased/.test((d as { reason?: string }).reason ?? '')) return null;
+    if (erasedSince(peek, tenantId, d.userId, event.data.requestedPosition)) return null;
+  }
   const base: TimelineEntryDocument = doc ?? {
     id,
     tenantId,
@@ -178,9 +220,10 @@ const evolveDelivery = (doc: TimelineEntryDocument | null, event: DeliveryRecord
   return { ...next, summary: describe(next) };
 };
 
-export const evolve = (doc: TimelineEntryDocument | null, event: RecordedEvent, id: string): TimelineEntryDocument | null => {
-  if (isOneOf(deliveryEvents, event)) return evolveDelivery(doc, event, id);
-  if (isOneOf(timelineEvents, event)) return evolveUserEvent(doc, event, id);
+export const evolve = (doc: TimelineEntryDocument | null, event: RecordedEvent, id: string, peek: Peek = () => null): TimelineEntryDocument | null => {
+  if (isErasureMark(id)) return evolveMark(doc, event);
+  if (isOneOf(deliveryEvents, event)) return evolveDelivery(doc, event, id, peek);
+  if (isOneOf(timelineEvents, event)) return evolveUserEvent(doc, event, id, peek);
   return doc;
 };
 
@@ -188,12 +231,13 @@ export const timelineReadModel: ReadModel<TimelineEntryDocument> = {
   name: 'timeline',
   collection: timelineCollection,
   handles: [...timelineEvents, ...deliveryEvents],
-  documentIds: (event) =>
-    isOneOf(deliveryEvents, event)
-      ? [...entriesOf(event).keys()]
-      : isOneOf(timelineEvents, event)
-        ? usersConcerned(event).map((userId) => timelineEntryId(event.metadata.tenantId, userId, event.position))
-        : [],
+  documentIds: (event) => {
+    if (isOneOf(deliveryEvents, event)) return indexOf(event).ids;
+    if (!isOneOf(timelineEvents, event)) return [];
+    const { tenantId } = event.metadata;
+    const entries = usersConcerned(event).map((userId) => timelineEntryId(tenantId, userId, event.position));
+    return event.type === 'UserDataShredded' || event.type === 'DeviceInvalidated' ? [...entries, erasureMarkId(tenantId, event.data.userId)] : entries;
+  },
   evolve,
   purge: (event) =>
     event.type === 'UserDataShredded' ? { tenantId: event.metadata.tenantId, userId: event.data.userId } : null,
