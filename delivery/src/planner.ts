@@ -12,9 +12,13 @@ import { USERS, userDocId, type UserDocument } from '../../projections/src/users
 import { listUsers } from '../../projections/src/users/queries';
 import { NOTIFICATIONS, type NotificationDocument } from '../../projections/src/notifications/document';
 import { TIMELINE, type TimelineEntryDocument } from '../../projections/src/timeline/document';
+import { timelineReadModel } from '../../projections/src/timeline/evolve';
+import { checkpointName } from '../../projections/src/read-model';
 import type { DeliveryConfig } from './config';
 import { DELIVERY_TOPIC, deliveryIdOf, partitionOf } from './ids';
 import type { DeliveryJob } from './worker';
+
+const TIMELINE_CHECKPOINT = checkpointName(timelineReadModel);
 
 export type PlannerDeps = Readonly<{
   eventStore: EventStore;
@@ -164,6 +168,9 @@ export class Planner {
         for (const n of page.items) {
           const p = n.progress;
           if (p.succeeded + p.failed + p.expired < p.total) continue;
+          // On a store without transactions a commit's documents land one collection at a time:
+          // count the reach only once the timeline's checkpoint says all of it is there.
+          if (((await this.deps.readStore.checkpoint(TIMELINE_CHECKPOINT)) ?? 0) < n.lastPosition) continue;
           await handleCommand(this.deps.eventStore, streams.notification(n.tenantId, n.notificationId), notificationDecider, {
             type: 'CompleteNotification',
             data: { notificationId: n.notificationId, succeeded: p.succeeded, failed: p.failed, expired: p.expired, reachedUsers: await this.reachedUsers(n) },

@@ -218,7 +218,7 @@ describe.skipIf(!brokers)('kafka bus', () => {
       await until(() => A.owned().length === 4, 30_000, 'the survivor to take every partition');
       expect(A.assigned.at(-1)).toEqual(theirs);
       const tookMs = Date.now() - killedAt;
-      await until(() => new Set(seen.slice(mark).filter((m) => theirs.includes(m.partition)).map((m) => m.offset)).size === 10);
+      await until(() => new Set(seen.slice(mark).filter((m) => theirs.includes(m.partition)).map((m) => `${m.partition}:${m.offset}`)).size === 10 * theirs.length);
       const recovered = seen.slice(mark).filter((m) => theirs.includes(m.partition));
       for (const p of theirs) expect(new Set(recovered.filter((m) => m.partition === p).map((m) => m.offset))).toEqual(new Set(range(10).map((i) => 10 + i)));
       expect(tookMs).toBeLessThan(15_000);
