@@ -1,4 +1,9 @@
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
+
+// The projects' import aliases (tsconfig.base.json paths; package.json "imports" at run time) point
+// at the sources in tests.
+const PROJECTS = ['schema', 'platform', 'command', 'query', 'projections', 'delivery', 'expiry', 'sandbox', 'api', 'cli'];
 
 export default defineConfig({
   resolve: {
@@ -8,11 +13,12 @@ export default defineConfig({
     alias: [
       { find: /^graphql$/, replacement: 'graphql/index.js' },
       { find: /^graphql\/(.*)\.mjs$/, replacement: 'graphql/$1.js' },
+      ...PROJECTS.map((p) => ({ find: new RegExp(`^#${p}/(.*)$`), replacement: path.resolve(import.meta.dirname, p, 'src') + '/$1' })),
     ],
   },
   test: {
     include: ['**/*.spec.ts'],
-    exclude: ['node_modules/**', 'dist/**', 'data/**'],
+    exclude: ['node_modules/**', 'dist/**', 'data/**', '.local/**'],
     server: { deps: { inline: ['graphql-query-complexity'] } },
     pool: 'forks',
     testTimeout: 30_000,

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openSqliteEventStore } from '../platform/src/event-store/sqlite';
-import type { NewEvent } from '../platform/src/event-store/port';
+import { openSqliteEventStore } from '#platform/event-store/sqlite';
+import type { NewEvent } from '#platform/event-store/port';
 import { fmt, graphql, load, paced, startService } from './support';
 
 /**

@@ -3,18 +3,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { openSqliteEventStore } from '../platform/src/event-store/sqlite';
-import { openSqliteKeyVault } from '../platform/src/key-vault/sqlite';
-import { PersonalDataCipher } from '../platform/src/crypto/personal-data';
-import { createProviders } from '../delivery/src/providers';
-import type { SandboxDescription } from '../delivery/src/sandbox/types';
-import type { OutboundMessage, Provider } from '../delivery/src/providers/port';
-import { defaultDeliveryConfig } from '../delivery/src/config';
-import { mixedDevice, seedUsers } from '../cli/src/testing/seed';
-import { startServiceProcess } from '../cli/src/testing/process';
+import { openSqliteEventStore } from '#platform/event-store/sqlite';
+import { openSqliteKeyVault } from '#platform/key-vault/sqlite';
+import { PersonalDataCipher } from '#platform/crypto/personal-data';
+import { createProviders } from '#delivery/providers';
+import type { SandboxDescription } from '#sandbox/types';
+import type { OutboundMessage, Provider } from '#delivery/providers/port';
+import { defaultDeliveryConfig } from '#delivery/config';
+import { mixedDevice, seedUsers } from '#cli/testing/seed';
+import { startServiceProcess } from '#cli/testing/process';
 import pg from 'pg';
-import { openPostgresEventStore } from '../platform/src/event-store/postgres';
-import { openMongoKeyVault } from '../platform/src/key-vault/mongodb';
+import { openPostgresEventStore } from '#platform/event-store/postgres';
+import { openMongoKeyVault } from '#platform/key-vault/mongodb';
 import { measureKafkaRaw } from './kafka-raw';
 import { graphql, percentile } from './support';
 
@@ -107,7 +107,7 @@ const main = async (): Promise<void> => {
   const masterKey = randomBytes(32).toString('base64');
   console.log(`bench:fanout  ${recipients.toLocaleString('en')} recipients, sandbox latency ${latencyMs} ms, ${os.cpus().length} cores, node ${process.version}\n`);
 
-  const sandbox = await spawnJson([path.join(root, 'dist/delivery/src/sandbox/main.js'), '--latency-ms', String(latencyMs)]);
+  const sandbox = await spawnJson([path.join(root, 'dist/sandbox/src/main.js'), '--latency-ms', String(latencyMs)]);
   const description = JSON.parse(sandbox.line) as SandboxDescription;
   const sandboxFile = path.join(dir, 'sandbox.json');
   fs.writeFileSync(sandboxFile, sandbox.line);

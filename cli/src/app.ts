@@ -3,35 +3,32 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
-import type { Config } from '../../platform/src/config';
-import { createLogger, type Logger } from '../../platform/src/logger';
-import { systemClock, type Clock } from '../../platform/src/clock';
-import { randomIds, ulid, type IdGenerator } from '../../platform/src/ids';
+import type { Config } from '#platform/config';
+import { createLogger, type Logger } from '#platform/logger';
+import { systemClock, type Clock } from '#platform/clock';
+import { randomIds, ulid, type IdGenerator } from '#platform/ids';
 import { openInfrastructure } from './adapters';
-import { PersonalDataCipher, parseMasterKey } from '../../platform/src/crypto/personal-data';
-import { startGraphQLServer, httpError, type RunningServer } from '../../platform/src/graphql/server';
-import type { EventStore } from '../../platform/src/event-store/port';
-import type { ReadStore } from '../../platform/src/read-store/port';
-import type { KeyVault } from '../../platform/src/key-vault/port';
-import { CommandService } from '../../command/src/application';
-import { Shredder } from '../../command/src/expiry/shredder';
-import { ExpiryService } from '../../command/src/expiry/service';
-import { evictErasedKeys } from '../../platform/src/crypto/evictor';
-import { authenticate } from '../../command/src/auth/authenticator';
-import type { GraphQLContext, Services } from '../../command/src/graphql/context';
-import { isDomainError } from '../../schema/src/errors';
-import { LiveHub } from '../../query/src/live/hub';
-import { startProjections } from '../../projections/src/runner';
-import { allCollections, allReadModels } from '../../projections/src/index';
-import { apiSchema } from './schema';
-import type { JobBus } from '../../platform/src/bus/port';
-import { deliveryConfigFrom, type DeliveryConfig } from '../../delivery/src/config';
-import { estimateAdmission } from '../../delivery/src/admission';
-import { createMetrics, type DeliveryMetrics } from '../../delivery/src/metrics';
-import { startDelivery, type DeliveryRole } from '../../delivery/src/runtime';
-import { startSandbox, type Sandbox, type SandboxDescription } from '../../delivery/src/sandbox';
-import { createProviders } from '../../delivery/src/providers';
-import { waitForReadModels } from '../../projections/src/wait';
+import { PersonalDataCipher, parseMasterKey } from '#platform/crypto/personal-data';
+import type { RunningServer } from '#api/server';
+import { startApi } from '#api/start';
+import type { EventStore } from '#platform/event-store/port';
+import type { ReadStore } from '#platform/read-store/port';
+import type { KeyVault } from '#platform/key-vault/port';
+import { createCommands, type Commands } from '#command/application';
+import { Shredder } from '#expiry/shredder';
+import { ExpiryService } from '#expiry/service';
+import { evictErasedKeys } from '#expiry/evictor';
+import { LiveHub } from '#query/live/hub';
+import { startProjections } from '#projections/runner';
+import { allCollections, allReadModels } from '../../projections/src';
+import type { JobBus } from '#platform/bus/port';
+import { deliveryConfigFrom, type DeliveryConfig } from '#delivery/config';
+import { estimateAdmission } from '#delivery/admission';
+import { createMetrics, type DeliveryMetrics } from '#delivery/metrics';
+import { startDelivery, type DeliveryRole } from '#delivery/runtime';
+import { startSandbox, type Sandbox, type SandboxDescription } from '../../sandbox/src';
+import { createProviders } from '#delivery/providers';
+import { waitForReadModels } from '#projections/wait';
 
 export type App = Readonly<{
   config: Config;
@@ -40,7 +37,7 @@ export type App = Readonly<{
   readStore: ReadStore;
   vault: KeyVault;
   cipher: PersonalDataCipher;
-  commands: CommandService;
+  commands: Commands;
   expiry: ExpiryService | null;
   bus: JobBus;
   deliveryConfig: DeliveryConfig;
@@ -76,13 +73,6 @@ const masterKeyOf = (config: Config, logger: Logger): Buffer => {
   return parseMasterKey(fs.readFileSync(file, 'utf8').trim());
 };
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-
-const requestIdOf = (req: http.IncomingMessage): string => {
-  const given = req.headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : ulid();
-};
-
 /** Starts the roles named in the configuration, on the embedded adapters. */
 export const startApp = async (config: Config, options: AppOptions = {}): Promise<App> => {
   const logger = options.logger ?? createLogger(config.logLevel);
@@ -93,12 +83,12 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
   const cipher = new PersonalDataCipher(vault, masterKeyOf(config, logger));
   const shredder = new Shredder({ eventStore, vault, cipher, clock });
   const deliveryConfig: DeliveryConfig = { ...deliveryConfigFrom(process.env), ...options.delivery };
-  const commands = new CommandService({
+  const commands = createCommands({
     eventStore,
     cipher,
     clock,
     ids: options.ids ?? randomIds,
-    shredder,
+    eraser: shredder,
     admission: async (tenantId, target, minutes, now) => estimateAdmission(readStore, deliveryConfig, tenantId, target, minutes, now),
   });
   const metrics = createMetrics();
@@ -162,32 +152,20 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
   let server: RunningServer | null = null;
   let operatorKey: string | null = null;
   if (config.roles.includes('api')) {
-    operatorKey = await commands.bootstrapOperatorKey();
+    operatorKey = await commands.operator.bootstrapKey();
     if (operatorKey && config.writeOperatorKeyFile) {
       fs.writeFileSync(path.join(config.dataDir, 'operator.key'), operatorKey + '\n', { mode: 0o600 });
     }
     const live = new LiveHub({ eventStore, readStore, logger });
     await live.start();
     stops.push(() => live.stop());
-    const services: Services = { commands, eventStore, readStore, cipher, live };
-    const context = async (authorization: unknown, requestId: string): Promise<GraphQLContext> => {
-      try {
-        const principal = await authenticate(commands, typeof authorization === 'string' ? authorization : null);
-        return { principal, requestId, services };
-      } catch (e) {
-        if (isDomainError(e)) throw httpError(e.message, e.code, 401);
-        throw e;
-      }
-    };
-    server = await startGraphQLServer<GraphQLContext>({
-      schema: await apiSchema(),
+    server = await startApi({
+      services: { commands, eventStore, readStore, cipher, live },
       host: config.host,
       port: config.port,
       logger,
-      maxDepth: config.maxQueryDepth,
-      maxCost: config.maxQueryCost,
-      httpContext: (req) => context(req.headers.authorization, requestIdOf(req)),
-      wsContext: (params) => context(params?.['authorization'] ?? params?.['Authorization'], ulid()),
+      maxQueryDepth: config.maxQueryDepth,
+      maxQueryCost: config.maxQueryCost,
       routes: [
         (req, res) => {
           if (req.url !== '/healthz') return false;

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import type { App } from './app';
-import { replayAudit, verifyTenantChain, type AuditFilter, type AuditRecord } from '../../query/src/audit/replay';
+import { replayAudit, verifyTenantChain, type AuditFilter, type AuditRecord } from '#query/audit/replay';
 
 export class UsageError extends Error {}
 

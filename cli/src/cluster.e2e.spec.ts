@@ -7,11 +7,11 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../delivery/src/sandbox';
-import { openPostgresEventStore } from '../../platform/src/event-store/postgres';
-import { openMongoKeyVault } from '../../platform/src/key-vault/mongodb';
-import { PersonalDataCipher } from '../../platform/src/crypto/personal-data';
-import type { EventStore } from '../../platform/src/event-store/port';
+import { startSandbox, type Sandbox } from '../../sandbox/src';
+import { openPostgresEventStore } from '#platform/event-store/postgres';
+import { openMongoKeyVault } from '#platform/key-vault/mongodb';
+import { PersonalDataCipher } from '#platform/crypto/personal-data';
+import type { EventStore } from '#platform/event-store/port';
 import { buildService, startServiceProcess, type ServiceProcess } from './testing/process';
 import { mixedDevice, seedUsers } from './testing/seed';
 

@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqliteEventStore } from '../../platform/src/event-store/sqlite';
-import { openSqliteKeyVault } from '../../platform/src/key-vault/sqlite';
-import { PersonalDataCipher } from '../../platform/src/crypto/personal-data';
-import { startSandbox, type Sandbox } from '../../delivery/src/sandbox';
+import { openSqliteEventStore } from '#platform/event-store/sqlite';
+import { openSqliteKeyVault } from '#platform/key-vault/sqlite';
+import { PersonalDataCipher } from '#platform/crypto/personal-data';
+import { startSandbox, type Sandbox } from '../../sandbox/src';
 import { buildService, startServiceProcess, type ServiceProcess } from './testing/process';
 import { mixedDevice, seedUsers } from './testing/seed';
 

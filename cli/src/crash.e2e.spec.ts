@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqliteEventStore } from '../../platform/src/event-store/sqlite';
-import { openSqliteKeyVault } from '../../platform/src/key-vault/sqlite';
-import { streams } from '../../schema/src/streams';
+import { openSqliteEventStore } from '#platform/event-store/sqlite';
+import { openSqliteKeyVault } from '#platform/key-vault/sqlite';
+import { streams } from '#schema/streams';
 import { buildService, startServiceProcess, type ServiceProcess } from './testing/process';
 
 const gql = async (url: string, key: string, query: string, variables?: object) => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { manualClock } from '../../platform/src/clock';
-import { streams } from '../../schema/src/streams';
-import { defaultDeliveryConfig } from '../../delivery/src/config';
+import { manualClock } from '#platform/clock';
+import { streams } from '#schema/streams';
+import { defaultDeliveryConfig } from '#delivery/config';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

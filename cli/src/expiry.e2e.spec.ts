@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { manualClock } from '../../platform/src/clock';
-import { scanFiles } from '../../platform/src/testing/scan';
-import { streams, userKeyId } from '../../schema/src/streams';
-import { replayAudit } from '../../query/src/audit/replay';
+import { manualClock } from '#platform/clock';
+import { scanFiles } from '#platform/testing/scan';
+import { streams, userKeyId } from '#schema/streams';
+import { replayAudit } from '#query/audit/replay';
 import { registerTenant, startHarness, type Harness } from './testing/harness';
 
 const T = new Date('2026-11-24T10:00:00.000Z');

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { ConfigError, loadConfig } from '../../platform/src/config';
+import { ConfigError, loadConfig } from '#platform/config';
 import { startApp } from './app';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ulid } from '../../platform/src/ids';
+import { ulid } from '#platform/ids';
 import { watch } from './watch';
 import { AUDIT_USAGE, parseAuditArgs, runAudit, UsageError } from './audit';
 
@@ -52,7 +52,7 @@ const rotateOperatorKey = async (): Promise<void> => {
   const config = { ...loadConfig(process.env), roles: [] };
   const app = await startApp(config);
   try {
-    const token = await app.commands.rotateOperatorKey({ keyId: 'cli', requestId: ulid() });
+    const token = await app.commands.operator.rotateKey({ keyId: 'cli', requestId: ulid() });
     if (config.writeOperatorKeyFile) fs.writeFileSync(path.join(config.dataDir, 'operator.key'), token + '\n', { mode: 0o600 });
     process.stdout.write(`${token}\n`);
   } finally {

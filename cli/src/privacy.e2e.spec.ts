@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scanFiles } from '../../platform/src/testing/scan';
+import { scanFiles } from '#platform/testing/scan';
 import { registerTenant, startHarness, type Harness } from './testing/harness';
 
 const unique = (i: number) => ({

@@ -1,7 +1,7 @@
 import { expect } from 'vitest';
-import { DomainError, type ErrorCode } from '../../schema/src/errors';
-import type { Command } from '../../schema/src/commands';
-import type { Event } from '../../schema/src/events';
+import { DomainError, type ErrorCode } from '#schema/errors';
+import type { Command } from '#schema/commands';
+import type { Event } from '#schema/events';
 import type { Decider } from './handler';
 
 /** given(events) / when(command) / then(events) for a pure decider, as in emmett. */

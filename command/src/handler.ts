@@ -1,6 +1,6 @@
-import type { AnyEvent, Event, EventMetadata, RecordedEvent } from '../../schema/src/events';
-import type { Command } from '../../schema/src/commands';
-import { ConcurrencyError, type EventStore } from '../../platform/src/event-store/port';
+import type { AnyEvent, Event, EventMetadata, RecordedEvent } from '#schema/events';
+import type { Command } from '#schema/commands';
+import { ConcurrencyError, type EventStore } from '#platform/event-store/port';
 
 export type Decider<C extends Command, E extends Event, S> = Readonly<{
   decide: (command: C, state: S) => E[];

@@ -1,8 +1,8 @@
-import type { DeviceKind, NotificationTarget } from '../../schema/src/events';
-import type { ReadStore } from '../../platform/src/read-store/port';
-import { USERS, userDocId, type UserDocument } from '../../projections/src/users/document';
-import { listUsers } from '../../projections/src/users/queries';
-import { getGroup } from '../../projections/src/groups/queries';
+import type { DeviceKind, NotificationTarget } from '#schema/events';
+import type { ReadStore } from '#platform/read-store/port';
+import { USERS, userDocId, type UserDocument } from '#projections/users/document';
+import { listUsers } from '#projections/users/queries';
+import { getGroup } from '#projections/groups/queries';
 import { channelCapacity, type DeliveryConfig } from './config';
 
 export type ChannelEstimate = Readonly<{ channel: DeviceKind; deliveries: number; capacityPerSecond: number; seconds: number }>;

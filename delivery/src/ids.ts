@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { fnv1a } from '../../platform/src/sketches/hash';
+import { fnv1a } from '#platform/sketches/hash';
 
 /**
  * Deterministic: the same (notification, user, device) is always the same delivery, so a replayed

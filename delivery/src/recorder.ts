@@ -1,6 +1,6 @@
-import type { DeliveryRef, DeviceKind, EventMetadata } from '../../schema/src/events';
-import { streams } from '../../schema/src/streams';
-import type { EventStore, NewEvent, StreamAppend } from '../../platform/src/event-store/port';
+import type { DeliveryRef, DeviceKind, EventMetadata } from '#schema/events';
+import { streams } from '#schema/streams';
+import type { EventStore, NewEvent, StreamAppend } from '#platform/event-store/port';
 
 export type Batch = Readonly<{ tenantId: string; notificationId: string; partition: number; requestedPosition: number; requestedAt: string }>;
 

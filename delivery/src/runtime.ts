@@ -1,10 +1,10 @@
-import type { EventStore } from '../../platform/src/event-store/port';
-import type { ReadStore } from '../../platform/src/read-store/port';
-import type { JobBus } from '../../platform/src/bus/port';
-import type { PersonalDataCipher } from '../../platform/src/crypto/personal-data';
-import type { Clock } from '../../platform/src/clock';
-import type { Logger } from '../../platform/src/logger';
-import { streams } from '../../schema/src/streams';
+import type { EventStore } from '#platform/event-store/port';
+import type { ReadStore } from '#platform/read-store/port';
+import type { JobBus } from '#platform/bus/port';
+import type { PersonalDataCipher } from '#platform/crypto/personal-data';
+import type { Clock } from '#platform/clock';
+import type { Logger } from '#platform/logger';
+import { streams } from '#schema/streams';
 import type { DeliveryConfig } from './config';
 import type { DeliveryMetrics } from './metrics';
 import type { Provider } from './providers/port';

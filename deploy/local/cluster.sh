@@ -42,7 +42,7 @@ up() {
   [ -f "$dir/master.key" ] || (umask 077 && node -e "process.stdout.write(require('crypto').randomBytes(32).toString('base64'))" >"$dir/master.key")
   if ! alive cluster-sandbox; then
     : >"$LOCAL/log/cluster-sandbox.log"
-    nohup node "$repo/dist/delivery/src/sandbox/main.js" --latency-ms "${SANDBOX_LATENCY_MS:-20}" >"$dir/sandbox.out" 2>>"$LOCAL/log/cluster-sandbox.log" &
+    nohup node "$repo/dist/sandbox/src/main.js" --latency-ms "${SANDBOX_LATENCY_MS:-20}" >"$dir/sandbox.out" 2>>"$LOCAL/log/cluster-sandbox.log" &
     echo $! >"$LOCAL/run/cluster-sandbox.pid"
     for ((i = 0; i < 100; i++)); do [ -s "$dir/sandbox.out" ] && break; sleep 0.1; done
     head -1 "$dir/sandbox.out" >"$dir/sandbox.json"

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { NotificationRequested, UserRegistered } from '../../schema/src/events';
+import type { NotificationRequested, UserRegistered } from '#schema/events';
 import { eventLog, ReadModelSpecification, sealed } from './read-model.test-support';
 import { usersReadModel } from './users/evolve';
 import { groupsReadModel } from './groups/evolve';

@@ -1,5 +1,5 @@
-import type { RecordedEvent } from '../../schema/src/events';
-import type { Doc, Filter } from '../../platform/src/read-store/port';
+import type { RecordedEvent } from '#schema/events';
+import type { Doc, Filter } from '#platform/read-store/port';
 import { matchesFilter, type ReadModel } from './read-model';
 
 export type Folded<D extends Doc> = Readonly<{

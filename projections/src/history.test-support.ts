@@ -1,5 +1,5 @@
-import type { AnyEvent, ConsentPeriod, DeviceKind, EventMetadata, SealedDevice } from '../../schema/src/events';
-import type { EventStore } from '../../platform/src/event-store/port';
+import type { AnyEvent, ConsentPeriod, DeviceKind, EventMetadata, SealedDevice } from '#schema/events';
+import type { EventStore } from '#platform/event-store/port';
 import { sealed, streamOf, T0 } from './read-model.test-support';
 
 /** mulberry32: the same seed writes the same history. */

@@ -1,4 +1,4 @@
-import type { CollectionSpec } from '../../platform/src/read-store/port';
+import type { CollectionSpec } from '#platform/read-store/port';
 import { declaredCollection, type AnyReadModel } from './read-model';
 import { groups } from './groups/evolve';
 import { notifications } from './notifications/evolve';

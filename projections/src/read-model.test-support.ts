@@ -1,7 +1,7 @@
 import { expect } from 'vitest';
-import type { AnyEvent, EventMetadata, RecordedEvent, Sealed } from '../../schema/src/events';
-import { streams } from '../../schema/src/streams';
-import type { Doc } from '../../platform/src/read-store/port';
+import type { AnyEvent, EventMetadata, RecordedEvent, Sealed } from '#schema/events';
+import { streams } from '#schema/streams';
+import type { Doc } from '#platform/read-store/port';
 import { foldEvents, touchedIds } from './fold';
 import type { ReadModel } from './read-model';
 

@@ -1,5 +1,5 @@
-import type { AnyEventType, RecordedEvent } from '../../schema/src/events';
-import type { CollectionSpec, Doc, Filter } from '../../platform/src/read-store/port';
+import type { AnyEventType, RecordedEvent } from '#schema/events';
+import type { CollectionSpec, Doc, Filter } from '#platform/read-store/port';
 
 /**
  * One read model: a collection and the pure function that folds events into its documents.

@@ -1,12 +1,12 @@
-import type { RecordedEvent } from '../../schema/src/events';
-import type { EventStore, Subscription } from '../../platform/src/event-store/port';
+import type { RecordedEvent } from '#schema/events';
+import type { EventStore, Subscription } from '#platform/event-store/port';
 import {
   CheckpointConflictError,
   type Change,
   type CheckpointUpdate,
   type Doc,
   type ReadStore,
-} from '../../platform/src/read-store/port';
+} from '#platform/read-store/port';
 import { foldEvents, touchedIds } from './fold';
 import { checkpointName, declaredCollection, matchesFilter, type ReadModel } from './read-model';
 

@@ -1,4 +1,4 @@
-import type { ReadStore } from '../../platform/src/read-store/port';
+import type { ReadStore } from '#platform/read-store/port';
 import { checkpointName } from './read-model';
 
 /**

@@ -20,7 +20,13 @@ export type OperatorCommand = IssueOperatorKey | RevokeOperatorKey;
 // ---- tenant --------------------------------------------------------------------------------
 export type RegisterTenant = Command<
   'RegisterTenant',
-  { tenantId: string; name: string; deliveryDeadlineMinutes: number }
+  {
+    tenantId: string;
+    name: string;
+    deliveryDeadlineMinutes: number;
+    /** The tenant's first key, issued in the same decision with the `admin` scope. */
+    adminKey?: Readonly<{ keyId: string; secretHash: string }>;
+  }
 >;
 export type ChangeDeliveryDeadline = Command<'ChangeDeliveryDeadline', { deliveryDeadlineMinutes: number }>;
 export type IssueApiKey = Command<

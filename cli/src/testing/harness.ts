@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { createClient, type Client } from 'graphql-ws';
-import { loadConfig } from '../../../platform/src/config';
-import type { Clock } from '../../../platform/src/clock';
+import { loadConfig } from '#platform/config';
+import type { Clock } from '#platform/clock';
 import { startApp, type App } from '../app';
-import type { DeliveryConfig } from '../../../delivery/src/config';
+import type { DeliveryConfig } from '#delivery/config';
 
 export type GraphQLResult<T = Record<string, any>> = {
   status: number;

@@ -55,7 +55,7 @@ export type SandboxProcess = Readonly<{
 
 /** The provider sandbox in its own process (built first), so its event loop and timestamps are its own. */
 export const startSandboxProcess = async (dir: string, args: readonly string[] = []): Promise<SandboxProcess> => {
-  const child = spawn(process.execPath, [path.join(root, 'dist/delivery/src/sandbox/main.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(root, 'dist/sandbox/src/main.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const line = await new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {

@@ -1,7 +1,7 @@
-import type { EventStore, StreamAppend } from '../../../platform/src/event-store/port';
-import type { PersonalDataCipher } from '../../../platform/src/crypto/personal-data';
-import type { DeviceKind, SealedDevice } from '../../../schema/src/events';
-import { streams, userKeyId } from '../../../schema/src/streams';
+import type { EventStore, StreamAppend } from '#platform/event-store/port';
+import type { PersonalDataCipher } from '#platform/crypto/personal-data';
+import type { DeviceKind, SealedDevice } from '#schema/events';
+import { streams, userKeyId } from '#schema/streams';
 
 export type SeedDevice = Readonly<{ kind: DeviceKind; address: string }>;
 

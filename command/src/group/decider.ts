@@ -1,7 +1,7 @@
-import type { CreateGroup, GroupCommand, RenameGroup } from '../../../schema/src/commands';
-import type { GroupEvent } from '../../../schema/src/events';
-import { conflict, notFound } from '../../../schema/src/errors';
-import { parseGroupName } from '../../../schema/src/values';
+import type { CreateGroup, GroupCommand, RenameGroup } from '#schema/commands';
+import type { GroupEvent } from '#schema/events';
+import { conflict, notFound } from '#schema/errors';
+import { parseGroupName } from '#schema/values';
 
 export type GroupState = Readonly<{ status: 'None' }> | Readonly<{ status: 'Created'; groupId: string; name: string }>;
 

@@ -1,7 +1,7 @@
-import type { CompleteNotification, FinishPlanning, NotificationCommand, RecordPlanningProgress, RequestNotification } from '../../../schema/src/commands';
-import type { ChannelCounts, NotificationEvent, NotificationRequested, NotificationTarget } from '../../../schema/src/events';
-import { conflict } from '../../../schema/src/errors';
-import { parseDeliveryDeadlineMinutes, parseEntityId, parseNotificationText, parseUserIds } from '../../../schema/src/values';
+import type { CompleteNotification, FinishPlanning, NotificationCommand, RecordPlanningProgress, RequestNotification } from '#schema/commands';
+import type { ChannelCounts, NotificationEvent, NotificationRequested, NotificationTarget } from '#schema/events';
+import { conflict } from '#schema/errors';
+import { parseDeliveryDeadlineMinutes, parseEntityId, parseNotificationText, parseUserIds } from '#schema/values';
 
 export type Planning = Readonly<{ cursor: string | null; recipients: number; deliveries: number; byChannel: ChannelCounts; skipped: Readonly<Record<string, number>> }>;
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'vitest';
-import type { RequestNotification } from '../../../schema/src/commands';
-import type { NotificationEvent } from '../../../schema/src/events';
+import type { RequestNotification } from '#schema/commands';
+import type { NotificationEvent } from '#schema/events';
 import { DeciderSpecification } from '../decider-spec';
 import { notificationDecider } from './decider';
 

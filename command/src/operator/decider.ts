@@ -1,6 +1,6 @@
-import type { OperatorCommand, IssueOperatorKey, RevokeOperatorKey } from '../../../schema/src/commands';
-import type { OperatorEvent } from '../../../schema/src/events';
-import { conflict, notFound } from '../../../schema/src/errors';
+import type { OperatorCommand, IssueOperatorKey, RevokeOperatorKey } from '#schema/commands';
+import type { OperatorEvent } from '#schema/events';
+import { conflict, notFound } from '#schema/errors';
 
 export type OperatorKey = Readonly<{ secretHash: string; revoked: boolean }>;
 export type OperatorState = Readonly<{ keys: ReadonlyMap<string, OperatorKey> }>;

@@ -1,8 +1,8 @@
-import type { ChangeDeliveryDeadline, IssueApiKey, RegisterTenant, RevokeApiKey, TenantCommand } from '../../../schema/src/commands';
-import type { TenantEvent } from '../../../schema/src/events';
-import { conflict, notFound } from '../../../schema/src/errors';
-import type { Scope } from '../../../schema/src/scopes';
-import { parseDeliveryDeadlineMinutes, parseScopes, parseTenantName } from '../../../schema/src/values';
+import type { ChangeDeliveryDeadline, IssueApiKey, RegisterTenant, RevokeApiKey, TenantCommand } from '#schema/commands';
+import type { TenantEvent } from '#schema/events';
+import { conflict, notFound } from '#schema/errors';
+import type { Scope } from '#schema/scopes';
+import { parseDeliveryDeadlineMinutes, parseScopes, parseTenantName } from '#schema/values';
 
 export const MAX_ACTIVE_KEYS = 100;
 
@@ -28,14 +28,20 @@ const registered = (state: TenantState, tenantId?: string): Registered => {
 
 const register = (command: RegisterTenant, state: TenantState): TenantEvent[] => {
   if (state.status === 'Registered') throw conflict(`tenant ${command.data.tenantId} is already registered`);
-  return [{
+  const registered: TenantEvent = {
     type: 'TenantRegistered',
     data: {
       tenantId: command.data.tenantId,
       name: parseTenantName('name', command.data.name),
       deliveryDeadlineMinutes: parseDeliveryDeadlineMinutes('deliveryDeadlineMinutes', command.data.deliveryDeadlineMinutes),
     },
-  }];
+  };
+  const admin = command.data.adminKey;
+  if (!admin) return [registered];
+  return [registered, ...issueKey(
+    { type: 'IssueApiKey', data: { keyId: admin.keyId, name: 'admin', scopes: ['admin'], secretHash: admin.secretHash }, now: command.now },
+    evolve(state, registered),
+  )];
 };
 
 const changeDeadline = (command: ChangeDeliveryDeadline, state: TenantState): TenantEvent[] => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'vitest';
-import type { TenantEvent } from '../../../schema/src/events';
-import type { TenantCommand } from '../../../schema/src/commands';
+import type { TenantEvent } from '#schema/events';
+import type { TenantCommand } from '#schema/commands';
 import { DeciderSpecification } from '../decider-spec';
 import { MAX_ACTIVE_KEYS, tenantDecider } from './decider';
 

@@ -10,13 +10,10 @@ import type {
   RemoveDevice,
   UpdateUser,
   UserCommand,
-} from '../../../schema/src/commands';
-import type { ConsentPeriod, ErasureReason, Sealed, SealedDevice, UserEvent } from '../../../schema/src/events';
-import { badInput, conflict, notFound } from '../../../schema/src/errors';
-import { parseConsentPeriod } from '../../../schema/src/values';
-
-export const MAX_DEVICES = 20;
-export const MAX_GROUPS = 100;
+} from '#schema/commands';
+import type { ConsentPeriod, ErasureReason, Sealed, SealedDevice, UserEvent } from '#schema/events';
+import { badInput, conflict, notFound } from '#schema/errors';
+import { MAX_DEVICES, MAX_GROUPS, parseConsentPeriod } from '#schema/values';
 
 export type UserState =
   | Readonly<{ status: 'Unregistered' }>

@@ -1,6 +1,6 @@
 import { describe, it } from 'vitest';
-import type { ConsentPeriod, Sealed, SealedDevice, UserEvent } from '../../../schema/src/events';
-import type { UserCommand } from '../../../schema/src/commands';
+import type { ConsentPeriod, Sealed, SealedDevice, UserEvent } from '#schema/events';
+import type { UserCommand } from '#schema/commands';
 import { DeciderSpecification } from '../decider-spec';
 import { userDecider } from './decider';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../sandbox';
+import { startSandbox, type Sandbox } from '../../../sandbox/src';
 import { createProviders, type Providers } from './index';
 import type { Channel } from './port';
 

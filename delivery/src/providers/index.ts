@@ -1,5 +1,5 @@
 import { applicationDefault, cert, type Credential, type ServiceAccount } from 'firebase-admin/app';
-import type { SandboxDescription } from '../sandbox/types';
+import type { SandboxDescription } from '#sandbox/types';
 import { FcmAndroidProvider } from './android/fcm/fcm-android-provider';
 import { SendgridProvider } from './email/sendgrid/sendgrid-provider';
 import { SmtpProvider } from './email/smtp/smtp-provider';

@@ -1,4 +1,4 @@
-import type { DeviceKind } from '../../../schema/src/events';
+import type { DeviceKind } from '#schema/events';
 
 /** A channel is a device kind: each has its own message shape and provider chain. */
 export type Channel = DeviceKind;

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { Sealed } from '../../../schema/src/events';
+import type { Sealed } from '#schema/events';
 import type { KeyVault } from '../key-vault/port';
 
 export type UserKey = Readonly<{ keyId: string; key: Buffer }>;
@@ -8,6 +8,9 @@ const WRAP_VERSION = 1;
 const IV = 12;
 const TAG = 16;
 const SEALED_PREFIX = 'pd1.';
+
+/** How a sealed value reads once its key is destroyed: in views, replays and exports. */
+export const SHREDDED = '[shredded]';
 
 /**
  * The master key from configuration: 64 hex characters, or base64 (standard or URL-safe) of

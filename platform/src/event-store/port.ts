@@ -1,4 +1,4 @@
-import type { AnyEvent, Event, EventMetadata, RecordedEvent } from '../../../schema/src/events';
+import type { AnyEvent, Event, EventMetadata, RecordedEvent } from '#schema/events';
 
 /**
  * What the writer expects the stream to be before the append:

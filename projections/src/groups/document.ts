@@ -1,4 +1,4 @@
-import type { CollectionSpec } from '../../../platform/src/read-store/port';
+import type { CollectionSpec } from '#platform/read-store/port';
 
 export type GroupDocument = Readonly<{
   id: string;

@@ -1,4 +1,4 @@
-import type { GroupEvent, RecordedEvent } from '../../../schema/src/events';
+import type { GroupEvent, RecordedEvent } from '#schema/events';
 import { eventTypes, isOneOf, readModel, unreachable, type ReadModel } from '../read-model';
 import { groupDocId, groupsCollection, type GroupDocument } from './document';
 

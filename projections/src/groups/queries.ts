@@ -1,4 +1,4 @@
-import type { Cursor, Page, ReadStore } from '../../../platform/src/read-store/port';
+import type { Cursor, Page, ReadStore } from '#platform/read-store/port';
 import { GROUPS, groupDocId, type GroupDocument } from './document';
 
 export const getGroup = (store: ReadStore, tenantId: string, groupId: string): Promise<GroupDocument | null> =>

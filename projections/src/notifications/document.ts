@@ -1,5 +1,5 @@
-import type { DeviceKind, NotificationTarget } from '../../../schema/src/events';
-import type { CollectionSpec } from '../../../platform/src/read-store/port';
+import type { DeviceKind, NotificationTarget } from '#schema/events';
+import type { CollectionSpec } from '#platform/read-store/port';
 
 /** Deliveries (one per recipient device) by state; every counter sits in one of these. */
 export type DeliveryCounts = Readonly<{

@@ -1,5 +1,5 @@
-import type { DeliveryEvent, DeviceKind, NotificationEvent, NotificationTarget, RecordedEvent } from '../../../schema/src/events';
-import { HyperLogLog } from '../../../platform/src/sketches/hyperloglog';
+import type { DeliveryEvent, DeviceKind, NotificationEvent, NotificationTarget, RecordedEvent } from '#schema/events';
+import { HyperLogLog } from '#platform/sketches/hyperloglog';
 import { eventTypes, isOneOf, readModel, unreachable, type ReadModel } from '../read-model';
 import { initialProgress, noDeliveries, notificationDocId, notificationsCollection, type DeliveryCounts, type NotificationDocument, type NotificationProgress } from './document';
 

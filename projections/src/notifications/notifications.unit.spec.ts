@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { NotificationRequested } from '../../../schema/src/events';
+import type { NotificationRequested } from '#schema/events';
 import { eventLog, ReadModelSpecification } from '../read-model.test-support';
 import { notificationsReadModel } from './evolve';
 import type { NotificationDocument } from './document';

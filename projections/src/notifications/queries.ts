@@ -1,4 +1,4 @@
-import type { Cursor, Page, ReadStore } from '../../../platform/src/read-store/port';
+import type { Cursor, Page, ReadStore } from '#platform/read-store/port';
 import { NOTIFICATIONS, notificationDocId, type NotificationDocument } from './document';
 
 export const getNotification = (

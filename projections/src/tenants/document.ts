@@ -1,5 +1,5 @@
-import type { Scope } from '../../../schema/src/scopes';
-import type { CollectionSpec } from '../../../platform/src/read-store/port';
+import type { Scope } from '#schema/scopes';
+import type { CollectionSpec } from '#platform/read-store/port';
 
 /** An API key as an operator may see it; the secret's hash stays in the tenant stream. */
 export type ApiKeyEntry = Readonly<{

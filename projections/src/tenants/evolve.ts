@@ -1,4 +1,4 @@
-import type { RecordedEvent, TenantEvent } from '../../../schema/src/events';
+import type { RecordedEvent, TenantEvent } from '#schema/events';
 import { eventTypes, isOneOf, readModel, unreachable, type ReadModel } from '../read-model';
 import { tenantsCollection, type TenantDocument } from './document';
 

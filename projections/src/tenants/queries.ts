@@ -1,4 +1,4 @@
-import type { Cursor, Page, ReadStore } from '../../../platform/src/read-store/port';
+import type { Cursor, Page, ReadStore } from '#platform/read-store/port';
 import { TENANTS, type TenantDocument } from './document';
 
 export const getTenant = (store: ReadStore, tenantId: string): Promise<TenantDocument | null> =>

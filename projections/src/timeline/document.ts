@@ -1,5 +1,5 @@
-import type { AnyEventType, DeviceKind } from '../../../schema/src/events';
-import type { CollectionSpec } from '../../../platform/src/read-store/port';
+import type { AnyEventType, DeviceKind } from '#schema/events';
+import type { CollectionSpec } from '#platform/read-store/port';
 import { padPosition } from '../read-model';
 
 /** One step concerning one user. `summary` never carries personal data, not even sealed. */

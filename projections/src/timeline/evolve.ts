@@ -1,4 +1,4 @@
-import type { DeliveryEvent, RecordedEvent, SealedDevice, UserEvent } from '../../../schema/src/events';
+import type { DeliveryEvent, RecordedEvent, SealedDevice, UserEvent } from '#schema/events';
 import { eventTypes, isOneOf, readModel, unreachable, type ReadModel } from '../read-model';
 import { deliveryEntryId, erasureMarkId, erasureMarkUserId, timelineCollection, timelineEntryId, timelineUserId, type DeliveryStep, type TimelineEntryDocument } from './document';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RecordedEvent } from '../../../schema/src/events';
+import type { RecordedEvent } from '#schema/events';
 import { eventLog, ReadModelSpecification, sealed } from '../read-model.test-support';
 import { timelineReadModel } from './evolve';
 import { timelineEntryId, timelineUserId, type TimelineEntryDocument } from './document';

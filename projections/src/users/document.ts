@@ -1,5 +1,5 @@
-import type { ConsentPeriod, Sealed, SealedDevice } from '../../../schema/src/events';
-import type { CollectionSpec } from '../../../platform/src/read-store/port';
+import type { ConsentPeriod, Sealed, SealedDevice } from '#schema/events';
+import type { CollectionSpec } from '#platform/read-store/port';
 
 export type UserDocument = Readonly<{
   id: string;

@@ -1,4 +1,4 @@
-import type { RecordedEvent, SealedDevice, UserEvent } from '../../../schema/src/events';
+import type { RecordedEvent, SealedDevice, UserEvent } from '#schema/events';
 import { eventTypes, isOneOf, readModel, unreachable, type ReadModel } from '../read-model';
 import { userDocId, usersCollection, type UserDocument } from './document';
 

@@ -1,4 +1,4 @@
-import type { Cursor, Page, ReadStore } from '../../../platform/src/read-store/port';
+import type { Cursor, Page, ReadStore } from '#platform/read-store/port';
 import { USERS, userDocId, type UserDocument } from './document';
 
 export const getUser = (store: ReadStore, tenantId: string, userId: string): Promise<UserDocument | null> =>

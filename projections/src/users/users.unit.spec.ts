@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest';
-import type { UserRegistered } from '../../../schema/src/events';
+import type { UserRegistered } from '#schema/events';
 import { eventLog, ReadModelSpecification, sealed } from '../read-model.test-support';
 import { usersReadModel } from './evolve';
 import type { UserDocument } from './document';

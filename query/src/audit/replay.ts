@@ -1,9 +1,8 @@
-import type { EventStore } from '../../../platform/src/event-store/port';
-import type { PersonalDataCipher, UserKey } from '../../../platform/src/crypto/personal-data';
-import { ChainVerifier, type ChainReport } from '../../../platform/src/event-store/chain';
-import type { AnyEvent, RecordedEvent } from '../../../schema/src/events';
-import { userKeyId } from '../../../schema/src/streams';
-import { SHREDDED } from '../views';
+import type { EventStore } from '#platform/event-store/port';
+import { SHREDDED, type PersonalDataCipher, type UserKey } from '#platform/crypto/personal-data';
+import { ChainVerifier, type ChainReport } from '#platform/event-store/chain';
+import type { AnyEvent, RecordedEvent } from '#schema/events';
+import { userKeyId } from '#schema/streams';
 
 export type AuditFilter = Readonly<{
   tenantId: string;

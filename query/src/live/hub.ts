@@ -1,7 +1,7 @@
-import type { EventStore, Subscription } from '../../../platform/src/event-store/port';
-import type { ReadStore } from '../../../platform/src/read-store/port';
-import type { AnyEvent, RecordedEvent } from '../../../schema/src/events';
-import type { Logger } from '../../../platform/src/logger';
+import type { EventStore, Subscription } from '#platform/event-store/port';
+import type { ReadStore } from '#platform/read-store/port';
+import type { AnyEvent, RecordedEvent } from '#schema/events';
+import type { Logger } from '#platform/logger';
 import { Channel } from './channel';
 
 export type LiveEvent = Readonly<{

@@ -66,3 +66,18 @@ export const parseDeviceAddress = (field: string, kind: DeviceKind, s: unknown):
     }
   }
 };
+
+/** Devices one user may have; checked here for input and by the user decider for additions. */
+export const MAX_DEVICES = 20;
+
+export type DeviceInput = Readonly<{ kind: unknown; address: unknown }>;
+
+/** A user's devices as given: at least one, at most MAX_DEVICES, each kind and address valid. */
+export const parseDevices = (field: string, devices: unknown): { kind: DeviceKind; address: string }[] => {
+  if (!Array.isArray(devices) || devices.length === 0) throw badInput(field, 'a user needs at least one device');
+  if (devices.length > MAX_DEVICES) throw badInput(field, `${devices.length} devices, the limit is ${MAX_DEVICES}`);
+  return (devices as DeviceInput[]).map((d, i) => {
+    const kind = parseDeviceKind(`${field}[${i}].kind`, d?.kind);
+    return { kind, address: parseDeviceAddress(`${field}[${i}].address`, kind, d?.address) };
+  });
+};

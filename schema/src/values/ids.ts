@@ -28,3 +28,14 @@ export const parseUserIds = (field: string, list: unknown): string[] => {
   if (list.length > MAX_USER_IDS) throw badInput(field, `${list.length} user ids, the limit is ${MAX_USER_IDS}`);
   return [...new Set(list.map((id, i) => parseEntityId(`${field}[${i}]`, id)))];
 };
+
+/** Groups one user may belong to. */
+export const MAX_GROUPS = 100;
+
+/** A user's group ids: unique, at most MAX_GROUPS. */
+export const parseGroupIds = (field: string, list: unknown): string[] => {
+  if (!Array.isArray(list)) throw badInput(field, 'expected a list of group ids');
+  const ids = [...new Set(list.map((g, i) => parseEntityId(`${field}[${i}]`, g)))];
+  if (ids.length > MAX_GROUPS) throw badInput(field, `${ids.length} groups, the limit is ${MAX_GROUPS}`);
+  return ids;
+};

@@ -1,8 +1,8 @@
 import { Field, ID, InputType, Int, ObjectType } from 'type-graphql';
 import type { ClassType } from 'type-graphql';
 import { DeviceKindEnum, NotificationStatusEnum, ScopeEnum } from './enums';
-import type { DeviceKind } from '../events';
-import type { Scope } from '../scopes';
+import type { DeviceKind } from '#schema/events';
+import type { Scope } from '#schema/scopes';
 
 // ---- paging --------------------------------------------------------------------------------
 @ObjectType()

@@ -1,13 +1,13 @@
-import type { EventMetadata, UserEvent } from '../../../schema/src/events';
-import type { UserCommand } from '../../../schema/src/commands';
-import { streams, userKeyId } from '../../../schema/src/streams';
-import { ConcurrencyError, type EventStore, type StreamAppend } from '../../../platform/src/event-store/port';
-import type { KeyVault } from '../../../platform/src/key-vault/port';
-import type { PersonalDataCipher } from '../../../platform/src/crypto/personal-data';
-import type { Clock } from '../../../platform/src/clock';
-import { failpoint } from '../../../platform/src/failpoints';
-import { handleCommand, load, type Loaded } from '../handler';
-import { userDecider, type UserState } from '../user/decider';
+import type { EventMetadata, UserEvent } from '#schema/events';
+import type { UserCommand } from '#schema/commands';
+import { streams, userKeyId } from '#schema/streams';
+import { ConcurrencyError, type EventStore, type StreamAppend } from '#platform/event-store/port';
+import type { KeyVault } from '#platform/key-vault/port';
+import type { PersonalDataCipher } from '#platform/crypto/personal-data';
+import type { Clock } from '#platform/clock';
+import { failpoint } from '#platform/failpoints';
+import { handleCommand, load, type Loaded } from '#command/handler';
+import { userDecider, type UserState } from '#command/user/decider';
 
 export type UserRef = Readonly<{ tenantId: string; userId: string }>;
 export type Shredded = UserRef & Readonly<{ at: Date }>;

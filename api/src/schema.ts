@@ -2,10 +2,10 @@ import 'reflect-metadata';
 import { buildSchema } from 'type-graphql';
 import { printSchema, type GraphQLSchema } from 'graphql';
 import { createPubSub } from '@graphql-yoga/subscription';
-import { MutationResolver } from '../../command/src/graphql/mutations';
-import { QueryResolver } from '../../query/src/graphql/queries';
-import { SubscriptionResolver } from '../../query/src/graphql/subscriptions';
-import { authChecker } from '../../command/src/auth/authenticator';
+import { MutationResolver } from './resolvers/mutations';
+import { QueryResolver } from './resolvers/queries';
+import { SubscriptionResolver } from './resolvers/subscriptions';
+import { authChecker } from './auth';
 
 let built: Promise<GraphQLSchema> | null = null;
 

@@ -1,22 +1,37 @@
 import type { AuthChecker } from 'type-graphql';
-import { forbidden, unauthenticated } from '../../../schema/src/errors';
-import { grants, isScope, type Scope } from '../../../schema/src/scopes';
-import { streams } from '../../../schema/src/streams';
-import type { CommandService } from '../application';
-import { OPERATOR, parseBearer, secretMatches, type Principal } from './api-keys';
+import { forbidden, unauthenticated } from '#schema/errors';
+import { grants, isScope, type Scope } from '#schema/scopes';
+import type { Commands } from '#command/application';
+import { OPERATOR, secretMatches } from '#command/tenant/api-keys';
 
 const INVALID = 'invalid or revoked API key';
 
+export type Principal =
+  | Readonly<{ kind: 'operator'; keyId: string }>
+  | Readonly<{ kind: 'tenant'; tenantId: string; keyId: string; scopes: readonly Scope[] }>;
+
+export type ParsedKey = Readonly<{ tenantId: string; keyId: string; secret: string }>;
+
+export const parseBearer = (header: string | undefined | null): ParsedKey => {
+  if (!header) throw unauthenticated('missing API key: send "Authorization: Bearer <key>"');
+  const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
+  if (!match) throw unauthenticated('malformed Authorization header: expected "Bearer <key>"');
+  const parts = match[1]!.split('.');
+  if (parts.length !== 4 || parts[0] !== 'ntf' || parts.some((p) => p.length === 0)) {
+    throw unauthenticated('malformed API key: expected ntf.<tenant>.<key id>.<secret>');
+  }
+  return { tenantId: parts[1]!, keyId: parts[2]!, secret: parts[3]! };
+};
+
 /** Finds the key's stream from the key itself, folds it fresh, and checks the secret's hash. */
-export const authenticate = async (commands: CommandService, authorization: string | undefined | null): Promise<Principal> => {
+export const authenticate = async (commands: Pick<Commands, 'operator' | 'tenants'>, authorization: string | undefined | null): Promise<Principal> => {
   const { tenantId, keyId, secret } = parseBearer(authorization);
   if (tenantId === OPERATOR) {
-    const { state } = await commands.operator.load(streams.operator());
-    const key = state.keys.get(keyId);
+    const key = (await commands.operator.state()).keys.get(keyId);
     if (!key || key.revoked || !secretMatches(secret, key.secretHash)) throw unauthenticated(INVALID);
     return { kind: 'operator', keyId };
   }
-  const state = await commands.tenantState(tenantId);
+  const state = await commands.tenants.state(tenantId);
   const key = state.status === 'Registered' ? state.keys.get(keyId) : undefined;
   if (!key || key.revoked || !secretMatches(secret, key.secretHash)) throw unauthenticated(INVALID);
   return { kind: 'tenant', tenantId, keyId, scopes: key.scopes };

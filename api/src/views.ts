@@ -1,13 +1,16 @@
-import type { PersonalDataCipher } from '../../platform/src/crypto/personal-data';
-import type { Sealed } from '../../schema/src/events';
-import type { UserDocument } from '../../projections/src/users/document';
-import type { NotificationDocument } from '../../projections/src/notifications/document';
-import { userKeyId } from '../../schema/src/streams';
-import type { Page } from '../../platform/src/read-store/port';
-import type * as G from '../../schema/src/graphql/types';
+import { SHREDDED, type PersonalDataCipher } from '#platform/crypto/personal-data';
+import type { Page } from '#platform/read-store/port';
+import type { Sealed } from '#schema/events';
+import type { Scope } from '#schema/scopes';
+import { userKeyId } from '#schema/streams';
+import type { UserDocument } from '#projections/users/document';
+import { initialProgress, type NotificationDocument } from '#projections/notifications/document';
+import type { UserState } from '#command/user/decider';
+import type { NotificationState } from '#command/notification/decider';
+import type { GroupState } from '#command/group/decider';
+import type * as G from './types';
 
-export const SHREDDED = '[shredded]';
-
+/** Read models and freshly decided aggregate states, as the GraphQL types show them. */
 /** What both the user aggregate and the users read model know about a user. */
 export type UserRecord = Pick<UserDocument, 'userId' | 'name' | 'devices' | 'consent' | 'optIn' | 'groupIds' | 'revision'>;
 
@@ -81,3 +84,51 @@ export const connection = async <D, N>(page: Page<D>, map: (d: D) => N | Promise
   nodes: await Promise.all(page.items.map(map)),
   pageInfo: { endCursor: page.next, hasNextPage: page.next !== null },
 });
+
+type KeyRecord = Readonly<{ keyId: string; name: string; scopes: readonly Scope[]; issuedAt: string; revoked: boolean }>;
+export type TenantRecord = Readonly<{
+  tenantId: string;
+  name: string;
+  deliveryDeadlineMinutes: number;
+  keys: Iterable<KeyRecord> | ReadonlyMap<string, Omit<KeyRecord, 'keyId'>>;
+}>;
+
+const keyList = (keys: TenantRecord['keys']): KeyRecord[] =>
+  keys instanceof Map
+    ? [...(keys as ReadonlyMap<string, Omit<KeyRecord, 'keyId'>>).entries()].map(([keyId, k]) => ({ keyId, ...k }))
+    : [...(keys as Iterable<KeyRecord>)];
+
+/** From the tenant aggregate (after a mutation) or the tenants read model (queries). */
+export const tenantView = (t: TenantRecord | { status: string }): G.Tenant => {
+  if (!('tenantId' in t)) throw new Error('tenant view of an unregistered tenant');
+  return {
+    tenantId: t.tenantId,
+    name: t.name,
+    deliveryDeadlineMinutes: t.deliveryDeadlineMinutes,
+    apiKeys: keyList(t.keys).map((k) => ({
+      keyId: k.keyId,
+      name: k.name,
+      scopes: [...k.scopes],
+      issuedAt: new Date(k.issuedAt),
+      revoked: k.revoked,
+    })),
+  };
+};
+
+const STATUS = { Requested: 'REQUESTED', Planning: 'PLANNING', Planned: 'DELIVERING', Completed: 'COMPLETED' } as const;
+
+/** A mutation answers from the state it just decided on: the read model may not have it yet. */
+export const userRecordOf = (state: UserState, revision: number): UserRecord => {
+  if (state.status !== 'Registered') throw new Error('user state after a successful command must be Registered');
+  return { ...state, revision };
+};
+
+export const notificationRecordOf = (state: NotificationState): NotificationRecord => {
+  if (state.status === 'None') throw new Error('notification state after a successful command must exist');
+  return { ...state, status: STATUS[state.status], progress: initialProgress };
+};
+
+export const groupView = (state: GroupState): G.Group => {
+  if (state.status !== 'Created') throw new Error('group state after a successful command must be Created');
+  return { groupId: state.groupId, name: state.name, memberCount: null };
+};

@@ -1,12 +1,12 @@
 import { Arg, Authorized, ID, Resolver, Root, Subscription } from 'type-graphql';
-import * as G from '../../../schema/src/graphql/types';
-import { notFound } from '../../../schema/src/errors';
-import { requireAccess, tenantOf } from '../../../command/src/auth/authenticator';
-import type { GraphQLContext } from '../../../command/src/graphql/context';
-import { getNotification } from '../../../projections/src/notifications/queries';
-import { NOTIFICATIONS, notificationDocId, type NotificationDocument } from '../../../projections/src/notifications/document';
+import * as G from '../types';
+import { notFound } from '#schema/errors';
+import { requireAccess, tenantOf } from '../auth';
+import type { GraphQLContext } from '../context';
+import { getNotification } from '#projections/notifications/queries';
+import { NOTIFICATIONS, notificationDocId, type NotificationDocument } from '#projections/notifications/document';
 import { notificationView } from '../views';
-import type { LiveEvent } from '../live/hub';
+import type { LiveEvent } from '#query/live/hub';
 
 type SubscribeArgs<A> = Readonly<{ args: A; context: GraphQLContext }>;
 

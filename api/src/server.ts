@@ -7,8 +7,8 @@ import { GraphQLError, parse, validate, specifiedRules, type GraphQLFormattedErr
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { CloseCode } from 'graphql-ws';
-import { isDomainError } from '../../../schema/src/errors';
-import type { Logger } from '../logger';
+import { isDomainError } from '#schema/errors';
+import type { Logger } from '#platform/logger';
 import { checkCost, depthLimit } from './limits';
 
 export type Route = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean> | boolean;

@@ -1,9 +1,9 @@
-import type { EventStore } from '../../../platform/src/event-store/port';
-import type { ReadStore } from '../../../platform/src/read-store/port';
-import type { LeaseStore } from '../../../platform/src/lease/port';
-import type { Clock } from '../../../platform/src/clock';
-import type { Logger } from '../../../platform/src/logger';
-import { startProjections, type RunningProjections } from '../../../projections/src/runner';
+import type { EventStore } from '#platform/event-store/port';
+import type { ReadStore } from '#platform/read-store/port';
+import type { LeaseStore } from '#platform/lease/port';
+import type { Clock } from '#platform/clock';
+import type { Logger } from '#platform/logger';
+import { startProjections, type RunningProjections } from '#projections/runner';
 import { SCHEDULE, scheduleReadModel, type ScheduleDocument } from './schedule';
 import type { Shredded, Shredder } from './shredder';
 

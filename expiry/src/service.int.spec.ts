@@ -4,14 +4,14 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { openSqliteEventStore } from '../../../platform/src/event-store/sqlite';
-import { openSqliteReadStore } from '../../../platform/src/read-store/sqlite';
-import { openSqliteKeyVault } from '../../../platform/src/key-vault/sqlite';
-import { openSqliteLeaseStore } from '../../../platform/src/lease/sqlite';
-import { PersonalDataCipher } from '../../../platform/src/crypto/personal-data';
-import { manualClock } from '../../../platform/src/clock';
-import { randomIds } from '../../../platform/src/ids';
-import { CommandService } from '../application';
+import { openSqliteEventStore } from '#platform/event-store/sqlite';
+import { openSqliteReadStore } from '#platform/read-store/sqlite';
+import { openSqliteKeyVault } from '#platform/key-vault/sqlite';
+import { openSqliteLeaseStore } from '#platform/lease/sqlite';
+import { PersonalDataCipher } from '#platform/crypto/personal-data';
+import { manualClock } from '#platform/clock';
+import { randomIds } from '#platform/ids';
+import { createCommands } from '#command/application';
 import { Shredder } from './shredder';
 import { ExpiryService } from './service';
 
@@ -31,7 +31,7 @@ const setup = async (users: number) => {
     const cipher = new PersonalDataCipher(vault, master);
     const shredder = new Shredder({ eventStore, vault, cipher, clock });
     const service = new ExpiryService({ eventStore, readStore, leases, shredder, clock, logger, instanceId: id, leaseTtlMs: 300 });
-    const commands = new CommandService({ eventStore, cipher, clock, ids: randomIds, shredder });
+    const commands = createCommands({ eventStore, cipher, clock, ids: randomIds, eraser: shredder });
     return { eventStore, readStore, vault, leases, cipher, shredder, service, commands, close: async () => {
       await service.stop();
       await Promise.all([eventStore.close(), readStore.close(), vault.close(), leases.close()]);
@@ -39,7 +39,7 @@ const setup = async (users: number) => {
   };
   const a = instance('a');
   for (let i = 0; i < users; i++) {
-    await a.commands.registerUser({ keyId: 'k', requestId: 'r' }, 't', {
+    await a.commands.users.register({ keyId: 'k', requestId: 'r' }, 't', {
       userId: `u${i}`, name: `User ${i}`, consent: { start: T, end: new Date(T.getTime() + 60_000 + (i % 5)) }, devices: [{ kind: 'sms', address: `+8210${10_000_000 + i}` }],
     });
   }

@@ -1,10 +1,8 @@
 import { Arg, Authorized, Ctx, ID, Int, Mutation, Resolver } from 'type-graphql';
-import * as G from '../../../schema/src/graphql/types';
-import { notificationView, userView } from '../../../query/src/views';
-import { tenantOf } from '../auth/authenticator';
-import { actorOf, type GraphQLContext } from './context';
-import { tenantView } from '../../../query/src/graphql/tenant-view';
-import { notificationRecordOf, userRecordOf } from './records';
+import * as G from '../types';
+import { groupView, notificationRecordOf, notificationView, tenantView, userRecordOf, userView } from '../views';
+import { tenantOf } from '../auth';
+import { actorOf, type GraphQLContext } from '../context';
 
 /** Thin: map the input to a use case of CommandService, map its result to the output type. */
 @Resolver()
@@ -12,14 +10,14 @@ export class MutationResolver {
   @Authorized('operator')
   @Mutation(() => G.RegisterTenantPayload, { description: 'Operator only. Returns the tenant and its first ADMIN key.' })
   async registerTenant(@Arg('input', () => G.RegisterTenantInput) input: G.RegisterTenantInput, @Ctx() ctx: GraphQLContext) {
-    const result = await ctx.services.commands.registerTenant(actorOf(ctx), input);
+    const result = await ctx.services.commands.tenants.register(actorOf(ctx), input);
     return { tenant: tenantView(result.state), adminKey: { ...result.adminKey, name: 'admin' } };
   }
 
   @Authorized('operator')
   @Mutation(() => String, { description: 'Operator only. Issues a new operator key and revokes all others.' })
   async rotateOperatorKey(@Ctx() ctx: GraphQLContext) {
-    return ctx.services.commands.rotateOperatorKey(actorOf(ctx));
+    return ctx.services.commands.operator.rotateKey(actorOf(ctx));
   }
 
   @Authorized('admin', 'operator')
@@ -29,14 +27,14 @@ export class MutationResolver {
     @Arg('tenantId', () => ID, { nullable: true, description: 'Operator keys only.' }) tenantId: string | null,
     @Ctx() ctx: GraphQLContext,
   ) {
-    const result = await ctx.services.commands.changeDeliveryDeadline(actorOf(ctx), tenantOf(ctx.principal, tenantId), minutes);
+    const result = await ctx.services.commands.tenants.changeDeliveryDeadline(actorOf(ctx), tenantOf(ctx.principal, tenantId), minutes);
     return tenantView(result.state);
   }
 
   @Authorized('admin', 'operator')
   @Mutation(() => G.IssuedApiKey, { description: 'The token is in this response only.' })
   async issueApiKey(@Arg('input', () => G.IssueApiKeyInput) input: G.IssueApiKeyInput, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.commands.issueApiKey(actorOf(ctx), tenantOf(ctx.principal, input.tenantId), input);
+    return ctx.services.commands.tenants.issueApiKey(actorOf(ctx), tenantOf(ctx.principal, input.tenantId), input);
   }
 
   @Authorized('admin', 'operator')
@@ -46,7 +44,7 @@ export class MutationResolver {
     @Arg('tenantId', () => ID, { nullable: true, description: 'Operator keys only.' }) tenantId: string | null,
     @Ctx() ctx: GraphQLContext,
   ) {
-    const result = await ctx.services.commands.revokeApiKey(actorOf(ctx), tenantOf(ctx.principal, tenantId), keyId);
+    const result = await ctx.services.commands.tenants.revokeApiKey(actorOf(ctx), tenantOf(ctx.principal, tenantId), keyId);
     return tenantView(result.state);
   }
 
@@ -54,7 +52,7 @@ export class MutationResolver {
   @Mutation(() => G.User)
   async registerUser(@Arg('input', () => G.RegisterUserInput) input: G.RegisterUserInput, @Ctx() ctx: GraphQLContext) {
     const tenantId = tenantOf(ctx.principal);
-    const result = await ctx.services.commands.registerUser(actorOf(ctx), tenantId, input);
+    const result = await ctx.services.commands.users.register(actorOf(ctx), tenantId, input);
     return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
   }
 
@@ -62,7 +60,7 @@ export class MutationResolver {
   @Mutation(() => G.User, { description: 'Changes any subset of name, consent, optIn and groupIds atomically.' })
   async updateUser(@Arg('input', () => G.UpdateUserInput) input: G.UpdateUserInput, @Ctx() ctx: GraphQLContext) {
     const tenantId = tenantOf(ctx.principal);
-    const result = await ctx.services.commands.updateUser(actorOf(ctx), tenantId, input);
+    const result = await ctx.services.commands.users.update(actorOf(ctx), tenantId, input);
     return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
   }
 
@@ -74,7 +72,7 @@ export class MutationResolver {
     @Ctx() ctx: GraphQLContext,
   ) {
     const tenantId = tenantOf(ctx.principal);
-    const result = await ctx.services.commands.addDevice(actorOf(ctx), tenantId, userId, device);
+    const result = await ctx.services.commands.users.addDevice(actorOf(ctx), tenantId, userId, device);
     return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
   }
 
@@ -87,7 +85,7 @@ export class MutationResolver {
     @Ctx() ctx: GraphQLContext,
   ) {
     const tenantId = tenantOf(ctx.principal);
-    const result = await ctx.services.commands.changeDevice(actorOf(ctx), tenantId, userId, deviceId, device);
+    const result = await ctx.services.commands.users.changeDevice(actorOf(ctx), tenantId, userId, deviceId, device);
     return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
   }
 
@@ -99,27 +97,27 @@ export class MutationResolver {
     @Ctx() ctx: GraphQLContext,
   ) {
     const tenantId = tenantOf(ctx.principal);
-    const result = await ctx.services.commands.removeDevice(actorOf(ctx), tenantId, userId, deviceId);
+    const result = await ctx.services.commands.users.removeDevice(actorOf(ctx), tenantId, userId, deviceId);
     return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
   }
 
   @Authorized('users:write')
   @Mutation(() => G.ForgottenUser, { description: "Erases a user now (right to erasure): destroys the user's data key, removes them from every read model." })
   async forgetUser(@Arg('userId', () => ID) userId: string, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.commands.forgetUser(actorOf(ctx), tenantOf(ctx.principal), userId);
+    return ctx.services.commands.users.forget(actorOf(ctx), tenantOf(ctx.principal), userId);
   }
 
   @Authorized('users:write')
   @Mutation(() => G.Group)
   async createGroup(@Arg('input', () => G.CreateGroupInput) input: G.CreateGroupInput, @Ctx() ctx: GraphQLContext) {
-    const result = await ctx.services.commands.createGroup(actorOf(ctx), tenantOf(ctx.principal), input);
+    const result = await ctx.services.commands.groups.create(actorOf(ctx), tenantOf(ctx.principal), input);
     return groupView(result.state);
   }
 
   @Authorized('users:write')
   @Mutation(() => G.Group)
   async renameGroup(@Arg('groupId', () => ID) groupId: string, @Arg('name') name: string, @Ctx() ctx: GraphQLContext) {
-    const result = await ctx.services.commands.renameGroup(actorOf(ctx), tenantOf(ctx.principal), groupId, name);
+    const result = await ctx.services.commands.groups.rename(actorOf(ctx), tenantOf(ctx.principal), groupId, name);
     return groupView(result.state);
   }
 
@@ -130,7 +128,7 @@ export class MutationResolver {
     @Arg('userIds', () => [ID]) userIds: string[],
     @Ctx() ctx: GraphQLContext,
   ) {
-    return ctx.services.commands.changeGroupMembers(actorOf(ctx), tenantOf(ctx.principal), groupId, userIds, true);
+    return ctx.services.commands.groups.changeMembers(actorOf(ctx), tenantOf(ctx.principal), groupId, userIds, true);
   }
 
   @Authorized('users:write')
@@ -140,13 +138,13 @@ export class MutationResolver {
     @Arg('userIds', () => [ID]) userIds: string[],
     @Ctx() ctx: GraphQLContext,
   ) {
-    return ctx.services.commands.changeGroupMembers(actorOf(ctx), tenantOf(ctx.principal), groupId, userIds, false);
+    return ctx.services.commands.groups.changeMembers(actorOf(ctx), tenantOf(ctx.principal), groupId, userIds, false);
   }
 
   @Authorized('notifications:send')
   @Mutation(() => G.SendNotificationPayload)
   async sendNotification(@Arg('input', () => G.SendNotificationInput) input: G.SendNotificationInput, @Ctx() ctx: GraphQLContext) {
-    const result = await ctx.services.commands.sendNotification(actorOf(ctx), tenantOf(ctx.principal), input);
+    const result = await ctx.services.commands.notifications.send(actorOf(ctx), tenantOf(ctx.principal), input);
     const state = result.state;
     return {
       notification: notificationView(notificationRecordOf(state)),
@@ -155,10 +153,3 @@ export class MutationResolver {
     };
   }
 }
-
-const groupView = (state: { status: string; groupId?: string; name?: string }): G.Group => {
-  if (state.status !== 'Created' || state.groupId === undefined || state.name === undefined) {
-    throw new Error('group state after a successful command must be Created');
-  }
-  return { groupId: state.groupId, name: state.name, memberCount: null };
-};

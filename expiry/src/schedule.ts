@@ -1,6 +1,6 @@
-import type { RecordedEvent, UserEvent } from '../../../schema/src/events';
-import type { CollectionSpec } from '../../../platform/src/read-store/port';
-import { eventTypes, isOneOf, readModel, type ReadModel } from '../../../projections/src/read-model';
+import type { RecordedEvent, UserEvent } from '#schema/events';
+import type { CollectionSpec } from '#platform/read-store/port';
+import { eventTypes, isOneOf, readModel, type ReadModel } from '#projections/read-model';
 
 /**
  * The durable index of when each user's data is due for destruction: the consent end, or now

@@ -1,6 +1,6 @@
-import { userKeyId } from '../../../schema/src/streams';
-import type { EventStore, Subscription } from '../event-store/port';
-import type { PersonalDataCipher } from './personal-data';
+import { userKeyId } from '#schema/streams';
+import type { EventStore, Subscription } from '#platform/event-store/port';
+import type { PersonalDataCipher } from '#platform/crypto/personal-data';
 
 const ERASURE = ['ConsentExpired', 'UserErasureRequested', 'UserDataShredded'] as const;
 

@@ -1,18 +1,17 @@
 import { Arg, Authorized, Ctx, ID, Int, Query, Resolver } from 'type-graphql';
-import * as G from '../../../schema/src/graphql/types';
-import { badInput, notFound } from '../../../schema/src/errors';
-import { parseEntityId } from '../../../schema/src/values';
-import { pageComplexity } from '../../../platform/src/graphql/limits';
-import { tenantOf } from '../../../command/src/auth/authenticator';
-import type { GraphQLContext } from '../../../command/src/graphql/context';
-import { getUser, listUsers } from '../../../projections/src/users/queries';
-import { getGroup, listGroups } from '../../../projections/src/groups/queries';
-import { getNotification, listNotifications } from '../../../projections/src/notifications/queries';
-import { listTimeline } from '../../../projections/src/timeline/queries';
-import { getTenant, listTenants } from '../../../projections/src/tenants/queries';
-import { connection, notificationView, userView } from '../views';
-import { replayAudit } from '../audit/replay';
-import { tenantView } from './tenant-view';
+import * as G from '../types';
+import { badInput, notFound } from '#schema/errors';
+import { parseEntityId } from '#schema/values';
+import { pageComplexity } from '../limits';
+import { tenantOf } from '../auth';
+import type { GraphQLContext } from '../context';
+import { getUser, listUsers } from '#projections/users/queries';
+import { getGroup, listGroups } from '#projections/groups/queries';
+import { getNotification, listNotifications } from '#projections/notifications/queries';
+import { listTimeline } from '#projections/timeline/queries';
+import { getTenant, listTenants } from '#projections/tenants/queries';
+import { connection, notificationView, tenantView, userView } from '../views';
+import { replayAudit } from '#query/audit/replay';
 
 export const MAX_PAGE = 500;
 
