@@ -1,43 +1,14 @@
 import type { Scope } from './scopes';
 
+import type { Event, EventMetadata, RecordedEvent } from '#platform/event-store/event';
+import type { Sealed } from '#platform/crypto/personal-data';
+
 /**
- * Events are readonly `{ type, data }` records named in the past tense. Deciders return them;
- * the event store adds metadata (tenant, actor, request id, time) and the stream position.
- *
- * Personal data (names, device addresses) only ever appears as `Sealed`: AES-256-GCM ciphertext
- * under the user's own data key, so destroying that key shreds every copy at once.
+ * The domain's events. Personal data (names, device addresses) only ever appears as `Sealed`:
+ * AES-256-GCM ciphertext under the user's own data key, so destroying that key shreds every copy
+ * at once.
  */
-export type Event<Type extends string = string, Data extends object = object> = Readonly<{
-  type: Type;
-  data: Readonly<Data>;
-}>;
-
-/** `pd1.<base64url(iv | tag | ciphertext)>`, see platform/src/crypto. */
-export type Sealed = string & { readonly __sealed: unique symbol };
-
-export type EventMetadata = Readonly<{
-  tenantId: string;
-  /** Id of the API key that caused the event, or `system` for the service itself. */
-  actor: string;
-  requestId: string;
-  /** ISO-8601 time the event was decided. */
-  at: string;
-  /**
-   * Set by the event store: the hash of this tenant's previous event (64 zeros for the first),
-   * chaining each tenant's history so an edit or a deletion is detectable (see chain.ts).
-   */
-  prevHash?: string;
-}>;
-
-export type RecordedEvent<E extends Event = AnyEvent> = E &
-  Readonly<{
-    streamName: string;
-    /** 0-based revision within the stream. */
-    revision: number;
-    /** 1-based position in the global log; strictly increasing in commit order. */
-    position: number;
-    metadata: EventMetadata;
-  }>;
+export type { Event, EventMetadata, RecordedEvent, Sealed };
 
 export const DEVICE_KINDS = ['ios', 'android', 'email', 'sms'] as const;
 export type DeviceKind = (typeof DEVICE_KINDS)[number];
@@ -226,3 +197,11 @@ export type ProviderEvent = ProviderCircuitChanged;
 
 export type AnyEvent = OperatorEvent | TenantEvent | UserEvent | GroupEvent | NotificationEvent | DeliveryEvent | ProviderEvent;
 export type AnyEventType = AnyEvent['type'];
+
+/** Registers the domain's events with the event store's ports (a distinct name: the module has its own AnyEvent). */
+type DomainEvent = AnyEvent;
+declare module '#platform/event-store/event' {
+  interface EventRegistry {
+    events: DomainEvent;
+  }
+}

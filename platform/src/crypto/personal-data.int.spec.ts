@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Sealed } from '#schema/events';
+import type { Sealed } from '../crypto/personal-data';
 import { openSqliteKeyVault, type SqliteKeyVault } from '../key-vault/sqlite';
 import { scanFiles } from '../testing/scan';
 import { PersonalDataCipher } from './personal-data';

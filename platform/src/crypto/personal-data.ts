@@ -1,6 +1,8 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { Sealed } from '#schema/events';
 import type { KeyVault } from '../key-vault/port';
+
+/** `pd1.<base64url(iv | tag | ciphertext)>`: personal data under one user's data key. */
+export type Sealed = string & { readonly __sealed: unique symbol };
 
 export type UserKey = Readonly<{ keyId: string; key: Buffer }>;
 

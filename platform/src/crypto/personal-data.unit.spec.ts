@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { Sealed } from '#schema/events';
+import type { Sealed } from '../crypto/personal-data';
 import type { KeyVault } from '../key-vault/port';
 import { parseMasterKey, PersonalDataCipher } from './personal-data';
 

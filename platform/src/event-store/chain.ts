@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import type { RecordedEvent } from '#schema/events';
+import type { RecordedEvent } from './event';
 
 export const GENESIS = '0'.repeat(64);
 

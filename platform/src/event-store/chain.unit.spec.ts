@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RecordedEvent } from '#schema/events';
+import type { RecordedEvent } from './event';
 import { canonical, ChainVerifier, eventHash, GENESIS } from './chain';
 
 const chain = (n: number): RecordedEvent[] => {

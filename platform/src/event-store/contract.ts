@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AnyEvent, EventMetadata, RecordedEvent } from '#schema/events';
+import type { AnyEvent, EventMetadata, RecordedEvent } from './event';
 import { ConcurrencyError, type EventStore, type NewEvent } from './port';
 import { ChainVerifier, GENESIS } from './chain';
 

@@ -15,7 +15,7 @@ import {
   type Position,
 } from '@kurrent/kurrentdb-client';
 import { eventHash, GENESIS } from './chain';
-import type { AnyEvent, EventMetadata, RecordedEvent } from '#schema/events';
+import type { AnyEvent, EventMetadata, RecordedEvent } from './event';
 import {
   ConcurrencyError,
   revisionMatches,

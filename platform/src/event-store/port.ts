@@ -1,4 +1,4 @@
-import type { AnyEvent, Event, EventMetadata, RecordedEvent } from '#schema/events';
+import type { AnyEvent, Event, EventMetadata, RecordedEvent } from './event';
 
 /**
  * What the writer expects the stream to be before the append:

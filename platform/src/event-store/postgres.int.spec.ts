@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AnyEvent, RecordedEvent } from '#schema/events';
+import type { AnyEvent, RecordedEvent } from './event';
 import { ChainVerifier } from './chain';
 import { eventStoreContract } from './contract';
 import { ConcurrencyError, type EventStore, type NewEvent } from './port';

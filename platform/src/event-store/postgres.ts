@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { Waker } from '../waker';
 import { canonical, eventHashOfCanonical, GENESIS } from './chain';
-import type { AnyEvent, RecordedEvent } from '#schema/events';
+import type { AnyEvent, RecordedEvent } from './event';
 import {
   ConcurrencyError,
   revisionMatches,

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import { Waker } from '../waker';
 import { canonical, eventHashOfCanonical, GENESIS } from './chain';
-import type { AnyEvent, RecordedEvent } from '#schema/events';
+import type { AnyEvent, RecordedEvent } from './event';
 import {
   ConcurrencyError,
   revisionMatches,
