@@ -8,6 +8,7 @@ import { openSqliteKeyVault } from '#platform/key-vault/sqlite';
 import { PersonalDataCipher } from '#platform/crypto/personal-data';
 import { createProviders } from '#delivery/providers';
 import type { SandboxDescription } from '#sandbox/types';
+import { sandboxIntegrations } from '#sandbox/integrations';
 import type { OutboundMessage, Provider } from '#delivery/providers/port';
 import { defaultDeliveryConfig } from '#delivery/config';
 import { mixedDevice, seedUsers } from '#cli/testing/seed';
@@ -185,7 +186,7 @@ const main = async (): Promise<void> => {
   }
 
   // ---- ceiling -----------------------------------------------------------------------------
-  const providers = createProviders({ sandbox: description });
+  const providers = createProviders(sandboxIntegrations(description));
   const ceilingCount = num('ceiling', Math.min(recipients, 200_000));
   const ceil = await ceiling(providers.all, ceilingCount, Math.ceil(inFlight / 50));
   await providers.close();
@@ -303,7 +304,7 @@ const bullmqBaseline = async (description: SandboxDescription, count: number): P
   const { Queue, Worker } = await import('bullmq');
   const connection = { host: '127.0.0.1', port: redisPort };
   const queue = new Queue('deliveries', { connection });
-  const providers = createProviders({ sandbox: description });
+  const providers = createProviders(sandboxIntegrations(description));
   const byName = new Map(providers.all.map((p) => [p.name, p]));
   try {
     const jobs = messagesFor(count, 20_000_000);

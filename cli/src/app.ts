@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
-import type { Config } from '#platform/config';
+import type { ServiceConfig } from './config';
 import { createLogger, type Logger } from '#platform/logger';
 import { systemClock, type Clock } from '#platform/clock';
 import { randomIds, ulid, type IdGenerator } from '#platform/ids';
@@ -20,18 +20,19 @@ import { ExpiryService } from '#expiry/service';
 import { evictErasedKeys } from '#expiry/evictor';
 import { LiveHub } from '#query/live/hub';
 import { startProjections } from '#projections/runner';
-import { allCollections, allReadModels } from '../../projections/src';
+import { allCollections, allReadModels } from '#projections/index';
 import type { JobBus } from '#platform/bus/port';
-import { deliveryConfigFrom, type DeliveryConfig } from '#delivery/config';
+import type { DeliveryConfig } from '#delivery/config';
 import { estimateAdmission } from '#delivery/admission';
 import { createMetrics, type DeliveryMetrics } from '#delivery/metrics';
 import { startDelivery, type DeliveryRole } from '#delivery/runtime';
-import { startSandbox, type Sandbox, type SandboxDescription } from '../../sandbox/src';
+import { startSandbox, type Sandbox, type SandboxDescription } from '#sandbox/index';
 import { createProviders } from '#delivery/providers';
+import { sandboxIntegrations } from '#sandbox/integrations';
 import { waitForReadModels } from '#projections/wait';
 
 export type App = Readonly<{
-  config: Config;
+  config: ServiceConfig;
   logger: Logger;
   eventStore: EventStore;
   readStore: ReadStore;
@@ -58,12 +59,12 @@ export type AppOptions = Readonly<{
   ids?: IdGenerator;
   logger?: Logger;
   expiry?: Partial<Pick<ConstructorParameters<typeof ExpiryService>[0], 'onShredded' | 'batchSize' | 'leaseTtlMs'>>;
-  /** Overrides of the delivery configuration (tests); environment variables apply first. */
+  /** Overrides of the delivery configuration (tests), over what the environment configured. */
   delivery?: Partial<DeliveryConfig>;
 }>;
 
 /** The embedded default keeps its master key beside the data; production passes MASTER_KEY. */
-const masterKeyOf = (config: Config, logger: Logger): Buffer => {
+const masterKeyOf = (config: ServiceConfig, logger: Logger): Buffer => {
   if (config.masterKey) return parseMasterKey(config.masterKey);
   const file = path.join(config.dataDir, 'master.key');
   if (!fs.existsSync(file)) {
@@ -74,7 +75,7 @@ const masterKeyOf = (config: Config, logger: Logger): Buffer => {
 };
 
 /** Starts the roles named in the configuration, on the embedded adapters. */
-export const startApp = async (config: Config, options: AppOptions = {}): Promise<App> => {
+export const startApp = async (config: ServiceConfig, options: AppOptions = {}): Promise<App> => {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
   fs.mkdirSync(config.dataDir, { recursive: true });
@@ -82,7 +83,7 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
   const { eventStore, readStore, vault, bus } = infrastructure;
   const cipher = new PersonalDataCipher(vault, masterKeyOf(config, logger));
   const shredder = new Shredder({ eventStore, vault, cipher, clock });
-  const deliveryConfig: DeliveryConfig = { ...deliveryConfigFrom(process.env), ...options.delivery };
+  const deliveryConfig: DeliveryConfig = { ...config.delivery, ...options.delivery };
   const commands = createCommands({
     eventStore,
     cipher,
@@ -140,7 +141,7 @@ export const startApp = async (config: Config, options: AppOptions = {}): Promis
     delivery = await startDelivery({
       eventStore, readStore, bus, cipher, clock, logger, metrics, readModelsCaughtUp,
       config: deliveryConfig,
-      providers: createProviders({ sandbox: description }).all,
+      providers: createProviders(sandboxIntegrations(description)).all,
       plan: config.deliveryPlans,
       // The read models are another process's: each round waits a projection cycle, so four overlap.
       dispatchRounds: projections ? 1 : 4,

@@ -7,7 +7,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../sandbox/src';
+import { startSandbox, type Sandbox } from '#sandbox/index';
 import { openPostgresEventStore } from '#platform/event-store/postgres';
 import { openMongoKeyVault } from '#platform/key-vault/mongodb';
 import { PersonalDataCipher } from '#platform/crypto/personal-data';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteEventStore } from '#platform/event-store/sqlite';
 import { openSqliteKeyVault } from '#platform/key-vault/sqlite';
 import { PersonalDataCipher } from '#platform/crypto/personal-data';
-import { startSandbox, type Sandbox } from '../../sandbox/src';
+import { startSandbox, type Sandbox } from '#sandbox/index';
 import { buildService, startServiceProcess, type ServiceProcess } from './testing/process';
 import { mixedDevice, seedUsers } from './testing/seed';
 

@@ -310,6 +310,6 @@ describe('opt-out and consent end during a send', () => {
     const timeline = await h.ok<any>(admin, `{ timeline(userId: "u${optOut}") { nodes { type status steps { step reason } } } }`);
     const delivery = timeline.timeline.nodes.find((e: any) => e.type === 'Delivery');
     expect(delivery.status).toBe('failed');
-    expect(delivery.steps.at(-1)).toEqual({ step: 'failed', reason: 'opted out' });
+    expect(delivery.steps.at(-1)).toEqual({ step: 'failed', reason: 'opted-out' });
   }, 90_000);
 });

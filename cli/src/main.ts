@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { ConfigError, loadConfig } from '#platform/config';
+import { ConfigError, loadConfig } from './config';
 import { startApp } from './app';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -4,6 +4,7 @@ import { USERS, userDocId, type UserDocument } from '#projections/users/document
 import { listUsers } from '#projections/users/queries';
 import { getGroup } from '#projections/groups/queries';
 import { channelCapacity, type DeliveryConfig } from './config';
+import { recipientDevices } from './eligibility';
 
 export type ChannelEstimate = Readonly<{ channel: DeviceKind; deliveries: number; capacityPerSecond: number; seconds: number }>;
 
@@ -46,8 +47,8 @@ export const estimateAdmission = async (
   const at = now.toISOString();
   const perChannel = new Map<DeviceKind, number>();
   for (const u of sample) {
-    if (!u.optIn || at < u.consent.start || at >= u.consent.end) continue;
-    for (const d of u.devices) if (!d.invalid) perChannel.set(d.kind, (perChannel.get(d.kind) ?? 0) + 1);
+    const devices = recipientDevices(u, at);
+    if (devices.ok) for (const d of devices.value) perChannel.set(d.kind, (perChannel.get(d.kind) ?? 0) + 1);
   }
   const scale = sample.length === 0 ? 0 : recipients / sample.length;
   const byChannel: ChannelEstimate[] = [...perChannel].map(([channel, n]) => {

@@ -1,3 +1,4 @@
+import type { EnvReader } from '#platform/config';
 import type { Channel } from './providers/port';
 
 /** How the router treats one provider: its quota, concurrency and circuit breaker. */
@@ -76,40 +77,30 @@ export const defaultDeliveryConfig: DeliveryConfig = {
   },
 };
 
-/** Overrides from environment variables, e.g. DELIVERY_MAX_IN_FLIGHT=2000, PROVIDER_TWILIO_RATE=100. */
-export const deliveryConfigFrom = (env: Readonly<Record<string, string | undefined>>, base: DeliveryConfig = defaultDeliveryConfig): DeliveryConfig => {
-  const problems: string[] = [];
-  const int = (name: string, fallback: number, min = 1): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) {
-      problems.push(`${name} must be an integer >= ${min}, got "${raw}"`);
-      return fallback;
-    }
-    return n;
-  };
+/**
+ * The delivery section of the configuration, e.g. DELIVERY_MAX_IN_FLIGHT=2000,
+ * PROVIDER_TWILIO_RATE=100; problems go to the reader, which reports them with every other section's.
+ */
+export const readDeliveryConfig = (r: EnvReader, base: DeliveryConfig = defaultDeliveryConfig): DeliveryConfig => {
   const policies: Record<string, ProviderPolicy> = {};
   for (const [name, p] of Object.entries(base.policies)) {
     const key = `PROVIDER_${name.toUpperCase().replace(/-/g, '_')}`;
     policies[name] = {
       ...p,
-      ratePerSecond: int(`${key}_RATE`, p.ratePerSecond),
-      concurrency: int(`${key}_CONCURRENCY`, p.concurrency),
-      timeoutMs: int(`${key}_TIMEOUT_MS`, p.timeoutMs),
-      resetTimeoutMs: int(`${key}_RESET_MS`, p.resetTimeoutMs),
-      expectedLatencyMs: int(`${key}_EXPECTED_LATENCY_MS`, p.expectedLatencyMs),
+      ratePerSecond: r.integer(`${key}_RATE`, p.ratePerSecond, 1),
+      concurrency: r.integer(`${key}_CONCURRENCY`, p.concurrency, 1),
+      timeoutMs: r.integer(`${key}_TIMEOUT_MS`, p.timeoutMs, 1),
+      resetTimeoutMs: r.integer(`${key}_RESET_MS`, p.resetTimeoutMs, 1),
+      expectedLatencyMs: r.integer(`${key}_EXPECTED_LATENCY_MS`, p.expectedLatencyMs, 1),
     };
   }
-  const config: DeliveryConfig = {
+  return {
     ...base,
-    partitions: int('DELIVERY_PARTITIONS', base.partitions),
-    maxInFlight: int('DELIVERY_MAX_IN_FLIGHT', base.maxInFlight),
-    maxPending: int('DELIVERY_MAX_PENDING', base.maxPending),
+    partitions: r.integer('DELIVERY_PARTITIONS', base.partitions, 1, 10_000),
+    maxInFlight: r.integer('DELIVERY_MAX_IN_FLIGHT', base.maxInFlight, 1),
+    maxPending: r.integer('DELIVERY_MAX_PENDING', base.maxPending, 1),
     policies,
   };
-  if (problems.length > 0) throw new Error(`invalid delivery configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  return config;
 };
 
 /**

@@ -16,7 +16,8 @@ import { timelineReadModel } from '#projections/timeline/evolve';
 import { checkpointName } from '#projections/read-model';
 import type { DeliveryConfig } from './config';
 import { DELIVERY_TOPIC, deliveryIdOf, partitionOf } from './ids';
-import type { DeliveryJob } from './worker';
+import type { DeliveryJob } from './job';
+import { recipientDevices, type Ineligibility } from './eligibility';
 
 const TIMELINE_CHECKPOINT = checkpointName(timelineReadModel);
 
@@ -116,23 +117,21 @@ export class Planner {
     while (cursor !== END && !this.stopped) {
       const page = await this.page(request, tenantId, cursor);
       const now = this.deps.clock.now().toISOString();
-      const skipped: Record<string, number> = page.missing > 0 ? { 'unknown-user': page.missing } : {};
+      const skipped: Record<string, number> = page.missing > 0 ? { ['unknown-user' satisfies Ineligibility]: page.missing } : {};
       const byChannel: Record<string, number> = {};
       const byPartition = new Map<number, DeliveryRef[]>();
       let recipients = 0;
       let deliveries = 0;
       for (const user of page.users) {
-        const skip = !user.optIn ? 'opted-out' : now < user.consent.start || now >= user.consent.end ? 'outside-consent' : null;
-        const devices = skip ? [] : user.devices.filter((d) => !d.invalid);
-        const reason = skip ?? (devices.length === 0 ? 'no-valid-device' : null);
-        if (reason) {
-          skipped[reason] = (skipped[reason] ?? 0) + 1;
+        const devices = recipientDevices(user, now);
+        if (!devices.ok) {
+          skipped[devices.reason] = (skipped[devices.reason] ?? 0) + 1;
           continue;
         }
         recipients++;
         const partition = partitionOf(user.userId, partitions);
         const list = byPartition.get(partition) ?? [];
-        for (const d of devices) {
+        for (const d of devices.value) {
           list.push({ deliveryId: deliveryIdOf(tenantId, request.notificationId, user.userId, d.deviceId), userId: user.userId, deviceId: d.deviceId, channel: d.kind });
           byChannel[d.kind] = (byChannel[d.kind] ?? 0) + 1;
           deliveries++;

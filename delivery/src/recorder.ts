@@ -159,4 +159,3 @@ export class Recorder {
   }
 }
 
-export type ChannelOf = DeviceKind;

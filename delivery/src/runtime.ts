@@ -10,7 +10,7 @@ import type { DeliveryMetrics } from './metrics';
 import type { Provider } from './providers/port';
 import { ProviderRouter, type BreakerState } from './router';
 import { Planner } from './planner';
-import { DeliveryWorker } from './worker';
+import { DeliveryWorker } from './worker/index';
 
 export type DeliveryRole = Readonly<{ router: ProviderRouter; planner: Planner; worker: DeliveryWorker; stop: () => Promise<void> }>;
 

@@ -53,42 +53,69 @@ export class ConfigError extends Error {
   }
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
+export type Env = Readonly<Record<string, string | undefined>>;
 
-/** Reads the configuration from environment variables and reports every problem at once. */
-export const loadConfig = (env: Env, cwd: string = process.cwd()): Config => {
-  const problems: string[] = [];
-  const value = (name: string): string | undefined => {
-    const v = env[name];
+/**
+ * Reads environment variables for every section of the configuration and collects what is wrong
+ * instead of stopping at the first problem; the loader throws one ConfigError with all of them.
+ */
+export class EnvReader {
+  readonly problems: string[] = [];
+
+  constructor(readonly env: Env) {}
+
+  value(name: string): string | undefined {
+    const v = this.env[name];
     return v === undefined || v.trim() === '' ? undefined : v.trim();
-  };
-  const integer = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = value(name);
+  }
+
+  problem(message: string): void {
+    this.problems.push(message);
+  }
+
+  integer(name: string, fallback: number, min: number, max: number = Number.MAX_SAFE_INTEGER): number {
+    const raw = this.value(name);
     if (raw === undefined) return fallback;
     const n = Number(raw);
     if (!/^-?\d+$/.test(raw) || n < min || n > max) {
-      problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+      this.problem(max === Number.MAX_SAFE_INTEGER ? `${name} must be an integer >= ${min}, got "${raw}"` : `${name} must be an integer from ${min} to ${max}, got "${raw}"`);
       return fallback;
     }
     return n;
-  };
-  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
-    const raw = value(name);
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const raw = this.value(name);
     if (raw === undefined) return fallback;
     if (!(allowed as readonly string[]).includes(raw)) {
-      problems.push(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+      this.problem(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
       return fallback;
     }
     return raw as T;
-  };
-  const bool = (name: string, fallback: boolean): boolean => {
-    const raw = value(name);
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.value(name);
     if (raw === undefined) return fallback;
     if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return true;
     if (['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
-    problems.push(`${name} must be true or false, got "${raw}"`);
+    this.problem(`${name} must be true or false, got "${raw}"`);
     return fallback;
-  };
+  }
+
+  /** Throws every problem collected so far, at once. */
+  check(): void {
+    if (this.problems.length > 0) throw new ConfigError(this.problems);
+  }
+}
+
+/** The service-wide sections: where it listens, which roles and adapters, limits of the API. */
+export const readServiceConfig = (r: EnvReader, cwd: string = process.cwd()): Config => {
+  const value = (name: string) => r.value(name);
+  const integer = (name: string, fallback: number, min: number, max: number) => r.integer(name, fallback, min, max);
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => r.oneOf(name, allowed, fallback);
+  const bool = (name: string, fallback: boolean) => r.bool(name, fallback);
+  const problems = { push: (m: string) => r.problem(m) };
 
   const rolesRaw = value('ROLES');
   let roles: Role[] = [...ROLES];
@@ -157,6 +184,5 @@ export const loadConfig = (env: Env, cwd: string = process.cwd()): Config => {
     deliveryPlans: bool('DELIVERY_PLAN', true),
     sandbox: value('SANDBOX_FILE') ? { kind: 'file', path: path.resolve(cwd, value('SANDBOX_FILE')!) } : { kind: 'embedded', latencyMs: integer('SANDBOX_LATENCY_MS', 20, 0, 60_000) },
   };
-  if (problems.length > 0) throw new ConfigError(problems);
   return config;
 };

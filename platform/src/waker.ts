@@ -14,6 +14,11 @@ export class Waker {
     this.wake?.();
   };
 
+  /** Whether a notify came since the last `consume`, without consuming it. */
+  get woken(): boolean {
+    return this.pending;
+  }
+
   /** True when something happened since the last sleep (call before reading). */
   consume(): boolean {
     const was = this.pending;

@@ -20,6 +20,24 @@ export type SealedDevice = Readonly<{
   /** Set once a provider rejects the device for good; the fan-out skips it. A change clears it. */
   invalid?: boolean;
 }>;
+/**
+ * Why someone may not receive (delivery/src/eligibility.ts decides it): the keys of a plan's
+ * skipped counts and the reason of a DeliveryFailed entry the service refused to send.
+ */
+export type Ineligibility =
+  /** Fan-out: a listed user id has no document. */
+  | 'unknown-user'
+  /** Send time: the document is gone since fan-out, or the data key is destroyed. */
+  | 'erased'
+  | 'opted-out'
+  | 'outside-consent'
+  /** Fan-out: none of the user's devices may be sent to. */
+  | 'no-valid-device'
+  /** Send time: the planned device is no longer the user's. */
+  | 'device-removed'
+  /** Send time: a provider rejected the planned device for good since fan-out. */
+  | 'device-invalid';
+
 export type ConsentPeriod = Readonly<{ start: string; end: string }>;
 
 // ---- operator ------------------------------------------------------------------------------
@@ -139,7 +157,7 @@ export type NotificationPlanningProgressed = Event<
     recipients: number;
     deliveries: number;
     byChannel: ChannelCounts;
-    /** Users left out in this page, by reason (opted-out, outside-consent, no-device, unknown-user). */
+    /** Users left out in this page, by Ineligibility reason. */
     skipped: Readonly<Record<string, number>>;
   }
 >;
@@ -151,7 +169,7 @@ export type NotificationPlanned = Event<
     recipients: number;
     deliveries: number;
     byChannel: ChannelCounts;
-    /** Users left out at fan-out, by reason (opted-out, outside-consent, no-device, unknown-user). */
+    /** Users left out at fan-out, by Ineligibility reason. */
     skipped: Readonly<Record<string, number>>;
   }
 >;

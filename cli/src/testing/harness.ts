@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { createClient, type Client } from 'graphql-ws';
-import { loadConfig } from '#platform/config';
+import { loadConfig } from '../config';
 import type { Clock } from '#platform/clock';
 import { startApp, type App } from '../app';
 import type { DeliveryConfig } from '#delivery/config';

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../../sandbox/src';
+import { startSandbox, type Sandbox } from '#sandbox/index';
+import { sandboxIntegrations } from '#sandbox/integrations';
 import { createProviders, type Providers } from './index';
+import type { ProviderIntegration } from './integration';
 import type { Channel } from './port';
 
 const ADDRESS: Record<Channel, string> = {
@@ -10,13 +12,17 @@ const ADDRESS: Record<Channel, string> = {
   sms: '+4915112345678',
 };
 
-describe('createProviders in sandbox mode', () => {
+const QUOTAS: Record<string, number> = { 'fcm-primary': 600, 'fcm-secondary': 300 };
+
+describe('createProviders with the sandbox integrations', () => {
   let sandbox: Sandbox;
   let providers: Providers;
 
   beforeAll(async () => {
     sandbox = await startSandbox();
-    providers = createProviders({ sandbox, fcm: { primary: { quotaPerSecond: 600 }, secondary: { quotaPerSecond: 300 } } });
+    providers = createProviders(
+      sandboxIntegrations(sandbox).map((i) => (QUOTAS[i.name] !== undefined ? { ...i, quotaPerSecond: QUOTAS[i.name] } : i)),
+    );
   });
   afterAll(async () => {
     await providers.close();
@@ -51,7 +57,31 @@ describe('createProviders in sandbox mode', () => {
     }
   });
 
-  it('outside sandbox mode names what is missing', () => {
-    expect(() => createProviders({ sandbox: null })).toThrow(/apns is required outside sandbox mode/);
+  it('FCM quotas answer with the sandbox-mode Retry-After of 1 s', async () => {
+    sandbox.instance('fcm-primary').setFaults({ rateLimitPerSecond: 1, rateLimitBurst: 1 });
+    try {
+      const fcm = providers.chains.android[0]!;
+      const out = await fcm.send(
+        [1, 2, 3].map((n) => ({ deliveryId: `n2:u${n}:fcm`, address: ADDRESS.android, text: 'quota' })),
+      );
+      expect(out).toContainEqual(expect.objectContaining({ outcome: 'transient', retryAfterMs: 1000 }));
+    } finally {
+      sandbox.reset();
+    }
+  });
+
+  it('refuses integrations it cannot build, naming them', () => {
+    const apns: ProviderIntegration = sandboxIntegrations(sandbox)[0];
+    expect(() => createProviders([apns, apns])).toThrow(/two integrations are named "apns"/);
+    const smtp = sandboxIntegrations(sandbox).find((i) => i.vendor === 'smtp')!;
+    expect(() => createProviders([{ ...smtp, endpoint: undefined } as unknown as ProviderIntegration])).toThrow(
+      /smtp: SMTP has no vendor host/,
+    );
+    const fcm = sandboxIntegrations(sandbox).find((i) => i.vendor === 'fcm')!;
+    expect(() => createProviders([{ ...fcm, ca: undefined }])).toThrow(/fcm-ios: an FCM endpoint .* needs an accessToken credential and a ca/);
+  });
+
+  it('without a sandbox the description names what is missing', () => {
+    expect(() => sandboxIntegrations({ ...sandbox.describe(), endpoints: {} })).toThrow(/the sandbox has no "apns" instance/);
   });
 });

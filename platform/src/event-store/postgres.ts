@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
-import { Waker } from '../waker';
+import { pollingSubscription } from './polling';
 import { canonical, eventHashOfCanonical, GENESIS } from './chain';
 import type { AnyEvent, RecordedEvent } from './event';
 import {
@@ -277,72 +277,12 @@ export const openPostgresEventStore = async (
   const subscriptions = new Set<Subscription>();
 
   const subscribe = (o: SubscribeOptions): Subscription => {
-    const batchSize = o.batchSize ?? 500;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
-    /** Every event up to here has been handed to the handler, and the handler has finished. */
-    let delivered = o.after;
-    let stopping = false;
-    let ended = false;
-    /** Woken by appends through this object and by notifications from other processes; polls as a fallback. */
-    const waker = new Waker(POLL_MS);
-    const waiters: { position: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
-    const onAppend = waker.notify;
-    appended.on('append', onAppend);
-
-    const settleWaiters = () => {
-      for (let i = waiters.length - 1; i >= 0; i--) {
-        if (waiters[i]!.position <= delivered) waiters.splice(i, 1)[0]!.resolve();
-      }
-    };
-
-    const run = async (): Promise<void> => {
-      try {
-        while (!stopping && !closed) {
-          // Consumed before reading: an append notified from here on is read by this pass or the next.
-          waker.consume();
-          // With a type filter, read the head first: everything up to it has then been seen,
-          // matching or not, so progress (and caughtUp) moves past events of other types.
-          const seenUpTo = o.types ? await head() : 0;
-          const events = await readAll({ after: delivered, maxCount: batchSize, ...(o.types ? { types: o.types } : {}) });
-          if (events.length > 0) await o.handler(events);
-          const last = events.length > 0 ? events[events.length - 1]!.position : delivered;
-          delivered = events.length < batchSize ? Math.max(last, seenUpTo) : last;
-          settleWaiters();
-          if (stopping || closed) break;
-          if (events.length === batchSize) {
-            // Catching up: let timers and I/O of the process run between batches.
-            await new Promise<void>((resolve) => setImmediate(resolve));
-            continue;
-          }
-          await waker.sleep();
-        }
-      } catch (e) {
-        stopping = true;
-        for (const w of waiters.splice(0)) w.reject(e);
-        o.onError?.(e);
-      } finally {
-        ended = true;
-        appended.off('append', onAppend);
-        subscriptions.delete(subscription);
-        for (const w of waiters.splice(0)) w.reject(new Error('subscription stopped'));
-      }
-    };
-
-    const subscription: Subscription = {
-      stop: async () => {
-        stopping = true;
-        waker.notify();
-        await loop;
-      },
-      caughtUp: (position: number) =>
-        position <= delivered
-          ? Promise.resolve()
-          : stopping || ended
-            ? Promise.reject(new Error(`subscription stopped at position ${delivered}, before ${position}`))
-            : new Promise<void>((resolve, reject) => waiters.push({ position, resolve, reject })),
-    };
+    const subscription = pollingSubscription(
+      { head: head, readAll: readAll, appended, closed: () => closed, pollMs: POLL_MS },
+      o,
+      (ended) => subscriptions.delete(ended),
+    );
     subscriptions.add(subscription);
-    const loop = run();
     return subscription;
   };
 

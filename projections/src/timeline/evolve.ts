@@ -1,4 +1,4 @@
-import type { DeliveryEvent, RecordedEvent, SealedDevice, UserEvent } from '#schema/events';
+import type { DeliveryEvent, Ineligibility, RecordedEvent, SealedDevice, UserEvent } from '#schema/events';
 import { eventTypes, isOneOf, readModel, unreachable, type ReadModel } from '../read-model';
 import { deliveryEntryId, erasureMarkId, erasureMarkUserId, timelineCollection, timelineEntryId, timelineUserId, type DeliveryStep, type TimelineEntryDocument } from './document';
 
@@ -177,6 +177,13 @@ const describe = (doc: TimelineEntryDocument): string => {
 
 const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
 
+/**
+ * A DeliveryFailed reason saying the user was gone at send time: the code delivery/src/eligibility.ts
+ * records, or the text logs written before the codes hold ('user erased', 'user erased or unknown').
+ */
+const ERASED: Ineligibility = 'erased';
+const userGone = (reason: string | undefined): boolean => reason === ERASED || /^user erased/.test(reason ?? '');
+
 /** One entry per delivery, gathering its steps: requested, dispatched, attempted..., one terminal. */
 const evolveDelivery = (doc: TimelineEntryDocument | null, event: DeliveryRecorded, id: string, peek: Peek): TimelineEntryDocument | null => {
   const d = entriesOf(event).get(id);
@@ -185,7 +192,7 @@ const evolveDelivery = (doc: TimelineEntryDocument | null, event: DeliveryRecord
   if (!doc) {
     // An erased user gets no new entry: the delivery only failed because they were gone, or it
     // was sent just before the erasure and answered after it (its entry was purged).
-    if (event.type === 'DeliveryFailed' && /^user erased/.test((d as { reason?: string }).reason ?? '')) return null;
+    if (event.type === 'DeliveryFailed' && userGone((d as { reason?: string }).reason)) return null;
     if (erasedSince(peek, tenantId, d.userId, event.data.requestedPosition)) return null;
   }
   const base: TimelineEntryDocument = doc ?? {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '#schema/events';
 import { eventLog, ReadModelSpecification, sealed } from '../read-model.test-support';
 import { timelineReadModel } from './evolve';
-import { timelineEntryId, timelineUserId, type TimelineEntryDocument } from './document';
+import { deliveryEntryId, timelineEntryId, timelineUserId, type TimelineEntryDocument } from './document';
 
 const spec = ReadModelSpecification.for(timelineReadModel);
 const consent = { start: '2026-01-01T00:00:00.000Z', end: '2027-01-01T00:00:00.000Z' };
@@ -98,6 +98,22 @@ describe('timeline read model', () => {
   it('writes an entry once, whatever replays', () => {
     const { events } = history();
     spec.given(events).when(events).thenUnchanged();
+  });
+
+  it('creates no entry for a delivery failed because its user was gone, whether the reason is the code or the text of older logs', () => {
+    const { log, events } = history();
+    const requested = log.record({
+      type: 'NotificationRequested',
+      data: { notificationId: 'n1', text: 'hi', target: { kind: 'users', userIds: ['u1'] }, idempotencyKey: null, requestHash: 'x', requestedAt: consent.start, deadline: consent.end },
+    });
+    const failed = (reason: string) =>
+      log.record({
+        type: 'DeliveryFailed',
+        data: { notificationId: 'n1', requestedPosition: requested.position, requestedAt: consent.start, deliveries: [{ deliveryId: 'dl-1', userId: 'u1', deviceId: 'd1', channel: 'email', provider: null, reason }] },
+      });
+    const entry = (reason: string) => spec.given([...events, requested]).when([failed(reason)]).collection().get(deliveryEntryId('acme', 'u1', requested.position, 'd1'));
+    for (const reason of ['erased', 'user erased', 'user erased or unknown']) expect(entry(reason), reason).toBeUndefined();
+    expect(entry('opted-out')).toMatchObject({ status: 'failed', steps: [{ step: 'requested' }, { step: 'failed', reason: 'opted-out' }] });
   });
 
   it('reads the user back from an entry id, whatever the user id holds', () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../../../../sandbox/src';
+import { startSandbox, type Sandbox } from '#sandbox/index';
 import { ProviderUnavailableError } from '../../outcomes';
 import { FcmAndroidProvider } from './fcm-android-provider';
 

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { defaultDeliveryConfig } from '#delivery/config';
 import { ConfigError, loadConfig } from './config';
 
 describe('loadConfig', () => {
@@ -12,7 +13,7 @@ describe('loadConfig', () => {
   it('reads every variable', () => {
     const key = Buffer.alloc(32, 7).toString('base64');
     const c = loadConfig({ PORT: '8080', HOST: '0.0.0.0', DATA_DIR: '/var/lib/notify', MASTER_KEY: key, ROLES: 'api, projections', LOG_LEVEL: 'debug', MAX_QUERY_DEPTH: '8', MAX_QUERY_COST: '500', WRITE_OPERATOR_KEY_FILE: 'false' });
-    expect(c).toEqual({ host: '0.0.0.0', port: 8080, dataDir: '/var/lib/notify', masterKey: key, roles: ['api', 'projections'], logLevel: 'debug', maxQueryDepth: 8, maxQueryCost: 500, writeOperatorKeyFile: false, sandbox: { kind: 'embedded', latencyMs: 20 }, deliveryPlans: true, adapters: { eventStore: 'sqlite', readStore: 'sqlite', bus: 'sqlite', postgresUrl: null, eventStoreDbUrl: null, mongodbUrl: null, mongodbDatabase: 'notify', kafkaBrokers: [], kafkaPrefix: 'notify' } });
+    expect(c).toEqual({ host: '0.0.0.0', port: 8080, dataDir: '/var/lib/notify', masterKey: key, roles: ['api', 'projections'], logLevel: 'debug', maxQueryDepth: 8, maxQueryCost: 500, writeOperatorKeyFile: false, sandbox: { kind: 'embedded', latencyMs: 20 }, deliveryPlans: true, adapters: { eventStore: 'sqlite', readStore: 'sqlite', bus: 'sqlite', postgresUrl: null, eventStoreDbUrl: null, mongodbUrl: null, mongodbDatabase: 'notify', kafkaBrokers: [], kafkaPrefix: 'notify' }, delivery: defaultDeliveryConfig });
   });
 
   it('accepts a hex master key', () => {
@@ -57,5 +58,23 @@ describe('loadConfig', () => {
     }
     expect(() => loadConfig({ EVENT_STORE: 'cassandra' })).toThrow(/EVENT_STORE must be one of sqlite, postgres, eventstoredb, got "cassandra"/);
     expect(() => loadConfig({ BUS: 'kafka' })).toThrow(/KAFKA_BROKERS is required with BUS=kafka/);
+  });
+
+  it('reads the delivery section with the others and reports its problems in the same error', () => {
+    const c = loadConfig({ DELIVERY_MAX_IN_FLIGHT: '2000', PROVIDER_TWILIO_RATE: '100', PROVIDER_FCM_PRIMARY_TIMEOUT_MS: '1500' });
+    expect(c.delivery.maxInFlight).toBe(2000);
+    expect(c.delivery.policies['twilio']!.ratePerSecond).toBe(100);
+    expect(c.delivery.policies['fcm-primary']!.timeoutMs).toBe(1500);
+    try {
+      loadConfig({ PORT: 'abc', DELIVERY_MAX_IN_FLIGHT: 'lots', PROVIDER_SNS_RATE: '0' });
+      expect.fail('should throw');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      const problems = (e as ConfigError).problems;
+      expect(problems).toHaveLength(3);
+      expect(problems.join('\n')).toMatch(/PORT must be an integer from 0 to 65535, got "abc"/);
+      expect(problems.join('\n')).toMatch(/DELIVERY_MAX_IN_FLIGHT must be an integer >= 1, got "lots"/);
+      expect(problems.join('\n')).toMatch(/PROVIDER_SNS_RATE must be an integer >= 1, got "0"/);
+    }
   });
 });

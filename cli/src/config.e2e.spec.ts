@@ -1,0 +1,24 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildService } from './testing/process';
+
+const main = path.resolve(__dirname, '../../dist/cli/src/main.js');
+
+describe('a bad configuration at start', () => {
+  beforeAll(() => buildService());
+
+  it('exits with code 2 and lists every problem, from every section, without a stack trace', () => {
+    const r = spawnSync(process.execPath, [main, 'start'], {
+      env: { ...process.env, PORT: 'abc', DELIVERY_MAX_PENDING: '-5', PROVIDER_APNS_CONCURRENCY: 'x' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/invalid configuration:/);
+    expect(r.stderr).toMatch(/PORT must be an integer from 0 to 65535, got "abc"/);
+    expect(r.stderr).toMatch(/DELIVERY_MAX_PENDING must be an integer >= 1, got "-5"/);
+    expect(r.stderr).toMatch(/PROVIDER_APNS_CONCURRENCY must be an integer >= 1, got "x"/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});

@@ -1,0 +1,156 @@
+import type { Clock } from '#platform/clock';
+import type { Logger } from '#platform/logger';
+import type { DeliveryConfig } from '../config';
+import { MinHeap } from '../heap';
+import type { ProviderRouter } from '../router';
+import type { Item, Pending, Tasks } from './state';
+
+/** What a dispatch round hands on: the scheduler decides what goes when, these decide the rest. */
+export type Rounds = Readonly<{
+  /** Set while a rebalance runs: nothing new goes to a provider meanwhile. */
+  holding: () => boolean;
+  ours: (item: Item) => boolean;
+  dispatch: (round: Item[]) => Promise<void>;
+  retry: (item: Item, reason: string, counted: boolean) => void;
+  expire: (item: Item, reason: string) => void;
+}>;
+
+/**
+ * Earliest deadline first across tenants: a queue by deadline, a heap of items waiting out a
+ * backoff, and rounds that take only what the providers can take now.
+ */
+export class Scheduler {
+  private readonly queue = new MinHeap<Item>((a, b) => a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq));
+  private readonly delayed = new MinHeap<Item>((a, b) => a.notBefore < b.notBefore);
+  /** Dispatch rounds between taking their items and handing them to providers. */
+  private rounds = 0;
+  private stopped = false;
+  private wakeUp: (() => void) | null = null;
+
+  constructor(
+    private readonly deps: Readonly<{
+      config: DeliveryConfig;
+      router: ProviderRouter;
+      clock: Clock;
+      logger: Logger;
+      pending: Pending;
+      tasks: Tasks;
+      dispatchRounds?: number;
+    }>,
+  ) {}
+
+  get depth(): number {
+    return this.queue.size + this.delayed.size;
+  }
+
+  enqueue(item: Item): void {
+    this.queue.push(item);
+  }
+
+  /** Back in the queue once `notBefore` (process clock) has passed. */
+  delay(item: Item, notBefore: number): void {
+    item.notBefore = notBefore;
+    this.delayed.push(item);
+  }
+
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake();
+  }
+
+  /** Forgets queued and delayed items that match (not those in flight); they get no outcome here. */
+  drop(match: (item: Item) => boolean): void {
+    for (const heap of [this.queue, this.delayed]) {
+      const kept: Item[] = [];
+      for (let item = heap.pop(); item; item = heap.pop()) {
+        if (match(item)) this.deps.pending.active.delete(item.ref.deliveryId);
+        else kept.push(item);
+      }
+      for (const item of kept) heap.push(item);
+    }
+  }
+
+  async run(r: Rounds): Promise<void> {
+    const { config, pending } = this.deps;
+    const maxRounds = this.deps.dispatchRounds ?? 1;
+    while (!this.stopped) {
+      // Waiting is measured on the process clock; deadlines on the service clock (injectable).
+      const tick = Date.now();
+      const now = this.deps.clock.now().getTime();
+      while (this.delayed.size > 0 && this.delayed.peek()!.notBefore <= tick) this.queue.push(this.delayed.pop()!);
+      const room = Math.min(1000, config.maxInFlight - pending.sending.size);
+      if (room <= 0 || this.queue.size === 0 || r.holding() || this.rounds >= maxRounds) {
+        const nextDelayed = this.delayed.peek()?.notBefore;
+        const sleep = room <= 0 || r.holding() || this.rounds >= maxRounds ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - tick);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(sleep, 200));
+          this.wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wakeUp = null;
+        continue;
+      }
+      const round = this.take(room, now, r);
+      if (round.length === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        continue;
+      }
+      for (const item of round) pending.sending.add(item);
+      // Rounds may overlap (dispatchRounds): each waits for its intent to be appended and the read
+      // models to reach it before its sends begin.
+      this.rounds++;
+      this.deps.tasks.track(
+        r
+          .dispatch(round)
+          .catch((e: unknown) => {
+            this.deps.logger.error({ err: e }, 'dispatch round failed');
+            for (const item of round) {
+              if (!pending.sending.has(item)) continue;
+              pending.sending.delete(item);
+              r.retry(item, `internal error: ${(e as Error).message}`, false);
+            }
+          })
+          .finally(() => {
+            this.rounds--;
+            this.wake();
+          }),
+      );
+      // Let responses and timers run between rounds: a busy queue must not starve I/O.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Takes only what the providers can take now: the rest waits in the queue, in deadline order. */
+  private take(room: number, now: number, r: Rounds): Item[] {
+    const round: Item[] = [];
+    const held: Item[] = [];
+    const budget = new Map<string, number>();
+    while (round.length < room && this.queue.size > 0) {
+      const item = this.queue.pop()!;
+      if (!r.ours(item)) continue;
+      // Never sent after its deadline: what is still queued then expires.
+      if (item.deadline <= now) {
+        r.expire(item, item.lastReason ? `deadline passed; last error: ${item.lastReason}` : 'deadline passed before a provider could take it');
+        continue;
+      }
+      const channel = item.ref.channel;
+      const left = budget.get(channel) ?? this.deps.router.available(channel);
+      if (left <= 0) {
+        held.push(item);
+        budget.set(channel, 0);
+        if (held.length > 5000) break;
+        continue;
+      }
+      budget.set(channel, left - 1);
+      round.push(item);
+    }
+    for (const item of held) this.queue.push(item);
+    return round;
+  }
+}

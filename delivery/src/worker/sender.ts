@@ -1,0 +1,172 @@
+import { userKeyId } from '#schema/streams';
+import { failpoint } from '#platform/failpoints';
+import { USERS, userDocId, type UserDocument } from '#projections/users/document';
+import { deliverableDevice, withDataKey, type Ineligibility } from '../eligibility';
+import type { OutboundMessage } from '../providers/port';
+import type { Recorder } from '../recorder';
+import type { Ownership } from './ownership';
+import type { Scheduler } from './scheduler';
+import type { Channel, Item, Pending, Tasks, WorkerDeps } from './state';
+
+type Ready = { item: Item; message: OutboundMessage };
+
+/**
+ * A dispatch round from intent to outcome: logs the intent, checks who may still receive, sends
+ * through the router, and turns each answer into an attempt and an outcome (succeed, fail, retry
+ * with backoff, expire).
+ */
+export class Sender {
+  constructor(
+    private readonly deps: Pick<WorkerDeps, 'readStore' | 'cipher' | 'router' | 'clock' | 'logger' | 'config' | 'metrics' | 'readModelsCaughtUp'> &
+      Readonly<{ recorder: Recorder; pending: Pending; scheduler: Scheduler; ownership: Ownership; tasks: Tasks }>,
+  ) {}
+
+  async dispatch(round: Item[]): Promise<void> {
+    const { recorder, ownership } = this.deps;
+    // The intent is logged before any provider sees a message: a crash from here on marks these
+    // deliveries possibly duplicated when they are sent again.
+    for (const item of round) {
+      if (item.dispatched) continue;
+      item.dispatched = true;
+      recorder.dispatched(item.batch, [item.ref]);
+    }
+    const intent = await recorder.flush();
+    failpoint('delivery:after-dispatch-intent');
+    // A rebalance that began meanwhile decides who sends: the intent alone makes a new owner wait
+    // for this worker's outcome (or, past the handover time, send again flagged).
+    await ownership.settledRebalance();
+    const mine = round.filter((item) => ownership.ours(item));
+    if (mine.length === 0) return;
+    // Checked after the intent: any opt-out or consent change logged before it is in the read
+    // model now, so a change accepted before this send began is always honoured.
+    await this.deps.readModelsCaughtUp(intent);
+    const second = await this.eligible(mine);
+    for (const r of second.refused) {
+      this.deps.pending.sending.delete(r.item);
+      this.fail(r.item, null, r.reason);
+    }
+    const byChannel = new Map<Channel, Ready[]>();
+    for (const o of second.ok) {
+      const list = byChannel.get(o.item.ref.channel) ?? [];
+      list.push(o);
+      byChannel.set(o.item.ref.channel, list);
+    }
+    for (const [channel, list] of byChannel) this.deps.tasks.track(this.send(channel, list));
+  }
+
+  /** Who may still receive: checked at send time, not only at fan-out. */
+  private async eligible(items: readonly Item[]): Promise<{ ok: Ready[]; refused: { item: Item; reason: Ineligibility }[] }> {
+    const { readStore, cipher, clock } = this.deps;
+    const ids = [...new Set(items.map((i) => userDocId(i.batch.tenantId, i.ref.userId)))];
+    const users = new Map((await readStore.getMany<UserDocument>(USERS, ids)).map((u) => [u.id, u]));
+    const now = clock.now().toISOString();
+    const ok: Ready[] = [];
+    const refused: { item: Item; reason: Ineligibility }[] = [];
+    for (const item of items) {
+      const device = deliverableDevice(users.get(userDocId(item.batch.tenantId, item.ref.userId)), item.ref.deviceId, now);
+      if (!device.ok) {
+        refused.push({ item, reason: device.reason });
+        continue;
+      }
+      const key = withDataKey(await cipher.keyFor(userKeyId(item.batch.tenantId, item.ref.userId), { create: false }));
+      if (!key.ok) {
+        refused.push({ item, reason: key.reason });
+        continue;
+      }
+      ok.push({ item, message: { deliveryId: item.ref.deliveryId, address: cipher.open(key.value, device.value.address), text: item.notification.text } });
+    }
+    return { ok, refused };
+  }
+
+  private async send(channel: Channel, list: Ready[]): Promise<void> {
+    const { pending, recorder, scheduler, ownership } = this.deps;
+    const byId = new Map(list.map((o) => [o.item.ref.deliveryId, o.item]));
+    const now = this.deps.clock.now().getTime();
+    const live = list.filter((o) => {
+      if (o.item.deadline > now) return true;
+      pending.sending.delete(o.item);
+      this.expire(o.item, 'deadline passed before a provider could take it');
+      return false;
+    });
+    let result;
+    try {
+      result = await this.deps.router.send(channel, live.map((o) => o.message));
+    } catch (e) {
+      result = { sent: [], unsent: live.map((o) => o.message), waitMs: 100 };
+      this.deps.logger.error({ err: e, channel }, 'router failed');
+    }
+    const handled = new Set<string>();
+    for (const routed of result.sent) {
+      this.deps.metrics?.attemptSeconds.observe({ provider: routed.provider }, routed.latencyMs / 1000);
+      for (const outcome of routed.outcomes) {
+        const item = byId.get(outcome.deliveryId);
+        if (!item || handled.has(outcome.deliveryId)) continue;
+        handled.add(outcome.deliveryId);
+        pending.sending.delete(item);
+        item.attempts++;
+        recorder.attempted(item.batch, {
+          ...item.ref,
+          provider: routed.provider,
+          latencyMs: Math.round(routed.latencyMs),
+          outcome: outcome.outcome,
+          ...(outcome.outcome === 'accepted' ? {} : { reason: outcome.reason }),
+          ...(item.possiblyDuplicate ? { possiblyDuplicate: true } : {}),
+        });
+        if (outcome.outcome === 'accepted') this.succeed(item, routed.provider);
+        else if (outcome.outcome === 'permanent') {
+          if (outcome.invalidDevice) recorder.deviceInvalidated(item.batch, item.ref.userId, item.ref.deviceId, routed.provider, outcome.reason);
+          this.fail(item, routed.provider, outcome.reason);
+        } else {
+          // From here on every attempt of it is flagged: the lost one may have arrived.
+          if (outcome.maybeDelivered) item.possiblyDuplicate = true;
+          this.retry(item, `${routed.provider}: ${outcome.reason}`, true, outcome.retryAfterMs);
+        }
+      }
+    }
+    for (const message of result.unsent) {
+      const item = byId.get(message.deliveryId);
+      if (!item || handled.has(message.deliveryId)) continue;
+      handled.add(message.deliveryId);
+      pending.sending.delete(item);
+      if (!ownership.ours(item)) continue;
+      scheduler.delay(item, Date.now() + result.waitMs);
+    }
+    // A provider that answered for fewer messages than it was given: the rest count as not sent.
+    for (const o of live) {
+      if (handled.has(o.item.ref.deliveryId)) continue;
+      pending.sending.delete(o.item);
+      this.retry(o.item, 'no outcome from the provider', true);
+    }
+    scheduler.wake();
+  }
+
+  // ---- outcomes ----------------------------------------------------------------------------
+
+  retry(item: Item, reason: string, counted: boolean, retryAfterMs?: number): void {
+    item.lastReason = reason;
+    // No longer ours: the new owner sends it (flagged, since an attempt of it is in the log).
+    if (!this.deps.ownership.ours(item)) return;
+    const { retryBaseMs, retryMaxMs } = this.deps.config;
+    const backoff = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.max(0, item.attempts - 1));
+    // Full jitter: spread retries so a recovering provider is not hit by a wall of them.
+    const wait = Math.max(retryAfterMs ?? 0, counted ? Math.random() * backoff : retryBaseMs);
+    if (this.deps.clock.now().getTime() + wait >= item.deadline) {
+      this.expire(item, `deadline passed after ${item.attempts} attempt(s); last error: ${reason}`);
+      return;
+    }
+    this.deps.scheduler.delay(item, Date.now() + wait);
+    this.deps.scheduler.wake();
+  }
+
+  private succeed(item: Item, provider: string): void {
+    this.deps.recorder.succeeded(item.batch, item.ref, provider, item.possiblyDuplicate);
+  }
+
+  private fail(item: Item, provider: string | null, reason: string): void {
+    this.deps.recorder.failed(item.batch, item.ref, provider, reason);
+  }
+
+  expire(item: Item, reason: string): void {
+    this.deps.recorder.expired(item.batch, item.ref, reason);
+  }
+}
