@@ -60,12 +60,15 @@ const stop = async (child: ChildProcess) => {
   await new Promise((r) => child.once('exit', r));
 };
 
+/** The sandbox's first integration of each channel: where the service sends while nothing fails. */
+const FIRST_OF_CHANNEL = { ios: 'apns', android: 'fcm-primary', email: 'sendgrid', sms: 'twilio' } as const;
+
 const messagesFor = (count: number, from: number): { provider: string; message: OutboundMessage }[] =>
   Array.from({ length: count }, (_, k) => {
     const i = from + k;
     const d = mixedDevice(i)[0]!;
-    const provider = defaultDeliveryConfig.chains[d.kind][0]!;
-    return { provider, message: { deliveryId: `c${i}`, address: d.address, text: 'benchmark' } };
+    const provider = FIRST_OF_CHANNEL[d.kind];
+    return { provider, message: { deliveryId: `c${i}`, address: d.address, text: 'benchmark', expiresAt: Date.now() + 30 * 60_000 } };
   });
 
 /** The same SDK calls, same batching, same concurrency, straight from a loop. */

@@ -5,12 +5,21 @@ import type { Actor, Commands } from '#command/application';
 import type { LiveHub } from '#query/live/hub';
 import type { Principal } from './auth';
 
+/** Provider integrations as the API needs them beyond the log: testing one, and the operator's rule on endpoints. */
+export type ProviderServices = Readonly<{
+  /** Sends one message through an integration, answering with the provider's verdict. */
+  test: (owner: string, name: string, address: string) => Promise<Readonly<{ outcome: string; reason: string | null; credentialsRejected: boolean; latencyMs: number }>>;
+  /** Whether tenants may point their integrations at custom endpoints (the operator's choice). */
+  allowTenantEndpoints: boolean;
+}>;
+
 export type Services = Readonly<{
   commands: Commands;
   eventStore: EventStore;
   readStore: ReadStore;
   cipher: PersonalDataCipher;
   live: LiveHub;
+  providers: ProviderServices;
 }>;
 
 export type GraphQLContext = Readonly<{ principal: Principal; requestId: string; services: Services }>;

@@ -5,6 +5,8 @@ import { createPubSub } from '@graphql-yoga/subscription';
 import { MutationResolver } from './resolvers/mutations';
 import { QueryResolver } from './resolvers/queries';
 import { SubscriptionResolver } from './resolvers/subscriptions';
+import { ProviderResolver } from './resolvers/providers';
+import { WebhookResolver } from './resolvers/webhooks';
 import { authChecker } from './auth';
 
 let built: Promise<GraphQLSchema> | null = null;
@@ -12,7 +14,7 @@ let built: Promise<GraphQLSchema> | null = null;
 /** The whole API. Built once per process: type-graphql's metadata is global. */
 export const apiSchema = (): Promise<GraphQLSchema> =>
   (built ??= buildSchema({
-    resolvers: [QueryResolver, MutationResolver, SubscriptionResolver],
+    resolvers: [QueryResolver, MutationResolver, SubscriptionResolver, ProviderResolver, WebhookResolver],
     authChecker,
     validate: false,
     // Required by type-graphql; our subscriptions bring their own iterators from the live hub.

@@ -9,6 +9,9 @@ import type { UserState } from '#command/user/decider';
 import type { NotificationState } from '#command/notification/decider';
 import type { GroupState } from '#command/group/decider';
 import type * as G from './types';
+import type * as P from './provider-types';
+import type { IntegrationDocument } from '#projections/integrations/document';
+import type { Integration } from '#command/integration/decider';
 
 /** Read models and freshly decided aggregate states, as the GraphQL types show them. */
 /** What both the user aggregate and the users read model know about a user. */
@@ -132,3 +135,30 @@ export const groupView = (state: GroupState): G.Group => {
   if (state.status !== 'Created') throw new Error('group state after a successful command must be Created');
   return { groupId: state.groupId, name: state.name, memberCount: null };
 };
+
+type IntegrationRecord = Pick<IntegrationDocument, 'owner' | 'name' | 'vendor' | 'channel' | 'priority' | 'quotaPerSecond' | 'settings' | 'fingerprint' | 'hint'> &
+  Partial<Pick<IntegrationDocument, 'breaker' | 'lastError' | 'credentialsRejected' | 'configuredAt'>> &
+  Readonly<{ endpoint: string | null }>;
+
+/** An integration without its secret: settings in clear, the credentials as a fingerprint and a hint. */
+export const integrationView = (i: IntegrationRecord): P.ProviderIntegration => ({
+  owner: i.owner,
+  name: i.name,
+  vendor: i.vendor,
+  channel: i.channel,
+  priority: i.priority,
+  quotaPerSecond: i.quotaPerSecond,
+  endpoint: i.endpoint,
+  settings: Object.entries(i.settings)
+    .filter(([k, v]) => k !== 'vendor' && v !== null && v !== undefined)
+    .map(([key, value]) => ({ key, value: String(value) })),
+  credentials: { fingerprint: i.fingerprint, hint: i.hint },
+  breaker: i.breaker ? { state: i.breaker.state, reason: i.breaker.reason, at: new Date(i.breaker.at) } : null,
+  lastError: i.lastError ? { code: i.lastError.code, at: new Date(i.lastError.at) } : null,
+  credentialsRejected: i.credentialsRejected ?? null,
+  configuredAt: i.configuredAt ? new Date(i.configuredAt) : null,
+});
+
+/** From the decided state, after a mutation (the read model may not have it yet). */
+export const integrationViewOf = (i: Integration): P.ProviderIntegration =>
+  integrationView({ ...i, endpoint: i.endpoint?.url ?? null, credentialsRejected: i.credentialsRejected });

@@ -11,6 +11,8 @@ import { openInfrastructure } from './adapters';
 import { PersonalDataCipher, parseMasterKey } from '#platform/crypto/personal-data';
 import type { RunningServer } from '#api/server';
 import { startApi } from '#api/start';
+import { receiptRoute } from '#api/receipts';
+import { createReceiptIntake } from '#delivery/receipts/intake';
 import type { EventStore } from '#platform/event-store/port';
 import type { ReadStore } from '#platform/read-store/port';
 import type { KeyVault } from '#platform/key-vault/port';
@@ -23,12 +25,17 @@ import { startProjections } from '#projections/runner';
 import { allCollections, allReadModels } from '#projections/index';
 import type { JobBus } from '#platform/bus/port';
 import type { DeliveryConfig } from '#delivery/config';
+import { startWebhookDispatcher } from '#delivery/webhooks/index';
+import type { WebhookConfig } from '#delivery/webhooks/config';
 import { estimateAdmission } from '#delivery/admission';
+import { chainCapacity } from '#delivery/routing/capacity';
+import { testIntegration } from '#delivery/routing/test-integration';
+import { PLATFORM } from '#schema/integrations';
+import { applyPlatformDefaults, readProvidersFile } from './providers';
 import { createMetrics, type DeliveryMetrics } from '#delivery/metrics';
 import { startDelivery, type DeliveryRole } from '#delivery/runtime';
 import { startSandbox, type Sandbox, type SandboxDescription } from '#sandbox/index';
-import { createProviders } from '#delivery/providers';
-import { sandboxIntegrations } from '#sandbox/integrations';
+import { sandboxProviderInputs } from '#sandbox/inputs';
 import { waitForReadModels } from '#projections/wait';
 
 export type App = Readonly<{
@@ -61,6 +68,7 @@ export type AppOptions = Readonly<{
   expiry?: Partial<Pick<ConstructorParameters<typeof ExpiryService>[0], 'onShredded' | 'batchSize' | 'leaseTtlMs'>>;
   /** Overrides of the delivery configuration (tests), over what the environment configured. */
   delivery?: Partial<DeliveryConfig>;
+  webhooks?: Partial<WebhookConfig>;
 }>;
 
 /** The embedded default keeps its master key beside the data; production passes MASTER_KEY. */
@@ -90,7 +98,11 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
     clock,
     ids: options.ids ?? randomIds,
     eraser: shredder,
-    admission: async (tenantId, target, minutes, now) => estimateAdmission(readStore, deliveryConfig, tenantId, target, minutes, now),
+    webhookUrls: { allowHttpLocalhost: config.webhooks.allowHttpLocalhost },
+    admission: async (tenantId, target, minutes, now) => {
+      const [own, platform] = await Promise.all([commands.integrations.state(tenantId), commands.integrations.state(PLATFORM)]);
+      return estimateAdmission(readStore, (channel) => chainCapacity(deliveryConfig, own, platform, channel), tenantId, target, minutes, now);
+    },
   });
   const metrics = createMetrics();
   const stops: (() => Promise<void>)[] = [];
@@ -124,30 +136,53 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
     stops.push(() => evictor.stop());
   }
 
-  let delivery: DeliveryRole | null = null;
+  // The platform's default integrations: the sandbox's (npm start), and PROVIDERS_FILE's.
   let sandbox: Sandbox | null = null;
+  let description: SandboxDescription | null = null;
+  if (config.sandbox.kind === 'embedded') {
+    sandbox = await startSandbox({ faults: { latencyMs: config.sandbox.latencyMs } });
+    description = sandbox.describe();
+    stops.push(() => sandbox!.close());
+  } else if (config.sandbox.kind === 'file') {
+    description = JSON.parse(fs.readFileSync(config.sandbox.path, 'utf8')) as SandboxDescription;
+  }
+  const fromFile = config.providersFile ? readProvidersFile(config.providersFile) : [];
+  if (description || config.providersFile) {
+    const fileNames = new Set(fromFile.map((i) => i.name));
+    const sandboxInputs = description ? sandboxProviderInputs(description).filter((i) => !fileNames.has(i.name)) : [];
+    await applyPlatformDefaults(commands, [...sandboxInputs, ...fromFile]);
+  }
+
+  let publicUrl = config.publicUrl;
+  let delivery: DeliveryRole | null = null;
   if (config.roles.includes('delivery')) {
-    let description: SandboxDescription;
-    if (config.sandbox.kind === 'embedded') {
-      sandbox = await startSandbox({ faults: { latencyMs: config.sandbox.latencyMs } });
-      description = sandbox.describe();
-      stops.push(() => sandbox!.close());
-    } else {
-      description = JSON.parse(fs.readFileSync(config.sandbox.path, 'utf8')) as SandboxDescription;
-    }
     const readModelsCaughtUp = projections
       ? (position: number) => projections.caughtUp(position)
       : (position: number) => waitForReadModels(readStore, ['users', 'timeline'], position);
     delivery = await startDelivery({
       eventStore, readStore, bus, cipher, clock, logger, metrics, readModelsCaughtUp,
       config: deliveryConfig,
-      providers: createProviders(sandboxIntegrations(description)).all,
+      // Receipts come back to the API (in this process, its URL once it listens).
+      receiptsUrl: (owner, name, vendor) => (publicUrl ? `${publicUrl}/webhooks/${vendor}/${owner}/${name}` : undefined),
+      onCredentialsRejected: (owner, name, fingerprint, code) => commands.integrations.rejectCredentials(owner, name, fingerprint, code),
       plan: config.deliveryPlans,
       // The read models are another process's: each round waits a projection cycle, so four overlap.
       dispatchRounds: projections ? 1 : 4,
     });
     // Stopped before the sandbox, after the API: in-flight sends finish and are recorded.
     stops.splice(stops.length - (sandbox ? 1 : 0), 0, () => delivery!.stop());
+    // Tenants' status webhooks: one dispatcher at a time in the cluster, behind a lease.
+    const webhookLeases = await infrastructure.openLeases();
+    const webhooks = await startWebhookDispatcher({
+      eventStore, readStore, cipher, clock, logger,
+      config: { ...config.webhooks, ...options.webhooks },
+      leases: webhookLeases,
+      instanceId: `${os.hostname()}:${process.pid}:${ulid()}`,
+    });
+    stops.splice(stops.length - (sandbox ? 1 : 0), 0, async () => {
+      await webhooks.stop();
+      await webhookLeases.close();
+    });
   }
 
   let server: RunningServer | null = null;
@@ -161,13 +196,20 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
     await live.start();
     stops.push(() => live.stop());
     server = await startApi({
-      services: { commands, eventStore, readStore, cipher, live },
+      services: {
+        commands, eventStore, readStore, cipher, live,
+        providers: {
+          test: (owner, name, address) => testIntegration({ eventStore, cipher }, owner, name, address),
+          allowTenantEndpoints: config.allowTenantEndpoints,
+        },
+      },
       host: config.host,
       port: config.port,
       logger,
       maxQueryDepth: config.maxQueryDepth,
       maxQueryCost: config.maxQueryCost,
       routes: [
+        receiptRoute(createReceiptIntake({ commands, cipher, logger }), () => config.publicUrl),
         (req, res) => {
           if (req.url !== '/healthz') return false;
           res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
@@ -181,6 +223,8 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
       ],
     });
     stops.unshift(() => server!.stop());
+    // Without PUBLIC_URL, receipts of this process's own sends come back to where it listens.
+    publicUrl ??= server.url.replace(/\/graphql$/, '');
   }
 
   return {

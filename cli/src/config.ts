@@ -1,7 +1,8 @@
 import { EnvReader, readServiceConfig, type Config, type Env } from '#platform/config';
 import { readDeliveryConfig, type DeliveryConfig } from '#delivery/config';
+import { readWebhookConfig, type WebhookConfig } from '#delivery/webhooks/config';
 
-export type ServiceConfig = Config & Readonly<{ delivery: DeliveryConfig }>;
+export type ServiceConfig = Config & Readonly<{ delivery: DeliveryConfig; webhooks: WebhookConfig }>;
 
 /**
  * The one configuration loader: every section read from the environment, every problem reported
@@ -11,8 +12,9 @@ export const loadConfig = (env: Env, cwd: string = process.cwd()): ServiceConfig
   const reader = new EnvReader(env);
   const service = readServiceConfig(reader, cwd);
   const delivery = readDeliveryConfig(reader);
+  const webhooks = readWebhookConfig(reader);
   reader.check();
-  return { ...service, delivery };
+  return { ...service, delivery, webhooks };
 };
 
 export { ConfigError } from '#platform/config';

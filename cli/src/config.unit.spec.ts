@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultDeliveryConfig } from '#delivery/config';
+import { defaultWebhookConfig } from '#delivery/webhooks/config';
 import { ConfigError, loadConfig } from './config';
 
 describe('loadConfig', () => {
@@ -13,7 +14,7 @@ describe('loadConfig', () => {
   it('reads every variable', () => {
     const key = Buffer.alloc(32, 7).toString('base64');
     const c = loadConfig({ PORT: '8080', HOST: '0.0.0.0', DATA_DIR: '/var/lib/notify', MASTER_KEY: key, ROLES: 'api, projections', LOG_LEVEL: 'debug', MAX_QUERY_DEPTH: '8', MAX_QUERY_COST: '500', WRITE_OPERATOR_KEY_FILE: 'false' });
-    expect(c).toEqual({ host: '0.0.0.0', port: 8080, dataDir: '/var/lib/notify', masterKey: key, roles: ['api', 'projections'], logLevel: 'debug', maxQueryDepth: 8, maxQueryCost: 500, writeOperatorKeyFile: false, sandbox: { kind: 'embedded', latencyMs: 20 }, deliveryPlans: true, adapters: { eventStore: 'sqlite', readStore: 'sqlite', bus: 'sqlite', postgresUrl: null, eventStoreDbUrl: null, mongodbUrl: null, mongodbDatabase: 'notify', kafkaBrokers: [], kafkaPrefix: 'notify' }, delivery: defaultDeliveryConfig });
+    expect(c).toEqual({ host: '0.0.0.0', port: 8080, dataDir: '/var/lib/notify', masterKey: key, roles: ['api', 'projections'], logLevel: 'debug', maxQueryDepth: 8, maxQueryCost: 500, writeOperatorKeyFile: false, sandbox: { kind: 'none' }, deliveryPlans: true, adapters: { eventStore: 'sqlite', readStore: 'sqlite', bus: 'sqlite', postgresUrl: null, eventStoreDbUrl: null, mongodbUrl: null, mongodbDatabase: 'notify', kafkaBrokers: [], kafkaPrefix: 'notify' }, providersFile: null, allowTenantEndpoints: false, publicUrl: null, delivery: defaultDeliveryConfig, webhooks: defaultWebhookConfig });
   });
 
   it('accepts a hex master key', () => {

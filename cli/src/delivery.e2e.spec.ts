@@ -1,3 +1,4 @@
+import { PLATFORM } from '#schema/integrations';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualClock } from '#platform/clock';
 import { streams } from '#schema/streams';
@@ -26,7 +27,7 @@ const completed = (h: Harness, key: string, id: string, ms = 60_000) =>
   until(async () => (await notification(h, key, id)).status === 'COMPLETED', ms, `notification ${id} to complete`);
 
 const circuitEvents = async (h: Harness, provider: string) =>
-  (await h.app.eventStore.readStream(streams.provider(provider))).map((e) => (e.data as { state: string }).state);
+  (await h.app.eventStore.readStream(streams.provider(`${PLATFORM}.${provider}`))).map((e) => (e.data as { state: string }).state);
 
 describe('delivery to every channel, over GraphQL', () => {
   let h: Harness;
@@ -77,17 +78,19 @@ describe('delivery to every channel, over GraphQL', () => {
     }
     const apns = sandbox.instance('apns').accepted();
     expect(apns.every((m) => m.collapseId && m.collapseId === m.deliveryId)).toBe(true);
-    const timeline = await h.ok<any>(admin, `{ timeline(userId: "u0") { nodes { type channel status possiblyDuplicate steps { step provider outcome } } } }`);
-    const entries = timeline.timeline.nodes.filter((n: any) => n.type === 'Delivery');
+    // Twilio's status callback comes back to the API: the SMS entry ends with its receipt.
+    const entriesOf = async () => (await h.ok<any>(admin, `{ timeline(userId: "u0") { nodes { type channel status possiblyDuplicate steps { step provider outcome } } } }`)).timeline.nodes.filter((n: any) => n.type === 'Delivery');
+    await until(async () => (await entriesOf()).find((e: any) => e.channel === 'SMS')?.steps.length === 4, 10_000, 'the SMS receipt');
+    const entries = await entriesOf();
     expect(entries).toHaveLength(4);
     for (const e of entries) {
-      expect(e.steps.map((s: any) => s.step)).toEqual(['requested', 'attempted', 'succeeded']);
+      expect(e.steps.map((s: any) => s.step)).toEqual(e.channel === 'SMS' ? ['requested', 'attempted', 'succeeded', 'delivered'] : ['requested', 'attempted', 'succeeded']);
       expect(e.steps[1].outcome).toBe('accepted');
       expect(e.possiblyDuplicate).toBe(false);
     }
     const metrics = await (await fetch(h.url.replace('/graphql', '/metrics'))).text();
     expect(metrics).toMatch(/notify_deliveries_total\{status="succeeded",channel="sms",provider="twilio"\} 3/);
-    expect(metrics).toMatch(/notify_provider_breaker_state\{provider="fcm-primary"\} 0/);
+    expect(metrics).toMatch(/notify_provider_breaker_state\{provider="platform\/fcm-primary"\} 0/);
   });
 
   it('marks a device invalid on a permanent error and does not retry it', async () => {
@@ -138,16 +141,16 @@ describe('provider outage: the breaker opens, traffic fails over, a half-open pr
     expect(secondary.countsByAddress().size).toBe(10_000);
     expect(secondary.stats().accepted - 10_000).toBeLessThanOrEqual(n.progress.possiblyDuplicated);
     expect(await circuitEvents(h, 'fcm-primary')).toContain('open');
-    expect(h.app.delivery!.router.state('fcm-primary')).not.toBe('closed');
+    expect(h.app.delivery!.router.state(PLATFORM, 'fcm-primary')).not.toBe('closed');
   }, 120_000);
 
   it('probes the primary when it recovers and moves traffic back', async () => {
     h.app.sandbox!.instance('fcm-primary').setFaults({ outage: false });
-    await until(async () => h.app.delivery!.router.state('fcm-primary') === 'half-open', 10_000, 'the breaker to half-open');
+    await until(async () => h.app.delivery!.router.state(PLATFORM, 'fcm-primary') === 'half-open', 10_000, 'the breaker to half-open');
     // While half-open, one message probes the primary; the rest still take the second route.
     const probe = await h.ok<any>(admin, `mutation { sendNotification(input: { groupId: "android", text: "probe" }) { notification { notificationId } } }`);
     await completed(h, admin, probe.sendNotification.notification.notificationId, 120_000);
-    expect(h.app.delivery!.router.state('fcm-primary')).toBe('closed');
+    expect(h.app.delivery!.router.state(PLATFORM, 'fcm-primary')).toBe('closed');
     const states = await circuitEvents(h, 'fcm-primary');
     expect(states.slice(states.lastIndexOf('open'))).toEqual(['open', 'half-open', 'closed']);
     const primaryBefore = h.app.sandbox!.instance('fcm-primary').stats().accepted;
@@ -190,10 +193,14 @@ describe('a call abandoned at its timeout, after the provider took the message',
     await until(async () => twilio.stats().accepted === 2, 5_000, 'the late first copy to be accepted');
     const n = await notification(h, admin, id);
     expect(n.progress).toMatchObject({ total: 1, succeeded: 1, possiblyDuplicated: 1 });
-    const timeline = await h.ok<any>(admin, `{ timeline(userId: "u") { nodes { type possiblyDuplicate steps { step outcome } } } }`);
-    const entry = timeline.timeline.nodes.find((e: any) => e.type === 'Delivery');
+    const entryOf = async () => (await h.ok<any>(admin, `{ timeline(userId: "u") { nodes { type possiblyDuplicate steps { step outcome } } } }`)).timeline.nodes.find((e: any) => e.type === 'Delivery');
+    // Both copies reached the provider, so both report back: the delivery's receipt is recorded once.
+    await until(async () => (await entryOf()).steps.some((s: any) => s.step === 'delivered'), 10_000, 'the receipt');
+    await until(async () => twilio.stats().receiptsSent >= 4, 10_000, 'both copies\' callbacks (sent and delivered each)');
+    await h.app.settle();
+    const entry = await entryOf();
     expect(entry.possiblyDuplicate).toBe(true);
-    expect(entry.steps.map((s: any) => `${s.step}${s.outcome ? `:${s.outcome}` : ''}`)).toEqual(['requested', 'attempted:transient', 'attempted:accepted', 'succeeded']);
+    expect(entry.steps.map((s: any) => `${s.step}${s.outcome ? `:${s.outcome}` : ''}`)).toEqual(['requested', 'attempted:transient', 'attempted:accepted', 'succeeded', 'delivered:delivered']);
   }, 60_000);
 });
 

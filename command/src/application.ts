@@ -4,11 +4,17 @@ import { TenantCommands } from './tenant/commands';
 import { UserCommands, type UserEraser } from './user/commands';
 import { GroupCommands } from './group/commands';
 import { NotificationCommands, type AdmissionEstimator } from './notification/commands';
+import { WebhookCommands } from './webhook/commands';
+import type { WebhookUrlPolicy } from '#schema/webhooks';
+import { IntegrationCommands } from './integration/commands';
+import { ReceiptCommands } from './receipt/commands';
 
 export type CommandDeps = CommandContext & Readonly<{
   /** Destroys users' data (the expiry role's shredder), for the right to erasure. */
   eraser: UserEraser;
   admission?: AdmissionEstimator;
+  /** Which webhook URLs are accepted (default: https only). */
+  webhookUrls?: WebhookUrlPolicy;
 }>;
 
 /** The write side: one set of use cases per aggregate. */
@@ -18,6 +24,9 @@ export type Commands = Readonly<{
   users: UserCommands;
   groups: GroupCommands;
   notifications: NotificationCommands;
+  webhooks: WebhookCommands;
+  integrations: IntegrationCommands;
+  receipts: ReceiptCommands;
 }>;
 
 export const createCommands = (deps: CommandDeps): Commands => {
@@ -29,6 +38,9 @@ export const createCommands = (deps: CommandDeps): Commands => {
     users,
     groups: new GroupCommands({ ...deps, users }),
     notifications: new NotificationCommands({ ...deps, tenants }),
+    webhooks: new WebhookCommands(deps),
+    integrations: new IntegrationCommands(deps),
+    receipts: new ReceiptCommands(deps),
   };
 };
 

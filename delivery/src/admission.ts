@@ -3,7 +3,7 @@ import type { ReadStore } from '#platform/read-store/port';
 import { USERS, userDocId, type UserDocument } from '#projections/users/document';
 import { listUsers } from '#projections/users/queries';
 import { getGroup } from '#projections/groups/queries';
-import { channelCapacity, type DeliveryConfig } from './config';
+import type { Channel } from './providers/port';
 import { recipientDevices } from './eligibility';
 
 export type ChannelEstimate = Readonly<{ channel: DeviceKind; deliveries: number; capacityPerSecond: number; seconds: number }>;
@@ -29,7 +29,8 @@ const PLANNER_USERS_PER_SECOND = 50_000;
  */
 export const estimateAdmission = async (
   readStore: ReadStore,
-  config: Pick<DeliveryConfig, 'chains' | 'policies'>,
+  /** Messages a second the tenant's chain for a channel can take. */
+  capacity: (channel: Channel) => number,
   tenantId: string,
   target: NotificationTarget,
   deadlineMinutes: number,
@@ -53,7 +54,7 @@ export const estimateAdmission = async (
   const scale = sample.length === 0 ? 0 : recipients / sample.length;
   const byChannel: ChannelEstimate[] = [...perChannel].map(([channel, n]) => {
     const deliveries = Math.round(n * scale);
-    const capacityPerSecond = channelCapacity(config, channel);
+    const capacityPerSecond = capacity(channel);
     return { channel, deliveries, capacityPerSecond, seconds: capacityPerSecond > 0 ? deliveries / capacityPerSecond : Infinity };
   });
   const seconds = recipients / PLANNER_USERS_PER_SECOND + Math.max(0, ...byChannel.map((c) => c.seconds));

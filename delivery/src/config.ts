@@ -1,5 +1,5 @@
 import type { EnvReader } from '#platform/config';
-import type { Channel } from './providers/port';
+import { PLATFORM, type Vendor } from '#schema/integrations';
 
 /** How the router treats one provider: its quota, concurrency and circuit breaker. */
 export type ProviderPolicy = Readonly<{
@@ -32,8 +32,10 @@ export type DeliveryConfig = Readonly<{
   retryMaxMs: number;
   /** Planner: users read per page. */
   pageSize: number;
-  chains: Readonly<Record<Channel, readonly string[]>>;
+  /** Policies of the platform defaults, by integration name (PROVIDER_<NAME>_* overrides them). */
   policies: Readonly<Record<string, ProviderPolicy>>;
+  /** Every other integration's, by vendor; its configured quota replaces the rate. */
+  vendorPolicies: Readonly<Record<Vendor, ProviderPolicy>>;
 }>;
 
 const policy = (ratePerSecond: number, concurrency: number, maxBatch = 1): ProviderPolicy => ({
@@ -59,12 +61,6 @@ export const defaultDeliveryConfig: DeliveryConfig = {
   retryBaseMs: 200,
   retryMaxMs: 30_000,
   pageSize: 1000,
-  chains: {
-    ios: ['apns', 'fcm-ios'],
-    android: ['fcm-primary', 'fcm-secondary'],
-    email: ['sendgrid', 'smtp'],
-    sms: ['twilio', 'sns'],
-  },
   policies: {
     apns: policy(20_000, 400),
     'fcm-ios': policy(10_000, 400, 500),
@@ -75,6 +71,23 @@ export const defaultDeliveryConfig: DeliveryConfig = {
     twilio: policy(5_000, 300),
     sns: policy(5_000, 300),
   },
+  vendorPolicies: {
+    apns: policy(20_000, 400),
+    fcm: policy(10_000, 1000, 500),
+    sendgrid: policy(10_000, 20, 1000),
+    smtp: policy(1_000, 20),
+    twilio: policy(5_000, 300),
+    sns: policy(5_000, 300),
+  },
+};
+
+/** The policy of one integration: a platform default's by name, else its vendor's, at its quota. */
+export const policyFor = (
+  config: Pick<DeliveryConfig, 'policies' | 'vendorPolicies'>,
+  integration: Readonly<{ owner: string; name: string; vendor: Vendor; quotaPerSecond: number | null }>,
+): ProviderPolicy => {
+  const base = (integration.owner === PLATFORM ? config.policies[integration.name] : undefined) ?? config.vendorPolicies[integration.vendor];
+  return integration.quotaPerSecond === null ? base : { ...base, ratePerSecond: integration.quotaPerSecond };
 };
 
 /**
@@ -109,6 +122,3 @@ export const readDeliveryConfig = (r: EnvReader, base: DeliveryConfig = defaultD
  */
 export const providerThroughput = (p: ProviderPolicy): number =>
   Math.min(p.ratePerSecond, (p.concurrency * p.maxBatch * 1000) / Math.max(1, p.expectedLatencyMs));
-
-export const channelCapacity = (config: Pick<DeliveryConfig, 'chains' | 'policies'>, channel: Channel): number =>
-  (config.chains[channel] ?? []).reduce((sum, name) => sum + (config.policies[name] ? providerThroughput(config.policies[name]!) : 0), 0);

@@ -7,12 +7,14 @@ import type { Logger } from '#platform/logger';
 import { streams } from '#schema/streams';
 import type { DeliveryConfig } from './config';
 import type { DeliveryMetrics } from './metrics';
-import type { Provider } from './providers/port';
-import { ProviderRouter, type BreakerState } from './router';
+import type { Vendor } from '#schema/integrations';
+import type { ProviderClientOptions } from './providers/integration';
+import { IntegrationRegistry, type BreakerState, type RegistryDeps } from './routing/registry';
+import { ProviderRouter } from './routing/router';
 import { Planner } from './planner';
 import { DeliveryWorker } from './worker/index';
 
-export type DeliveryRole = Readonly<{ router: ProviderRouter; planner: Planner; worker: DeliveryWorker; stop: () => Promise<void> }>;
+export type DeliveryRole = Readonly<{ registry: IntegrationRegistry; router: ProviderRouter; planner: Planner; worker: DeliveryWorker; stop: () => Promise<void> }>;
 
 const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
@@ -25,35 +27,58 @@ export const startDelivery = async (deps: Readonly<{
   clock: Clock;
   logger: Logger;
   config: DeliveryConfig;
-  providers: readonly Provider[];
   metrics?: DeliveryMetrics;
+  clientOptions?: ProviderClientOptions;
+  /** Where an integration's delivery receipts go (its status callback URL), if the service is reachable. */
+  receiptsUrl?: (owner: string, name: string, vendor: Vendor) => string | undefined;
+  /** Records that a provider refused an integration's credentials (the integration's event). */
+  onCredentialsRejected?: (owner: string, name: string, fingerprint: string, code: string) => Promise<unknown>;
+  clientOf?: RegistryDeps['clientOf'];
   readModelsCaughtUp: (position: number) => Promise<void>;
   /** Off in processes that only send (a second worker): one planner is enough, though more are safe. */
   plan?: boolean;
   dispatchRounds?: number;
 }>): Promise<DeliveryRole> => {
-  const router = new ProviderRouter(deps.providers, deps.config, (provider, state, reason) => {
-    deps.metrics?.breakerState.set({ provider: provider.name }, BREAKER_GAUGE[state]);
-    deps.logger.warn({ provider: provider.name, state, reason }, 'provider circuit changed');
-    void deps.eventStore
-      .appendToStream(streams.provider(provider.name), [
-        { type: 'ProviderCircuitChanged', data: { provider: provider.name, channel: provider.channel, state, reason }, metadata: { tenantId: 'system', actor: 'system', requestId: `breaker-${provider.name}`, at: deps.clock.now().toISOString() } },
-      ])
-      .catch((e) => deps.logger.error({ err: e }, 'recording a circuit change failed'));
+  const registry = new IntegrationRegistry({
+    eventStore: deps.eventStore,
+    cipher: deps.cipher,
+    config: deps.config,
+    logger: deps.logger,
+    ...(deps.clientOptions ? { clientOptions: deps.clientOptions } : {}),
+    ...(deps.receiptsUrl ? { receiptsUrl: deps.receiptsUrl } : {}),
+    ...(deps.clientOf ? { clientOf: deps.clientOf } : {}),
+    onBuilt: (route) => deps.metrics?.breakerState.set({ provider: `${route.owner}/${route.name}` }, route.rejected ? BREAKER_GAUGE.open : BREAKER_GAUGE.closed),
+    onBreaker: (route, state, reason) => {
+      const key = `${route.owner}/${route.name}`;
+      deps.metrics?.breakerState.set({ provider: key }, BREAKER_GAUGE[state]);
+      deps.logger.warn({ owner: route.owner, integration: route.name, state, reason }, 'provider circuit changed');
+      void deps.eventStore
+        .appendToStream(streams.provider(`${route.owner}.${route.name}`), [{
+          type: 'ProviderCircuitChanged',
+          data: { provider: route.name, owner: route.owner, channel: route.channel, state, reason, ...(route.lastFailure ? { lastFailure: route.lastFailure.slice(0, 200) } : {}) },
+          metadata: { tenantId: route.owner, actor: 'system', requestId: `breaker-${route.owner}.${route.name}`, at: deps.clock.now().toISOString() },
+        }])
+        .catch((e) => deps.logger.error({ err: e }, 'recording a circuit change failed'));
+    },
   });
-  for (const p of deps.providers) deps.metrics?.breakerState.set({ provider: p.name }, 0);
+  const router = new ProviderRouter(registry, (route, code) => {
+    deps.logger.warn({ owner: route.owner, integration: route.name, code }, 'provider refused the integration\'s credentials; failing over');
+    void deps.onCredentialsRejected?.(route.owner, route.name, route.fingerprint, code)
+      .catch((e) => deps.logger.error({ err: e }, 'recording a credential rejection failed'));
+  });
   const planner = new Planner(deps);
   const worker = new DeliveryWorker({ ...deps, router });
   if (deps.plan !== false) await planner.start();
   await worker.start();
   return {
+    registry,
     router,
     planner,
     worker,
     stop: async () => {
       await planner.stop();
       await worker.stop();
-      await router.close();
+      await registry.close();
     },
   };
 };

@@ -37,10 +37,17 @@ export type Config = Readonly<{
   /** Embedded default only: also write the first operator key to `<dataDir>/operator.key`. */
   writeOperatorKeyFile: boolean;
   /**
-   * Where providers send: the provider sandbox, in this process (`embedded`) or another one
+   * The provider sandbox as the platform's default integrations: none (production: only what is
+   * configured), one in this process (`embedded`, what `npm start` runs), or one running elsewhere
    * (the path of the JSON description its process printed).
    */
-  sandbox: Readonly<{ kind: 'embedded'; latencyMs: number }> | Readonly<{ kind: 'file'; path: string }>;
+  sandbox: Readonly<{ kind: 'none' }> | Readonly<{ kind: 'embedded'; latencyMs: number }> | Readonly<{ kind: 'file'; path: string }>;
+  /** A JSON file of platform default integrations, applied at start (the file is their source of truth). */
+  providersFile: string | null;
+  /** Whether tenants may point their integrations at custom endpoints (operators always may). */
+  allowTenantEndpoints: boolean;
+  /** The service's public base URL, for providers' delivery receipts (status callbacks); null: none asked for. */
+  publicUrl: string | null;
   adapters: Adapters;
   /** Whether a delivery process also plans fan-outs (one planner is enough; more are safe). */
   deliveryPlans: boolean;
@@ -170,6 +177,14 @@ export const readServiceConfig = (r: EnvReader, cwd: string = process.cwd()): Co
     problems.push(`MASTER_KEY is required with EVENT_STORE=${eventStore} and READ_STORE=${readStore}: every process must wrap data keys with the same master key (make one: openssl rand -base64 32)`);
   }
 
+  const publicUrl = (raw: string | undefined): string | null => {
+    if (raw === undefined) return null;
+    if (!/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(raw)) {
+      problems.push(`PUBLIC_URL must be an http(s) base URL such as https://notify.example.com, got "${raw}"`);
+      return null;
+    }
+    return raw.replace(/\/+$/, '');
+  };
   const config: Config = {
     host: value('HOST') ?? '127.0.0.1',
     port: integer('PORT', 4000, 0, 65535),
@@ -182,7 +197,14 @@ export const readServiceConfig = (r: EnvReader, cwd: string = process.cwd()): Co
     writeOperatorKeyFile: bool('WRITE_OPERATOR_KEY_FILE', true),
     adapters,
     deliveryPlans: bool('DELIVERY_PLAN', true),
-    sandbox: value('SANDBOX_FILE') ? { kind: 'file', path: path.resolve(cwd, value('SANDBOX_FILE')!) } : { kind: 'embedded', latencyMs: integer('SANDBOX_LATENCY_MS', 20, 0, 60_000) },
+    sandbox: value('SANDBOX_FILE')
+      ? { kind: 'file', path: path.resolve(cwd, value('SANDBOX_FILE')!) }
+      : oneOf('SANDBOX', ['none', 'embedded'] as const, 'none') === 'embedded'
+        ? { kind: 'embedded', latencyMs: integer('SANDBOX_LATENCY_MS', 20, 0, 60_000) }
+        : { kind: 'none' },
+    providersFile: value('PROVIDERS_FILE') ? path.resolve(cwd, value('PROVIDERS_FILE')!) : null,
+    allowTenantEndpoints: bool('ALLOW_TENANT_ENDPOINTS', false),
+    publicUrl: publicUrl(value('PUBLIC_URL')),
   };
   return config;
 };

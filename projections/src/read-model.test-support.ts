@@ -42,8 +42,20 @@ export const streamOf = (tenantId: string, event: AnyEvent): string => {
     case 'DeliveryFailed':
     case 'DeliveryExpired':
       return streams.deliveries(tenantId, event.data.notificationId, 0);
+    case 'DeliveryReceipted':
+      return streams.receipt(tenantId, event.data.deliveries[0]!.deliveryId);
     case 'ProviderCircuitChanged':
       return streams.provider(event.data.provider);
+    case 'ProviderConfigured':
+    case 'ProviderRemoved':
+    case 'ProviderCredentialsRejected':
+      return streams.integrations(event.data.owner);
+    case 'WebhookEndpointRegistered':
+    case 'WebhookEndpointChanged':
+    case 'WebhookEndpointRemoved':
+    case 'WebhookEndpointDisabled':
+    case 'WebhookEndpointEnabled':
+      return streams.webhooks(tenantId);
     case 'GroupCreated':
     case 'GroupRenamed':
       return streams.group(tenantId, event.data.groupId);

@@ -2,60 +2,77 @@ import crypto from 'node:crypto';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { SandboxTls } from './certs';
+import { credentialId, type CredentialOf } from './credentials';
 import type { SandboxInstance } from './instance';
 import type { Listening } from './http';
 
 /**
  * APNs provider API over HTTP/2 + TLS: `POST /3/device/{token}`, JWT provider tokens (ES256,
- * `kid` + `iss`, an hour of validity), Apple's headers (apns-topic, apns-push-type, apns-priority,
- * apns-expiration, apns-collapse-id, apns-id) and Apple's status codes with `{reason}` bodies.
+ * `kid` + `iss`, an hour of validity) verified with the instance's registered keys, Apple's
+ * headers (apns-topic, apns-push-type, apns-priority, apns-expiration, apns-collapse-id, apns-id)
+ * and Apple's status codes with `{reason}` bodies.
  */
-export type ApnsContext = { keyId: string; teamId: string; publicKey: crypto.KeyObject };
 
 const PUSH_TYPES = new Set([
   'alert', 'background', 'location', 'voip', 'complication', 'fileprovider', 'mdm', 'liveactivity', 'pushtotalk', 'widgets', 'controls',
 ]);
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const DEVICE_TOKEN = /^[0-9a-fA-F]{64,200}$/;
+/** Epoch seconds, 0 meaning "now or never"; ten digits reach the year 2286. */
+const EXPIRATION = /^\d{1,10}$/;
 
-type TokenCheck = 'ok' | 'MissingProviderToken' | 'InvalidProviderToken' | 'ExpiredProviderToken';
+type TokenCheck =
+  | { readonly ok: true; readonly credential: string }
+  | { readonly ok: false; readonly reason: 'MissingProviderToken' | 'InvalidProviderToken' | 'ExpiredProviderToken' };
 
-/** Verifies provider tokens; a verified token is cached (clients reuse one for up to an hour). */
-function tokenChecker(ctx: ApnsContext): (authorization: string | undefined) => TokenCheck {
-  const verified = new Map<string, number>();
+type Verified = { iat: number; key: CredentialOf<'apnsToken'> };
+
+/**
+ * Verifies provider tokens against the registered keys; a verified token is cached (clients reuse
+ * one for up to an hour) along with its key, so a revoked or replaced key fails it at once.
+ */
+function tokenChecker(inst: SandboxInstance): (authorization: string | undefined) => TokenCheck {
+  const verified = new Map<string, Verified>();
+  const invalid: TokenCheck = { ok: false, reason: 'InvalidProviderToken' };
   return (authorization) => {
-    if (authorization === undefined) return 'MissingProviderToken';
+    if (authorization === undefined) return { ok: false, reason: 'MissingProviderToken' };
     const m = /^bearer\s+(\S+)$/i.exec(authorization);
-    if (!m) return 'MissingProviderToken';
+    if (!m) return { ok: false, reason: 'MissingProviderToken' };
     const jwt = m[1]!;
     const now = Math.floor(Date.now() / 1000);
-    let iat = verified.get(jwt);
-    if (iat === undefined) {
+    let v = verified.get(jwt);
+    if (v !== undefined && !inst.credentialActive(v.key)) {
+      verified.delete(jwt);
+      return invalid;
+    }
+    if (v === undefined) {
       const parts = jwt.split('.');
-      if (parts.length !== 3) return 'InvalidProviderToken';
+      if (parts.length !== 3) return invalid;
       let header: { alg?: unknown; kid?: unknown };
       let claims: { iss?: unknown; iat?: unknown };
       try {
         header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8'));
         claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
       } catch {
-        return 'InvalidProviderToken';
+        return invalid;
       }
-      if (header.alg !== 'ES256' || header.kid !== ctx.keyId || claims.iss !== ctx.teamId || typeof claims.iat !== 'number') {
-        return 'InvalidProviderToken';
+      if (header.alg !== 'ES256' || typeof header.kid !== 'string' || typeof claims.iss !== 'string' || typeof claims.iat !== 'number') {
+        return invalid;
       }
+      const key = inst.credential(credentialId.apns(claims.iss, header.kid), 'apnsToken');
+      if (key === undefined) return invalid;
       const ok = crypto.verify(
         'sha256',
         Buffer.from(`${parts[0]}.${parts[1]}`),
-        { key: ctx.publicKey, dsaEncoding: 'ieee-p1363' },
+        { key: key.publicKey, dsaEncoding: 'ieee-p1363' },
         Buffer.from(parts[2]!, 'base64url'),
       );
-      if (!ok) return 'InvalidProviderToken';
-      iat = claims.iat;
+      if (!ok) return invalid;
+      v = { iat: claims.iat, key };
       if (verified.size > 1000) verified.clear();
-      verified.set(jwt, iat);
+      verified.set(jwt, v);
     }
-    return now - iat > 3600 ? 'ExpiredProviderToken' : 'ok';
+    return now - v.iat > 3600 ? { ok: false, reason: 'ExpiredProviderToken' } : { ok: true, credential: v.key.id };
   };
 }
 
@@ -69,8 +86,8 @@ function alertText(payload: Record<string, unknown>): string {
   return '';
 }
 
-export function listenApns(inst: SandboxInstance, ctx: ApnsContext, tls: SandboxTls, host: string, port: number): Promise<Listening> {
-  const checkToken = tokenChecker(ctx);
+export function listenApns(inst: SandboxInstance, tls: SandboxTls, host: string, port: number): Promise<Listening> {
+  const checkToken = tokenChecker(inst);
   const sessions = new Set<http2.ServerHttp2Session>();
   const server = http2.createSecureServer({
     key: tls.key,
@@ -122,9 +139,9 @@ export function listenApns(inst: SandboxInstance, ctx: ApnsContext, tls: Sandbox
       if (v.kind === 'hang') return;
       if (v.kind === 'outage') return answer(stream, 503, apnsId, 'ServiceUnavailable');
       const auth = checkToken(headers.authorization as string | undefined);
-      if (auth !== 'ok') {
+      if (!auth.ok) {
         inst.counters.unauthorized++;
-        return answer(stream, 403, apnsId, auth);
+        return answer(stream, 403, apnsId, auth.reason);
       }
       if (v.kind === 'ratelimited') return answer(stream, 429, apnsId, 'TooManyRequests');
 
@@ -140,8 +157,9 @@ export function listenApns(inst: SandboxInstance, ctx: ApnsContext, tls: Sandbox
       if (pushType !== undefined && (typeof pushType !== 'string' || !PUSH_TYPES.has(pushType))) return bad('InvalidPushType');
       const priority = headers['apns-priority'];
       if (priority !== undefined && !['1', '5', '10'].includes(String(priority))) return bad('BadPriority');
-      const expiration = headers['apns-expiration'];
-      if (expiration !== undefined && !/^\d+$/.test(String(expiration))) return bad('BadExpirationDate');
+      const expirationHeader = headers['apns-expiration'];
+      if (expirationHeader !== undefined && !EXPIRATION.test(String(expirationHeader))) return bad('BadExpirationDate');
+      const expiration = expirationHeader === undefined ? undefined : Number(expirationHeader);
       const collapse = headers['apns-collapse-id'];
       const collapseId = typeof collapse === 'string' ? collapse : undefined;
       if (collapseId !== undefined && Buffer.byteLength(collapseId) > 64) return bad('BadCollapseId');
@@ -180,8 +198,10 @@ export function listenApns(inst: SandboxInstance, ctx: ApnsContext, tls: Sandbox
           text: alertText(p),
           receivedAt,
           at: Date.now(),
+          credential: auth.credential,
           ...(collapseId !== undefined ? { collapseId } : {}),
           ...(deliveryId !== undefined ? { deliveryId } : {}),
+          ...(expiration !== undefined ? { expiration } : {}),
         });
         if (stream.destroyed || stream.closed) return;
         try {

@@ -3,6 +3,9 @@ import { generate } from 'selfsigned';
 /** Host names the sandbox's certificate also covers, so SDKs with fixed hosts can verify it. */
 export const PROVIDER_HOSTS = [
   'fcm.googleapis.com',
+  // Google's OAuth token endpoints, served by the FCM instances for service accounts.
+  'oauth2.googleapis.com',
+  'accounts.google.com',
   'api.push.apple.com',
   'api.sandbox.push.apple.com',
   'api.sendgrid.com',

@@ -1,14 +1,17 @@
+import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { credentialId, type CredentialOf } from './credentials';
 import type { SandboxInstance } from './instance';
 import { bearer, isObject, nextId, parseJson, sendJson, type HttpHandler } from './http';
 
 /**
- * FCM HTTP v1: `POST /v1/projects/{project}/messages:send` with an OAuth2 bearer token, the
+ * FCM HTTP v1: `POST /v1/projects/{project}/messages:send` with an OAuth2 bearer token (a
+ * registered fixed token, or one the instance's Google token endpoint gave a service account), the
  * message validated as FCM does (field names in snake_case or lowerCamelCase, exactly one target,
  * string-only data, enum and duration formats, 4 KB payload), and Google's JSON errors with the
  * FcmError detail firebase-admin reads.
  */
-export type FcmContext = { project: string; accessToken: string };
+export type FcmContext = { project: string };
 
 const FCM_ERROR = 'type.googleapis.com/google.firebase.fcm.v1.FcmError';
 const BAD_REQUEST = 'type.googleapis.com/google.rpc.BadRequest';
@@ -38,6 +41,10 @@ type Parsed = {
   text: string;
   collapseId?: string;
   deliveryId?: string;
+  /** apns-expiration of the APNs headers FCM relays, epoch seconds. */
+  expiration?: number;
+  /** android.ttl in seconds. */
+  ttlSeconds?: number;
   validateOnly: boolean;
 };
 
@@ -114,6 +121,8 @@ export function validateFcmRequest(body: unknown): Parsed | Violation {
     text = (nf.get('body') as string | undefined) ?? '';
   }
   let collapseId: string | undefined;
+  let ttlSeconds: number | undefined;
+  let expiration: number | undefined;
   if (m.has('android')) {
     const a = m.get('android');
     if (!isObject(a)) return { field: 'message.android', description: "Invalid value at 'message.android'" };
@@ -132,6 +141,7 @@ export function validateFcmRequest(body: unknown): Parsed | Violation {
     if (ttl !== undefined && (typeof ttl !== 'string' || !DURATION.test(ttl))) {
       return { field: 'message.android.ttl', description: `Invalid value at 'message.android.ttl' (type.googleapis.com/google.protobuf.Duration), Field 'ttl', Illegal duration format; duration must end with 's'` };
     }
+    if (ttl !== undefined) ttlSeconds = Number((ttl as string).slice(0, -1));
     if (af.has('data')) {
       const bad = stringMap(af.get('data'), 'message.android.data', reservedDataKey);
       if (bad) return bad;
@@ -150,6 +160,13 @@ export function validateFcmRequest(body: unknown): Parsed | Violation {
       if (cid !== undefined) {
         if (Buffer.byteLength(cid) > 64) return { field: 'message.apns.headers', description: 'apns-collapse-id must not exceed 64 bytes' };
         collapseId ??= cid;
+      }
+      const exp = h['apns-expiration'];
+      if (exp !== undefined) {
+        if (!/^\d{1,10}$/.test(exp)) {
+          return { field: 'message.apns.headers', description: `Invalid value for apns-expiration header: "${exp}" (epoch seconds expected)` };
+        }
+        expiration = Number(exp);
       }
     }
     const payload = af.get('payload');
@@ -174,17 +191,86 @@ export function validateFcmRequest(body: unknown): Parsed | Violation {
     validateOnly,
     ...(collapseId !== undefined ? { collapseId } : {}),
     ...(deliveryId !== undefined ? { deliveryId } : {}),
+    ...(expiration !== undefined ? { expiration } : {}),
+    ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
   };
 }
 
+/** Where google-auth-library (oauth2.googleapis.com/token) and older clients (accounts.google.com/o/oauth2/token) post. */
+const TOKEN_PATHS = new Set(['/token', '/o/oauth2/token']);
+const TOKEN_AUDIENCES = new Set([
+  'https://oauth2.googleapis.com/token',
+  'https://accounts.google.com/o/oauth2/token',
+  'https://www.googleapis.com/oauth2/v4/token',
+]);
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const TOKEN_LIFETIME_S = 3600;
+
+type Issued = { account: CredentialOf<'fcmServiceAccount'>; expiresAt: number };
+type Bearer = { credential: string; projectId?: string };
+
+/**
+ * Google's OAuth token endpoint for service accounts: a JWT (RS256) signed with the account's key,
+ * `iss` its client email, exchanged for an hour's access token bound to the account. Refusals as
+ * Google gives them: 400 {error: invalid_grant, error_description}.
+ */
+function tokenEndpoint(inst: SandboxInstance, issued: Map<string, Issued>, body: Buffer, res: ServerResponse): void {
+  const form = new URLSearchParams(body.toString('utf8'));
+  const refuse = (error: string, description: string) => {
+    inst.counters.unauthorized++;
+    sendJson(res, 400, { error, error_description: description });
+  };
+  if (form.get('grant_type') !== JWT_BEARER) return refuse('unsupported_grant_type', `Invalid grant_type: ${form.get('grant_type') ?? ''}`);
+  const parts = (form.get('assertion') ?? '').split('.');
+  if (parts.length !== 3) return refuse('invalid_grant', 'Invalid JWT: malformed assertion.');
+  let header: { alg?: unknown };
+  let claims: { iss?: unknown; aud?: unknown; iat?: unknown; exp?: unknown };
+  try {
+    header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8'));
+    claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+  } catch {
+    return refuse('invalid_grant', 'Invalid JWT: malformed assertion.');
+  }
+  if (header.alg !== 'RS256' || typeof claims.iss !== 'string') return refuse('invalid_grant', 'Invalid JWT Signature.');
+  const account = inst.credential(credentialId.fcmServiceAccount(claims.iss), 'fcmServiceAccount');
+  if (account === undefined) return refuse('invalid_grant', 'Invalid grant: account not found');
+  const signed = crypto.verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), account.publicKey, Buffer.from(parts[2]!, 'base64url'));
+  if (!signed) return refuse('invalid_grant', 'Invalid JWT Signature.');
+  if (typeof claims.aud !== 'string' || !TOKEN_AUDIENCES.has(claims.aud)) return refuse('invalid_grant', 'Invalid JWT: Failed audience check.');
+  const now = Math.floor(Date.now() / 1000);
+  if (typeof claims.iat !== 'number' || typeof claims.exp !== 'number' || claims.exp <= now - 60 || claims.iat > now + 60 || claims.exp - claims.iat > TOKEN_LIFETIME_S) {
+    return refuse('invalid_grant', 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.');
+  }
+  if (issued.size >= 10_000) for (const [t, i] of issued) if (i.expiresAt <= Date.now()) issued.delete(t);
+  const accessToken = `ya29.${crypto.randomBytes(30).toString('base64url')}`;
+  issued.set(accessToken, { account, expiresAt: Date.now() + TOKEN_LIFETIME_S * 1000 });
+  sendJson(res, 200, { access_token: accessToken, expires_in: TOKEN_LIFETIME_S, token_type: 'Bearer' });
+}
+
 export function fcmHandler(inst: SandboxInstance, ctx: FcmContext): HttpHandler {
-  const path = `/v1/projects/${ctx.project}/messages:send`;
   const reply = (res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>) =>
     inst.later(() => sendJson(res, status, body, headers));
+  const issued = new Map<string, Issued>();
+
+  /** The registered credential behind a bearer token: one issued by the token endpoint, or a fixed one. */
+  const authenticate = (token: string | undefined): Bearer | undefined => {
+    if (token === undefined) return undefined;
+    const i = issued.get(token);
+    if (i !== undefined) {
+      if (i.expiresAt > Date.now() && inst.credentialActive(i.account)) {
+        return { credential: i.account.id, ...(i.account.projectId !== undefined ? { projectId: i.account.projectId } : {}) };
+      }
+      issued.delete(token);
+      return undefined;
+    }
+    const fixed = inst.credential(credentialId.fcmToken(token), 'fcmAccessToken');
+    return fixed !== undefined && fixed.accessToken === token ? { credential: fixed.id } : undefined;
+  };
 
   return (req: IncomingMessage, body: Buffer, res: ServerResponse) => {
     const receivedAt = Date.now();
     const url = req.url ?? '';
+    if (req.method === 'POST' && TOKEN_PATHS.has(url.split('?')[0]!)) return tokenEndpoint(inst, issued, body, res);
     if (req.method !== 'POST' || !/^\/v1\/projects\/[^/]+\/messages:send$/.test(url)) {
       sendJson(res, 404, googleError(404, `The requested URL ${url} was not found on this server.`));
       return;
@@ -195,15 +281,18 @@ export function fcmHandler(inst: SandboxInstance, ctx: FcmContext): HttpHandler 
       reply(res, 503, googleError(503, 'The service is currently unavailable.', 'UNAVAILABLE'), { 'retry-after': String(v.retryAfterSeconds) });
       return;
     }
-    if (bearer(req) !== ctx.accessToken) {
+    const auth = authenticate(bearer(req));
+    if (auth === undefined) {
       inst.counters.unauthorized++;
       reply(res, 401, googleError(401, 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.'));
       return;
     }
-    if (url !== path) {
+    // A service account sends for its own project; a fixed token for the instance's.
+    const project = auth.projectId ?? ctx.project;
+    if (url !== `/v1/projects/${project}/messages:send`) {
       inst.counters.unauthorized++;
-      const project = url.split('/')[3];
-      reply(res, 403, googleError(403, `Permission 'cloudmessaging.messages.create' denied on resource '//cloudresourcemanager.googleapis.com/projects/${project}' (or it may not exist).`, 'SENDER_ID_MISMATCH'));
+      const asked = url.split('/')[3];
+      reply(res, 403, googleError(403, `Permission 'cloudmessaging.messages.create' denied on resource '//cloudresourcemanager.googleapis.com/projects/${asked}' (or it may not exist).`, 'SENDER_ID_MISMATCH'));
       return;
     }
     if (v.kind === 'ratelimited') {
@@ -233,11 +322,11 @@ export function fcmHandler(inst: SandboxInstance, ctx: FcmContext): HttpHandler 
       return;
     }
     if (parsed.validateOnly) {
-      reply(res, 200, { name: `projects/${ctx.project}/messages/fake_message_id` });
+      reply(res, 200, { name: `projects/${project}/messages/fake_message_id` });
       return;
     }
     inst.later(() => {
-      const name = `projects/${ctx.project}/messages/0:${nextId()}`;
+      const name = `projects/${project}/messages/0:${nextId()}`;
       inst.record({
         id: name,
         instance: inst.name,
@@ -245,8 +334,11 @@ export function fcmHandler(inst: SandboxInstance, ctx: FcmContext): HttpHandler 
         text: parsed.text,
         receivedAt,
         at: Date.now(),
+        credential: auth.credential,
         ...(parsed.collapseId !== undefined ? { collapseId: parsed.collapseId } : {}),
         ...(parsed.deliveryId !== undefined ? { deliveryId: parsed.deliveryId } : {}),
+        ...(parsed.expiration !== undefined ? { expiration: parsed.expiration } : {}),
+        ...(parsed.ttlSeconds !== undefined ? { ttlSeconds: parsed.ttlSeconds } : {}),
       });
       sendJson(res, 200, { name });
     });

@@ -5,18 +5,21 @@ import { listenApns } from './apns';
 import { makeCertificates } from './certs';
 import { fcmHandler } from './fcm';
 import { listenHttps, type Listening } from './http';
-import { parseFaults, SandboxInstance } from './instance';
+import { checkReceiptFailure, parseFaults, SandboxInstance } from './instance';
 import { sendgridHandler } from './sendgrid';
 import { listenSmtp } from './smtp';
 import { snsHandler } from './sns';
 import { twilioHandler } from './twilio';
 import type {
+  CredentialInput,
   Faults,
   InstanceSpec,
   PermanentKind,
+  ReceiptFailure,
   SandboxCredentials,
   SandboxDescription,
   SandboxEndpoint,
+  SandboxKind,
   SandboxOptions,
 } from './types';
 
@@ -40,14 +43,17 @@ export interface Sandbox extends SandboxDescription {
   readonly instances: readonly SandboxInstance[];
   /** The instance by name; throws for an unknown one. */
   instance(name: string): SandboxInstance;
-  /** Faults back to their start values, refused-address lists emptied, records cleared, everywhere. */
+  /**
+   * Everywhere: faults back to their start values, refused addresses and receipt failures emptied,
+   * credentials back to the start set, event webhooks removed, pending receipts dropped, records cleared.
+   */
   reset(): void;
   /** The JSON-serialisable part: control URL, CA, endpoints, credentials. */
   describe(): SandboxDescription;
   close(): Promise<void>;
 }
 
-function makeCredentials(given: SandboxOptions['credentials'] = {}): SandboxCredentials {
+function makeCredentials(given: SandboxOptions['credentials'] = {}): Omit<SandboxCredentials, 'sendgridWebhookPublicKey'> {
   const apnsKey =
     given.apns?.key ??
     crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
@@ -56,18 +62,41 @@ function makeCredentials(given: SandboxOptions['credentials'] = {}): SandboxCred
     apns: {
       key: apnsKey,
       keyId: given.apns?.keyId ?? 'SANDBOXKEY',
-      teamId: given.apns?.teamId ?? 'SANDBOXTEAM',
+      teamId: given.apns?.teamId ?? 'SANDBOXTM1',
       topic: given.apns?.topic ?? 'com.example.notify',
     },
-    sendgridApiKey: given.sendgridApiKey ?? `SG.sandbox.${crypto.randomBytes(16).toString('hex')}`,
+    // In the vendors' own formats, so the service validates them as it would real ones.
+    sendgridApiKey: given.sendgridApiKey ?? `SG.${crypto.randomBytes(16).toString('base64url')}.${crypto.randomBytes(32).toString('base64url')}`,
     twilio: given.twilio ?? {
       accountSid: 'AC' + crypto.randomBytes(16).toString('hex'),
       authToken: crypto.randomBytes(16).toString('hex'),
       from: '+15005550006',
     },
-    sns: given.sns ?? { accessKeyId: 'AKIASANDBOX' + crypto.randomBytes(4).toString('hex').toUpperCase(), secretAccessKey: crypto.randomBytes(20).toString('base64'), region: 'us-east-1' },
+    sns: given.sns ?? { accessKeyId: 'AKIASANDBOX' + crypto.randomBytes(5).toString('hex').toUpperCase().slice(0, 9), secretAccessKey: crypto.randomBytes(30).toString('base64'), region: 'us-east-1' },
     smtp: given.smtp ?? { user: 'sandbox', pass: crypto.randomBytes(12).toString('hex') },
   };
+}
+
+/** The start credential of an instance of `kind`, from the sandbox's credentials. */
+function initialCredential(kind: SandboxKind, c: Omit<SandboxCredentials, 'sendgridWebhookPublicKey'>): CredentialInput {
+  switch (kind) {
+    case 'apns':
+      return { keyId: c.apns.keyId, teamId: c.apns.teamId, publicKey: crypto.createPublicKey(c.apns.key).export({ type: 'spki', format: 'pem' }).toString() };
+    case 'fcm':
+      return { accessToken: c.fcmAccessToken };
+    case 'sendgrid':
+      return { apiKey: c.sendgridApiKey };
+    case 'twilio':
+      return { accountSid: c.twilio.accountSid, authToken: c.twilio.authToken };
+    case 'sns':
+      return { accessKeyId: c.sns.accessKeyId, secretAccessKey: c.sns.secretAccessKey, region: c.sns.region };
+    case 'smtp':
+      return { user: c.smtp.user, pass: c.smtp.pass };
+    default: {
+      const never: never = kind;
+      throw new Error(`sandbox: unknown kind ${String(never)}`);
+    }
+  }
 }
 
 /**
@@ -75,10 +104,16 @@ function makeCredentials(given: SandboxOptions['credentials'] = {}): SandboxCred
  * own port, all with a certificate from a CA made now) and a plain-HTTP JSON control endpoint:
  *   GET  /control                      every instance: endpoint, faults, stats
  *   GET  /control/<instance>           one instance
- *   PUT  /control/<instance>           {...faults, permanentFailures?: {addr: kind} | [addr]}
- *   DELETE /control/<instance>         faults back to start, refused list emptied
- *   GET  /control/<instance>/accepted  ?address=&deliveryId=&since=&receivedSince=&limit=  → {count, messages}
+ *   PUT  /control/<instance>           {...faults, permanentFailures?: {addr: kind} | [addr],
+ *                                       receiptFailures?: {addr: outcome} | [addr]}
+ *   DELETE /control/<instance>         faults back to start, refused and receipt-failure lists emptied
+ *   GET  /control/<instance>/accepted  ?address=&deliveryId=&credential=&since=&receivedSince=&limit=  → {count, messages}
  *   DELETE /control/<instance>/accepted  records and stats cleared
+ *   GET  /control/<instance>/credentials        → {credentials: [{id, type, revoked}]}
+ *   POST /control/<instance>/credentials        CredentialInput → 201 {id}
+ *   DELETE /control/<instance>/credentials/<id> revoke → {id, revoked: true}; 404 when unknown
+ *   GET  /control/<instance>/event-webhook      SendGrid: {publicKey, webhooks: [{credential, url}]}
+ *   PUT  /control/<instance>/event-webhook      SendGrid: {apiKey, url | null}
  *   POST /control/reset                reset() on every instance
  */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
@@ -90,8 +125,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     names.add(s.name);
   }
   const tls = await makeCertificates();
-  const credentials = makeCredentials(options.credentials);
-  const apnsPublicKey = crypto.createPublicKey(credentials.apns.key);
+  const started = makeCredentials(options.credentials);
 
   const instances: SandboxInstance[] = [];
   const listening: Listening[] = [];
@@ -99,35 +133,36 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   try {
     for (const spec of specs) {
       const inst = new SandboxInstance(spec.name, spec.kind, { ...options.faults, ...spec.faults }, options.recording ?? {});
+      inst.registerInitialCredential(initialCredential(spec.kind, started));
       const port = spec.port ?? 0;
       let l: Listening;
       let project: string | undefined;
       switch (spec.kind) {
         case 'fcm':
           project = spec.project ?? `notify-${spec.name}`;
-          l = await listenHttps(tls, host, port, fcmHandler(inst, { project, accessToken: credentials.fcmAccessToken }));
+          l = await listenHttps(tls, host, port, fcmHandler(inst, { project }));
           break;
         case 'apns':
-          l = await listenApns(inst, { keyId: credentials.apns.keyId, teamId: credentials.apns.teamId, publicKey: apnsPublicKey }, tls, host, port);
+          l = await listenApns(inst, tls, host, port);
           break;
         case 'sendgrid':
-          l = await listenHttps(tls, host, port, sendgridHandler(inst, { apiKey: credentials.sendgridApiKey }));
+          l = await listenHttps(tls, host, port, sendgridHandler(inst));
           break;
         case 'twilio':
-          l = await listenHttps(tls, host, port, twilioHandler(inst, credentials.twilio));
+          l = await listenHttps(tls, host, port, twilioHandler(inst));
           break;
         case 'sns':
-          l = await listenHttps(tls, host, port, snsHandler(inst, credentials.sns));
+          l = await listenHttps(tls, host, port, snsHandler(inst));
           break;
         case 'smtp':
-          l = await listenSmtp(inst, credentials.smtp, tls, host, port);
+          l = await listenSmtp(inst, tls, host, port);
           break;
         default: {
           const never: never = spec.kind;
           throw new Error(`sandbox: unknown kind ${String(never)}`);
         }
       }
-      listening.push(l);
+      listening.push({ port: l.port, close: () => (inst.close(), l.close()) });
       const scheme = spec.kind === 'smtp' ? 'smtp' : 'https';
       inst.endpoint = {
         name: spec.name,
@@ -144,6 +179,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     await Promise.all(listening.map((l) => l.close()));
     throw err;
   }
+  const sendgrid = instances.find((i) => i.kind === 'sendgrid');
+  const credentials: SandboxCredentials = {
+    ...started,
+    ...(sendgrid?.eventWebhookPublicKey !== undefined ? { sendgridWebhookPublicKey: sendgrid.eventWebhookPublicKey } : {}),
+  };
 
   const control = await listenControl(host, options.controlPort ?? 0, byName);
   const endpoints: Record<string, SandboxEndpoint> = Object.fromEntries(instances.map((i) => [i.name, i.endpoint]));
@@ -154,11 +194,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     return i;
   };
   const reset = () => {
-    for (const i of instances) {
-      i.resetFaults();
-      i.removePermanentFailures(Object.keys(i.permanentFailures()));
-      i.clear();
-    }
+    for (const i of instances) i.reset();
   };
   let closing: Promise<void> | undefined;
   return {
@@ -193,8 +229,18 @@ function readJson(req: http.IncomingMessage): Promise<unknown> {
 
 function applyControl(inst: SandboxInstance, body: unknown): void {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new TypeError('expected a JSON object');
-  const { permanentFailures, ...faults } = body as { permanentFailures?: unknown } & Partial<Faults>;
+  const { permanentFailures, receiptFailures, ...faults } = body as { permanentFailures?: unknown; receiptFailures?: unknown } & Partial<Faults>;
   const checked = parseFaults(faults);
+  let failures: [string, ReceiptFailure][] | undefined;
+  if (receiptFailures !== undefined) {
+    const fallback = inst.defaultReceiptFailure();
+    if (fallback === undefined) throw new TypeError(`${inst.name} sends no receipts`);
+    if (Array.isArray(receiptFailures)) failures = receiptFailures.map((a) => [String(a), fallback]);
+    else if (typeof receiptFailures === 'object' && receiptFailures !== null) failures = Object.entries(receiptFailures) as [string, ReceiptFailure][];
+    else throw new TypeError('receiptFailures must be a list of addresses or an {address: outcome} map');
+    // Checked first, so a bad entry changes nothing.
+    for (const [, o] of failures) checkReceiptFailure(inst.kind, o);
+  }
   if (permanentFailures !== undefined) {
     const entries: [string, PermanentKind][] = Array.isArray(permanentFailures)
       ? permanentFailures.map((a) => [String(a), 'unregistered'])
@@ -208,6 +254,10 @@ function applyControl(inst: SandboxInstance, body: unknown): void {
           })();
     inst.removePermanentFailures(Object.keys(inst.permanentFailures()));
     for (const [a, k] of entries) inst.addPermanentFailures([a], k);
+  }
+  if (failures !== undefined) {
+    inst.removeReceiptFailures(Object.keys(inst.receiptFailures()));
+    for (const [a, o] of failures) inst.addReceiptFailures([a], o);
   }
   inst.setFaults(checked);
 }
@@ -223,13 +273,21 @@ async function listenControl(host: string, port: number, byName: Map<string, San
     if (parts[0] !== 'control') return send(404, { error: 'not found' });
     if (parts.length === 1 && req.method === 'GET') return send(200, { instances: [...byName.values()].map((i) => i.describe()) });
     if (parts.length === 2 && parts[1] === 'reset' && req.method === 'POST') {
-      for (const i of byName.values()) {
-        i.resetFaults();
-        i.removePermanentFailures(Object.keys(i.permanentFailures()));
-        i.clear();
-      }
+      for (const i of byName.values()) i.reset();
       return send(200, { ok: true });
     }
+    /** Runs fn on the JSON body; a TypeError (bad input) answers 400. */
+    const withBody = (fn: (body: unknown) => void) =>
+      readJson(req).then(
+        (body) => {
+          try {
+            fn(body);
+          } catch (e) {
+            send(400, { error: (e as Error).message });
+          }
+        },
+        () => send(400, { error: 'invalid JSON' }),
+      );
     const inst = byName.get(decodeURIComponent(parts[1] ?? ''));
     if (!inst) return send(404, { error: `no instance "${parts[1] ?? ''}"` });
     if (parts.length === 2) {
@@ -237,20 +295,38 @@ async function listenControl(host: string, port: number, byName: Map<string, San
       if (req.method === 'DELETE') {
         inst.resetFaults();
         inst.removePermanentFailures(Object.keys(inst.permanentFailures()));
+        inst.removeReceiptFailures(Object.keys(inst.receiptFailures()));
         return send(200, inst.describe());
       }
       if (req.method === 'PUT' || req.method === 'PATCH') {
-        readJson(req).then(
-          (body) => {
-            try {
-              applyControl(inst, body);
-              send(200, inst.describe());
-            } catch (e) {
-              send(400, { error: (e as Error).message });
-            }
-          },
-          () => send(400, { error: 'invalid JSON' }),
-        );
+        void withBody((body) => {
+          applyControl(inst, body);
+          send(200, inst.describe());
+        });
+        return;
+      }
+    }
+    if (parts[2] === 'credentials') {
+      if (parts.length === 3 && req.method === 'GET') return send(200, { credentials: inst.credentials() });
+      if (parts.length === 3 && req.method === 'POST') {
+        void withBody((body) => send(201, { id: inst.registerCredential(body as CredentialInput) }));
+        return;
+      }
+      if (parts.length === 4 && req.method === 'DELETE') {
+        const id = decodeURIComponent(parts[3]!);
+        return inst.revokeCredential(id) ? send(200, { id, revoked: true }) : send(404, { error: `no active credential "${id}"` });
+      }
+    }
+    if (parts.length === 3 && parts[2] === 'event-webhook') {
+      if (inst.eventWebhookPublicKey === undefined) return send(404, { error: `${inst.name} has no event webhook (SendGrid only)` });
+      if (req.method === 'GET') return send(200, inst.eventWebhook());
+      if (req.method === 'PUT') {
+        void withBody((body) => {
+          const b = (typeof body === 'object' && body !== null ? body : {}) as { apiKey?: unknown; url?: unknown };
+          if (b.url !== null && typeof b.url !== 'string') throw new TypeError('url must be a URL or null');
+          inst.setEventWebhook(b.apiKey as string, b.url);
+          send(200, inst.eventWebhook());
+        });
         return;
       }
     }
@@ -260,6 +336,7 @@ async function listenControl(host: string, port: number, byName: Map<string, San
         const filter = {
           ...(q.has('address') ? { address: q.get('address')! } : {}),
           ...(q.has('deliveryId') ? { deliveryId: q.get('deliveryId')! } : {}),
+          ...(q.has('credential') ? { credential: q.get('credential')! } : {}),
           ...(q.has('since') ? { since: Number(q.get('since')) } : {}),
           ...(q.has('receivedSince') ? { receivedSince: Number(q.get('receivedSince')) } : {}),
           limit: q.has('limit') ? Number(q.get('limit')) : 1000,

@@ -1,14 +1,33 @@
+import crypto from 'node:crypto';
+import { CredentialRegistry, credentialId, type CredentialOf, type SandboxCredential } from './credentials';
+import { ReceiptDispatcher } from './receipts';
 import type {
   AcceptedFilter,
   AcceptedMessage,
+  CredentialInput,
+  CredentialListing,
   Faults,
   InstanceStats,
   PermanentKind,
+  ReceiptFailure,
   RecordingOptions,
   SandboxEndpoint,
   SandboxKind,
 } from './types';
 import { DEFAULT_FAULTS, DEFAULT_RECORDING } from './types';
+
+/** The receipt failures each kind can report; other kinds send no receipts. */
+const RECEIPT_FAILURES: Partial<Record<SandboxKind, readonly ReceiptFailure[]>> = {
+  twilio: ['undelivered', 'failed'],
+  sendgrid: ['bounce', 'dropped', 'deferred'],
+};
+
+/** Throws TypeError unless an instance of `kind` can report `outcome`. */
+export function checkReceiptFailure(kind: SandboxKind, outcome: unknown): asserts outcome is ReceiptFailure {
+  const allowed = RECEIPT_FAILURES[kind];
+  if (allowed === undefined) throw new TypeError(`${kind} instances send no receipts`);
+  if (!allowed.includes(outcome as ReceiptFailure)) throw new TypeError(`receipt outcome "${String(outcome)}" is not one of ${allowed.join(', ')}`);
+}
 
 /** What the fault settings decide for one request, before the protocol looks at it. */
 export type Verdict =
@@ -57,7 +76,7 @@ function gaussian(): number {
 }
 
 function emptyStats(): InstanceStats {
-  return { requests: 0, accepted: 0, permanent: 0, serverErrors: 0, rateLimited: 0, hung: 0, unauthorized: 0, invalid: 0 };
+  return { requests: 0, accepted: 0, permanent: 0, serverErrors: 0, rateLimited: 0, hung: 0, unauthorized: 0, invalid: 0, receiptsSent: 0, receiptsFailed: 0 };
 }
 
 /**
@@ -80,9 +99,20 @@ export class SandboxInstance {
   private total = 0;
   private byAddress = new Map<string, number>();
   private byDeliveryId = new Map<string, number>();
+  // One entry per credential, so always counted.
+  private byCredential = new Map<string, number>();
   private ring: AcceptedMessage[] = [];
   private ringNext = 0;
   private readonly initialFaults: Faults;
+  private readonly registry: CredentialRegistry;
+  private readonly receiptFailureOf = new Map<string, ReceiptFailure>();
+  /** SendGrid: event webhook URL per API key's credential id. */
+  private readonly eventWebhooks = new Map<string, string>();
+  private readonly eventWebhookKey: crypto.KeyObject | undefined;
+  /** SendGrid: the event-webhook verification key, base64 DER SubjectPublicKeyInfo (as SendGrid shows it). */
+  readonly eventWebhookPublicKey: string | undefined;
+  /** Sends this instance's delivery receipts; the protocol servers schedule them. */
+  readonly receipts: ReceiptDispatcher;
 
   constructor(name: string, kind: SandboxKind, faults: Partial<Faults>, recording: Partial<RecordingOptions>) {
     this.name = name;
@@ -90,7 +120,130 @@ export class SandboxInstance {
     this.initialFaults = { ...DEFAULT_FAULTS, ...parseFaults(faults) };
     this.current = { ...this.initialFaults };
     this.recording = { ...DEFAULT_RECORDING, ...recording };
+    this.registry = new CredentialRegistry(kind);
+    this.receipts = new ReceiptDispatcher(this.counters, () => this.current.receiptDelayMs);
+    if (kind === 'sendgrid') {
+      const pair = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      this.eventWebhookKey = pair.privateKey;
+      this.eventWebhookPublicKey = pair.publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    }
     this.refill(true);
+  }
+
+  // ---- credentials -------------------------------------------------------------------------
+
+  /**
+   * Accepts a credential from now on; returns its id (apns:TEAM.KEY, fcm:token:<hash>,
+   * fcm:<clientEmail>, sendgrid:<hash>, twilio:AC…, twilio:AC…:SK…, sns:AKID, smtp:user).
+   * Registering an id again replaces its secret. Throws TypeError for a shape this kind does not take.
+   */
+  registerCredential(c: CredentialInput): string {
+    return this.registry.register(c);
+  }
+
+  /** Registered at start: reset() brings these back (and drops the others). */
+  registerInitialCredential(c: CredentialInput): string {
+    return this.registry.registerInitial(c);
+  }
+
+  /** Refuses the credential from now on, as the vendor refuses a revoked one; false for an unknown id. */
+  revokeCredential(id: string): boolean {
+    return this.registry.revoke(id);
+  }
+
+  /** The active credential with this id and type (for the protocol servers). */
+  credential<T extends SandboxCredential['type']>(id: string, type: T): CredentialOf<T> | undefined {
+    return this.registry.get(id, type);
+  }
+
+  /** Whether a credential seen earlier (a cached token's) is still registered and not revoked. */
+  credentialActive(c: SandboxCredential): boolean {
+    return this.registry.isActive(c);
+  }
+
+  credentials(): CredentialListing[] {
+    return this.registry.list();
+  }
+
+  // ---- receipts -----------------------------------------------------------------------------
+
+  /** Receipts for these addresses report `outcome` instead of delivered (Twilio: undelivered | failed; SendGrid: bounce | dropped | deferred). */
+  addReceiptFailures(addresses: Iterable<string>, outcome: ReceiptFailure): void {
+    checkReceiptFailure(this.kind, outcome);
+    for (const a of addresses) this.receiptFailureOf.set(a, outcome);
+  }
+
+  removeReceiptFailures(addresses: Iterable<string>): void {
+    for (const a of addresses) this.receiptFailureOf.delete(a);
+  }
+
+  receiptFailures(): Record<string, ReceiptFailure> {
+    return Object.fromEntries(this.receiptFailureOf);
+  }
+
+  /** The first receipt failure this kind knows, for a bare list of addresses. */
+  defaultReceiptFailure(): ReceiptFailure | undefined {
+    return RECEIPT_FAILURES[this.kind]?.[0];
+  }
+
+  receiptOutcome(address: string): ReceiptFailure | undefined {
+    return this.receiptFailureOf.size === 0 ? undefined : this.receiptFailureOf.get(address);
+  }
+
+  /**
+   * SendGrid: events of messages sent with this API key go to url (null: none). As on SendGrid,
+   * the webhook belongs to the account, whether or not the key is registered here.
+   */
+  setEventWebhook(apiKey: string, url: string | null): void {
+    if (this.kind !== 'sendgrid') throw new TypeError(`${this.name}: only SendGrid instances have an event webhook`);
+    if (typeof apiKey !== 'string' || apiKey === '') throw new TypeError('apiKey must be a non-empty string');
+    const id = credentialId.sendgrid(apiKey);
+    if (url === null) {
+      this.eventWebhooks.delete(id);
+      return;
+    }
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new TypeError('url must be an absolute http(s) URL');
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError('url must be an absolute http(s) URL');
+    this.eventWebhooks.set(id, url);
+  }
+
+  eventWebhookFor(credential: string): string | undefined {
+    return this.eventWebhooks.size === 0 ? undefined : this.eventWebhooks.get(credential);
+  }
+
+  eventWebhook(): { publicKey: string; webhooks: { credential: string; url: string }[] } {
+    if (this.eventWebhookPublicKey === undefined) throw new TypeError(`${this.name}: only SendGrid instances have an event webhook`);
+    return { publicKey: this.eventWebhookPublicKey, webhooks: [...this.eventWebhooks].map(([credential, url]) => ({ credential, url })) };
+  }
+
+  /** SendGrid's event signature: ECDSA-SHA256 over timestamp + body, DER, base64. */
+  signEvents(timestamp: string, body: string): string {
+    if (this.eventWebhookKey === undefined) throw new TypeError(`${this.name}: only SendGrid instances sign events`);
+    return crypto.sign('sha256', Buffer.from(timestamp + body, 'utf8'), this.eventWebhookKey).toString('base64');
+  }
+
+  /**
+   * Back to start: faults, no refused addresses or receipt failures, the start credentials only,
+   * no event webhooks, pending receipts dropped, records and stats cleared.
+   */
+  reset(): void {
+    this.resetFaults();
+    this.permanent.clear();
+    this.receiptFailureOf.clear();
+    this.registry.reset();
+    this.eventWebhooks.clear();
+    this.receipts.cancel();
+    this.clear();
+  }
+
+  /** Stops sending receipts for good. */
+  close(): void {
+    this.receipts.close();
   }
 
   // ---- faults ----------------------------------------------------------------------------
@@ -214,6 +367,7 @@ export class SandboxInstance {
     if (r.countByDeliveryId && m.deliveryId !== undefined) {
       this.byDeliveryId.set(m.deliveryId, (this.byDeliveryId.get(m.deliveryId) ?? 0) + 1);
     }
+    if (m.credential !== undefined) this.byCredential.set(m.credential, (this.byCredential.get(m.credential) ?? 0) + 1);
     if (r.logLimit > 0) {
       if (this.ring.length < r.logLimit) this.ring.push(m);
       else this.ring[this.ringNext] = m;
@@ -231,17 +385,23 @@ export class SandboxInstance {
       (m) =>
         (filter.address === undefined || m.address === filter.address) &&
         (filter.deliveryId === undefined || m.deliveryId === filter.deliveryId) &&
+        (filter.credential === undefined || m.credential === filter.credential) &&
         (filter.since === undefined || m.at >= filter.since) &&
         (filter.receivedSince === undefined || m.receivedAt >= filter.receivedSince),
     );
     return filter.limit === undefined ? picked : picked.slice(-filter.limit);
   }
 
-  /** Accepted messages in total, or for one address / delivery id (from the counters, not the log). */
-  count(filter: { address?: string; deliveryId?: string } = {}): number {
+  /** Accepted messages in total, or for one address / delivery id / credential (from the counters, not the log). */
+  count(filter: { address?: string; deliveryId?: string; credential?: string } = {}): number {
     if (filter.address !== undefined) return this.byAddress.get(filter.address) ?? 0;
     if (filter.deliveryId !== undefined) return this.byDeliveryId.get(filter.deliveryId) ?? 0;
+    if (filter.credential !== undefined) return this.byCredential.get(filter.credential) ?? 0;
     return this.total;
+  }
+
+  countsByCredential(): ReadonlyMap<string, number> {
+    return this.byCredential;
   }
 
   countsByAddress(): ReadonlyMap<string, number> {
@@ -268,13 +428,14 @@ export class SandboxInstance {
     this.total = 0;
     this.byAddress = new Map();
     this.byDeliveryId = new Map();
+    this.byCredential = new Map();
     this.ring = [];
     this.ringNext = 0;
     Object.assign(this.counters, emptyStats());
   }
 
   /** Resolves once `count(filter)` reaches n; rejects after timeoutMs. */
-  async waitForCount(n: number, opts: { address?: string; deliveryId?: string; timeoutMs?: number } = {}): Promise<void> {
+  async waitForCount(n: number, opts: { address?: string; deliveryId?: string; credential?: string; timeoutMs?: number } = {}): Promise<void> {
     const until = Date.now() + (opts.timeoutMs ?? 10_000);
     while (this.count(opts) < n) {
       if (Date.now() > until) {
@@ -294,6 +455,9 @@ export class SandboxInstance {
       accepted: this.total,
       recording: this.recording,
       permanentFailures: this.permanentFailures(),
+      receiptFailures: this.receiptFailures(),
+      credentials: this.credentials(),
+      ...(this.eventWebhookPublicKey !== undefined ? { eventWebhook: this.eventWebhook() } : {}),
     };
   }
 }

@@ -1,5 +1,8 @@
+import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { credentialId } from './credentials';
 import type { SandboxInstance } from './instance';
+import type { ReceiptFailure } from './types';
 import { bearer, EMAIL, isObject, nextId, parseJson, sendJson, type HttpHandler } from './http';
 
 /**
@@ -7,14 +10,13 @@ import { bearer, EMAIL, isObject, nextId, parseJson, sendJson, type HttpHandler 
  * recipients in all), from / subject / content checks, substitutions and custom_args applied per
  * personalization, 202 with X-Message-Id, and SendGrid's `{errors: [{message, field, help}]}`.
  * A refused address fails the whole request with 400 (as SendGrid does for invalid addresses),
- * with one error per address whose `field` names the personalization.
+ * with one error per address whose `field` names the personalization. API keys are the instance's
+ * registered ones; accepted messages get signed event-webhook posts when their key has a webhook.
  */
-export type SendgridContext = { apiKey: string };
-
 type SgError = { message: string; field: string | null; help: string | null };
 const err = (message: string, field: string | null = null, help: string | null = null): SgError => ({ message, field, help });
 
-type Recipient = { email: string; text: string; deliveryId?: string; field: string };
+type Recipient = { email: string; text: string; deliveryId?: string; customArgs?: Record<string, string>; field: string };
 
 function validate(body: unknown, refused: (email: string) => boolean): { recipients: Recipient[] } | { status: number; errors: SgError[] } {
   if (!isObject(body)) return { status: 400, errors: [err('Bad Request')] };
@@ -63,6 +65,7 @@ function validate(body: unknown, refused: (email: string) => boolean): { recipie
     }
     const args = { ...globalArgs, ...(isObject(p.custom_args) ? p.custom_args : {}) };
     const deliveryId = typeof args.deliveryId === 'string' ? args.deliveryId : undefined;
+    const customArgs = Object.keys(args).length === 0 ? undefined : Object.fromEntries(Object.entries(args).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
     for (const [j, to] of (p.to as unknown[]).entries()) {
       total++;
       const field = `personalizations.${i}.to.${j}.email`;
@@ -71,7 +74,7 @@ function validate(body: unknown, refused: (email: string) => boolean): { recipie
         errors.push(err('Does not contain a valid address.', field, 'http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.personalizations.to'));
         continue;
       }
-      recipients.push({ email, text: pText, field, ...(deliveryId !== undefined ? { deliveryId } : {}) });
+      recipients.push({ email, text: pText, field, ...(deliveryId !== undefined ? { deliveryId } : {}), ...(customArgs !== undefined ? { customArgs } : {}) });
     }
   }
   if (total > 1000) errors.push(err('The total number of recipients must be less than or equal to 1000.', 'personalizations'));
@@ -81,9 +84,86 @@ function validate(body: unknown, refused: (email: string) => boolean): { recipie
   return errors.length > 0 ? { status: 400, errors } : { recipients };
 }
 
-export function sendgridHandler(inst: SandboxInstance, ctx: SendgridContext): HttpHandler {
+/** Events that fall due within this window go out in one POST, as SendGrid batches them. */
+const BATCH_WINDOW_MS = 20;
+
+type SgEvent = Record<string, string | number>;
+
+/** The event each receipt failure ends in, with the fields SendGrid gives it. */
+const FINAL_EVENT: Record<'delivered' | 'bounce' | 'dropped' | 'deferred', SgEvent> = {
+  delivered: { event: 'delivered', response: '250 2.0.0 OK' },
+  bounce: {
+    event: 'bounce',
+    type: 'bounce',
+    status: '5.1.1',
+    reason: "550 5.1.1 The email account that you tried to reach does not exist.",
+    bounce_classification: 'Invalid Address',
+  },
+  dropped: { event: 'dropped', reason: 'Bounced Address', status: '5.0.0' },
+  deferred: { event: 'deferred', response: '451 4.3.0 Temporary server error, please try again later', attempt: '1' },
+};
+
+const finalEvent = (f: ReceiptFailure | undefined): keyof typeof FINAL_EVENT =>
+  f === 'bounce' || f === 'dropped' || f === 'deferred' ? f : 'delivered';
+
+/**
+ * SendGrid's signed event webhook: the events of each API key's messages go, batched, to the URL
+ * configured for that key, signed with the instance's ECDSA key (timestamp + body).
+ */
+class EventPoster {
+  private readonly batches = new Map<string, SgEvent[]>();
+
+  constructor(private readonly inst: SandboxInstance) {}
+
+  /** processed after the receipt delay, then the outcome (delivered or the address's receipt failure) after another. */
+  schedule(url: string, email: string, sgMessageId: string, customArgs: Record<string, string> | undefined): void {
+    const delay = this.inst.faults().receiptDelayMs;
+    const common = { ...customArgs, email, sg_message_id: sgMessageId, 'smtp-id': `<${sgMessageId}@sandbox.sendgrid.net>` };
+    const event = (fields: SgEvent): SgEvent => ({
+      ...common,
+      timestamp: Math.floor(Date.now() / 1000),
+      sg_event_id: crypto.randomBytes(16).toString('base64url'),
+      ...fields,
+    });
+    this.inst.receipts.after(delay, () => {
+      this.add(url, event({ event: 'processed' }));
+      this.inst.receipts.after(delay, () => this.add(url, event(FINAL_EVENT[finalEvent(this.inst.receiptOutcome(email))])));
+    });
+  }
+
+  private add(url: string, e: SgEvent): void {
+    const pending = this.batches.get(url);
+    if (pending !== undefined) return void pending.push(e);
+    const batch = [e];
+    this.batches.set(url, batch);
+    this.inst.receipts.after(BATCH_WINDOW_MS, () => {
+      this.batches.delete(url);
+      const body = JSON.stringify(batch);
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      void this.inst.receipts.post(
+        url,
+        body,
+        {
+          'content-type': 'application/json',
+          'x-twilio-email-event-webhook-signature': this.inst.signEvents(timestamp, body),
+          'x-twilio-email-event-webhook-timestamp': timestamp,
+        },
+        batch.length,
+      );
+    });
+  }
+
+  /** Batches not yet posted are dropped with the instance's pending receipts. */
+  clear(): void {
+    this.batches.clear();
+  }
+}
+
+export function sendgridHandler(inst: SandboxInstance): HttpHandler {
   const reply = (res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>) =>
     inst.later(() => sendJson(res, status, body, headers));
+  const events = new EventPoster(inst);
+  inst.receipts.onCancel(() => events.clear());
 
   return (req: IncomingMessage, body: Buffer, res: ServerResponse) => {
     const receivedAt = Date.now();
@@ -97,7 +177,9 @@ export function sendgridHandler(inst: SandboxInstance, ctx: SendgridContext): Ht
       reply(res, 503, { errors: [err('Service Unavailable')] }, { 'retry-after': String(v.retryAfterSeconds) });
       return;
     }
-    if (bearer(req) !== ctx.apiKey) {
+    const apiKey = bearer(req);
+    const key = apiKey === undefined ? undefined : inst.credential(credentialId.sendgrid(apiKey), 'sendgridApiKey');
+    if (key === undefined || key.apiKey !== apiKey) {
       inst.counters.unauthorized++;
       reply(res, 401, { errors: [err('The provided authorization grant is invalid, expired, or revoked')] });
       return;
@@ -129,6 +211,7 @@ export function sendgridHandler(inst: SandboxInstance, ctx: SendgridContext): Ht
     inst.later(() => {
       const id = nextId();
       const at = Date.now();
+      const webhook = inst.eventWebhookFor(key.id);
       for (const [i, r] of checked.recipients.entries()) {
         inst.record({
           id: `${id}.${i}`,
@@ -137,8 +220,12 @@ export function sendgridHandler(inst: SandboxInstance, ctx: SendgridContext): Ht
           text: r.text,
           receivedAt,
           at,
+          credential: key.id,
           ...(r.deliveryId !== undefined ? { deliveryId: r.deliveryId } : {}),
+          ...(r.customArgs !== undefined ? { customArgs: r.customArgs } : {}),
         });
+        // sg_message_id starts with the X-Message-Id, as SendGrid's do.
+        if (webhook !== undefined) events.schedule(webhook, r.email, `${id}.${i}`, r.customArgs);
       }
       if (res.destroyed || res.writableEnded) return;
       res.writeHead(202, { 'x-message-id': id, 'content-length': 0 });

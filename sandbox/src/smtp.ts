@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { SandboxTls } from './certs';
+import { credentialId } from './credentials';
 import type { SandboxInstance, Verdict } from './instance';
 import type { Listening } from './http';
 import { EMAIL, nextId } from './http';
@@ -10,8 +11,9 @@ import { EMAIL, nextId } from './http';
  * replies: outage 421 (on connect and MAIL FROM), rate limit 451 4.7.1 at MAIL FROM, error rate
  * 451 4.3.0 after DATA, refused recipients 550 5.1.1 (unknown) / 553 5.1.3 (malformed) at RCPT TO,
  * hang = no reply to MAIL FROM. Latency delays the reply to DATA. `X-Delivery-Id` is recorded.
+ * Logins are the instance's registered credentials; one revoked since AUTH is refused at the next
+ * MAIL FROM with the same 535, so pooled connections stop sending too.
  */
-export type SmtpContext = { user: string; pass: string };
 
 type Session = SMTPServerSession & { verdict?: Verdict };
 
@@ -61,7 +63,12 @@ export function parseMail(raw: string): { headers: Map<string, string>; text: st
   return { headers, text: text.replace(/\r\n/g, '\n') };
 }
 
-export function listenSmtp(inst: SandboxInstance, ctx: SmtpContext, tls: SandboxTls, host: string, port: number): Promise<Listening> {
+const badLogin = () => smtpError(535, '5.7.8 Authentication credentials invalid');
+
+/** The credential id a session authenticated with (smtp-server keeps it as session.user). */
+const loginOf = (session: SMTPServerSession) => (typeof session.user === 'string' ? session.user : undefined);
+
+export function listenSmtp(inst: SandboxInstance, tls: SandboxTls, host: string, port: number): Promise<Listening> {
   const server = new SMTPServer({
     secure: false,
     key: tls.key,
@@ -80,15 +87,21 @@ export function listenSmtp(inst: SandboxInstance, ctx: SmtpContext, tls: Sandbox
       callback();
     },
     onAuth(auth, _session, callback) {
-      if (auth.username === ctx.user && auth.password === ctx.pass) return callback(null, { user: auth.username });
+      const login = auth.username === undefined ? undefined : inst.credential(credentialId.smtp(auth.username), 'smtpLogin');
+      if (login !== undefined && login.pass === auth.password) return callback(null, { user: login.id });
       inst.counters.unauthorized++;
-      callback(smtpError(535, '5.7.8 Authentication credentials invalid'));
+      callback(badLogin());
     },
     onMailFrom(address, session: Session, callback) {
       const v = inst.gate();
       session.verdict = v;
       if (v.kind === 'hang') return;
       if (v.kind === 'outage') return inst.later(() => callback(smtpError(421, '4.3.2 Service not available')));
+      const login = loginOf(session);
+      if (login !== undefined && inst.credential(login, 'smtpLogin') === undefined) {
+        inst.counters.unauthorized++;
+        return inst.later(() => callback(badLogin()));
+      }
       if (v.kind === 'ratelimited') return inst.later(() => callback(smtpError(451, '4.7.1 Rate limit exceeded, try again later')));
       if (address.address !== '' && !EMAIL.test(address.address)) {
         inst.counters.invalid++;
@@ -112,11 +125,21 @@ export function listenSmtp(inst: SandboxInstance, ctx: SmtpContext, tls: Sandbox
         if (v?.kind === 'error') return inst.later(() => callback(smtpError(451, '4.3.0 Temporary server error, please try again later')));
         const { headers, text } = parseMail(Buffer.concat(chunks).toString('utf8'));
         const deliveryId = headers.get('x-delivery-id');
+        const credential = loginOf(session);
         const id = nextId();
         inst.later(() => {
           const at = Date.now();
           for (const r of session.envelope.rcptTo) {
-            inst.record({ id, instance: inst.name, address: r.address, text, receivedAt, at, ...(deliveryId !== undefined ? { deliveryId } : {}) });
+            inst.record({
+              id,
+              instance: inst.name,
+              address: r.address,
+              text,
+              receivedAt,
+              at,
+              ...(credential !== undefined ? { credential } : {}),
+              ...(deliveryId !== undefined ? { deliveryId } : {}),
+            });
           }
           callback(null, `2.0.0 Ok: queued as ${id}`);
         });

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { credentialId } from './credentials';
 import type { SandboxInstance } from './instance';
 import { sendText, type HttpHandler } from './http';
 import { smsRefusal } from './twilio';
@@ -7,11 +8,12 @@ import { smsRefusal } from './twilio';
 /**
  * Amazon SNS Query API, the part an SMS sender uses: `POST /` form `Action=Publish` with
  * PhoneNumber + Message (and MessageAttributes), SigV4-signed; XML answers as SNS gives them
- * (PublishResponse / ErrorResponse with Type, Code, Message). The sandbox checks the access key
- * id in the signature's Credential scope and that a signature is present; it does not recompute
- * the HMAC. A String message attribute named `deliveryId` is recorded as the delivery id.
+ * (PublishResponse / ErrorResponse with Type, Code, Message). The signature is verified as AWS
+ * does: the access key id must be a registered credential (else 403 InvalidClientTokenId) and the
+ * SigV4 HMAC, recomputed from the headers it names and the body with that key's secret, must match
+ * (else 403 SignatureDoesNotMatch). A String message attribute named `deliveryId` is recorded as
+ * the delivery id.
  */
-export type SnsContext = { accessKeyId: string };
 
 const NS = 'http://sns.amazonaws.com/doc/2010-03-31/';
 const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -30,7 +32,33 @@ function attributes(form: URLSearchParams): Map<string, string> {
   }
 }
 
-export function snsHandler(inst: SandboxInstance, ctx: SnsContext): HttpHandler {
+const AUTHORIZATION = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/;
+
+const hmac = (key: crypto.BinaryLike, data: string) => crypto.createHmac('sha256', key).update(data, 'utf8').digest();
+const sha256 = (data: crypto.BinaryLike) => crypto.createHash('sha256').update(data).digest('hex');
+const awsEncode = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+
+/** The SigV4 signature of a request, as the signer computed it over the headers it names. */
+function sigV4(req: IncomingMessage, body: Buffer, secret: string, scope: { date: string; region: string; service: string }, signedHeaders: string): string {
+  const url = new URL(req.url ?? '/', 'http://sns');
+  const query = [...url.searchParams]
+    .map(([k, v]) => [awsEncode(k), awsEncode(v)] as const)
+    .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  const headers = signedHeaders
+    .split(';')
+    .map((h) => `${h}:${String(req.headers[h] ?? '').trim().replace(/\s+/g, ' ')}\n`)
+    .join('');
+  const payloadHash = typeof req.headers['x-amz-content-sha256'] === 'string' ? req.headers['x-amz-content-sha256'] : sha256(body);
+  const canonical = [req.method, url.pathname, query, headers, signedHeaders, payloadHash].join('\n');
+  const credentialScope = `${scope.date}/${scope.region}/${scope.service}/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', String(req.headers['x-amz-date'] ?? ''), credentialScope, sha256(canonical)].join('\n');
+  const key = hmac(hmac(hmac(hmac('AWS4' + secret, scope.date), scope.region), scope.service), 'aws4_request');
+  return crypto.createHmac('sha256', key).update(toSign, 'utf8').digest('hex');
+}
+
+export function snsHandler(inst: SandboxInstance): HttpHandler {
   const reply = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}) =>
     inst.later(() => sendText(res, status, body, { 'content-type': 'text/xml', ...headers }));
 
@@ -46,16 +74,22 @@ export function snsHandler(inst: SandboxInstance, ctx: SnsContext): HttpHandler 
       reply(res, 503, errorXml('Receiver', 'ServiceUnavailable', 'Service is unavailable'), { 'retry-after': String(v.retryAfterSeconds) });
       return;
     }
-    const auth = req.headers.authorization ?? '';
-    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/\d{8}\/[^/]+\/sns\/aws4_request, SignedHeaders=[^,]+, Signature=[0-9a-f]{64}$/.exec(auth);
-    if (!m) {
+    const m = AUTHORIZATION.exec(req.headers.authorization ?? '');
+    if (!m || m[4] !== 'sns' || !m[5]!.split(';').includes('host')) {
       inst.counters.unauthorized++;
       reply(res, 403, errorXml('Sender', 'IncompleteSignature', 'Request must contain a signature that conforms to AWS standards'));
       return;
     }
-    if (m[1] !== ctx.accessKeyId) {
+    const key = inst.credential(credentialId.sns(m[1]!), 'snsAccessKey');
+    if (key === undefined) {
       inst.counters.unauthorized++;
       reply(res, 403, errorXml('Sender', 'InvalidClientTokenId', 'The security token included in the request is invalid.'));
+      return;
+    }
+    const expected = sigV4(req, body, key.secretAccessKey, { date: m[2]!, region: m[3]!, service: m[4]! }, m[5]!);
+    if (!crypto.timingSafeEqual(Buffer.from(expected), Buffer.from(m[6]!))) {
+      inst.counters.unauthorized++;
+      reply(res, 403, errorXml('Sender', 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.'));
       return;
     }
     if (v.kind === 'ratelimited') {
@@ -89,7 +123,7 @@ export function snsHandler(inst: SandboxInstance, ctx: SnsContext): HttpHandler 
     const deliveryId = attributes(form).get('deliveryId');
     inst.later(() => {
       const id = crypto.randomUUID();
-      inst.record({ id, instance: inst.name, address: phone, text: message, receivedAt, at: Date.now(), ...(deliveryId !== undefined ? { deliveryId } : {}) });
+      inst.record({ id, instance: inst.name, address: phone, text: message, receivedAt, at: Date.now(), credential: key.id, ...(deliveryId !== undefined ? { deliveryId } : {}) });
       sendText(
         res,
         200,

@@ -1,5 +1,8 @@
+import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { credentialId } from './credentials';
 import type { SandboxInstance } from './instance';
+import { twilioSignature } from './receipts';
 import { basicAuth, E164, nextId, sendJson, type HttpHandler } from './http';
 import type { PermanentKind } from './types';
 
@@ -10,9 +13,10 @@ import type { PermanentKind } from './types';
  * number, 21610 unsubscribed, 21604/21602/21603 missing fields, 21617 too long, 20003 auth,
  * 20429 too many requests). Twilio's magic test numbers are honoured (+15005550001 invalid,
  * +15005550004 unsubscribed, ...). A `deliveryId` query parameter on StatusCallback is recorded.
+ * Accounts are the instance's registered credentials: an auth token (basic AccountSid:AuthToken)
+ * or an API key (basic SK…:secret, the AccountSid in the path). Status callbacks are sent as
+ * Twilio sends them: form posts signed with the account's auth token (X-Twilio-Signature).
  */
-export type TwilioContext = { accountSid: string; authToken: string };
-
 const twilioError = (status: number, code: number, message: string) => ({
   code,
   message,
@@ -39,15 +43,59 @@ export function smsRefusal(inst: SandboxInstance, to: string): { kind: Permanent
   return undefined;
 }
 
-export function twilioHandler(inst: SandboxInstance, ctx: TwilioContext): HttpHandler {
-  const path = `/2010-04-01/Accounts/${ctx.accountSid}/Messages.json`;
+const MESSAGES_PATH = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/;
+
+/** Twilio's error codes for the final statuses a receipt failure stands for. */
+const STATUS_ERROR: Record<'undelivered' | 'failed', string> = { undelivered: '30005', failed: '30008' };
+
+type Authenticated = { credential: string; accountSid: string; signingToken: string | undefined };
+
+function authenticate(inst: SandboxInstance, req: IncomingMessage, pathSid: string): Authenticated | undefined {
+  const auth = basicAuth(req);
+  if (auth === undefined) return undefined;
+  // Callbacks are signed with the account's auth token, whichever credential sent the message.
+  const accountToken = (sid: string) => inst.credential(credentialId.twilio(sid), 'twilioAuthToken')?.authToken;
+  if (auth.user.startsWith('SK')) {
+    const key = inst.credential(credentialId.twilioApiKey(pathSid, auth.user), 'twilioApiKey');
+    if (key === undefined || key.apiKeySecret !== auth.pass) return undefined;
+    return { credential: key.id, accountSid: key.accountSid, signingToken: accountToken(key.accountSid) ?? key.authToken };
+  }
+  const account = inst.credential(credentialId.twilio(auth.user), 'twilioAuthToken');
+  if (account === undefined || account.authToken !== auth.pass) return undefined;
+  return { credential: account.id, accountSid: account.accountSid, signingToken: account.authToken };
+}
+
+type StatusReceipt = {
+  url: string;
+  signingToken: string | undefined;
+  params: Record<string, string>;
+  to: string;
+};
+
+/** `sent`, then delivered / undelivered after another delay; a failed message reports only `failed`, as Twilio's never went out. */
+async function sendStatusCallbacks(inst: SandboxInstance, r: StatusReceipt): Promise<void> {
+  const outcome = inst.receiptOutcome(r.to);
+  const statuses = outcome === 'failed' ? ['failed'] : ['sent', outcome === 'undelivered' ? 'undelivered' : 'delivered'];
+  const steps = inst.receipts.sequence();
+  for (const status of statuses) {
+    if (!(await steps.wait(inst.faults().receiptDelayMs))) return;
+    const params: Record<string, string> = { ...r.params, MessageStatus: status, SmsStatus: status };
+    if (status === 'undelivered' || status === 'failed') params.ErrorCode = STATUS_ERROR[status];
+    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', 'i-twilio-idempotency-token': crypto.randomUUID() };
+    if (r.signingToken !== undefined) headers['x-twilio-signature'] = twilioSignature(r.signingToken, r.url, params);
+    await steps.post(r.url, new URLSearchParams(params).toString(), headers);
+  }
+}
+
+export function twilioHandler(inst: SandboxInstance): HttpHandler {
   const reply = (res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>) =>
     inst.later(() => sendJson(res, status, body, headers));
 
   return (req: IncomingMessage, body: Buffer, res: ServerResponse) => {
     const receivedAt = Date.now();
     const url = (req.url ?? '').split('?')[0]!;
-    if (req.method !== 'POST' || !/^\/2010-04-01\/Accounts\/[^/]+\/Messages\.json$/.test(url)) {
+    const pathSid = MESSAGES_PATH.exec(url)?.[1];
+    if (req.method !== 'POST' || pathSid === undefined) {
       sendJson(res, 404, twilioError(404, 20404, `The requested resource ${url} was not found`));
       return;
     }
@@ -57,13 +105,13 @@ export function twilioHandler(inst: SandboxInstance, ctx: TwilioContext): HttpHa
       reply(res, 503, twilioError(503, 20503, 'Service unavailable'), { 'retry-after': String(v.retryAfterSeconds) });
       return;
     }
-    const auth = basicAuth(req);
-    if (!auth || auth.user !== ctx.accountSid || auth.pass !== ctx.authToken) {
+    const auth = authenticate(inst, req, pathSid);
+    if (auth === undefined) {
       inst.counters.unauthorized++;
       reply(res, 401, twilioError(401, 20003, 'Authenticate'));
       return;
     }
-    if (url !== path) {
+    if (pathSid !== auth.accountSid) {
       inst.counters.unauthorized++;
       reply(res, 404, twilioError(404, 20404, `The requested resource ${url} was not found`));
       return;
@@ -84,6 +132,10 @@ export function twilioHandler(inst: SandboxInstance, ctx: TwilioContext): HttpHa
     if (!from && !form.get('MessagingServiceSid')) return invalid(21603, "A 'From' phone number is required.");
     if (!text && !form.get('MediaUrl') && !form.get('ContentSid')) return invalid(21602, 'Message body is required.');
     if (text && text.length > 1600) return invalid(21617, 'The concatenated message body exceeds the 1600 character limit.');
+    const validity = form.get('ValidityPeriod');
+    if (validity !== null && !(/^\d{1,5}$/.test(validity) && Number(validity) >= 1 && Number(validity) <= 36000)) {
+      return invalid(21624, 'Invalid Validity Period value');
+    }
     if (v.kind === 'error') {
       if (Math.random() < 0.5) reply(res, 500, twilioError(500, 20500, 'An internal server error has occurred'));
       else reply(res, 503, twilioError(503, 20503, 'Service unavailable'), { 'retry-after': String(v.retryAfterSeconds) });
@@ -104,12 +156,41 @@ export function twilioHandler(inst: SandboxInstance, ctx: TwilioContext): HttpHa
         return invalid(21609, 'Invalid StatusCallback');
       }
     }
+    const messagingServiceSid = form.get('MessagingServiceSid');
     inst.later(() => {
       const sid = 'SM' + nextId().padStart(32, '0');
       const now = new Date().toUTCString();
-      inst.record({ id: sid, instance: inst.name, address: to, text: text ?? '', receivedAt, at: Date.now(), ...(deliveryId !== undefined ? { deliveryId } : {}) });
+      inst.record({
+        id: sid,
+        instance: inst.name,
+        address: to,
+        text: text ?? '',
+        receivedAt,
+        at: Date.now(),
+        credential: auth.credential,
+        ...(deliveryId !== undefined ? { deliveryId } : {}),
+        ...(validity !== null ? { validityPeriod: Number(validity) } : {}),
+        ...(callback ? { statusCallback: callback } : {}),
+      });
+      // sandboxIntegrations points StatusCallback at the instance itself only to carry the delivery id.
+      if (callback && new URL(callback).origin !== new URL(inst.endpoint.url).origin) {
+        void sendStatusCallbacks(inst, {
+          url: callback,
+          signingToken: auth.signingToken,
+          to,
+          params: {
+            MessageSid: sid,
+            SmsSid: sid,
+            AccountSid: auth.accountSid,
+            To: to,
+            ...(from ? { From: from } : {}),
+            ...(messagingServiceSid ? { MessagingServiceSid: messagingServiceSid } : {}),
+            ApiVersion: '2010-04-01',
+          },
+        });
+      }
       sendJson(res, 201, {
-        account_sid: ctx.accountSid,
+        account_sid: auth.accountSid,
         api_version: '2010-04-01',
         body: text ?? '',
         date_created: now,
@@ -119,16 +200,16 @@ export function twilioHandler(inst: SandboxInstance, ctx: TwilioContext): HttpHa
         error_code: null,
         error_message: null,
         from: from ?? null,
-        messaging_service_sid: form.get('MessagingServiceSid'),
+        messaging_service_sid: messagingServiceSid,
         num_media: '0',
         num_segments: String(Math.max(1, Math.ceil((text ?? '').length / 153))),
         price: null,
         price_unit: 'USD',
         sid,
         status: 'queued',
-        subresource_uris: { media: `/2010-04-01/Accounts/${ctx.accountSid}/Messages/${sid}/Media.json` },
+        subresource_uris: { media: `/2010-04-01/Accounts/${auth.accountSid}/Messages/${sid}/Media.json` },
         to,
-        uri: `/2010-04-01/Accounts/${ctx.accountSid}/Messages/${sid}.json`,
+        uri: `/2010-04-01/Accounts/${auth.accountSid}/Messages/${sid}.json`,
       });
     });
   };

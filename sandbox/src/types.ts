@@ -22,6 +22,8 @@ export type Faults = {
   rateLimitBurst: number | null;
   /** Retry-After (seconds) sent with outage and error 503s. */
   retryAfterSeconds: number;
+  /** Delay before each delivery receipt (Twilio status callback, SendGrid event) is sent. */
+  receiptDelayMs: number;
 };
 
 export const DEFAULT_FAULTS: Readonly<Faults> = Object.freeze({
@@ -34,10 +36,39 @@ export const DEFAULT_FAULTS: Readonly<Faults> = Object.freeze({
   rateLimitPerSecond: null,
   rateLimitBurst: null,
   retryAfterSeconds: 1,
+  receiptDelayMs: 50,
 });
 
 /** Why an address is refused for good: a malformed one, or one that no longer exists. */
 export type PermanentKind = 'invalid' | 'unregistered';
+
+/**
+ * The receipt outcome of an accepted message other than delivered: Twilio's final statuses
+ * (undelivered, failed), SendGrid's events (bounce, dropped, deferred).
+ */
+export type ReceiptFailure = 'undelivered' | 'failed' | 'bounce' | 'dropped' | 'deferred';
+
+/**
+ * A credential an instance accepts, as given to `registerCredential` or
+ * `POST /control/<instance>/credentials`; which shape fits depends on the instance's kind.
+ * A public key may be given as its private key's PEM (the public half is derived).
+ */
+export type CredentialInput =
+  /** APNs token auth: the .p8 key's public half (EC P-256). */
+  | { keyId: string; teamId: string; publicKey: string }
+  /** FCM: a fixed OAuth access token. */
+  | { accessToken: string }
+  /** FCM: a service account, which gets access tokens from the instance's OAuth token endpoint. */
+  | { clientEmail: string; publicKey: string; projectId?: string }
+  | { apiKey: string }
+  | { accountSid: string; authToken: string }
+  /** Twilio API key; `authToken` (the account's) signs status callbacks when no auth token is registered. */
+  | { accountSid: string; apiKeySid: string; apiKeySecret: string; authToken?: string }
+  | { accessKeyId: string; secretAccessKey: string; region?: string }
+  | { user: string; pass: string };
+
+/** A registered credential as listed (no secrets). */
+export type CredentialListing = Readonly<{ id: string; type: string; revoked: boolean }>;
 
 export type AcceptedMessage = Readonly<{
   /** The id the provider answered with (FCM name, apns-id, SendGrid X-Message-Id, Twilio sid...). */
@@ -50,6 +81,18 @@ export type AcceptedMessage = Readonly<{
   collapseId?: string;
   /** The sender's delivery id when the protocol carries one (collapse id, custom_args, X-Delivery-Id...). */
   deliveryId?: string;
+  /** Id of the registered credential the request authenticated with ("apns:TEAM.KEY", "sendgrid:…"). */
+  credential?: string;
+  /** Epoch seconds after which the push may be dropped: apns-expiration (APNs, or FCM's apns headers). */
+  expiration?: number;
+  /** FCM message.android.ttl in seconds ("598s" → 598, "1.5s" → 1.5). */
+  ttlSeconds?: number;
+  /** Twilio ValidityPeriod, seconds. */
+  validityPeriod?: number;
+  /** Twilio StatusCallback URL. */
+  statusCallback?: string;
+  /** SendGrid custom_args (top-level merged with the personalization's). */
+  customArgs?: Readonly<Record<string, string>>;
   /** Epoch ms when the request reached the sandbox (before latency). */
   receivedAt: number;
   /** Epoch ms when the sandbox answered. */
@@ -57,7 +100,14 @@ export type AcceptedMessage = Readonly<{
 }>;
 
 /** `since` compares with `at` (answered), `receivedSince` with `receivedAt`. */
-export type AcceptedFilter = { address?: string; deliveryId?: string; since?: number; receivedSince?: number; limit?: number };
+export type AcceptedFilter = {
+  address?: string;
+  deliveryId?: string;
+  credential?: string;
+  since?: number;
+  receivedSince?: number;
+  limit?: number;
+};
 
 export type RecordingOptions = {
   /** Count accepted messages per address (a Map entry per distinct address). */
@@ -86,6 +136,10 @@ export type InstanceStats = {
   unauthorized: number;
   /** Malformed requests (400 other than a bad address). */
   invalid: number;
+  /** Receipts (Twilio status callbacks, SendGrid events) delivered with a 2xx answer. */
+  receiptsSent: number;
+  /** Receipts given up on after retries (connection refused, non-2xx, timeout). */
+  receiptsFailed: number;
 };
 
 export type SandboxEndpoint = Readonly<{
@@ -108,6 +162,12 @@ export type SandboxCredentials = Readonly<{
   twilio: Readonly<{ accountSid: string; authToken: string; from: string }>;
   sns: Readonly<{ accessKeyId: string; secretAccessKey: string; region: string }>;
   smtp: Readonly<{ user: string; pass: string }>;
+  /**
+   * The first SendGrid instance's event-webhook verification key, as SendGrid shows it: base64 of
+   * the DER SubjectPublicKeyInfo (ECDSA P-256). Each SendGrid instance has its own (see
+   * `GET /control/<instance>/event-webhook`).
+   */
+  sendgridWebhookPublicKey?: string;
 }>;
 
 /** What a client (in this process or another) needs: JSON-serialisable. */
@@ -138,5 +198,6 @@ export type SandboxOptions = {
   /** Applied to every instance at start (an instance's own `faults` win). */
   faults?: Partial<Faults>;
   recording?: Partial<RecordingOptions>;
-  credentials?: Partial<Omit<SandboxCredentials, 'apns'>> & { apns?: Partial<SandboxCredentials['apns']> };
+  /** The credentials every instance of their kind is started with (made up when not given). */
+  credentials?: Partial<Omit<SandboxCredentials, 'apns' | 'sendgridWebhookPublicKey'>> & { apns?: Partial<SandboxCredentials['apns']> };
 };

@@ -1,4 +1,5 @@
-import type { Admission, ChannelCounts, ConsentPeriod, NotificationTarget, Sealed, SealedDevice } from './events';
+import type { Admission, ChannelCounts, ConsentPeriod, DeliveryRef, NotificationTarget, ReceiptStatus, Sealed, SealedDevice } from './events';
+import type { IntegrationSpec } from './integrations';
 import type { Scope } from './scopes';
 
 /**
@@ -112,3 +113,30 @@ export type CompleteNotification = Command<
   { notificationId: string; succeeded: number; failed: number; expired: number; reachedUsers: number }
 >;
 export type NotificationCommand = RequestNotification | RecordPlanningProgress | FinishPlanning | CompleteNotification;
+
+// ---- provider integrations -----------------------------------------------------------------
+export type ConfigureProvider = Command<
+  'ConfigureProvider',
+  { owner: string; spec: IntegrationSpec; credentials: Sealed; fingerprint: string; hint: string }
+>;
+export type RemoveProvider = Command<'RemoveProvider', { owner: string; name: string }>;
+/** A provider refused the credentials with this fingerprint; a stale report (since replaced) changes nothing. */
+export type RejectProviderCredentials = Command<'RejectProviderCredentials', { owner: string; name: string; fingerprint: string; code: string }>;
+export type IntegrationCommand = ConfigureProvider | RemoveProvider | RejectProviderCredentials;
+
+// ---- receipts ------------------------------------------------------------------------------
+/** What a provider said about a delivery it had accepted (a verified callback). */
+export type RecordReceipt = Command<
+  'RecordReceipt',
+  {
+    tenantId: string;
+    notificationId: string;
+    requestedPosition: number;
+    requestedAt: string;
+    delivery: DeliveryRef;
+    provider: string;
+    status: ReceiptStatus;
+    providerStatus: string;
+    errorCode: string | null;
+  }
+>;

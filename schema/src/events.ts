@@ -2,6 +2,8 @@ import type { Scope } from './scopes';
 
 import type { Event, EventMetadata, RecordedEvent } from '#platform/event-store/event';
 import type { Sealed } from '#platform/crypto/personal-data';
+import type { IntegrationEndpoint, IntegrationSettings, Vendor } from './integrations';
+import type { WebhookEvent } from './webhooks';
 
 /**
  * The domain's events. Personal data (names, device addresses) only ever appears as `Sealed`:
@@ -204,16 +206,54 @@ export type DeliveryAttempted = Event<
 export type DeliverySucceeded = Event<'DeliverySucceeded', DeliveryBatch<DeliveryRef & Readonly<{ provider: string; possiblyDuplicate?: boolean }>>>;
 export type DeliveryFailed = Event<'DeliveryFailed', DeliveryBatch<DeliveryRef & Readonly<{ provider: string | null; reason: string }>>>;
 export type DeliveryExpired = Event<'DeliveryExpired', DeliveryBatch<DeliveryRef & Readonly<{ reason: string }>>>;
-export type DeliveryEvent = DeliveryDispatched | DeliveryAttempted | DeliverySucceeded | DeliveryFailed | DeliveryExpired;
+/**
+ * What a provider reported after accepting (Twilio status callbacks, SendGrid's event webhook):
+ * `delivered` reached the device or mailbox, `bounced` will not (undelivered, failed, bounce,
+ * dropped), `deferred` is still being tried by the provider. Codes only, never provider text.
+ */
+export type ReceiptStatus = 'delivered' | 'bounced' | 'deferred';
+export type DeliveryReceipted = Event<
+  'DeliveryReceipted',
+  DeliveryBatch<DeliveryRef & Readonly<{ provider: string; status: ReceiptStatus; providerStatus: string; errorCode?: string; at: string }>>
+>;
+export type DeliveryEvent = DeliveryDispatched | DeliveryAttempted | DeliverySucceeded | DeliveryFailed | DeliveryExpired | DeliveryReceipted;
 
 // ---- providers -----------------------------------------------------------------------------
+/** A breaker of one integration changed (`owner`: its tenant or `platform`; absent in events before integrations). */
 export type ProviderCircuitChanged = Event<
   'ProviderCircuitChanged',
-  { provider: string; channel: DeviceKind; state: 'open' | 'half-open' | 'closed'; reason: string }
+  { provider: string; channel: DeviceKind; state: 'open' | 'half-open' | 'closed'; reason: string; owner?: string; lastFailure?: string }
 >;
 export type ProviderEvent = ProviderCircuitChanged;
 
-export type AnyEvent = OperatorEvent | TenantEvent | UserEvent | GroupEvent | NotificationEvent | DeliveryEvent | ProviderEvent;
+// ---- provider integrations ----------------------------------------------------------------
+// One stream per owner (a tenant, or the platform's defaults). The secret travels only sealed
+// with the owner's data key; `fingerprint` (SHA-256 prefix) and `hint` (last characters) let an
+// admin tell which credential is in use.
+
+export type ProviderConfigured = Event<
+  'ProviderConfigured',
+  {
+    owner: string;
+    name: string;
+    vendor: Vendor;
+    channel: DeviceKind;
+    priority: number;
+    settings: IntegrationSettings;
+    quotaPerSecond: number | null;
+    endpoint: IntegrationEndpoint | null;
+    ca: string | null;
+    credentials: Sealed;
+    fingerprint: string;
+    hint: string;
+  }
+>;
+export type ProviderRemoved = Event<'ProviderRemoved', { owner: string; name: string }>;
+/** The provider refused the integration's credentials: it is skipped until configured again. */
+export type ProviderCredentialsRejected = Event<'ProviderCredentialsRejected', { owner: string; name: string; fingerprint: string; code: string }>;
+export type IntegrationEvent = ProviderConfigured | ProviderRemoved | ProviderCredentialsRejected;
+
+export type AnyEvent = OperatorEvent | TenantEvent | UserEvent | GroupEvent | NotificationEvent | DeliveryEvent | ProviderEvent | IntegrationEvent | WebhookEvent;
 export type AnyEventType = AnyEvent['type'];
 
 /** Registers the domain's events with the event store's ports (a distinct name: the module has its own AnyEvent). */

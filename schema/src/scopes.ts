@@ -1,4 +1,4 @@
-export const SCOPES = ['users:write', 'notifications:send', 'read', 'audit:read', 'admin'] as const;
+export const SCOPES = ['users:write', 'notifications:send', 'read', 'audit:read', 'providers:admin', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export const isScope = (s: string): s is Scope => (SCOPES as readonly string[]).includes(s);

@@ -41,7 +41,7 @@ export const startHarness = async (
 ): Promise<Harness> => {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'notify-e2e-'));
   created.add(dataDir);
-  const config = loadConfig({ PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...options.env });
+  const config = loadConfig({ PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', SANDBOX: 'embedded', ...options.env });
   const app = await startApp(config, { ...(options.clock ? { clock: options.clock } : {}), ...(options.delivery ? { delivery: options.delivery } : {}) });
   const server = app.server!;
   const operatorKey = app.operatorKey ?? fs.readFileSync(path.join(dataDir, 'operator.key'), 'utf8').trim();

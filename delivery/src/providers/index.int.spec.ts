@@ -1,9 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '#sandbox/index';
+import { sandboxProviderInputs } from '#sandbox/inputs';
 import { sandboxIntegrations } from '#sandbox/integrations';
+import { parseIntegrationInput } from '#schema/values';
 import { createProviders, type Providers } from './index';
-import type { ProviderIntegration } from './integration';
+import { toProviderIntegration, type ProviderIntegration } from './integration';
 import type { Channel } from './port';
+
+/** The notifications' deadline: a quarter of an hour from now. */
+const EXPIRES = Date.now() + 15 * 60_000;
 
 const ADDRESS: Record<Channel, string> = {
   ios: 'ab'.repeat(32),
@@ -48,7 +53,7 @@ describe('createProviders with the sandbox integrations', () => {
     for (const channel of Object.keys(ADDRESS) as Channel[]) {
       for (const p of providers.chains[channel]) {
         const deliveryId = `n1:u1:${p.name}`;
-        const out = await p.send([{ deliveryId, address: ADDRESS[channel], text: `via ${p.name}` }]);
+        const out = await p.send([{ deliveryId, address: ADDRESS[channel], text: `via ${p.name}`, expiresAt: EXPIRES }]);
         expect(out).toEqual([expect.objectContaining({ deliveryId, outcome: 'accepted' })]);
         expect(sandbox.instance(p.name).accepted()).toEqual([
           expect.objectContaining({ address: ADDRESS[channel], text: `via ${p.name}`, deliveryId }),
@@ -62,7 +67,7 @@ describe('createProviders with the sandbox integrations', () => {
     try {
       const fcm = providers.chains.android[0]!;
       const out = await fcm.send(
-        [1, 2, 3].map((n) => ({ deliveryId: `n2:u${n}:fcm`, address: ADDRESS.android, text: 'quota' })),
+        [1, 2, 3].map((n) => ({ deliveryId: `n2:u${n}:fcm`, address: ADDRESS.android, text: 'quota', expiresAt: EXPIRES })),
       );
       expect(out).toContainEqual(expect.objectContaining({ outcome: 'transient', retryAfterMs: 1000 }));
     } finally {
@@ -78,10 +83,52 @@ describe('createProviders with the sandbox integrations', () => {
       /smtp: SMTP has no vendor host/,
     );
     const fcm = sandboxIntegrations(sandbox).find((i) => i.vendor === 'fcm')!;
-    expect(() => createProviders([{ ...fcm, ca: undefined }])).toThrow(/fcm-ios: an FCM endpoint .* needs an accessToken credential and a ca/);
+    expect(() => createProviders([{ ...fcm, ca: undefined }])).toThrow(/fcm-ios: an FCM endpoint .* needs a ca/);
   });
 
   it('without a sandbox the description names what is missing', () => {
     expect(() => sandboxIntegrations({ ...sandbox.describe(), endpoints: {} })).toThrow(/the sandbox has no "apns" instance/);
+  });
+});
+
+/*
+ * What the service does with an operator's provider settings: validate them (as a tenant's, but
+ * with endpoints allowed), map them onto clients, send. The sandbox starts with credentials shaped
+ * like the vendors' (its made-up defaults need not pass the vendors' format checks).
+ */
+describe('operator inputs for the sandbox, validated and mapped, deliver', () => {
+  let sandbox: Sandbox;
+  let providers: Providers;
+
+  beforeAll(async () => {
+    sandbox = await startSandbox({
+      credentials: {
+        apns: { keyId: 'SANDBOXKEY', teamId: 'SANDBOXTM1' },
+        sendgridApiKey: 'SG.sandboxSandboxSandbox.' + 'x'.repeat(43),
+        twilio: { accountSid: 'AC' + 'a1'.repeat(16), authToken: 'f0'.repeat(16), from: '+15005550006' },
+        sns: { accessKeyId: 'AKIASANDBOX123456789', secretAccessKey: 'S'.repeat(40), region: 'us-east-1' },
+      },
+    });
+    const integrations = sandboxProviderInputs(sandbox).map((input) => {
+      const { spec, secret } = parseIntegrationInput(input, { allowEndpoint: true });
+      return toProviderIntegration('platform', spec, secret);
+    });
+    providers = createProviders(integrations);
+  });
+  afterAll(async () => {
+    await providers.close();
+    await sandbox.close();
+  });
+
+  it('every provider of every chain', async () => {
+    for (const channel of Object.keys(ADDRESS) as Channel[]) {
+      for (const p of providers.chains[channel]) {
+        const deliveryId = `n3:u1:${p.name}`;
+        const out = await p.send([{ deliveryId, address: ADDRESS[channel], text: `via ${p.name}`, expiresAt: EXPIRES }]);
+        expect(out).toEqual([expect.objectContaining({ deliveryId, outcome: 'accepted' })]);
+        // Without a receipts URL, Twilio has nowhere to carry the delivery id.
+        expect(sandbox.instance(p.name).accepted()).toEqual([expect.objectContaining({ address: ADDRESS[channel], text: `via ${p.name}` })]);
+      }
+    }
   });
 });

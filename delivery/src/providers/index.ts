@@ -14,6 +14,7 @@ export type {
   ApnsIntegration,
   FcmCredentials,
   FcmIntegration,
+  FcmServiceAccount,
   HostEndpoint,
   ProviderClientOptions,
   ProviderIntegration,
@@ -24,7 +25,9 @@ export type {
   TwilioIntegration,
   UrlEndpoint,
 } from './integration';
-export { createProvider } from './integration';
+export { createProvider, toProviderIntegration } from './integration';
+export type { ProviderReceipt, ReceiptRef } from './receipts';
+export { decodeReceipt, encodeReceipt, sendgridReceipts, twilioReceipt, verifySendgridEvents, verifyTwilioCallback } from './receipts';
 export { ProviderUnavailableError } from './outcomes';
 export { ApnsProvider, FcmAndroidProvider, FcmIosProvider, SendgridProvider, SmtpProvider, SnsProvider, TwilioProvider };
 

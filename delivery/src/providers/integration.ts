@@ -1,12 +1,15 @@
-import { applicationDefault, cert, type Credential, type ServiceAccount } from 'firebase-admin/app';
+import type { IntegrationSecret, IntegrationSpec } from '#schema/integrations';
 import { FcmAndroidProvider } from './android/fcm/fcm-android-provider';
 import { SendgridProvider } from './email/sendgrid/sendgrid-provider';
 import { SmtpProvider } from './email/smtp/smtp-provider';
 import { ApnsProvider } from './ios/apns/apns-provider';
 import { FcmIosProvider } from './ios/fcm/fcm-ios-provider';
 import type { Provider } from './port';
+import type { FcmCredentials, FcmProviderOptions } from './shared/fcm-provider';
 import { SnsProvider } from './sms/sns/sns-provider';
 import { TwilioProvider } from './sms/twilio/twilio-provider';
+
+export type { FcmCredentials, FcmServiceAccount } from './shared/fcm-provider';
 
 /** Somewhere other than the vendor's production host: the sandbox, a relay. */
 export type HostEndpoint = Readonly<{ host: string; port: number }>;
@@ -44,13 +47,6 @@ export type ApnsIntegration = IntegrationCommon &
     endpoint?: HostEndpoint;
   }>;
 
-export type FcmCredentials =
-  | Readonly<{ type: 'serviceAccount'; serviceAccount: ServiceAccount }>
-  /** The platform's own Google identity (GOOGLE_APPLICATION_CREDENTIALS, metadata server): never a tenant's. */
-  | Readonly<{ type: 'applicationDefault' }>
-  /** A fixed OAuth token, as the sandbox accepts; Google's expire within the hour. */
-  | Readonly<{ type: 'accessToken'; accessToken: string }>;
-
 export type FcmIntegration = IntegrationCommon &
   Readonly<{
     vendor: 'fcm';
@@ -61,9 +57,10 @@ export type FcmIntegration = IntegrationCommon &
     /** Reported on QUOTA_EXCEEDED, since firebase-admin hides Retry-After; default 60 s (FCM's advice). */
     quotaRetryAfterMs?: number;
     /**
-     * firebase-admin's host is fixed, so an endpoint is a TLS redirect: connections for
-     * fcm.googleapis.com go here and must present a certificate for that name, signed by `ca`
-     * (required with an endpoint). The redirect authenticates with an accessToken credential.
+     * firebase-admin's hosts are fixed, so an endpoint is a TLS redirect: connections for
+     * fcm.googleapis.com, and for oauth2.googleapis.com where a service account fetches its
+     * tokens, go here and must present a certificate for those names, signed by `ca` (required
+     * with an endpoint). Works with a service account or an access token, not applicationDefault.
      */
     endpoint?: HostEndpoint;
   }>;
@@ -75,6 +72,7 @@ export type SendgridIntegration = IntegrationCommon &
     credentials: Readonly<{ type: 'apiKey'; apiKey: string }>;
     /** A verified sender. */
     from: string;
+    replyTo?: string;
     subject?: string;
     endpoint?: UrlEndpoint;
   }>;
@@ -95,11 +93,14 @@ export type TwilioIntegration = IntegrationCommon &
   Readonly<{
     vendor: 'twilio';
     channel: 'sms';
-    credentials: Readonly<{ type: 'authToken'; accountSid: string; authToken: string }>;
+    /** The account's auth token, or one of its API keys (SID and secret). */
+    credentials:
+      | Readonly<{ type: 'authToken'; accountSid: string; authToken: string }>
+      | Readonly<{ type: 'apiKey'; accountSid: string; apiKeySid: string; apiKeySecret: string }>;
     /** The sender: a number (E.164), or a messaging service; at least one. */
     from?: string;
     messagingServiceSid?: string;
-    /** Our status webhook; the delivery id is added as ?deliveryId=. */
+    /** Our status webhook; each message adds ?deliveryId= and, with a receipt token, &r=. */
     statusCallbackUrl?: string;
     /** Requests keep their path and go to this origin. */
     endpoint?: UrlEndpoint;
@@ -137,37 +138,17 @@ export type ProviderClientOptions = Readonly<{
   maxSockets?: number;
 }>;
 
-const fcmCredential = (c: FcmCredentials): Credential => {
-  switch (c.type) {
-    case 'serviceAccount':
-      return cert(c.serviceAccount);
-    case 'applicationDefault':
-      return applicationDefault();
-    case 'accessToken': {
-      const token = c.accessToken;
-      return { getAccessToken: async () => ({ access_token: token, expires_in: 3600 }) };
-    }
-    default: {
-      const never: never = c;
-      throw new Error(`unknown FCM credential type ${(never as { type: string }).type}`);
-    }
-  }
-};
-
 const fcmProvider = (i: FcmIntegration, timeoutMs: number, maxSockets: number): Provider => {
-  let target: { sandbox: { host: string; port: number; ca: string; accessToken: string } } | { credential: Credential };
+  let redirect: FcmProviderOptions['redirect'];
   if (i.endpoint) {
-    if (i.credentials.type !== 'accessToken' || i.ca === undefined) {
-      throw new Error(`${i.name}: an FCM endpoint (a TLS redirect of fcm.googleapis.com) needs an accessToken credential and a ca`);
-    }
-    target = { sandbox: { host: i.endpoint.host, port: i.endpoint.port, ca: i.ca, accessToken: i.credentials.accessToken } };
-  } else {
-    target = { credential: fcmCredential(i.credentials) };
+    if (i.ca === undefined) throw new Error(`${i.name}: an FCM endpoint (a TLS redirect of Google's hosts) needs a ca`);
+    redirect = { host: i.endpoint.host, port: i.endpoint.port, ca: i.ca };
   }
   const options = {
     name: i.name,
     projectId: i.projectId,
-    ...target,
+    credentials: i.credentials,
+    ...(redirect ? { redirect } : {}),
     ...(i.quotaPerSecond !== undefined ? { quotaPerSecond: i.quotaPerSecond } : {}),
     ...(i.quotaRetryAfterMs !== undefined ? { quotaRetryAfterMs: i.quotaRetryAfterMs } : {}),
     timeoutMs,
@@ -204,6 +185,7 @@ export function createProvider(integration: ProviderIntegration, options: Provid
         name: i.name,
         apiKey: i.credentials.apiKey,
         from: i.from,
+        ...(i.replyTo !== undefined ? { replyTo: i.replyTo } : {}),
         ...(i.subject !== undefined ? { subject: i.subject } : {}),
         timeoutMs,
         maxSockets,
@@ -232,7 +214,9 @@ export function createProvider(integration: ProviderIntegration, options: Provid
       return new TwilioProvider({
         name: i.name,
         accountSid: i.credentials.accountSid,
-        authToken: i.credentials.authToken,
+        ...(i.credentials.type === 'authToken'
+          ? { authToken: i.credentials.authToken }
+          : { apiKey: { sid: i.credentials.apiKeySid, secret: i.credentials.apiKeySecret } }),
         ...(i.from !== undefined ? { from: i.from } : {}),
         ...(i.messagingServiceSid !== undefined ? { messagingServiceSid: i.messagingServiceSid } : {}),
         ...(i.statusCallbackUrl !== undefined ? { statusCallbackUrl: i.statusCallbackUrl } : {}),
@@ -257,6 +241,141 @@ export function createProvider(integration: ProviderIntegration, options: Provid
     default: {
       const never: never = i;
       throw new Error(`createProvider: unknown vendor ${(never as { vendor: string }).vendor}`);
+    }
+  }
+}
+
+const DEFAULT_PORTS: Readonly<Record<string, number>> = { 'https:': 443, 'http:': 80, 'smtp:': 587, 'smtps:': 465 };
+
+/** Host and port of an endpoint URL (validated by parseIntegrationInput), the scheme's port by default. */
+function hostOf(url: string): HostEndpoint & { secure: boolean } {
+  const u = new URL(url);
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  return { host, port: u.port === '' ? (DEFAULT_PORTS[u.protocol] ?? 443) : Number(u.port), secure: u.protocol === 'smtps:' };
+}
+
+/**
+ * The client configuration of a validated integration (schema/src/values/integrations.ts) and its
+ * opened secret. The provider is named after the integration: a tenant's and the platform's may
+ * share a name, so the router keys them by owner as well. `receiptsUrl` is where the vendor posts
+ * delivery receipts for this integration (Twilio's status callback).
+ */
+export function toProviderIntegration(
+  owner: string,
+  spec: IntegrationSpec,
+  secret: IntegrationSecret,
+  options: { receiptsUrl?: string } = {},
+): ProviderIntegration {
+  const s = spec.settings;
+  const where = `${owner}/${spec.name}`;
+  if (s.vendor !== secret.vendor) throw new Error(`${where}: the settings are for ${s.vendor}, the secret for ${secret.vendor}`);
+  const common = {
+    name: spec.name,
+    ...(spec.quotaPerSecond !== null ? { quotaPerSecond: spec.quotaPerSecond } : {}),
+    ...(spec.ca !== null ? { ca: spec.ca } : {}),
+  };
+  const url = spec.endpoint?.url;
+  const channel = <C extends string>(allowed: readonly C[]): C => {
+    if (!(allowed as readonly string[]).includes(spec.channel)) throw new Error(`${where}: ${s.vendor} does not serve ${spec.channel}`);
+    return spec.channel as C;
+  };
+  switch (s.vendor) {
+    case 'apns': {
+      const sec = secret as Extract<IntegrationSecret, { vendor: 'apns' }>;
+      const at = url === undefined ? undefined : hostOf(url);
+      return {
+        ...common,
+        vendor: 'apns',
+        channel: channel(['ios'] as const),
+        credentials: { type: 'token', key: sec.key, keyId: s.keyId, teamId: s.teamId },
+        topic: s.topic,
+        environment: s.environment,
+        ...(at ? { endpoint: { host: at.host, port: at.port } } : {}),
+      };
+    }
+    case 'fcm': {
+      const sec = secret as Extract<IntegrationSecret, { vendor: 'fcm' }>;
+      let credentials: FcmCredentials;
+      if ('accessToken' in sec) {
+        credentials = { type: 'accessToken', accessToken: sec.accessToken };
+      } else {
+        if (s.clientEmail === null) throw new Error(`${where}: a service account needs its client email`);
+        credentials = {
+          type: 'serviceAccount',
+          serviceAccount: {
+            projectId: s.projectId,
+            clientEmail: s.clientEmail,
+            privateKey: sec.privateKey,
+            ...(sec.privateKeyId !== null ? { privateKeyId: sec.privateKeyId } : {}),
+          },
+        };
+      }
+      const at = url === undefined ? undefined : hostOf(url);
+      return {
+        ...common,
+        vendor: 'fcm',
+        channel: channel(['android', 'ios'] as const),
+        projectId: s.projectId,
+        credentials,
+        ...(at ? { endpoint: { host: at.host, port: at.port } } : {}),
+      };
+    }
+    case 'sendgrid': {
+      const sec = secret as Extract<IntegrationSecret, { vendor: 'sendgrid' }>;
+      return {
+        ...common,
+        vendor: 'sendgrid',
+        channel: channel(['email'] as const),
+        credentials: { type: 'apiKey', apiKey: sec.apiKey },
+        from: s.from,
+        ...(s.replyTo !== null ? { replyTo: s.replyTo } : {}),
+        ...(url !== undefined ? { endpoint: { url } } : {}),
+      };
+    }
+    case 'smtp': {
+      const sec = secret as Extract<IntegrationSecret, { vendor: 'smtp' }>;
+      // An endpoint (operator option) replaces the account's host: a relay, the sandbox.
+      const at = url === undefined ? { host: s.host, port: s.port, secure: s.secure } : hostOf(url);
+      return {
+        ...common,
+        vendor: 'smtp',
+        channel: channel(['email'] as const),
+        credentials: sec.user !== null && sec.pass !== null ? { type: 'login', user: sec.user, pass: sec.pass } : { type: 'none' },
+        from: s.from,
+        endpoint: at,
+      };
+    }
+    case 'twilio': {
+      const sec = secret as Extract<IntegrationSecret, { vendor: 'twilio' }>;
+      return {
+        ...common,
+        vendor: 'twilio',
+        channel: channel(['sms'] as const),
+        credentials:
+          'authToken' in sec
+            ? { type: 'authToken', accountSid: s.accountSid, authToken: sec.authToken }
+            : { type: 'apiKey', accountSid: s.accountSid, apiKeySid: sec.apiKeySid, apiKeySecret: sec.apiKeySecret },
+        ...(s.from !== null ? { from: s.from } : {}),
+        ...(s.messagingServiceSid !== null ? { messagingServiceSid: s.messagingServiceSid } : {}),
+        ...(options.receiptsUrl !== undefined ? { statusCallbackUrl: options.receiptsUrl } : {}),
+        ...(url !== undefined ? { endpoint: { url } } : {}),
+      };
+    }
+    case 'sns': {
+      const sec = secret as Extract<IntegrationSecret, { vendor: 'sns' }>;
+      return {
+        ...common,
+        vendor: 'sns',
+        channel: channel(['sms'] as const),
+        region: s.region,
+        credentials: { type: 'accessKey', accessKeyId: sec.accessKeyId, secretAccessKey: sec.secretAccessKey },
+        ...(s.senderId !== null ? { senderId: s.senderId } : {}),
+        ...(url !== undefined ? { endpoint: { url } } : {}),
+      };
+    }
+    default: {
+      const never: never = s;
+      throw new Error(`${where}: unknown vendor ${(never as { vendor: string }).vendor}`);
     }
   }
 }

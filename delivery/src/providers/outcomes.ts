@@ -7,6 +7,9 @@ import type { SendOutcome } from './port';
  * thing everywhere): if no message of the call was accepted or refused for good, and every failure
  * is a provider fault (5xx, outage, timeout, connection error, rejected credentials), `send`
  * rejects with ProviderUnavailableError, which still carries one transient outcome per message.
+ * Rejected credentials are always a provider fault (the account is refused, whatever the
+ * message): their outcomes also carry `credentialsRejected`, so the caller can tell "this
+ * integration's key is wrong" from an outage and stop using the integration until reconfigured.
  * Rate limiting (429) is not a provider fault: those come back as transient outcomes with
  * retryAfterMs where the SDK lets us read it. A partial failure always resolves with outcomes.
  */
@@ -39,7 +42,7 @@ export const permanent = (deliveryId: string, reason: string, invalidDevice: boo
 export const transient = (
   deliveryId: string,
   reason: string,
-  opts: { providerFault: boolean; retryAfterMs?: number | undefined; maybeDelivered?: boolean },
+  opts: { providerFault: boolean; retryAfterMs?: number | undefined; maybeDelivered?: boolean; credentialsRejected?: boolean },
 ): Draft => ({
   outcome: {
     deliveryId,
@@ -47,9 +50,14 @@ export const transient = (
     reason,
     ...(opts.retryAfterMs === undefined ? {} : { retryAfterMs: opts.retryAfterMs }),
     ...(opts.maybeDelivered ? { maybeDelivered: true as const } : {}),
+    ...(opts.credentialsRejected ? { credentialsRejected: true as const } : {}),
   },
-  providerFault: opts.providerFault,
+  providerFault: opts.providerFault || opts.credentialsRejected === true,
 });
+
+/** The provider refused the integration's credentials; `code` is the vendor's, e.g. 'twilio 20003'. */
+export const credentialsRejected = (deliveryId: string, code: string): Draft =>
+  transient(deliveryId, code, { providerFault: true, credentialsRejected: true });
 
 /** Timeouts and connections dropped mid-request: the provider may have taken the message. */
 const LOST_IN_FLIGHT = /\b(ETIMEDOUT|ESOCKETTIMEDOUT|ECONNRESET|ECONNABORTED|EPIPE|TimeoutError|RequestTimeout)\b|socket hang up|network-timeout|timed? ?out/i;
@@ -89,8 +97,17 @@ export function collapseIdFor(deliveryId: string): string {
   return Buffer.byteLength(deliveryId) <= 64 ? deliveryId : crypto.createHash('sha256').update(deliveryId).digest('base64url');
 }
 
-/** A short description of an unknown thrown value. */
-export function describeError(err: unknown): string {
+/**
+ * A short description of an error thrown by a client library before or around the exchange
+ * (connection, TLS, timeout), where there is no vendor code. Any copy of the message's address
+ * is cut out, in case the library quotes its request.
+ */
+export function describeError(err: unknown, address?: string): string {
+  const text = describeThrown(err);
+  return address ? text.split(address).join('<address>') : text;
+}
+
+function describeThrown(err: unknown): string {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
     return typeof code === 'string' || typeof code === 'number' ? `${String(code)}: ${err.message}` : err.message;

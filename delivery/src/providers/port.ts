@@ -9,8 +9,20 @@ export type OutboundMessage = Readonly<{
   /** Push token, email address or E.164 number, in clear (decrypted just before sending). */
   address: string;
   text: string;
+  /** Epoch ms: the notification's deadline. Adapters pass it on where the vendor has a field for it. */
+  expiresAt: number;
+  /**
+   * Opaque token (receipts.ts) the provider echoes back in its delivery receipt: Twilio's status
+   * callback (?r=), SendGrid's custom_args.r. Ids only, so it may leave the service.
+   */
+  receipt?: string;
 }>;
 
+/**
+ * `reason` is the vendor's code (HTTP status, Apple's or Google's reason token, Twilio's numeric
+ * code, AWS's error code, the SMTP reply and enhanced status) and our own words, never the
+ * provider's free text: that quotes the address, and reasons are stored in clear.
+ */
 export type SendOutcome =
   /** The provider took the message. */
   | Readonly<{ deliveryId: string; outcome: 'accepted'; providerMessageId?: string }>
@@ -20,8 +32,18 @@ export type SendOutcome =
    * Worth retrying later (or on another provider): 429, 5xx, timeouts, connection errors.
    * `maybeDelivered`: the request may have reached the provider before the answer was lost (a
    * timeout, a connection dropped mid-request), so a retry may deliver the message twice.
+   * `credentialsRejected`: the provider refused the integration's credentials (the account, not
+   * the device); `reason` is then the vendor's code alone, e.g. 'InvalidProviderToken',
+   * 'UNAUTHENTICATED', 'sendgrid 401', 'twilio 20003', 'InvalidClientTokenId', 'smtp 535'.
    */
-  | Readonly<{ deliveryId: string; outcome: 'transient'; reason: string; retryAfterMs?: number; maybeDelivered?: true }>;
+  | Readonly<{
+      deliveryId: string;
+      outcome: 'transient';
+      reason: string;
+      retryAfterMs?: number;
+      maybeDelivered?: true;
+      credentialsRejected?: true;
+    }>;
 
 /**
  * One vendor for one channel, using the vendor's own client library. `send` never throws for a

@@ -5,6 +5,9 @@ import { createProviders } from './index';
 import { createProvider, type ProviderIntegration } from './integration';
 import type { Channel, Provider } from './port';
 
+/** The notifications' deadline: a quarter of an hour from now. */
+const EXPIRES = Date.now() + 15 * 60_000;
+
 /*
  * Every client resolves its host's name before it connects: answering each lookup "not found"
  * shows where the first request would go, without any network. An endpoint is looked up the same
@@ -93,7 +96,7 @@ const hostsOf = async (integration: ProviderIntegration): Promise<string[]> => {
   const provider = createProvider(integration, { timeoutMs: 5_000 });
   try {
     const out = await provider
-      .send([{ deliveryId: 'n1:u1:d1', address: ADDRESS[integration.channel], text: 'hi' }])
+      .send([{ deliveryId: 'n1:u1:d1', address: ADDRESS[integration.channel], text: 'hi', expiresAt: EXPIRES }])
       .catch((err: { outcomes?: unknown }) => err.outcomes);
     expect(out).toEqual([expect.objectContaining({ outcome: 'transient', reason: expect.stringMatching(/ENOTFOUND/) })]);
     return [...new Set(lookedUp)];

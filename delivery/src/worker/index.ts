@@ -75,6 +75,7 @@ export class DeliveryWorker {
       dispatch: (round) => sender.dispatch(round),
       retry: (item, reason, counted) => sender.retry(item, reason, counted),
       expire: (item, reason) => sender.expire(item, reason),
+      fail: (item, reason) => sender.fail(item, null, reason),
     });
     this.consumer = await this.deps.bus.consume({
       topic: DELIVERY_TOPIC,

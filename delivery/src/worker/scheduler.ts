@@ -2,8 +2,11 @@ import type { Clock } from '#platform/clock';
 import type { Logger } from '#platform/logger';
 import type { DeliveryConfig } from '../config';
 import { MinHeap } from '../heap';
-import type { ProviderRouter } from '../router';
+import type { ProviderRouter } from '../routing/router';
 import type { Item, Pending, Tasks } from './state';
+
+/** Why a delivery failed when no integration serves its tenant's channel. */
+export const NO_PROVIDER = 'no-provider';
 
 /** What a dispatch round hands on: the scheduler decides what goes when, these decide the rest. */
 export type Rounds = Readonly<{
@@ -13,6 +16,8 @@ export type Rounds = Readonly<{
   dispatch: (round: Item[]) => Promise<void>;
   retry: (item: Item, reason: string, counted: boolean) => void;
   expire: (item: Item, reason: string) => void;
+  /** Ends a delivery that cannot be sent at all (no integration serves its tenant and channel). */
+  fail: (item: Item, reason: string) => void;
 }>;
 
 /**
@@ -130,7 +135,7 @@ export class Scheduler {
   private take(room: number, now: number, r: Rounds): Item[] {
     const round: Item[] = [];
     const held: Item[] = [];
-    const budget = new Map<string, number>();
+    const budget = new Map<string, number | null>();
     while (round.length < room && this.queue.size > 0) {
       const item = this.queue.pop()!;
       if (!r.ours(item)) continue;
@@ -139,15 +144,21 @@ export class Scheduler {
         r.expire(item, item.lastReason ? `deadline passed; last error: ${item.lastReason}` : 'deadline passed before a provider could take it');
         continue;
       }
-      const channel = item.ref.channel;
-      const left = budget.get(channel) ?? this.deps.router.available(channel);
+      // Budgets are per tenant and channel: each tenant has its own chain of integrations.
+      const key = `${item.batch.tenantId}\u0000${item.ref.channel}`;
+      const left = budget.has(key) ? budget.get(key)! : this.deps.router.available(item.batch.tenantId, item.ref.channel);
+      if (left === null) {
+        r.fail(item, NO_PROVIDER);
+        budget.set(key, null);
+        continue;
+      }
       if (left <= 0) {
         held.push(item);
-        budget.set(channel, 0);
+        budget.set(key, 0);
         if (held.length > 5000) break;
         continue;
       }
-      budget.set(channel, left - 1);
+      budget.set(key, left - 1);
       round.push(item);
     }
     for (const item of held) this.queue.push(item);

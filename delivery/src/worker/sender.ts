@@ -3,12 +3,40 @@ import { failpoint } from '#platform/failpoints';
 import { USERS, userDocId, type UserDocument } from '#projections/users/document';
 import { deliverableDevice, withDataKey, type Ineligibility } from '../eligibility';
 import type { OutboundMessage } from '../providers/port';
+import { encodeReceipt } from '../providers/receipts';
+import { NO_PROVIDER } from './scheduler';
 import type { Recorder } from '../recorder';
 import type { Ownership } from './ownership';
 import type { Scheduler } from './scheduler';
 import type { Channel, Item, Pending, Tasks, WorkerDeps } from './state';
 
 type Ready = { item: Item; message: OutboundMessage };
+
+/** Channels whose providers send delivery receipts back (Twilio status callbacks, SendGrid events). */
+const RECEIPTED: ReadonlySet<Channel> = new Set(['sms', 'email']);
+
+/** The message a provider gets: it expires with the notification's deadline; receipts find their way back by the token. */
+const messageOf = (item: Item, address: string): OutboundMessage => ({
+  deliveryId: item.ref.deliveryId,
+  address,
+  text: item.notification.text,
+  expiresAt: item.deadline,
+  ...(RECEIPTED.has(item.ref.channel)
+    ? {
+        receipt: encodeReceipt({
+          tenantId: item.batch.tenantId,
+          notificationId: item.batch.notificationId,
+          partition: item.batch.partition,
+          requestedPosition: item.batch.requestedPosition,
+          requestedAt: item.batch.requestedAt,
+          deliveryId: item.ref.deliveryId,
+          userId: item.ref.userId,
+          deviceId: item.ref.deviceId,
+          channel: item.ref.channel,
+        }),
+      }
+    : {}),
+});
 
 /**
  * A dispatch round from intent to outcome: logs the intent, checks who may still receive, sends
@@ -45,13 +73,15 @@ export class Sender {
       this.deps.pending.sending.delete(r.item);
       this.fail(r.item, null, r.reason);
     }
-    const byChannel = new Map<Channel, Ready[]>();
+    // One send per tenant and channel: each tenant has its own chain of integrations.
+    const groups = new Map<string, { tenantId: string; channel: Channel; list: Ready[] }>();
     for (const o of second.ok) {
-      const list = byChannel.get(o.item.ref.channel) ?? [];
-      list.push(o);
-      byChannel.set(o.item.ref.channel, list);
+      const key = `${o.item.batch.tenantId}\u0000${o.item.ref.channel}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { tenantId: o.item.batch.tenantId, channel: o.item.ref.channel, list: [] }));
+      g.list.push(o);
     }
-    for (const [channel, list] of byChannel) this.deps.tasks.track(this.send(channel, list));
+    for (const g of groups.values()) this.deps.tasks.track(this.send(g.tenantId, g.channel, g.list));
   }
 
   /** Who may still receive: checked at send time, not only at fan-out. */
@@ -73,12 +103,12 @@ export class Sender {
         refused.push({ item, reason: key.reason });
         continue;
       }
-      ok.push({ item, message: { deliveryId: item.ref.deliveryId, address: cipher.open(key.value, device.value.address), text: item.notification.text } });
+      ok.push({ item, message: messageOf(item, cipher.open(key.value, device.value.address)) });
     }
     return { ok, refused };
   }
 
-  private async send(channel: Channel, list: Ready[]): Promise<void> {
+  private async send(tenantId: string, channel: Channel, list: Ready[]): Promise<void> {
     const { pending, recorder, scheduler, ownership } = this.deps;
     const byId = new Map(list.map((o) => [o.item.ref.deliveryId, o.item]));
     const now = this.deps.clock.now().getTime();
@@ -90,7 +120,7 @@ export class Sender {
     });
     let result;
     try {
-      result = await this.deps.router.send(channel, live.map((o) => o.message));
+      result = await this.deps.router.send(tenantId, channel, live.map((o) => o.message));
     } catch (e) {
       result = { sent: [], unsent: live.map((o) => o.message), waitMs: 100 };
       this.deps.logger.error({ err: e, channel }, 'router failed');
@@ -116,11 +146,21 @@ export class Sender {
         else if (outcome.outcome === 'permanent') {
           if (outcome.invalidDevice) recorder.deviceInvalidated(item.batch, item.ref.userId, item.ref.deviceId, routed.provider, outcome.reason);
           this.fail(item, routed.provider, outcome.reason);
+        } else if (outcome.credentialsRejected) {
+          // The integration's fault, not the device's: the next integration takes it at once.
+          this.retry(item, `${routed.provider}: ${outcome.reason}`, false);
         } else {
           // From here on every attempt of it is flagged: the lost one may have arrived.
           if (outcome.maybeDelivered) item.possiblyDuplicate = true;
           this.retry(item, `${routed.provider}: ${outcome.reason}`, true, outcome.retryAfterMs);
         }
+      }
+    }
+    if (result.noProvider) {
+      for (const o of live) {
+        handled.add(o.item.ref.deliveryId);
+        pending.sending.delete(o.item);
+        this.fail(o.item, null, NO_PROVIDER);
       }
     }
     for (const message of result.unsent) {
@@ -162,7 +202,7 @@ export class Sender {
     this.deps.recorder.succeeded(item.batch, item.ref, provider, item.possiblyDuplicate);
   }
 
-  private fail(item: Item, provider: string | null, reason: string): void {
+  fail(item: Item, provider: string | null, reason: string): void {
     this.deps.recorder.failed(item.batch, item.ref, provider, reason);
   }
 

@@ -7,7 +7,7 @@ import type { Clock } from '#platform/clock';
 import type { Logger } from '#platform/logger';
 import type { BloomFilter } from '#platform/sketches/bloom';
 import type { DeliveryConfig } from '../config';
-import type { ProviderRouter } from '../router';
+import type { ProviderRouter } from '../routing/router';
 import type { Batch } from '../recorder';
 import type { DeliveryMetrics } from '../metrics';
 

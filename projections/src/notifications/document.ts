@@ -19,6 +19,9 @@ export type NotificationProgress = DeliveryCounts &
     byProvider: Readonly<Record<string, DeliveryCounts>>;
     /** Attempts per provider, successful or not: where the traffic went. */
     attemptsByProvider?: Readonly<Record<string, number>>;
+    /** Receipts: accepted deliveries the provider then delivered, or that bounced (SMS, email). */
+    delivered?: number;
+    bounced?: number;
     /** Deliveries sent again after a crash, whose first send may have arrived too. */
     possiblyDuplicated?: number;
     /**

@@ -13,6 +13,7 @@ export const notificationEvents = eventTypes<NotificationEvent['type'] | Deliver
   DeliverySucceeded: true,
   DeliveryFailed: true,
   DeliveryExpired: true,
+  DeliveryReceipted: true,
 });
 
 type Terminal = 'succeeded' | 'failed' | 'expired';
@@ -104,6 +105,13 @@ export const evolve = (doc: NotificationDocument | null, event: RecordedEvent): 
       return { ...at, progress: settle(p, 'failed', event.data.deliveries) };
     case 'DeliveryExpired':
       return { ...at, progress: settle(p, 'expired', event.data.deliveries.map((d) => ({ ...d, provider: null }))) };
+    case 'DeliveryReceipted': {
+      // Each delivery's final receipt is appended once (its own receipt stream decides it).
+      const delivered = event.data.deliveries.filter((d) => d.status === 'delivered').length;
+      const bounced = event.data.deliveries.filter((d) => d.status === 'bounced').length;
+      if (delivered + bounced === 0) return at;
+      return { ...at, progress: { ...p, delivered: (p.delivered ?? 0) + delivered, bounced: (p.bounced ?? 0) + bounced } };
+    }
     default:
       return unreachable(event);
   }

@@ -4,7 +4,8 @@ import { padPosition } from '../read-model';
 
 /** One step concerning one user. `summary` never carries personal data, not even sealed. */
 export type DeliveryStep = Readonly<{
-  step: 'requested' | 'dispatched' | 'attempted' | 'succeeded' | 'failed' | 'expired';
+  /** `delivered`, `bounced`, `deferred`: the provider's receipt, after it accepted (succeeded). */
+  step: 'requested' | 'dispatched' | 'attempted' | 'succeeded' | 'failed' | 'expired' | 'delivered' | 'bounced' | 'deferred';
   at: string;
   provider?: string;
   latencyMs?: number;
@@ -33,6 +34,8 @@ export type TimelineEntryDocument = Readonly<{
   status?: DeliveryStatus;
   provider?: string | null;
   possiblyDuplicate?: boolean;
+  /** The provider's last word after accepting: delivered to the device or mailbox, or bounced. */
+  receipt?: 'delivered' | 'bounced' | 'deferred';
   steps?: readonly DeliveryStep[];
 }>;
 

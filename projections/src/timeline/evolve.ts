@@ -26,6 +26,7 @@ export const deliveryEvents = eventTypes<Exclude<DeliveryEvent['type'], 'Deliver
   DeliverySucceeded: true,
   DeliveryFailed: true,
   DeliveryExpired: true,
+  DeliveryReceipted: true,
 });
 type DeliveryRecorded = Extract<RecordedEvent, { type: (typeof deliveryEvents)[number] }>;
 type DeliveryEntry = DeliveryRecorded['data']['deliveries'][number];
@@ -164,6 +165,10 @@ const stepOf = (event: DeliveryRecorded, d: DeliveryEntry): DeliveryStep => {
       return { step: 'failed', at, ...(e.provider ? { provider: e.provider } : {}), reason: e.reason! };
     case 'DeliveryExpired':
       return { step: 'expired', at, reason: e.reason! };
+    case 'DeliveryReceipted': {
+      const r = d as DeliveryEntry & { status: 'delivered' | 'bounced' | 'deferred'; providerStatus: string; errorCode?: string; at: string };
+      return { step: r.status, at: r.at, provider: e.provider!, outcome: r.providerStatus, ...(r.errorCode ? { reason: r.errorCode } : {}) };
+    }
     default:
       return unreachable(event);
   }
@@ -172,7 +177,8 @@ const stepOf = (event: DeliveryRecorded, d: DeliveryEntry): DeliveryStep => {
 const describe = (doc: TimelineEntryDocument): string => {
   const attempts = (doc.steps ?? []).filter((s) => s.step === 'attempted').length;
   const via = doc.provider ? ` via ${doc.provider}` : '';
-  return `notification ${doc.notificationId} to device ${doc.deviceId} (${doc.channel}): ${doc.status}${via}, ${attempts} attempt${attempts === 1 ? '' : 's'}${doc.possiblyDuplicate ? ', possibly duplicated' : ''}`;
+  const receipt = doc.receipt ? `, ${doc.receipt}` : '';
+  return `notification ${doc.notificationId} to device ${doc.deviceId} (${doc.channel}): ${doc.status}${via}${receipt}, ${attempts} attempt${attempts === 1 ? '' : 's'}${doc.possiblyDuplicate ? ', possibly duplicated' : ''}`;
 };
 
 const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
@@ -213,6 +219,16 @@ const evolveDelivery = (doc: TimelineEntryDocument | null, event: DeliveryRecord
     provider: null,
     steps: [{ step: 'requested', at: event.data.requestedAt }],
   };
+  if (event.type === 'DeliveryReceipted') {
+    // A receipt follows an acceptance; one for a delivery without an entry (erased, or expired from
+    // the read model) creates none.
+    if (!doc) return null;
+    const step = stepOf(event, d);
+    // Final receipts come once (one receipt stream per delivery); a deferral never overrides one.
+    if (doc.receipt === 'delivered' || doc.receipt === 'bounced') return doc;
+    const next: TimelineEntryDocument = { ...doc, steps: [...(doc.steps ?? []), step], receipt: step.step as 'delivered' | 'bounced' | 'deferred' };
+    return { ...next, summary: describe(next) };
+  }
   // A terminal status is final: a late duplicate record cannot reopen it.
   if (base.status && TERMINAL.has(base.status) && event.type !== 'DeliveryAttempted') return doc;
   const step = stepOf(event, d);

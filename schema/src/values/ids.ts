@@ -2,6 +2,8 @@ import { badInput } from '../errors';
 import { requireString } from './text';
 
 const ENTITY_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+/** Owners the service uses itself: the operator, the platform's provider defaults, its own events. */
+const RESERVED_TENANT_IDS = ['operator', 'platform', 'system'];
 const TENANT_ID = /^[a-z0-9][a-z0-9-]{2,39}$/;
 export const MAX_USER_IDS = 1000;
 
@@ -18,7 +20,7 @@ export const parseEntityId = (field: string, s: unknown): string => {
 export const parseTenantId = (field: string, s: unknown): string => {
   const id = requireString(field, s);
   if (!TENANT_ID.test(id)) throw badInput(field, `"${id.slice(0, 50)}" is not a valid tenant id: 3 to 40 lower-case letters, digits or '-'`);
-  if (id === 'operator') throw badInput(field, '"operator" is reserved');
+  if (RESERVED_TENANT_IDS.includes(id)) throw badInput(field, `"${id}" is reserved`);
   return id;
 };
 

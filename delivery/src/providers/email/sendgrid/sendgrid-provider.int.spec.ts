@@ -1,7 +1,26 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client } from '@sendgrid/client';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startSandbox, type Sandbox } from '#sandbox/index';
 import { ProviderUnavailableError } from '../../outcomes';
+import { encodeReceipt, sendgridReceipts, verifySendgridEvents, type ReceiptRef } from '../../receipts';
 import { SendgridProvider } from './sendgrid-provider';
+
+/** The notifications' deadline: a quarter of an hour from now. */
+const EXPIRES = Date.now() + 15 * 60_000;
+
+const ref = (deliveryId: string): ReceiptRef => ({
+  tenantId: 'acme',
+  notificationId: 'n1',
+  partition: 0,
+  requestedPosition: 7,
+  requestedAt: '2026-11-30T12:00:00.000Z',
+  deliveryId,
+  userId: 'u1',
+  deviceId: 'd1',
+  channel: 'email',
+});
 
 describe('SendgridProvider (@sendgrid/mail → sandbox SendGrid v3)', () => {
   let sandbox: Sandbox;
@@ -25,8 +44,8 @@ describe('SendgridProvider (@sendgrid/mail → sandbox SendGrid v3)', () => {
 
   it('delivers each message with its own text and delivery id', async () => {
     const out = await sendgrid.send([
-      { deliveryId: 'd1', address: 'ann@example.com', text: 'Hello Ann {{not a tag}}' },
-      { deliveryId: 'd2', address: 'bob@example.com', text: 'Hallo Bob – ü' },
+      { deliveryId: 'd1', address: 'ann@example.com', text: 'Hello Ann {{not a tag}}', expiresAt: EXPIRES },
+      { deliveryId: 'd2', address: 'bob@example.com', text: 'Hallo Bob – ü', expiresAt: EXPIRES },
     ]);
     expect(out).toEqual([
       { deliveryId: 'd1', outcome: 'accepted', providerMessageId: expect.any(String) },
@@ -40,7 +59,7 @@ describe('SendgridProvider (@sendgrid/mail → sandbox SendGrid v3)', () => {
   });
 
   it('sends 1000 personalizations in one request', async () => {
-    const msgs = Array.from({ length: 1000 }, (_, i) => ({ deliveryId: `b${i}`, address: `user${i}@example.com`, text: `m${i}` }));
+    const msgs = Array.from({ length: 1000 }, (_, i) => ({ deliveryId: `b${i}`, address: `user${i}@example.com`, text: `m${i}`, expiresAt: EXPIRES }));
     const out = await sendgrid.send(msgs);
     expect(out.every((o) => o.outcome === 'accepted')).toBe(true);
     const inst = sandbox.instance('sendgrid');
@@ -53,10 +72,10 @@ describe('SendgridProvider (@sendgrid/mail → sandbox SendGrid v3)', () => {
   it('marks refused addresses permanent + invalidDevice and resends the rest once', async () => {
     sandbox.instance('sendgrid').addPermanentFailures(['gone@example.com']);
     const out = await sendgrid.send([
-      { deliveryId: 'a', address: 'ann@example.com', text: 't' },
-      { deliveryId: 'b', address: 'bad-bob@example.com', text: 't' },
-      { deliveryId: 'c', address: 'gone@example.com', text: 't' },
-      { deliveryId: 'd', address: 'dan@example.com', text: 't' },
+      { deliveryId: 'a', address: 'ann@example.com', text: 't', expiresAt: EXPIRES },
+      { deliveryId: 'b', address: 'bad-bob@example.com', text: 't', expiresAt: EXPIRES },
+      { deliveryId: 'c', address: 'gone@example.com', text: 't', expiresAt: EXPIRES },
+      { deliveryId: 'd', address: 'dan@example.com', text: 't', expiresAt: EXPIRES },
     ]);
     expect(out.map((o) => [o.deliveryId, o.outcome])).toEqual([
       ['a', 'accepted'],
@@ -71,8 +90,8 @@ describe('SendgridProvider (@sendgrid/mail → sandbox SendGrid v3)', () => {
 
   it('maps 429 to transient with retryAfterMs from X-RateLimit-Reset', async () => {
     sandbox.instance('sendgrid').setFaults({ rateLimitPerSecond: 1, rateLimitBurst: 1 });
-    await sendgrid.send([{ deliveryId: 'a', address: 'ann@example.com', text: 't' }]);
-    const out = await sendgrid.send([{ deliveryId: 'b', address: 'bob@example.com', text: 't' }]);
+    await sendgrid.send([{ deliveryId: 'a', address: 'ann@example.com', text: 't', expiresAt: EXPIRES }]);
+    const out = await sendgrid.send([{ deliveryId: 'b', address: 'bob@example.com', text: 't', expiresAt: EXPIRES }]);
     expect(out).toEqual([expect.objectContaining({ outcome: 'transient', reason: 'sendgrid 429 too many requests', retryAfterMs: expect.any(Number) })]);
     const ms = (out[0] as { retryAfterMs: number }).retryAfterMs;
     expect(ms).toBeGreaterThanOrEqual(1000);
@@ -81,7 +100,7 @@ describe('SendgridProvider (@sendgrid/mail → sandbox SendGrid v3)', () => {
 
   it('rejects with transient outcomes on 5xx, outage and a hung request', async () => {
     const inst = sandbox.instance('sendgrid');
-    const msgs = [{ deliveryId: 'a', address: 'ann@example.com', text: 't' }, { deliveryId: 'b', address: 'bob@example.com', text: 't' }];
+    const msgs = [{ deliveryId: 'a', address: 'ann@example.com', text: 't', expiresAt: EXPIRES }, { deliveryId: 'b', address: 'bob@example.com', text: 't', expiresAt: EXPIRES }];
     inst.setFaults({ errorRate: 1 });
     const err = await sendgrid.send(msgs).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderUnavailableError);
@@ -99,12 +118,89 @@ describe('SendgridProvider (@sendgrid/mail → sandbox SendGrid v3)', () => {
     expect(inst.count()).toBe(0);
   });
 
-  it('treats a wrong API key as a provider fault', async () => {
+  it('reports a wrong API key as rejected credentials (sendgrid 401)', async () => {
     const wrong = new SendgridProvider({ apiKey: 'SG.wrong', from: 'notify@example.com', baseUrl: sandbox.endpoints.sendgrid!.url, ca: sandbox.ca });
     try {
-      await expect(wrong.send([{ deliveryId: 'a', address: 'ann@example.com', text: 't' }])).rejects.toThrow(/sendgrid 401/);
+      const err = await wrong.send([{ deliveryId: 'a', address: 'ann@example.com', text: 't', expiresAt: EXPIRES }]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ProviderUnavailableError);
+      expect((err as ProviderUnavailableError).outcomes).toEqual([{ deliveryId: 'a', outcome: 'transient', reason: 'sendgrid 401', credentialsRejected: true }]);
     } finally {
       await wrong.close();
+    }
+  });
+
+  it('sends the receipt token as custom_args.r on each personalization, and the reply-to', async () => {
+    const request = vi.spyOn(Client.prototype, 'request');
+    const replying = new SendgridProvider({
+      apiKey: sandbox.credentials.sendgridApiKey,
+      from: 'notify@example.com',
+      replyTo: 'support@example.com',
+      baseUrl: sandbox.endpoints.sendgrid!.url,
+      ca: sandbox.ca,
+    });
+    try {
+      const out = await replying.send([
+        { deliveryId: 'r1', address: 'ann@example.com', text: 't', expiresAt: EXPIRES, receipt: encodeReceipt(ref('r1')) },
+        { deliveryId: 'r2', address: 'bob@example.com', text: 't', expiresAt: EXPIRES },
+      ]);
+      expect(out.every((o) => o.outcome === 'accepted')).toBe(true);
+      const inst = sandbox.instance('sendgrid');
+      expect(inst.accepted({ deliveryId: 'r1' })[0]!.customArgs).toEqual({ deliveryId: 'r1', r: encodeReceipt(ref('r1')) });
+      expect(inst.accepted({ deliveryId: 'r2' })[0]!.customArgs).toEqual({ deliveryId: 'r2' });
+      // The sandbox does not record reply_to: the request the SDK made shows it.
+      const body = (request.mock.calls.at(-1)![0] as { body: { reply_to?: unknown } }).body;
+      expect(JSON.parse(JSON.stringify(body.reply_to))).toEqual({ email: 'support@example.com' });
+    } finally {
+      request.mockRestore();
+      await replying.close();
+    }
+  });
+
+  it('gets signed events back that verify and read as receipts (delivered, bounce)', async () => {
+    const received: { body: string; signature: string; timestamp: string }[] = [];
+    const hooks = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({
+          body: Buffer.concat(chunks).toString('utf8'),
+          signature: String(req.headers['x-twilio-email-event-webhook-signature'] ?? ''),
+          timestamp: String(req.headers['x-twilio-email-event-webhook-timestamp'] ?? ''),
+        });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
+    try {
+      const inst = sandbox.instance('sendgrid');
+      inst.setEventWebhook(sandbox.credentials.sendgridApiKey, `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/receipts/sendgrid`);
+      inst.addReceiptFailures(['gone@example.com'], 'bounce');
+      await sendgrid.send([
+        { deliveryId: 'e1', address: 'ann@example.com', text: 't', expiresAt: EXPIRES, receipt: encodeReceipt(ref('e1')) },
+        { deliveryId: 'e2', address: 'gone@example.com', text: 't', expiresAt: EXPIRES, receipt: encodeReceipt(ref('e2')) },
+      ]);
+      const publicKey = inst.eventWebhookPublicKey!;
+      const receipts = async () => {
+        const until = Date.now() + 5000;
+        for (;;) {
+          const all = received.filter((r) => verifySendgridEvents(publicKey, r.body, r.signature, r.timestamp)).flatMap((r) => sendgridReceipts(JSON.parse(r.body)));
+          if (all.length >= 2 || Date.now() > until) return all;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
+      const got = await receipts();
+      expect(got).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ ref: ref('e1'), status: 'delivered', providerStatus: 'delivered' }),
+          expect.objectContaining({ ref: ref('e2'), status: 'bounced', providerStatus: 'bounce' }),
+        ]),
+      );
+      expect(received.length).toBeGreaterThan(0);
+      const first = received[0]!;
+      expect(verifySendgridEvents(publicKey, first.body.replace('e1', 'e9'), first.signature, first.timestamp)).toBe(false);
+    } finally {
+      hooks.closeAllConnections();
+      await new Promise((resolve) => hooks.close(resolve));
     }
   });
 });

@@ -2,7 +2,7 @@ import https from 'node:https';
 import { Client } from '@sendgrid/client';
 import { MailService } from '@sendgrid/mail';
 import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
-import { accepted, describeError, mayHaveArrived, permanent, settle, transient, type Draft } from '../../outcomes';
+import { accepted, credentialsRejected, describeError, mayHaveArrived, permanent, settle, transient, type Draft } from '../../outcomes';
 
 export type SendgridProviderOptions = {
   /** Default "sendgrid". */
@@ -10,6 +10,7 @@ export type SendgridProviderOptions = {
   apiKey: string;
   /** Sender address (a verified sender in SendGrid). */
   from: string;
+  replyTo?: string;
   /** Default "New notification". */
   subject?: string;
   /** Sandbox mode: the sandbox's URL and CA. Default https://api.sendgrid.com/. */
@@ -29,10 +30,12 @@ const ADDRESS_FIELD = /^personalizations\.(\d+)\.to\.\d+\.email$/;
 /**
  * Email through SendGrid v3 mail/send with @sendgrid/mail: one request carries up to 1000
  * personalizations, one per message, each with its own text (a `{{text}}` substitution), and the
- * delivery id in custom_args. SendGrid refuses the whole request when an address is invalid; the
- * adapter marks the named personalizations permanent + invalidDevice and resends the rest once.
- * 429 → transient with retryAfterMs from X-RateLimit-Reset; 5xx, auth and network errors →
- * transient provider faults.
+ * delivery id and receipt token in custom_args (deliveryId, r: SendGrid's event webhook echoes
+ * them). Email has no expiry field. SendGrid refuses the whole request when an address is
+ * invalid; the adapter marks the named personalizations permanent + invalidDevice and resends the
+ * rest once. 429 → transient with retryAfterMs from X-RateLimit-Reset; 401/403 → credentials
+ * rejected ('sendgrid 401'); 5xx and network errors → transient provider faults. Reasons name
+ * SendGrid's error fields, not its messages.
  */
 export class SendgridProvider implements Provider {
   readonly name: string;
@@ -41,11 +44,13 @@ export class SendgridProvider implements Provider {
   private readonly mail: MailService;
   private readonly agent: https.Agent;
   private readonly from: string;
+  private readonly replyTo: string | undefined;
   private readonly subject: string;
 
   constructor(options: SendgridProviderOptions) {
     this.name = options.name ?? 'sendgrid';
     this.from = options.from;
+    this.replyTo = options.replyTo;
     this.subject = options.subject ?? 'New notification';
     this.agent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64, ...(options.ca !== undefined ? { ca: options.ca } : {}) });
     const client = new Client();
@@ -67,12 +72,13 @@ export class SendgridProvider implements Provider {
     try {
       const [response] = await this.mail.send({
         from: this.from,
+        ...(this.replyTo !== undefined ? { replyTo: this.replyTo } : {}),
         subject: this.subject,
         content: [{ type: 'text/plain', value: '{{text}}' }],
         personalizations: messages.map((m) => ({
           to: [{ email: m.address }],
           substitutions: { text: m.text },
-          customArgs: { deliveryId: m.deliveryId },
+          customArgs: { deliveryId: m.deliveryId, ...(m.receipt !== undefined ? { r: m.receipt } : {}) },
         })),
       } as never);
       const id = (response.headers as Record<string, string | undefined>)['x-message-id'];
@@ -91,7 +97,10 @@ export class SendgridProvider implements Provider {
     }
     const body = err.response.body as { errors?: SgError[] } | undefined;
     const errors = Array.isArray(body?.errors) ? body.errors : [];
-    const summary = errors.map((e) => `${e.field ?? '-'}: ${e.message ?? ''}`).join('; ');
+    if (status === 401 || status === 403) return messages.map((m) => credentialsRejected(m.deliveryId, `sendgrid ${status}`));
+    // The fields at fault, not SendGrid's messages (they may quote the request).
+    const fields = [...new Set(errors.map((e) => e.field ?? '-'))].join(', ');
+    const summary = fields === '' ? 'request refused' : `${fields}: request refused`;
     if (status === 429) {
       const reset = Number(err.response.headers?.['x-ratelimit-reset']);
       const retryAfterMs = Number.isFinite(reset) && reset > 0 ? Math.max(1000, reset * 1000 - Date.now()) : undefined;
@@ -122,10 +131,10 @@ export class SendgridProvider implements Provider {
       restIndexes.forEach((i, k) => (out[i] = resent[k]!));
       return out;
     }
-    if (status === 413) return messages.map((m) => permanent(m.deliveryId, `sendgrid 413 ${summary}`, false));
-    // 401/403 (credentials), 5xx: nothing about the addresses; let the chain try elsewhere.
-    const reason = `sendgrid ${status}${summary ? ` ${summary}` : ''}`;
-    return messages.map((m) => transient(m.deliveryId, reason, { providerFault: status >= 500 || status === 401 || status === 403 }));
+    if (status === 413) return messages.map((m) => permanent(m.deliveryId, 'sendgrid 413 request too large', false));
+    // 5xx and the rest: nothing about the addresses; let the chain try elsewhere.
+    const reason = `sendgrid ${status} ${status >= 500 ? 'server error' : summary}`;
+    return messages.map((m) => transient(m.deliveryId, reason, { providerFault: status >= 500 }));
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import nodemailer from 'nodemailer';
 import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
-import { accepted, describeError, mayHaveArrived, permanent, settle, transient, type Draft } from '../../outcomes';
+import { accepted, credentialsRejected, describeError, mayHaveArrived, permanent, settle, transient, type Draft } from '../../outcomes';
 
 export type SmtpProviderOptions = {
   /** Default "smtp". */
@@ -24,15 +24,49 @@ export type SmtpProviderOptions = {
   timeoutMs?: number;
 };
 
-type SmtpError = Error & { code?: string; responseCode?: number; response?: string; command?: string };
+export type SmtpError = Error & { code?: string; responseCode?: number; response?: string; command?: string };
+
+const ENHANCED_STATUS = /\b([245]\.\d{1,3}\.\d{1,3})\b/;
+const AUTH_REFUSED = new Set([530, 534, 535]);
+
+/** What a reply code means, in our words. */
+function wordsFor(code: number, recipient: boolean): string {
+  if (recipient && code >= 500) return 'recipient refused';
+  if (code >= 500) return 'refused';
+  if (code === 421) return 'service not available';
+  return 'try again later';
+}
+
+/**
+ * One message's error from nodemailer. With a reply, the reason is `smtp <code> <x.y.z>: <our
+ * words>`; without one (connection, TLS, timeout), nodemailer's code and message, which carry no
+ * reply text (and any copy of the address is cut out).
+ */
+export function classifySmtpError(deliveryId: string, err: SmtpError, address?: string): Draft {
+  const code = err.responseCode;
+  if (code === undefined) {
+    return transient(deliveryId, `smtp ${describeError(err, address)}`, { providerFault: true, maybeDelivered: mayHaveArrived(err) });
+  }
+  const enhanced = ENHANCED_STATUS.exec(err.response ?? '')?.[1];
+  if (AUTH_REFUSED.has(code) && (err.code === 'EAUTH' || /^AUTH\b/.test(err.command ?? ''))) {
+    return credentialsRejected(deliveryId, `smtp ${code}`);
+  }
+  const recipient = err.code === 'EENVELOPE' || err.command === 'RCPT TO';
+  const reason = `smtp ${code}${enhanced ? ` ${enhanced}` : ''}: ${wordsFor(code, recipient)}`;
+  if (code >= 500 && code < 600) return permanent(deliveryId, reason, recipient && [550, 551, 553].includes(code));
+  if (code >= 400 && code < 500 && enhanced?.startsWith('4.7.')) return transient(deliveryId, reason, { providerFault: false });
+  return transient(deliveryId, reason, { providerFault: true });
+}
 
 /**
  * Email's second route: SMTP submission with nodemailer's pooled transport (STARTTLS required,
  * AUTH). One message per call. The delivery id goes in `X-Delivery-Id`, and its hash makes the
  * Message-ID, so a resend carries the same Message-ID and mail clients show it once.
- * Replies: 550/551/553 at RCPT → permanent + invalidDevice; other 5xx → permanent; 4.7.x
- * (rate limits) → transient; other 4xx, auth, connection and timeout errors → transient
- * provider faults. SMTP has no Retry-After.
+ * Email has no expiry field and SMTP no receipts. Replies: 535/534/530 to AUTH → credentials
+ * rejected ('smtp 535'); 550/551/553 at RCPT → permanent + invalidDevice; other 5xx → permanent;
+ * 4.7.x (rate limits) → transient; other 4xx, connection and timeout errors → transient provider
+ * faults. SMTP has no Retry-After. Reasons are the reply code and enhanced status: the reply's
+ * text often quotes the address.
  */
 export class SmtpProvider implements Provider {
   readonly name: string;
@@ -83,24 +117,11 @@ export class SmtpProvider implements Provider {
         messageId: `<${crypto.createHash('sha256').update(m.deliveryId).digest('base64url')}@notify.delivery>`,
         headers: { 'X-Delivery-Id': m.deliveryId },
       });
-      if (info.rejected.length > 0) return permanent(m.deliveryId, `smtp rejected ${String(info.response)}`, true);
+      if (info.rejected.length > 0) return permanent(m.deliveryId, 'smtp recipient refused', true);
       return accepted(m.deliveryId, info.messageId);
     } catch (err) {
-      return this.classify(m.deliveryId, err as SmtpError);
+      return classifySmtpError(m.deliveryId, err as SmtpError, m.address);
     }
-  }
-
-  private classify(deliveryId: string, err: SmtpError): Draft {
-    const code = err.responseCode;
-    const reason = `smtp ${code ?? err.code ?? 'error'}: ${err.response ?? describeError(err)}`;
-    if (code !== undefined && code >= 500 && code < 600) {
-      const recipient = err.code === 'EENVELOPE' || err.command === 'RCPT TO';
-      return permanent(deliveryId, reason, recipient && [550, 551, 553].includes(code));
-    }
-    if (code !== undefined && code >= 400 && code < 500 && /\b4\.7\.\d+/.test(err.response ?? '')) {
-      return transient(deliveryId, reason, { providerFault: false });
-    }
-    return transient(deliveryId, reason, { providerFault: true, maybeDelivered: code === undefined && mayHaveArrived(err) });
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import https from 'node:https';
 import { PublishCommand, SNSClient, SNSServiceException } from '@aws-sdk/client-sns';
 import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
-import { accepted, describeError, mayHaveArrived, permanent, retryAfterMs, settle, transient, type Draft } from '../../outcomes';
+import { accepted, credentialsRejected, describeError, mayHaveArrived, permanent, retryAfterMs, settle, transient, type Draft } from '../../outcomes';
 
 export type SnsProviderOptions = {
   /** Default "sns". */
@@ -22,13 +22,44 @@ export type SnsProviderOptions = {
 
 /** Codes that mean the request itself is wrong (not the service, not a rate). */
 const REQUEST_ERRORS = new Set(['InvalidParameter', 'InvalidParameterValue', 'ValidationError', 'NotFound', 'InvalidAction']);
+/** Codes that refuse the access key (unknown, wrong secret, expired, or not allowed to publish). */
+const CREDENTIAL_ERRORS = new Set([
+  'InvalidClientTokenId',
+  'SignatureDoesNotMatch',
+  'UnrecognizedClient',
+  'AccessDenied',
+  'AuthorizationError',
+  'ExpiredToken',
+  'MissingAuthenticationToken',
+]);
+const THROTTLING = new Set(['Throttled', 'Throttling', 'TooManyRequests', 'RequestLimitExceeded', 'RequestThrottled', 'KMSThrottling']);
+
+/**
+ * An error answer from SNS: its HTTP status, AWS error code (with any 'Exception' suffix cut) and
+ * message. The message only decides whether the phone number was at fault; the reason is the
+ * code and our words, since SNS quotes the number.
+ */
+export function classifySnsError(deliveryId: string, status: number, awsCode: string, message: string, retryAfter?: unknown): Draft {
+  const code = awsCode.replace(/Exception$/, '');
+  if (CREDENTIAL_ERRORS.has(code)) return credentialsRejected(deliveryId, awsCode);
+  if (status === 429 || THROTTLING.has(code)) {
+    return transient(deliveryId, `sns ${status} ${code}: sending too fast`, { providerFault: false, retryAfterMs: retryAfterMs(retryAfter) });
+  }
+  if (status >= 500 || status === 401 || status === 403 || status === 0) return transient(deliveryId, `sns ${status} ${code}: ${status >= 500 ? 'server error' : 'refused'}`, { providerFault: true });
+  if (REQUEST_ERRORS.has(code) || status === 400) {
+    const phone = /PhoneNumber/.test(message);
+    return permanent(deliveryId, `sns ${status} ${code}: ${phone ? 'invalid phone number' : 'request refused'}`, phone);
+  }
+  return permanent(deliveryId, `sns ${status} ${code}: request refused`, false);
+}
 
 /**
  * SMS's second route: Amazon SNS direct-to-phone Publish with @aws-sdk/client-sns. The SDK's own
  * retries are off (maxAttempts 1: the saga retries). The delivery id is a String message
- * attribute. InvalidParameter about PhoneNumber → permanent + invalidDevice; other request
- * errors → permanent; Throttled (429) → transient with Retry-After when sent; auth (403), 5xx and
- * network errors → transient provider faults.
+ * attribute; SMS has no expiry field here. InvalidParameter about PhoneNumber → permanent +
+ * invalidDevice; other request errors → permanent; Throttled (429) → transient with Retry-After
+ * when sent; refused keys (InvalidClientTokenId...) → credentials rejected; 5xx and network
+ * errors → transient provider faults.
  */
 export class SnsProvider implements Provider {
   readonly name: string;
@@ -77,26 +108,18 @@ export class SnsProvider implements Provider {
       );
       return accepted(m.deliveryId, out.MessageId);
     } catch (err) {
-      return this.classify(m.deliveryId, err);
+      return this.classify(m, err);
     }
   }
 
-  private classify(deliveryId: string, err: unknown): Draft {
+  private classify(m: OutboundMessage, err: unknown): Draft {
     if (!(err instanceof SNSServiceException)) {
-      return transient(deliveryId, `sns: ${describeError(err)}`, { providerFault: true, maybeDelivered: mayHaveArrived(err) });
+      return transient(m.deliveryId, `sns: ${describeError(err, m.address)}`, { providerFault: true, maybeDelivered: mayHaveArrived(err) });
     }
     const status = err.$metadata.httpStatusCode ?? 0;
-    const reason = `sns ${status} ${err.name}: ${err.message}`;
-    if (status === 429 || err.name === 'Throttled' || err.name === 'ThrottledException' || err.$retryable?.throttling) {
-      const headers = (err.$response as { headers?: Record<string, string> } | undefined)?.headers;
-      return transient(deliveryId, reason, { providerFault: false, retryAfterMs: retryAfterMs(headers?.['retry-after']) });
-    }
-    if (status >= 500 || status === 401 || status === 403 || status === 0) return transient(deliveryId, reason, { providerFault: true });
-    const code = (err as { Code?: string }).Code ?? err.name.replace(/Exception$/, '');
-    if (REQUEST_ERRORS.has(code) || status === 400) {
-      return permanent(deliveryId, reason, /PhoneNumber/.test(err.message));
-    }
-    return permanent(deliveryId, reason, false);
+    const code = (err as { Code?: string }).Code ?? err.name;
+    const headers = (err.$response as { headers?: Record<string, string> } | undefined)?.headers;
+    return classifySnsError(m.deliveryId, status, code, err.message, headers?.['retry-after']);
   }
 
   async close(): Promise<void> {

@@ -3,17 +3,19 @@ import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient';
 import type TwilioResponse from 'twilio/lib/http/response';
 import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
-import { accepted, describeError, mayHaveArrived, permanent, retryAfterMs, settle, transient, type Draft } from '../../outcomes';
+import { accepted, credentialsRejected, describeError, mayHaveArrived, permanent, retryAfterMs, settle, transient, type Draft } from '../../outcomes';
 
 export type TwilioProviderOptions = {
   /** Default "twilio". */
   name?: string;
   accountSid: string;
-  authToken: string;
+  /** The account's auth token, or one of its API keys: exactly one. */
+  authToken?: string;
+  apiKey?: { sid: string; secret: string };
   /** Sender number (E.164) or, with messagingServiceSid, omitted. */
   from?: string;
   messagingServiceSid?: string;
-  /** Our status webhook; the delivery id is added as ?deliveryId=. Optional. */
+  /** Our status webhook; each message adds ?deliveryId= and, with a receipt token, &r=. Optional. */
   statusCallbackUrl?: string;
   /** Sandbox mode: requests keep their path and go to this origin (https://127.0.0.1:port). */
   baseUrl?: string;
@@ -57,11 +59,48 @@ class RoutedRequestClient extends twilio.RequestClient {
 }
 
 const INVALID_NUMBER = new Set([21211, 21217, 21401, 21610, 21614]);
+/** Twilio's codes in our words: its messages quote the number. */
+const WORDS: Readonly<Record<number, string>> = {
+  20003: 'credentials rejected',
+  20005: 'account not active',
+  20404: 'resource not found',
+  20429: 'too many requests',
+  20500: 'server error',
+  20503: 'service unavailable',
+  21211: 'invalid number',
+  21217: 'invalid number',
+  21401: 'invalid number',
+  21408: 'region not enabled for this account',
+  21602: 'message body missing',
+  21603: 'sender missing',
+  21604: 'recipient missing',
+  21610: 'recipient unsubscribed',
+  21612: 'number not reachable from this sender',
+  21614: 'not a mobile number',
+  21617: 'message body too long',
+};
+/** Seconds Twilio keeps trying a queued message: 1 to 36,000 (10 hours). */
+const MAX_VALIDITY_S = 36_000;
+
+/**
+ * A Twilio API error: its status and numeric code. 401 (20003) and an inactive account (20005)
+ * refuse the account → credentials rejected ('twilio 20003'). The reason never carries Twilio's
+ * message.
+ */
+export function classifyTwilioError(deliveryId: string, status: number, code: number | undefined, retryAfter?: unknown): Draft {
+  if (status === 401 || code === 20003 || code === 20005) return credentialsRejected(deliveryId, `twilio ${code ?? status}`);
+  const words = (code !== undefined ? WORDS[code] : undefined) ?? (status >= 500 ? 'server error' : 'request refused');
+  const reason = `twilio ${status} ${code ?? '-'}: ${words}`;
+  if (status === 429) return transient(deliveryId, reason, { providerFault: false, retryAfterMs: retryAfterMs(retryAfter) });
+  if (status >= 500 || status === 403 || status === 404) return transient(deliveryId, reason, { providerFault: true });
+  if (code !== undefined && INVALID_NUMBER.has(code)) return permanent(deliveryId, reason, true);
+  return permanent(deliveryId, reason, false);
+}
 
 /**
  * SMS through Twilio's Messages API with the twilio SDK (its auto-retry stays off: the saga
- * retries). 21211 / 21614 / 21610 and kin → permanent + invalidDevice; other 4xx request errors
- * → permanent; 429 → transient with Retry-After; auth (401/403/404) and 5xx → provider faults.
+ * retries). The deadline is ValidityPeriod (seconds left); the status callback carries the
+ * delivery id and the receipt token. Errors: classifyTwilioError.
  */
 export class TwilioProvider implements Provider {
   readonly name: string;
@@ -84,7 +123,12 @@ export class TwilioProvider implements Provider {
       maxFreeSockets: maxSockets,
       ...(options.ca !== undefined ? { ca: options.ca } : {}),
     });
-    this.client = twilio(options.accountSid, options.authToken, { httpClient: this.http, autoRetry: false });
+    if ((options.authToken === undefined) === (options.apiKey === undefined)) {
+      throw new Error(`${this.name}: give authToken or apiKey, exactly one`);
+    }
+    this.client = options.apiKey
+      ? twilio(options.apiKey.sid, options.apiKey.secret, { accountSid: options.accountSid, httpClient: this.http, autoRetry: false })
+      : twilio(options.accountSid, options.authToken, { httpClient: this.http, autoRetry: false });
   }
 
   async send(messages: readonly OutboundMessage[]): Promise<readonly SendOutcome[]> {
@@ -102,26 +146,15 @@ export class TwilioProvider implements Provider {
           body: m.text,
           ...(o.from !== undefined ? { from: o.from } : {}),
           ...(o.messagingServiceSid !== undefined ? { messagingServiceSid: o.messagingServiceSid } : {}),
-          ...(o.statusCallbackUrl !== undefined ? { statusCallback: withDeliveryId(o.statusCallbackUrl, m.deliveryId) } : {}),
+          validityPeriod: validityPeriodOf(m.expiresAt, Date.now()),
+          ...(o.statusCallbackUrl !== undefined ? { statusCallback: statusCallbackOf(o.statusCallbackUrl, m) } : {}),
         });
         return accepted(m.deliveryId, msg.sid);
       } catch (err) {
-        return this.classify(m.deliveryId, err, ctx);
+        if (err instanceof twilio.RestException) return classifyTwilioError(m.deliveryId, err.status, err.code, ctx.retryAfter);
+        return transient(m.deliveryId, `twilio: ${describeError(err, m.address)}`, { providerFault: true, maybeDelivered: mayHaveArrived(err) });
       }
     });
-  }
-
-  private classify(deliveryId: string, err: unknown, ctx: CallContext): Draft {
-    if (!(err instanceof twilio.RestException)) {
-      return transient(deliveryId, `twilio: ${describeError(err)}`, { providerFault: true, maybeDelivered: mayHaveArrived(err) });
-    }
-    const status = err.status;
-    const code = err.code;
-    const reason = `twilio ${status} ${code ?? ''}: ${err.message}`;
-    if (status === 429) return transient(deliveryId, reason, { providerFault: false, retryAfterMs: retryAfterMs(ctx.retryAfter) });
-    if (status >= 500 || status === 401 || status === 403 || status === 404) return transient(deliveryId, reason, { providerFault: true });
-    if (code !== undefined && INVALID_NUMBER.has(code)) return permanent(deliveryId, reason, true);
-    return permanent(deliveryId, reason, false);
   }
 
   async close(): Promise<void> {
@@ -129,8 +162,15 @@ export class TwilioProvider implements Provider {
   }
 }
 
-function withDeliveryId(url: string, deliveryId: string): string {
+/** Whole seconds left until the deadline, within what Twilio accepts. */
+export function validityPeriodOf(expiresAt: number, now: number): number {
+  return Math.min(MAX_VALIDITY_S, Math.max(1, Math.ceil((expiresAt - now) / 1000)));
+}
+
+/** The webhook URL with the message's delivery id and receipt token (URL-encoded) added to its query. */
+export function statusCallbackOf(url: string, m: Pick<OutboundMessage, 'deliveryId' | 'receipt'>): string {
   const u = new URL(url);
-  u.searchParams.set('deliveryId', deliveryId);
+  u.searchParams.set('deliveryId', m.deliveryId);
+  if (m.receipt !== undefined) u.searchParams.set('r', m.receipt);
   return u.toString();
 }

@@ -1,0 +1,93 @@
+import { Arg, Authorized, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
+import { PLATFORM } from '#schema/integrations';
+import { forbidden, notFound } from '#schema/errors';
+import { parseEntityId } from '#schema/values';
+import { listIntegrations } from '#projections/integrations/queries';
+import * as P from '../provider-types';
+import { integrationView, integrationViewOf } from '../views';
+import type { Principal } from '../auth';
+import { actorOf, type GraphQLContext } from '../context';
+
+/**
+ * The owner an operation acts on: a tenant key its own tenant; the operator key the platform
+ * defaults (`tenantId: "platform"`), never a tenant's integrations.
+ */
+const ownerOf = (p: Principal, requested: string | null | undefined): string => {
+  if (p.kind === 'tenant') {
+    if (requested != null && requested !== p.tenantId) throw forbidden(`this key belongs to another tenant than ${requested}`);
+    return p.tenantId;
+  }
+  if (requested !== PLATFORM) throw forbidden(`operator keys manage the platform defaults: pass tenantId: "${PLATFORM}"`);
+  return PLATFORM;
+};
+
+const toInput = (input: P.ConfigureProviderInput) => ({
+  ...input,
+  endpoint: input.endpoint == null ? undefined : { url: input.endpoint },
+  ca: input.ca ?? undefined,
+});
+
+@Resolver()
+export class ProviderResolver {
+  @Authorized('providers:admin', 'operator')
+  @Mutation(() => P.ProviderIntegration, { description: "Creates or replaces one provider integration. Its credentials are sealed before they are stored; the answer shows them masked." })
+  async configureProvider(
+    @Arg('input', () => P.ConfigureProviderInput) input: P.ConfigureProviderInput,
+    @Arg('tenantId', () => ID, { nullable: true, description: 'Operator keys: "platform".' }) tenantId: string | null,
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    const owner = ownerOf(ctx.principal, tenantId);
+    const allowEndpoint = owner === PLATFORM || ctx.services.providers.allowTenantEndpoints;
+    const result = await ctx.services.commands.integrations.configure(actorOf(ctx), owner, toInput(input), { allowEndpoint });
+    const configured = result.state.integrations.get(input.name);
+    if (!configured) throw new Error('integration state after a successful command must hold it');
+    return integrationViewOf(configured);
+  }
+
+  @Authorized('providers:admin', 'operator')
+  @Mutation(() => Boolean, { description: 'Removes an integration; its sends go to the next one in the chain.' })
+  async removeProvider(
+    @Arg('name', () => ID) name: string,
+    @Arg('tenantId', () => ID, { nullable: true, description: 'Operator keys: "platform".' }) tenantId: string | null,
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    await ctx.services.commands.integrations.remove(actorOf(ctx), ownerOf(ctx.principal, tenantId), parseEntityId('name', name));
+    return true;
+  }
+
+  @Authorized('providers:admin', 'operator')
+  @Mutation(() => P.ProviderTestResult, { description: "Sends one message through one integration to the address given, and answers with the provider's verdict. Nothing is stored." })
+  async testProvider(
+    @Arg('name', () => ID) name: string,
+    @Arg('address', { description: 'A push token, email address or E.164 number of the integration\'s channel.' }) address: string,
+    @Arg('tenantId', () => ID, { nullable: true, description: 'Operator keys: "platform".' }) tenantId: string | null,
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    return ctx.services.providers.test(ownerOf(ctx.principal, tenantId), parseEntityId('name', name), address);
+  }
+
+  @Authorized('providers:admin', 'read', 'operator')
+  @Query(() => [P.ProviderIntegration], { description: "The owner's integrations with their credentials masked, breaker state and last error; for a tenant, the platform defaults follow its own." })
+  async providers(
+    @Arg('tenantId', () => ID, { nullable: true, description: 'Operator keys: "platform".' }) tenantId: string | null,
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    const owner = ownerOf(ctx.principal, tenantId);
+    const own = await listIntegrations(ctx.services.readStore, owner);
+    const defaults = owner === PLATFORM ? [] : await listIntegrations(ctx.services.readStore, PLATFORM);
+    return [...own, ...defaults].map(integrationView);
+  }
+
+  @Authorized('providers:admin', 'read', 'operator')
+  @Query(() => P.ProviderIntegration)
+  async provider(
+    @Arg('name', () => ID) name: string,
+    @Arg('tenantId', () => ID, { nullable: true, description: 'Operator keys: "platform".' }) tenantId: string | null,
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    const owner = ownerOf(ctx.principal, tenantId);
+    const found = (await listIntegrations(ctx.services.readStore, owner)).find((i) => i.name === name);
+    if (!found) throw notFound(`provider integration ${name}`);
+    return integrationView(found);
+  }
+}

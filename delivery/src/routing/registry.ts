@@ -1,0 +1,293 @@
+import CircuitBreaker from 'opossum';
+import { streams } from '#schema/streams';
+import { PLATFORM, type IntegrationSecret, type Vendor } from '#schema/integrations';
+import type { IntegrationEvent } from '#schema/events';
+import type { EventStore } from '#platform/event-store/port';
+import type { PersonalDataCipher } from '#platform/crypto/personal-data';
+import type { Logger } from '#platform/logger';
+import { StreamCache, type Loaded } from '#command/handler';
+import { integrationDecider, type Integration, type IntegrationsState } from '#command/integration/decider';
+import { openIntegrationSecret } from '#command/integration/commands';
+import { policyFor, type DeliveryConfig, type ProviderPolicy } from '../config';
+import { createProvider, toProviderIntegration, type ProviderClientOptions } from '../providers/integration';
+import type { Channel, OutboundMessage, Provider, SendOutcome } from '../providers/port';
+import { TokenBucket } from '../token-bucket';
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/** One integration as the router uses it: its client, quota, breaker and the health of its vendor. */
+export type Route = {
+  readonly owner: string;
+  readonly name: string;
+  readonly vendor: Vendor;
+  readonly channel: Channel;
+  readonly priority: number;
+  readonly fingerprint: string;
+  /** Its configuration (all but the sealed secret, which the fingerprint stands for): a change rebuilds it. */
+  readonly configKey: string;
+  readonly provider: Provider;
+  readonly policy: ProviderPolicy;
+  readonly breaker: CircuitBreaker<[readonly OutboundMessage[]], readonly SendOutcome[]>;
+  readonly bucket: TokenBucket;
+  /** Shared by every integration of the vendor at the same endpoint: an outage there opens them all. */
+  readonly health: CircuitBreaker<[Route, readonly OutboundMessage[]], readonly SendOutcome[]>;
+  inFlight: number;
+  /** The credential rejection code, once the provider refused the credentials: skipped from then on. */
+  rejected: string | null;
+  /** The last failure's code or reason, for the breaker's record. */
+  lastFailure: string | null;
+};
+
+/** Every message of a call failed transiently (an outage, 503s): counts as a failure for the breaker. */
+export class AllTransient extends Error {
+  constructor(readonly outcomes: readonly SendOutcome[]) {
+    super(outcomes[0]?.outcome === 'transient' ? outcomes[0].reason : 'all transient');
+  }
+}
+
+/** The provider refused the integration's credentials: that integration's fault, not the vendor's. */
+export class CredentialsRejected extends AllTransient {
+  override readonly name = 'CredentialsRejected';
+}
+
+export type RegistryDeps = Readonly<{
+  eventStore: EventStore;
+  cipher: PersonalDataCipher;
+  config: Pick<DeliveryConfig, 'policies' | 'vendorPolicies'>;
+  logger: Logger;
+  clientOptions?: ProviderClientOptions;
+  /** Where a vendor's delivery receipts for this integration go (Twilio's status callbacks), if anywhere. */
+  receiptsUrl?: (owner: string, name: string, vendor: Vendor) => string | undefined;
+  onBreaker?: (route: Route, state: BreakerState, reason: string) => void;
+  /** A route was built (a new integration, or one configured again): its breaker starts closed. */
+  onBuilt?: (route: Route) => void;
+  /** An owner's integrations are read again at most this often while in use (default 1 s). */
+  refreshMs?: number;
+  /** Builds the client of an integration (default: the vendor's SDK); tests isolate the router with their own. */
+  clientOf?: (integration: Integration, secret: IntegrationSecret) => Provider;
+}>;
+
+type Owner = {
+  loaded: Loaded<IntegrationsState> | null;
+  loading: Promise<void> | null;
+  usedAt: number;
+  routes: Map<string, Route>;
+};
+
+const HEALTH = { errorThresholdPercentage: 50, volumeThreshold: 20, resetTimeout: 2_000, rollingCountTimeout: 10_000, rollingCountBuckets: 10 };
+
+/**
+ * The integrations of every tenant in use, and the platform defaults, as routes: each built
+ * lazily from its events (the secret opened with its owner's key), replaced when it is configured
+ * again, retired when removed. Chains are read synchronously by the scheduler; an owner not yet
+ * loaded is loaded in the background and has no chain until then.
+ */
+export class IntegrationRegistry {
+  private readonly owners = new Map<string, Owner>();
+  private readonly cache: StreamCache<IntegrationEvent, IntegrationsState>;
+  private readonly health = new Map<string, Route['health']>();
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly deps: RegistryDeps) {
+    this.cache = new StreamCache(deps.eventStore, integrationDecider, 100_000);
+    this.timer = setInterval(() => void this.refreshInUse(), deps.refreshMs ?? 1_000);
+    this.timer.unref();
+  }
+
+  /** The tenant's chain for a channel: its own integrations by priority, then the platform defaults. Null until loaded. */
+  chain(tenantId: string, channel: Channel): readonly Route[] | null {
+    const own = this.routesOf(tenantId);
+    const platform = this.routesOf(PLATFORM);
+    if (!own || !platform) return null;
+    const pick = (routes: Iterable<Route>) => [...routes].filter((r) => r.channel === channel).sort((a, b) => a.priority - b.priority || a.name.localeCompare(b.name));
+    return [...pick(own), ...pick(platform)];
+  }
+
+  /** Loads (or refreshes) a tenant's integrations and the platform defaults. */
+  async ensure(tenantId: string): Promise<void> {
+    await Promise.all([this.load(tenantId), this.load(PLATFORM)]);
+  }
+
+  /** Every route currently built, for metrics and shutdown. */
+  routes(): Route[] {
+    return [...this.owners.values()].flatMap((o) => [...o.routes.values()]);
+  }
+
+  route(owner: string, name: string): Route | undefined {
+    return this.owners.get(owner)?.routes.get(name);
+  }
+
+  private routesOf(owner: string): Iterable<Route> | null {
+    let o = this.owners.get(owner);
+    if (!o) {
+      o = { loaded: null, loading: null, usedAt: 0, routes: new Map() };
+      this.owners.set(owner, o);
+    }
+    o.usedAt = Date.now();
+    if (!o.loaded) {
+      void this.load(owner);
+      return null;
+    }
+    return o.routes.values();
+  }
+
+  private load(owner: string): Promise<void> {
+    let o = this.owners.get(owner);
+    if (!o) {
+      o = { loaded: null, loading: null, usedAt: Date.now(), routes: new Map() };
+      this.owners.set(owner, o);
+    }
+    const entry = o;
+    entry.loading ??= this.refresh(owner, entry)
+      .catch((e) => this.deps.logger.error({ err: e, owner }, 'loading provider integrations failed'))
+      .finally(() => (entry.loading = null));
+    return entry.loading;
+  }
+
+  private async refreshInUse(): Promise<void> {
+    const recent = Date.now() - 5 * 60_000;
+    await Promise.all([...this.owners].filter(([, o]) => o.usedAt >= recent).map(([owner]) => this.load(owner)));
+  }
+
+  private async refresh(owner: string, o: Owner): Promise<void> {
+    const loaded = await this.cache.load(streams.integrations(owner));
+    if (this.closed || loaded === o.loaded) return;
+    const next = new Map<string, Route>();
+    for (const [name, integration] of loaded.state.integrations) {
+      const current = o.routes.get(name);
+      if (current && sameRoute(current, integration)) {
+        next.set(name, current);
+        continue;
+      }
+      const route = await this.build(integration);
+      if (route) next.set(name, route);
+    }
+    for (const [name, route] of o.routes) if (next.get(name) !== route) this.retire(route);
+    o.routes = next;
+    o.loaded = loaded;
+  }
+
+  private async build(integration: Integration): Promise<Route | null> {
+    const { owner, name } = integration;
+    let secret;
+    try {
+      secret = await openIntegrationSecret(this.deps.cipher, owner, integration.credentials);
+    } catch (e) {
+      this.deps.logger.error({ err: e, owner, integration: name }, 'provider credentials do not open');
+      return null;
+    }
+    if (!secret) return null;
+    const receiptsUrl = this.deps.receiptsUrl?.(owner, name, integration.vendor);
+    let provider: Provider;
+    try {
+      provider = this.deps.clientOf
+        ? this.deps.clientOf(integration, secret)
+        : createProvider(toProviderIntegration(owner, integrationSpecOf(integration), secret, receiptsUrl ? { receiptsUrl } : {}), this.deps.clientOptions ?? {});
+    } catch (e) {
+      this.deps.logger.error({ err: e, owner, integration: name }, 'provider client could not be built');
+      return null;
+    }
+    const policy = policyFor(this.deps.config, integration);
+    const breaker = new CircuitBreaker(
+      async (messages: readonly OutboundMessage[]) => {
+        const outcomes = await provider.send(messages);
+        if (outcomes.length > 0 && outcomes.every((o) => o.outcome === 'transient')) {
+          throw outcomes.some((o) => o.outcome === 'transient' && o.credentialsRejected) ? new CredentialsRejected(outcomes) : new AllTransient(outcomes);
+        }
+        return outcomes;
+      },
+      {
+        timeout: policy.timeoutMs,
+        errorThresholdPercentage: policy.errorThresholdPercentage,
+        volumeThreshold: policy.volumeThreshold,
+        resetTimeout: policy.resetTimeoutMs,
+        rollingCountTimeout: 10_000,
+        rollingCountBuckets: 10,
+        name: `${owner}/${name}`,
+      },
+    );
+    const route: Route = {
+      owner,
+      name,
+      vendor: integration.vendor,
+      channel: integration.channel,
+      priority: integration.priority,
+      fingerprint: integration.fingerprint,
+      configKey: configKeyOf(integration),
+      provider,
+      policy,
+      breaker,
+      bucket: new TokenBucket(policy.ratePerSecond, Math.max(1, Math.ceil(policy.ratePerSecond / 10))),
+      health: this.healthOf(integration.vendor, integration.endpoint?.url ?? null),
+      inFlight: 0,
+      rejected: integration.credentialsRejected,
+      lastFailure: integration.credentialsRejected,
+    };
+    breaker.on('open', () => this.deps.onBreaker?.(route, 'open', route.rejected ? `credentials rejected: ${route.rejected}` : 'error threshold reached'));
+    breaker.on('halfOpen', () => this.deps.onBreaker?.(route, 'half-open', 'reset timeout elapsed: probing'));
+    breaker.on('close', () => this.deps.onBreaker?.(route, 'closed', 'probe succeeded'));
+    this.deps.onBuilt?.(route);
+    return route;
+  }
+
+  /**
+   * One breaker per vendor endpoint, fed by every integration's calls to it, that counts only
+   * the vendor's faults (5xx, timeouts, connection errors): one tenant's revoked key does not open
+   * it, an outage of the vendor opens it for every tenant.
+   */
+  private healthOf(vendor: Vendor, endpoint: string | null): Route['health'] {
+    const key = `${vendor}|${endpoint ?? 'production'}`;
+    let h = this.health.get(key);
+    if (!h) {
+      h = new CircuitBreaker((route: Route, messages: readonly OutboundMessage[]) => route.breaker.fire(messages), {
+        ...HEALTH,
+        timeout: false,
+        name: key,
+        errorFilter: (e: unknown) => e instanceof CredentialsRejected || ['EOPENBREAKER', 'ESEMLOCKED'].includes((e as { code?: string }).code ?? ''),
+      });
+      h.on('open', () => this.deps.logger.warn({ vendor, endpoint: key }, 'vendor endpoint failing for every integration: circuit open'));
+      h.on('close', () => this.deps.logger.info({ vendor, endpoint: key }, 'vendor endpoint recovered'));
+      this.health.set(key, h);
+    }
+    return h;
+  }
+
+  /** A replaced or removed integration: no new calls; its client closes once its calls are done. */
+  private retire(route: Route): void {
+    route.breaker.shutdown();
+    const closeWhenIdle = (tries: number) => {
+      if (route.inFlight === 0 || tries <= 0) void route.provider.close().catch(() => undefined);
+      else setTimeout(() => closeWhenIdle(tries - 1), 100).unref();
+    };
+    closeWhenIdle(300);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    await Promise.all([...this.owners.values()].map((o) => o.loading));
+    for (const route of this.routes()) {
+      route.breaker.shutdown();
+      await route.provider.close().catch(() => undefined);
+    }
+    for (const h of this.health.values()) h.shutdown();
+  }
+}
+
+const configKeyOf = (i: Integration): string => {
+  const { credentials: _sealed, ...rest } = i;
+  return JSON.stringify(rest);
+};
+
+const sameRoute = (route: Route, integration: Integration): boolean => route.configKey === configKeyOf(integration);
+
+const integrationSpecOf = (i: Integration) => ({
+  name: i.name,
+  channel: i.channel,
+  priority: i.priority,
+  settings: i.settings,
+  quotaPerSecond: i.quotaPerSecond,
+  endpoint: i.endpoint,
+  ca: i.ca,
+});
