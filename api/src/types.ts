@@ -246,6 +246,12 @@ export class Progress {
 
   @Field(() => Int, { description: 'Deliveries sent again after a crash; their first send may have arrived as well.' })
   possiblyDuplicated!: number;
+
+  @Field(() => Int, { description: "Accepted deliveries the provider then reported delivered to the device or mailbox (SMS and email receipts). Accepted is `succeeded`." })
+  delivered!: number;
+
+  @Field(() => Int, { description: 'Accepted deliveries the provider then reported undeliverable (bounced, dropped, undelivered).' })
+  bounced!: number;
 }
 
 @ObjectType()

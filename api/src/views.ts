@@ -79,6 +79,8 @@ export const notificationView = (n: NotificationRecord): G.Notification => {
       reachedUsers: p.reachedUsers ?? null,
       reachedUsersExact: p.reachedUsersExact ?? false,
       possiblyDuplicated: p.possiblyDuplicated ?? 0,
+      delivered: p.delivered ?? 0,
+      bounced: p.bounced ?? 0,
     },
   };
 };

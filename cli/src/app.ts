@@ -31,7 +31,7 @@ import { estimateAdmission } from '#delivery/admission';
 import { chainCapacity } from '#delivery/routing/capacity';
 import { testIntegration } from '#delivery/routing/test-integration';
 import { PLATFORM } from '#schema/integrations';
-import { applyPlatformDefaults, readProvidersFile } from './providers';
+import { applyPlatformDefaults } from './providers';
 import { createMetrics, type DeliveryMetrics } from '#delivery/metrics';
 import { startDelivery, type DeliveryRole } from '#delivery/runtime';
 import { startSandbox, type Sandbox, type SandboxDescription } from '#sandbox/index';
@@ -146,7 +146,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
   } else if (config.sandbox.kind === 'file') {
     description = JSON.parse(fs.readFileSync(config.sandbox.path, 'utf8')) as SandboxDescription;
   }
-  const fromFile = config.providersFile ? readProvidersFile(config.providersFile) : [];
+  const fromFile = config.platformProviders;
   if (description || config.providersFile) {
     const fileNames = new Set(fromFile.map((i) => i.name));
     const sandboxInputs = description ? sandboxProviderInputs(description).filter((i) => !fileNames.has(i.name)) : [];

@@ -1,8 +1,15 @@
 import { EnvReader, readServiceConfig, type Config, type Env } from '#platform/config';
 import { readDeliveryConfig, type DeliveryConfig } from '#delivery/config';
 import { readWebhookConfig, type WebhookConfig } from '#delivery/webhooks/config';
+import type { IntegrationInput } from '#schema/integrations';
+import { readProvidersFile } from './providers';
 
-export type ServiceConfig = Config & Readonly<{ delivery: DeliveryConfig; webhooks: WebhookConfig }>;
+export type ServiceConfig = Config & Readonly<{
+  delivery: DeliveryConfig;
+  webhooks: WebhookConfig;
+  /** PROVIDERS_FILE's integrations, validated: the platform defaults. */
+  platformProviders: readonly IntegrationInput[];
+}>;
 
 /**
  * The one configuration loader: every section read from the environment, every problem reported
@@ -13,8 +20,9 @@ export const loadConfig = (env: Env, cwd: string = process.cwd()): ServiceConfig
   const service = readServiceConfig(reader, cwd);
   const delivery = readDeliveryConfig(reader);
   const webhooks = readWebhookConfig(reader);
+  const platformProviders = service.providersFile ? readProvidersFile(service.providersFile, (m) => reader.problem(m)) : [];
   reader.check();
-  return { ...service, delivery, webhooks };
+  return { ...service, delivery, webhooks, platformProviders };
 };
 
 export { ConfigError } from '#platform/config';

@@ -14,7 +14,7 @@ describe('loadConfig', () => {
   it('reads every variable', () => {
     const key = Buffer.alloc(32, 7).toString('base64');
     const c = loadConfig({ PORT: '8080', HOST: '0.0.0.0', DATA_DIR: '/var/lib/notify', MASTER_KEY: key, ROLES: 'api, projections', LOG_LEVEL: 'debug', MAX_QUERY_DEPTH: '8', MAX_QUERY_COST: '500', WRITE_OPERATOR_KEY_FILE: 'false' });
-    expect(c).toEqual({ host: '0.0.0.0', port: 8080, dataDir: '/var/lib/notify', masterKey: key, roles: ['api', 'projections'], logLevel: 'debug', maxQueryDepth: 8, maxQueryCost: 500, writeOperatorKeyFile: false, sandbox: { kind: 'none' }, deliveryPlans: true, adapters: { eventStore: 'sqlite', readStore: 'sqlite', bus: 'sqlite', postgresUrl: null, eventStoreDbUrl: null, mongodbUrl: null, mongodbDatabase: 'notify', kafkaBrokers: [], kafkaPrefix: 'notify' }, providersFile: null, allowTenantEndpoints: false, publicUrl: null, delivery: defaultDeliveryConfig, webhooks: defaultWebhookConfig });
+    expect(c).toEqual({ host: '0.0.0.0', port: 8080, dataDir: '/var/lib/notify', masterKey: key, roles: ['api', 'projections'], logLevel: 'debug', maxQueryDepth: 8, maxQueryCost: 500, writeOperatorKeyFile: false, sandbox: { kind: 'none' }, deliveryPlans: true, adapters: { eventStore: 'sqlite', readStore: 'sqlite', bus: 'sqlite', postgresUrl: null, eventStoreDbUrl: null, mongodbUrl: null, mongodbDatabase: 'notify', kafkaBrokers: [], kafkaPrefix: 'notify' }, providersFile: null, allowTenantEndpoints: false, publicUrl: null, delivery: defaultDeliveryConfig, webhooks: defaultWebhookConfig, platformProviders: [] });
   });
 
   it('accepts a hex master key', () => {

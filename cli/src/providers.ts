@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import { PLATFORM, type IntegrationInput } from '#schema/integrations';
 import { isDomainError } from '#schema/errors';
 import { parseIntegrationInput } from '#schema/values';
-import { ConfigError } from '#platform/config';
 import type { Commands } from '#command/application';
 
 const SYSTEM = { keyId: 'system', requestId: 'platform-defaults' };
@@ -17,17 +16,21 @@ const asInput = (entry: Record<string, unknown>): IntegrationInput => ({
 
 /**
  * Reads PROVIDERS_FILE (a JSON array of integrations) and validates every entry as the mutation
- * would, reporting every problem at once; nothing is applied when one entry is wrong.
+ * would; problems go to `problem`, with the configuration's others, and nothing is applied then.
  */
-export const readProvidersFile = (file: string): IntegrationInput[] => {
+export const readProvidersFile = (file: string, problem: (message: string) => void): IntegrationInput[] => {
   let parsed: unknown;
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new ConfigError([`PROVIDERS_FILE ${file} is not readable JSON: ${(e as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`]);
+    problem(`PROVIDERS_FILE ${file} is not readable JSON: ${(e as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`);
+    return [];
   }
-  if (!Array.isArray(parsed)) throw new ConfigError([`PROVIDERS_FILE ${file} must hold a JSON array of integrations`]);
-  const problems: string[] = [];
+  if (!Array.isArray(parsed)) {
+    problem(`PROVIDERS_FILE ${file} must hold a JSON array of integrations`);
+    return [];
+  }
+  const problems = { push: problem };
   const names = new Set<string>();
   const inputs = parsed.map((entry, i) => {
     const input = asInput(entry && typeof entry === 'object' ? (entry as Record<string, unknown>) : {});
@@ -41,7 +44,6 @@ export const readProvidersFile = (file: string): IntegrationInput[] => {
     }
     return input;
   });
-  if (problems.length > 0) throw new ConfigError(problems);
   return inputs;
 };
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
+import pino from 'pino';
 import { createClient, type Client } from 'graphql-ws';
 import { loadConfig } from '../config';
 import type { Clock } from '#platform/clock';
@@ -37,12 +38,26 @@ process.once('exit', () => {
 
 /** The whole service on the embedded default, on a free port and a fresh data directory. */
 export const startHarness = async (
-  options: Readonly<{ env?: Record<string, string>; clock?: Clock; dataDir?: string; delivery?: Partial<DeliveryConfig> }> = {},
+  options: Readonly<{
+    env?: Record<string, string>;
+    clock?: Clock;
+    dataDir?: string;
+    delivery?: Partial<DeliveryConfig>;
+    /** Every log line the service writes (debug level and up), for scans of what it logs. */
+    logLines?: string[];
+  }> = {},
 ): Promise<Harness> => {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'notify-e2e-'));
   created.add(dataDir);
   const config = loadConfig({ PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', SANDBOX: 'embedded', ...options.env });
-  const app = await startApp(config, { ...(options.clock ? { clock: options.clock } : {}), ...(options.delivery ? { delivery: options.delivery } : {}) });
+  const logger = options.logLines
+    ? pino({ level: 'debug', base: { service: 'notify' } }, { write: (line: string) => void options.logLines!.push(line) })
+    : undefined;
+  const app = await startApp(config, {
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.delivery ? { delivery: options.delivery } : {}),
+    ...(logger ? { logger } : {}),
+  });
   const server = app.server!;
   const operatorKey = app.operatorKey ?? fs.readFileSync(path.join(dataDir, 'operator.key'), 'utf8').trim();
   const clients: Client[] = [];

@@ -12,6 +12,10 @@ import { policyFor, type DeliveryConfig, type ProviderPolicy } from '../config';
 import { createProvider, toProviderIntegration, type ProviderClientOptions } from '../providers/integration';
 import type { Channel, OutboundMessage, Provider, SendOutcome } from '../providers/port';
 import { TokenBucket } from '../token-bucket';
+import { VendorHealth } from './vendor-health';
+import { ProviderUnavailableError } from '../providers/outcomes';
+
+const rejectsCredentials = (o: SendOutcome): boolean => o.outcome === 'transient' && o.credentialsRejected === true;
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -30,7 +34,7 @@ export type Route = {
   readonly breaker: CircuitBreaker<[readonly OutboundMessage[]], readonly SendOutcome[]>;
   readonly bucket: TokenBucket;
   /** Shared by every integration of the vendor at the same endpoint: an outage there opens them all. */
-  readonly health: CircuitBreaker<[Route, readonly OutboundMessage[]], readonly SendOutcome[]>;
+  readonly health: VendorHealth;
   inFlight: number;
   /** The credential rejection code, once the provider refused the credentials: skipped from then on. */
   rejected: string | null;
@@ -74,8 +78,6 @@ type Owner = {
   routes: Map<string, Route>;
 };
 
-const HEALTH = { errorThresholdPercentage: 50, volumeThreshold: 20, resetTimeout: 2_000, rollingCountTimeout: 10_000, rollingCountBuckets: 10 };
-
 /**
  * The integrations of every tenant in use, and the platform defaults, as routes: each built
  * lazily from its events (the secret opened with its owner's key), replaced when it is configured
@@ -85,7 +87,7 @@ const HEALTH = { errorThresholdPercentage: 50, volumeThreshold: 20, resetTimeout
 export class IntegrationRegistry {
   private readonly owners = new Map<string, Owner>();
   private readonly cache: StreamCache<IntegrationEvent, IntegrationsState>;
-  private readonly health = new Map<string, Route['health']>();
+  private readonly health = new Map<string, VendorHealth>();
   private readonly timer: NodeJS.Timeout;
   private closed = false;
 
@@ -191,9 +193,17 @@ export class IntegrationRegistry {
     const policy = policyFor(this.deps.config, integration);
     const breaker = new CircuitBreaker(
       async (messages: readonly OutboundMessage[]) => {
-        const outcomes = await provider.send(messages);
+        let outcomes: readonly SendOutcome[];
+        try {
+          outcomes = await provider.send(messages);
+        } catch (e) {
+          // An adapter reports a call that failed on the provider's side as unavailable; refused
+          // credentials are this integration's fault, which the vendor's health must not count.
+          if (e instanceof ProviderUnavailableError && e.outcomes.some(rejectsCredentials)) throw new CredentialsRejected(e.outcomes);
+          throw e;
+        }
         if (outcomes.length > 0 && outcomes.every((o) => o.outcome === 'transient')) {
-          throw outcomes.some((o) => o.outcome === 'transient' && o.credentialsRejected) ? new CredentialsRejected(outcomes) : new AllTransient(outcomes);
+          throw outcomes.some(rejectsCredentials) ? new CredentialsRejected(outcomes) : new AllTransient(outcomes);
         }
         return outcomes;
       },
@@ -231,23 +241,13 @@ export class IntegrationRegistry {
     return route;
   }
 
-  /**
-   * One breaker per vendor endpoint, fed by every integration's calls to it, that counts only
-   * the vendor's faults (5xx, timeouts, connection errors): one tenant's revoked key does not open
-   * it, an outage of the vendor opens it for every tenant.
-   */
-  private healthOf(vendor: Vendor, endpoint: string | null): Route['health'] {
+  private healthOf(vendor: Vendor, endpoint: string | null): VendorHealth {
     const key = `${vendor}|${endpoint ?? 'production'}`;
     let h = this.health.get(key);
     if (!h) {
-      h = new CircuitBreaker((route: Route, messages: readonly OutboundMessage[]) => route.breaker.fire(messages), {
-        ...HEALTH,
-        timeout: false,
-        name: key,
-        errorFilter: (e: unknown) => e instanceof CredentialsRejected || ['EOPENBREAKER', 'ESEMLOCKED'].includes((e as { code?: string }).code ?? ''),
-      });
-      h.on('open', () => this.deps.logger.warn({ vendor, endpoint: key }, 'vendor endpoint failing for every integration: circuit open'));
-      h.on('close', () => this.deps.logger.info({ vendor, endpoint: key }, 'vendor endpoint recovered'));
+      h = new VendorHealth(key, undefined, (state) =>
+        this.deps.logger.warn({ vendor, endpoint: endpoint ?? 'production', state }, state === 'open' ? 'vendor failing for several integrations: all of them skipped' : 'vendor endpoint circuit changed'),
+      );
       this.health.set(key, h);
     }
     return h;
@@ -271,7 +271,6 @@ export class IntegrationRegistry {
       route.breaker.shutdown();
       await route.provider.close().catch(() => undefined);
     }
-    for (const h of this.health.values()) h.shutdown();
   }
 }
 

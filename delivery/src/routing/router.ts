@@ -96,11 +96,17 @@ export class ProviderRouter {
   private async call(route: Route, messages: readonly OutboundMessage[]): Promise<Routed> {
     route.inFlight++;
     const started = performance.now();
+    const key = `${route.owner}/${route.name}`;
+    route.health.probe();
     try {
-      const outcomes = await route.health.fire(route, messages);
+      const outcomes = await route.breaker.fire(messages);
+      route.health.record(key, true);
       return { provider: route.name, latencyMs: performance.now() - started, outcomes };
     } catch (e) {
       if (e instanceof CredentialsRejected) this.reject(route, e.outcomes);
+      // The vendor's fault only: refused credentials and our own breaker's refusals are not.
+      const code = (e as { code?: string }).code;
+      if (!(e instanceof CredentialsRejected) && code !== 'EOPENBREAKER' && code !== 'ESEMLOCKED') route.health.record(key, false);
       const outcomes = this.outcomesOf(e, route, messages);
       route.lastFailure = outcomes[0]?.outcome === 'transient' ? outcomes[0].reason : route.lastFailure;
       return { provider: route.name, latencyMs: performance.now() - started, outcomes };

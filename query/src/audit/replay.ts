@@ -58,9 +58,20 @@ const openAll = (value: unknown, cipher: PersonalDataCipher, key: UserKey | null
   return value;
 };
 
+/** How a replay shows a credential or a signing secret: never opened, not even for an auditor. */
+export const SECRET = '[secret]';
+
+/** Fields that hold a secret sealed with a tenant's own key, by event type. */
+const SECRET_FIELDS: Readonly<Partial<Record<AnyEvent['type'], string>>> = {
+  ProviderConfigured: 'credentials',
+  WebhookEndpointRegistered: 'secret',
+};
+
 export const toAuditRecord = async (e: RecordedEvent<AnyEvent>, cipher: PersonalDataCipher): Promise<AuditRecord> => {
+  const secretField = SECRET_FIELDS[e.type];
+  const data: unknown = secretField ? { ...(e.data as object), [secretField]: SECRET } : e.data;
   const userId = (e.data as { userId?: unknown }).userId;
-  const sealed = typeof userId === 'string' && JSON.stringify(e.data).includes('"pd1.');
+  const sealed = typeof userId === 'string' && JSON.stringify(data).includes('"pd1.');
   const key = sealed ? await cipher.keyFor(userKeyId(e.metadata.tenantId, userId as string), { create: false }) : null;
   return {
     position: e.position,
@@ -71,7 +82,7 @@ export const toAuditRecord = async (e: RecordedEvent<AnyEvent>, cipher: Personal
     actor: e.metadata.actor,
     requestId: e.metadata.requestId,
     prevHash: e.metadata.prevHash ?? null,
-    data: sealed ? openAll(e.data, cipher, key) : e.data,
+    data: sealed ? openAll(data, cipher, key) : data,
   };
 };
 

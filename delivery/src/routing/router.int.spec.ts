@@ -1,0 +1,209 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PLATFORM } from '#schema/integrations';
+import { openSqliteEventStore } from '#platform/event-store/sqlite';
+import { openSqliteKeyVault } from '#platform/key-vault/sqlite';
+import { PersonalDataCipher } from '#platform/crypto/personal-data';
+import { systemClock } from '#platform/clock';
+import { randomIds } from '#platform/ids';
+import { IntegrationCommands } from '#command/integration/commands';
+import { defaultDeliveryConfig, type ProviderPolicy } from '../config';
+import { ProviderUnavailableError } from '../providers/outcomes';
+import type { OutboundMessage, Provider, SendOutcome } from '../providers/port';
+import { IntegrationRegistry } from './registry';
+import { ProviderRouter } from './router';
+
+const policy: ProviderPolicy = { ratePerSecond: 1000, concurrency: 10, timeoutMs: 100, errorThresholdPercentage: 50, volumeThreshold: 2, resetTimeoutMs: 60_000, maxBatch: 10, expectedLatencyMs: 10 };
+const config = { ...defaultDeliveryConfig, vendorPolicies: { ...defaultDeliveryConfig.vendorPolicies, twilio: policy } };
+
+type Behaviour = (messages: readonly OutboundMessage[]) => Promise<readonly SendOutcome[]>;
+const accept: Behaviour = async (ms) => ms.map((m) => ({ deliveryId: m.deliveryId, outcome: 'accepted' }));
+
+const twilio = (name: string, priority = 0) => ({
+  name,
+  channel: 'sms',
+  priority,
+  twilio: { accountSid: `AC${crypto.randomBytes(16).toString('hex')}`, authToken: crypto.randomBytes(16).toString('hex'), from: '+15005550006' },
+});
+
+const messages = (n: number): OutboundMessage[] => Array.from({ length: n }, (_, i) => ({ deliveryId: `d${i}`, address: `+8210000000${i}`, text: 'hi', expiresAt: Date.now() + 60_000 }));
+
+/** Integrations configured as events, clients standing in for the vendor SDK (their behaviour set per test). */
+const setup = async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'router-'));
+  const eventStore = openSqliteEventStore({ path: path.join(dir, 'events.db') });
+  const vault = openSqliteKeyVault({ path: path.join(dir, 'keys.db') });
+  const cipher = new PersonalDataCipher(vault, crypto.randomBytes(32));
+  const integrations = new IntegrationCommands({ eventStore, cipher, clock: systemClock, ids: randomIds });
+  const behaviour = new Map<string, Behaviour>();
+  const calls = new Map<string, number>();
+  const registry = new IntegrationRegistry({
+    eventStore,
+    cipher,
+    config,
+    logger: pino({ level: 'silent' }),
+    clientOf: (i): Provider => ({
+      name: `${i.owner}/${i.name}`,
+      channel: 'sms',
+      maxBatch: 10,
+      send: (ms) => {
+        const key = `${i.owner}/${i.name}`;
+        calls.set(key, (calls.get(key) ?? 0) + 1);
+        return (behaviour.get(key) ?? accept)(ms);
+      },
+      close: async () => {},
+    }),
+  });
+  const rejected: string[] = [];
+  const router = new ProviderRouter(registry, (route, code) => rejected.push(`${route.owner}/${route.name}:${code}`));
+  const configure = (owner: string, input: ReturnType<typeof twilio>) => integrations.configure({ keyId: 'k', requestId: 'r' }, owner, input, { allowEndpoint: false });
+  const outcomes = async (tenant: string, n = 2) => (await router.send(tenant, 'sms', messages(n))).sent.flatMap((s) => s.outcomes);
+  return {
+    registry, router, integrations, behaviour, calls, rejected, configure, outcomes,
+    ready: (...tenants: string[]) => Promise.all(tenants.map((t) => registry.ensure(t))),
+    close: async () => {
+      await registry.close();
+      await eventStore.close();
+      await vault.close();
+    },
+  };
+};
+
+describe('routing per tenant over integrations', () => {
+  const open: Awaited<ReturnType<typeof setup>>[] = [];
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close();
+  });
+  const start = async () => {
+    const s = await setup();
+    open.push(s);
+    return s;
+  };
+
+  it("sends a tenant's messages through its own integrations by priority, then the platform defaults", async () => {
+    const s = await start();
+    await s.configure('acme', twilio('second', 5));
+    await s.configure('acme', twilio('first', 1));
+    await s.configure(PLATFORM, twilio('shared'));
+    await s.ready('acme', 'globex');
+    expect(s.registry.chain('acme', 'sms')!.map((r) => `${r.owner}/${r.name}`)).toEqual(['acme/first', 'acme/second', 'platform/shared']);
+    expect(s.registry.chain('globex', 'sms')!.map((r) => `${r.owner}/${r.name}`)).toEqual(['platform/shared']);
+    expect(s.registry.chain('globex', 'email')).toEqual([]);
+    expect((await s.router.send('acme', 'sms', messages(3))).sent.map((x) => x.provider)).toEqual(['first']);
+    expect((await s.router.send('globex', 'sms', messages(3))).sent.map((x) => x.provider)).toEqual(['shared']);
+    expect(await s.router.send('globex', 'email', messages(1))).toMatchObject({ noProvider: true, sent: [] });
+    expect(s.router.available('globex', 'email')).toBeNull();
+  });
+
+  it("opens only the tenant's own integration when the provider refuses its credentials, and fails it over at once", async () => {
+    const s = await start();
+    await s.configure('acme', twilio('own'));
+    await s.configure('globex', twilio('own'));
+    await s.configure(PLATFORM, twilio('shared'));
+    await s.ready('acme', 'globex');
+    s.behaviour.set('acme/own', async (ms) => {
+      throw new ProviderUnavailableError('own', ms.map((m) => ({ deliveryId: m.deliveryId, outcome: 'transient', reason: 'twilio 20003', credentialsRejected: true })));
+    });
+    const first = await s.outcomes('acme', 1);
+    expect(first).toEqual([{ deliveryId: 'd0', outcome: 'transient', reason: 'twilio 20003', credentialsRejected: true }]);
+    expect(s.rejected).toEqual(['acme/own:twilio 20003']);
+    expect(s.router.state('acme', 'own')).toBe('open');
+    expect(s.router.state('globex', 'own')).toBe('closed');
+    expect((await s.router.send('acme', 'sms', messages(2))).sent.map((x) => x.provider)).toEqual(['shared']);
+    expect((await s.router.send('globex', 'sms', messages(2))).sent.map((x) => x.provider)).toEqual(['own']);
+    expect(s.calls.get('acme/own')).toBe(1);
+  });
+
+  it('opens every integration of a vendor endpoint failing for several of them, not for one failing alone', async () => {
+    const s = await start();
+    const tenants = ['t-a', 't-b', 't-c', 't-d'];
+    for (const t of tenants) await s.configure(t, twilio('own'));
+    await s.ready(...tenants);
+    const outage: Behaviour = async (ms) => {
+      throw new ProviderUnavailableError('own', ms.map((m) => ({ deliveryId: m.deliveryId, outcome: 'transient', reason: '503' })));
+    };
+    // One tenant's integration failing alone opens its breaker only.
+    s.behaviour.set('t-a/own', outage);
+    for (let i = 0; i < 4; i++) await s.outcomes('t-a', 1);
+    expect(s.router.state('t-a', 'own')).toBe('open');
+    expect(s.registry.chain('t-d', 'sms')![0]!.health.opened).toBe(false);
+    // Then the vendor fails for two more: every integration of it is skipped, even one that sent nothing yet.
+    for (const t of ['t-b', 't-c']) s.behaviour.set(`${t}/own`, outage);
+    for (let i = 0; i < 2; i++) for (const t of ['t-b', 't-c']) await s.outcomes(t, 1);
+    expect(s.registry.chain('t-d', 'sms')![0]!.health.opened).toBe(true);
+    expect(s.router.state('t-d', 'own')).toBe('open');
+    expect(s.router.available('t-d', 'sms')).toBe(0);
+    expect((await s.router.send('t-d', 'sms', messages(1))).sent).toEqual([]);
+    expect(s.calls.get('t-d/own')).toBeUndefined();
+  });
+
+  it("never counts one tenant's refused credentials against the vendor", async () => {
+    const s = await start();
+    for (const t of ['t-a', 't-b', 't-c']) await s.configure(t, twilio('own'));
+    await s.ready('t-a', 't-b', 't-c');
+    const refused: Behaviour = async (ms) => {
+      throw new ProviderUnavailableError('own', ms.map((m) => ({ deliveryId: m.deliveryId, outcome: 'transient', reason: 'twilio 20003', credentialsRejected: true })));
+    };
+    for (const t of ['t-a', 't-b']) s.behaviour.set(`${t}/own`, refused);
+    for (let i = 0; i < 5; i++) for (const t of ['t-a', 't-b']) await s.outcomes(t, 1);
+    expect(s.registry.chain('t-c', 'sms')![0]!.health.opened).toBe(false);
+    expect((await s.router.send('t-c', 'sms', messages(1))).sent.map((x) => x.provider)).toEqual(['own']);
+  });
+
+  it('marks messages of a call abandoned at the breaker timeout as maybe delivered', async () => {
+    const s = await start();
+    await s.configure('acme', twilio('slow'));
+    await s.ready('acme');
+    s.behaviour.set('acme/slow', (ms) => new Promise((done) => setTimeout(() => done(ms.map((m) => ({ deliveryId: m.deliveryId, outcome: 'accepted' }))), 300)));
+    expect(await s.outcomes('acme')).toEqual([
+      { deliveryId: 'd0', outcome: 'transient', reason: 'timed out after 100 ms', maybeDelivered: true },
+      { deliveryId: 'd1', outcome: 'transient', reason: 'timed out after 100 ms', maybeDelivered: true },
+    ]);
+  });
+
+  it('tells a refused connection (never sent) from a reset one (maybe sent)', async () => {
+    const s = await start();
+    await s.configure('acme', twilio('refused'));
+    await s.configure('globex', twilio('reset'));
+    await s.ready('acme', 'globex');
+    const failWith = (code: string): Behaviour => async () => {
+      throw Object.assign(new Error(`connect ${code} 127.0.0.1:1`), { code });
+    };
+    s.behaviour.set('acme/refused', failWith('ECONNREFUSED'));
+    s.behaviour.set('globex/reset', failWith('ECONNRESET'));
+    expect((await s.outcomes('acme', 1))[0]).toEqual({ deliveryId: 'd0', outcome: 'transient', reason: 'connect ECONNREFUSED 127.0.0.1:1' });
+    expect((await s.outcomes('globex', 1))[0]).toEqual({ deliveryId: 'd0', outcome: 'transient', reason: 'connect ECONNRESET 127.0.0.1:1', maybeDelivered: true });
+  });
+
+  it('once the breaker is open, sends to the next integration and never marks the skipped one as maybe delivered', async () => {
+    const s = await start();
+    await s.configure('acme', twilio('down', 0));
+    await s.configure('acme', twilio('up', 1));
+    await s.ready('acme');
+    s.behaviour.set('acme/down', async (ms) => ms.map((m) => ({ deliveryId: m.deliveryId, outcome: 'transient', reason: '503' })));
+    await s.outcomes('acme', 1);
+    await s.outcomes('acme', 1);
+    expect(s.router.state('acme', 'down')).toBe('open');
+    const result = await s.router.send('acme', 'sms', messages(3));
+    expect(s.calls.get('acme/down')).toBe(2);
+    expect(result.sent.map((x) => x.provider)).toEqual(['up']);
+    expect(result.sent[0]!.outcomes.every((o) => o.outcome === 'accepted')).toBe(true);
+  });
+
+  it('builds an integration again when it is configured again, and drops a removed one', async () => {
+    const s = await start();
+    await s.configure('acme', twilio('own'));
+    await s.ready('acme');
+    const before = s.registry.route('acme', 'own');
+    await s.configure('acme', twilio('own'));
+    await s.ready('acme');
+    expect(s.registry.route('acme', 'own')).not.toBe(before);
+    await s.integrations.remove({ keyId: 'k', requestId: 'r' }, 'acme', 'own');
+    await s.ready('acme');
+    expect(s.registry.chain('acme', 'sms')).toEqual([]);
+  });
+});

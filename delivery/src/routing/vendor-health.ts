@@ -1,0 +1,70 @@
+/**
+ * The health of one vendor endpoint (APNs production, an FCM host, a sandbox instance...), fed by
+ * every integration's calls to it. It opens when the vendor fails for several integrations at
+ * once (a provider-wide outage: 5xx, timeouts, connection errors), so that every tenant's
+ * integration of that vendor is skipped, even one that has sent nothing yet. One integration
+ * failing alone (its own project, its own account) only opens that integration's breaker, and
+ * refused credentials are never counted here.
+ */
+export class VendorHealth {
+  private calls: { at: number; integration: string; ok: boolean }[] = [];
+  private openedAt: number | null = null;
+  private probing = false;
+
+  constructor(
+    readonly name: string,
+    private readonly options: Readonly<{ windowMs: number; minFailures: number; minIntegrations: number; errorRate: number; resetMs: number }> = {
+      windowMs: 10_000,
+      minFailures: 6,
+      minIntegrations: 2,
+      errorRate: 0.5,
+      resetMs: 2_000,
+    },
+    private readonly onChange: (state: 'open' | 'half-open' | 'closed') => void = () => {},
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Open and not yet due for a probe: skip this vendor. */
+  get opened(): boolean {
+    return this.openedAt !== null && (this.probing || this.now() - this.openedAt < this.options.resetMs);
+  }
+
+  /** Open, and due for a probe: one message may go. */
+  get halfOpen(): boolean {
+    return this.openedAt !== null && !this.opened;
+  }
+
+  /** A probe is about to go out (while half-open): no other call until its verdict. */
+  probe(): void {
+    if (this.halfOpen) this.probing = true;
+  }
+
+  record(integration: string, ok: boolean): void {
+    const now = this.now();
+    if (this.openedAt !== null) {
+      if (!this.probing) return;
+      this.probing = false;
+      if (ok) {
+        this.openedAt = null;
+        this.calls = [];
+        this.onChange('closed');
+      } else {
+        this.openedAt = now;
+        this.onChange('open');
+      }
+      return;
+    }
+    this.calls.push({ at: now, integration, ok });
+    const since = now - this.options.windowMs;
+    if (this.calls[0]!.at < since) this.calls = this.calls.filter((c) => c.at >= since);
+    const failed = this.calls.filter((c) => !c.ok);
+    if (
+      failed.length >= this.options.minFailures &&
+      failed.length / this.calls.length >= this.options.errorRate &&
+      new Set(failed.map((c) => c.integration)).size >= this.options.minIntegrations
+    ) {
+      this.openedAt = now;
+      this.onChange('open');
+    }
+  }
+}
