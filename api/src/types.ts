@@ -265,8 +265,11 @@ export class ChannelEstimate {
   @Field({ description: "The channel's providers' combined messages per second." })
   capacityPerSecond!: number;
 
-  @Field()
+  @Field({ description: "Seconds this channel needs: the tenant's deliveries ahead on it plus these, at its capacity." })
   seconds!: number;
+
+  @Field(() => Int, { description: "The tenant's own deliveries on this channel in sends due before this one." })
+  ahead!: number;
 }
 
 @ObjectType({ description: 'Whether the send can finish before its deadline, estimated when it was accepted.' })
@@ -279,6 +282,9 @@ export class AdmissionEstimate {
 
   @Field(() => [ChannelEstimate])
   byChannel!: ChannelEstimate[];
+
+  @Field(() => Int, { description: "Deliveries of every tenant's sends queued or in flight that are due before this one." })
+  ahead!: number;
 
   @Field({ description: 'Estimated seconds to deliver everything.' })
   seconds!: number;

@@ -101,7 +101,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
     webhookUrls: { allowHttpLocalhost: config.webhooks.allowHttpLocalhost },
     admission: async (tenantId, target, minutes, now) => {
       const [own, platform] = await Promise.all([commands.integrations.state(tenantId), commands.integrations.state(PLATFORM)]);
-      return estimateAdmission(readStore, (channel) => chainCapacity(deliveryConfig, own, platform, channel), tenantId, target, minutes, now);
+      return estimateAdmission(readStore, (channel) => chainCapacity(deliveryConfig, own, platform, channel), deliveryConfig.clusterRatePerSecond, tenantId, target, minutes, now);
     },
   });
   const metrics = createMetrics();

@@ -1,26 +1,80 @@
 import type { DeviceKind, NotificationTarget } from '#schema/events';
 import type { ReadStore } from '#platform/read-store/port';
 import { USERS, userDocId, type UserDocument } from '#projections/users/document';
-import { listUsers } from '#projections/users/queries';
+import { listShardMembers, listUsers } from '#projections/users/queries';
+import { NOTIFICATIONS, type NotificationDocument } from '#projections/notifications/document';
+import { SHARDS } from '#schema/sharding';
 import { getGroup } from '#projections/groups/queries';
 import type { Channel } from './providers/port';
 import { recipientDevices } from './eligibility';
 
-export type ChannelEstimate = Readonly<{ channel: DeviceKind; deliveries: number; capacityPerSecond: number; seconds: number }>;
+export type ChannelEstimate = Readonly<{
+  channel: DeviceKind;
+  deliveries: number;
+  capacityPerSecond: number;
+  seconds: number;
+  /** The tenant's own deliveries on this channel still to send in sends due before this one. */
+  ahead: number;
+}>;
 
 export type AdmissionEstimate = Readonly<{
   recipients: number;
   deliveries: number;
   byChannel: readonly ChannelEstimate[];
-  /** Fan-out plus the slowest channel at its providers' combined capacity. */
+  /** Deliveries of every tenant's sends queued or in flight and due before this one. */
+  ahead: number;
+  /** The slowest of: each channel's share of the tenant's integrations, and the whole cluster's rate. */
   seconds: number;
   deadlineSeconds: number;
   fitsDeadline: boolean;
 }>;
 
-const SAMPLE = 500;
-/** Users the planner pages a second (measured: see docs/benchmarks.md, bench:fanout). */
-const PLANNER_USERS_PER_SECOND = 50_000;
+/** Shards sampled, and members taken from each: a sample spread over the group by the users' hash. */
+const SAMPLE_SHARDS = 8;
+const PER_SHARD = 64;
+
+type Load = Readonly<{ total: number; byChannel: Readonly<Partial<Record<DeviceKind, number>>> }>;
+
+/**
+ * What the sends already accepted and due before `deadline` still have to deliver: every tenant's
+ * (they share the workers), and this tenant's per channel (they share its integrations). A send
+ * still being planned counts what its admission estimated, or what is planned if more.
+ */
+const loadAhead = async (readStore: ReadStore, tenantId: string, deadline: string): Promise<{ all: number; own: Load }> => {
+  let all = 0;
+  let ownTotal = 0;
+  const own: Partial<Record<DeviceKind, number>> = {};
+  for (const status of ['REQUESTED', 'PLANNING', 'DELIVERING'] as const) {
+    let after: string | undefined;
+    do {
+      const page = await readStore.find<NotificationDocument>(NOTIFICATIONS, { status }, { limit: 500, ...(after ? { after } : {}) });
+      for (const n of page.items) {
+        if (n.deadline > deadline) continue;
+        const p = n.progress;
+        const estimated = n.admission?.deliveries ?? 0;
+        const remaining = Math.max(0, Math.max(p.total, estimated) - p.succeeded - p.failed - p.expired);
+        all += remaining;
+        if (n.tenantId !== tenantId) continue;
+        ownTotal += remaining;
+        for (const c of n.admission?.byChannel ?? []) {
+          const counts = p.byChannel[c.channel];
+          const done = counts ? counts.succeeded + counts.failed + counts.expired : 0;
+          own[c.channel] = (own[c.channel] ?? 0) + Math.max(0, Math.max(counts?.total ?? 0, c.deliveries) - done);
+        }
+      }
+      after = page.next ?? undefined;
+    } while (after);
+  }
+  return { all, own: { total: ownTotal, byChannel: own } };
+};
+
+/** A sample spread over the group: a few shards at random, the first members of each. */
+const sampleGroup = async (readStore: ReadStore, tenantId: string, groupId: string, random: () => number): Promise<UserDocument[]> => {
+  const shards = new Set<number>();
+  while (shards.size < Math.min(SAMPLE_SHARDS, SHARDS)) shards.add(Math.floor(random() * SHARDS));
+  const pages = await Promise.all([...shards].map((shard) => listShardMembers(readStore, tenantId, groupId, shard, { first: PER_SHARD })));
+  return pages.flatMap((p) => p.items);
+};
 
 /**
  * Whether a send can finish before its deadline: the recipient count (group size or the listed
@@ -31,16 +85,22 @@ export const estimateAdmission = async (
   readStore: ReadStore,
   /** Messages a second the tenant's chain for a channel can take. */
   capacity: (channel: Channel) => number,
+  /** Deliveries a second the delivery workers together sustain (their CPU, not the providers). */
+  clusterRatePerSecond: number,
   tenantId: string,
   target: NotificationTarget,
   deadlineMinutes: number,
   now: Date,
+  random: () => number = Math.random,
 ): Promise<AdmissionEstimate> => {
   let recipients: number;
   let sample: readonly UserDocument[];
   if (target.kind === 'group') {
     recipients = (await getGroup(readStore, tenantId, target.groupId))?.memberCount ?? 0;
-    sample = (await listUsers(readStore, tenantId, { groupId: target.groupId, first: SAMPLE })).items;
+    // A small group is its own sample; a large one is sampled across shards, not its first members.
+    sample = recipients <= SAMPLE_SHARDS * PER_SHARD
+      ? (await listUsers(readStore, tenantId, { groupId: target.groupId, first: SAMPLE_SHARDS * PER_SHARD })).items
+      : await sampleGroup(readStore, tenantId, target.groupId, random);
   } else {
     sample = await readStore.getMany<UserDocument>(USERS, target.userIds.map((u) => userDocId(tenantId, u)));
     recipients = target.userIds.length;
@@ -52,17 +112,22 @@ export const estimateAdmission = async (
     if (devices.ok) for (const d of devices.value) perChannel.set(d.kind, (perChannel.get(d.kind) ?? 0) + 1);
   }
   const scale = sample.length === 0 ? 0 : recipients / sample.length;
+  const deadlineSeconds = deadlineMinutes * 60;
+  const ahead = await loadAhead(readStore, tenantId, new Date(now.getTime() + deadlineSeconds * 1000).toISOString());
   const byChannel: ChannelEstimate[] = [...perChannel].map(([channel, n]) => {
     const deliveries = Math.round(n * scale);
     const capacityPerSecond = capacity(channel);
-    return { channel, deliveries, capacityPerSecond, seconds: capacityPerSecond > 0 ? deliveries / capacityPerSecond : Infinity };
+    const before = ahead.own.byChannel[channel] ?? 0;
+    return { channel, deliveries, capacityPerSecond, ahead: before, seconds: capacityPerSecond > 0 ? (before + deliveries) / capacityPerSecond : Infinity };
   });
-  const seconds = recipients / PLANNER_USERS_PER_SECOND + Math.max(0, ...byChannel.map((c) => c.seconds));
-  const deadlineSeconds = deadlineMinutes * 60;
+  const deliveries = byChannel.reduce((n, c) => n + c.deliveries, 0);
+  const cluster = clusterRatePerSecond > 0 ? (ahead.all + deliveries) / clusterRatePerSecond : Infinity;
+  const seconds = Math.max(0, cluster, ...byChannel.map((c) => c.seconds));
   return {
     recipients,
-    deliveries: byChannel.reduce((n, c) => n + c.deliveries, 0),
+    deliveries,
     byChannel,
+    ahead: ahead.all,
     seconds: Math.round(seconds * 10) / 10,
     deadlineSeconds,
     fitsDeadline: seconds <= deadlineSeconds,

@@ -1,5 +1,6 @@
 import type { EnvReader } from '#platform/config';
 import { PLATFORM, type Vendor } from '#schema/integrations';
+import { SHARDS } from '#schema/sharding';
 
 /** How the router treats one provider: its quota, concurrency and circuit breaker. */
 export type ProviderPolicy = Readonly<{
@@ -32,6 +33,8 @@ export type DeliveryConfig = Readonly<{
   retryMaxMs: number;
   /** Planner: users read per page. */
   pageSize: number;
+  /** Deliveries a second the delivery workers together sustain (admission plans with it; bench:fanout measures it). */
+  clusterRatePerSecond: number;
   /** Policies of the platform defaults, by integration name (PROVIDER_<NAME>_* overrides them). */
   policies: Readonly<Record<string, ProviderPolicy>>;
   /** Every other integration's, by vendor; its configured quota replaces the rate. */
@@ -61,6 +64,7 @@ export const defaultDeliveryConfig: DeliveryConfig = {
   retryBaseMs: 200,
   retryMaxMs: 30_000,
   pageSize: 1000,
+  clusterRatePerSecond: 3_000,
   policies: {
     apns: policy(20_000, 400),
     'fcm-ios': policy(10_000, 400, 500),
@@ -107,11 +111,14 @@ export const readDeliveryConfig = (r: EnvReader, base: DeliveryConfig = defaultD
       expectedLatencyMs: r.integer(`${key}_EXPECTED_LATENCY_MS`, p.expectedLatencyMs, 1),
     };
   }
+  const partitions = r.integer('DELIVERY_PARTITIONS', base.partitions, 1, SHARDS);
+  if (SHARDS % partitions !== 0) r.problem(`DELIVERY_PARTITIONS must divide ${SHARDS} (the users' shards): 1, 2, 4, ..., ${SHARDS}; got ${partitions}`);
   return {
     ...base,
-    partitions: r.integer('DELIVERY_PARTITIONS', base.partitions, 1, 10_000),
+    partitions,
     maxInFlight: r.integer('DELIVERY_MAX_IN_FLIGHT', base.maxInFlight, 1),
     maxPending: r.integer('DELIVERY_MAX_PENDING', base.maxPending, 1),
+    clusterRatePerSecond: r.integer('DELIVERY_CLUSTER_RATE', base.clusterRatePerSecond, 1),
     policies,
   };
 };

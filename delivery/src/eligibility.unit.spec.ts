@@ -19,6 +19,7 @@ const user = (changes: Partial<UserDocument> = {}): UserDocument => ({
   registeredAt: '2026-01-01T00:00:00.000Z',
   updatedAt: '2026-01-01T00:00:00.000Z',
   revision: 0,
+  shard: 7,
   ...changes,
 });
 const inside = '2026-06-01T00:00:00.000Z';

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { fnv1a } from '#platform/sketches/hash';
 
 /**
  * Deterministic: the same (notification, user, device) is always the same delivery, so a replayed
@@ -8,8 +7,7 @@ import { fnv1a } from '#platform/sketches/hash';
 export const deliveryIdOf = (tenantId: string, notificationId: string, userId: string, deviceId: string): string =>
   `d${createHash('sha256').update(`${tenantId}\u0000${notificationId}\u0000${userId}\u0000${deviceId}`).digest('base64url').slice(0, 24)}`;
 
-/** The bus partition of a user: all of a user's deliveries go to one worker, in order. */
-export const partitionOf = (userId: string, partitions: number): number => fnv1a(userId) % partitions;
+export { partitionOf } from '#schema/sharding';
 
 export const DELIVERY_TOPIC = 'deliveries';
 export const DELIVERY_GROUP = 'delivery-workers';

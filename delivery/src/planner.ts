@@ -1,4 +1,4 @@
-import type { ChannelCounts, DeliveryRef, NotificationRequested, RecordedEvent } from '#schema/events';
+import type { NotificationRequested, RecordedEvent } from '#schema/events';
 import { streams } from '#schema/streams';
 import type { EventStore, Subscription } from '#platform/event-store/port';
 import type { ReadStore } from '#platform/read-store/port';
@@ -8,16 +8,13 @@ import type { Logger } from '#platform/logger';
 import { failpoint } from '#platform/failpoints';
 import { handleCommand, load } from '#command/handler';
 import { notificationDecider } from '#command/notification/decider';
-import { USERS, userDocId, type UserDocument } from '#projections/users/document';
-import { listUsers } from '#projections/users/queries';
 import { NOTIFICATIONS, type NotificationDocument } from '#projections/notifications/document';
 import { TIMELINE, type TimelineEntryDocument } from '#projections/timeline/document';
 import { timelineReadModel } from '#projections/timeline/evolve';
 import { checkpointName } from '#projections/read-model';
 import type { DeliveryConfig } from './config';
-import { DELIVERY_TOPIC, deliveryIdOf, partitionOf } from './ids';
-import type { DeliveryJob } from './job';
-import { recipientDevices, type Ineligibility } from './eligibility';
+import { DELIVERY_TOPIC } from './ids';
+import type { SliceJob } from './job';
 
 const TIMELINE_CHECKPOINT = checkpointName(timelineReadModel);
 
@@ -31,17 +28,11 @@ export type PlannerDeps = Readonly<{
 }>;
 
 const CHECKPOINT = 'planner';
-/** The cursor recorded with the last page: planning only has to finish. */
-const END = '$end';
-
-type Page = Readonly<{ users: readonly UserDocument[]; missing: number; next: string | null }>;
 
 /**
- * Fans each notification out: pages its recipients from the users read model (never the whole
- * group in memory), skips who may not receive, and puts delivery jobs on the bus, one message per
- * partition per page. After each page it records its cursor in the notification's stream, so a
- * crash resumes at the page it was on (a page published twice is deduplicated by the workers).
- * It also completes notifications whose deliveries have all ended.
+ * Cuts each requested notification into slices, one per bus partition (the partitions' owners
+ * plan and send them), and completes notifications whose slices are planned and whose every
+ * delivery ended.
  */
 export class Planner {
   private subscription: Subscription | null = null;
@@ -78,19 +69,9 @@ export class Planner {
     await this.subscription?.stop();
   }
 
-  private async page(request: NotificationRequested['data'], tenantId: string, cursor: string | null): Promise<Page> {
-    if (request.target.kind === 'users') {
-      const ids = request.target.userIds.map((u) => userDocId(tenantId, u));
-      const users = await this.deps.readStore.getMany<UserDocument>(USERS, ids);
-      return { users, missing: ids.length - users.length, next: null };
-    }
-    const page = await listUsers(this.deps.readStore, tenantId, { groupId: request.target.groupId, first: this.deps.config.pageSize, after: cursor });
-    return { users: page.items, missing: 0, next: page.next };
-  }
-
   /**
-   * A bus or store that is away (a broker restarting) must not stop fan-out for good: planning
-   * resumes from the page it recorded last, so it is simply tried again, with backoff.
+   * A bus or store that is away (a broker restarting) must not stop fan-out for good: slicing is
+   * idempotent (workers hold a slice once), so it is simply tried again, with backoff.
    */
   private async planWithRetries(event: RecordedEvent<NotificationRequested>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
@@ -99,61 +80,32 @@ export class Planner {
       } catch (e) {
         if (this.stopped) throw e;
         const waitMs = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
-        this.deps.logger.warn({ err: e, notificationId: event.data.notificationId, attempt, waitMs }, 'planning failed; trying again');
+        this.deps.logger.warn({ err: e, notificationId: event.data.notificationId, attempt, waitMs }, 'slicing failed; trying again');
         await new Promise((r) => setTimeout(r, waitMs));
       }
     }
   }
 
+  /**
+   * Cuts a notification into one slice per bus partition: a message each, which the partition's
+   * owner plans page by page. Nothing here is proportional to the audience, so every
+   * notification's planning starts at once, whatever the sizes of the ones before it.
+   */
   async plan(event: RecordedEvent<NotificationRequested>): Promise<void> {
     const tenantId = event.metadata.tenantId;
     const request = event.data;
     const stream = streams.notification(tenantId, request.notificationId);
     const { state } = await load(this.deps.eventStore, stream, notificationDecider);
-    if (state.status === 'None' || state.status === 'Planned' || state.status === 'Completed') return;
-    const meta = () => ({ tenantId, actor: 'system', requestId: `plan-${request.notificationId}`, at: this.deps.clock.now().toISOString() });
-    let cursor = state.status === 'Planning' ? state.planning.cursor : null;
+    // Sliced already, or a send of a version before slices (planned by pages): nothing to do.
+    if (state.status !== 'Requested') return;
     const { partitions } = this.deps.config;
-    while (cursor !== END && !this.stopped) {
-      const page = await this.page(request, tenantId, cursor);
-      const now = this.deps.clock.now().toISOString();
-      const skipped: Record<string, number> = page.missing > 0 ? { ['unknown-user' satisfies Ineligibility]: page.missing } : {};
-      const byChannel: Record<string, number> = {};
-      const byPartition = new Map<number, DeliveryRef[]>();
-      let recipients = 0;
-      let deliveries = 0;
-      for (const user of page.users) {
-        const devices = recipientDevices(user, now);
-        if (!devices.ok) {
-          skipped[devices.reason] = (skipped[devices.reason] ?? 0) + 1;
-          continue;
-        }
-        recipients++;
-        const partition = partitionOf(user.userId, partitions);
-        const list = byPartition.get(partition) ?? [];
-        for (const d of devices.value) {
-          list.push({ deliveryId: deliveryIdOf(tenantId, request.notificationId, user.userId, d.deviceId), userId: user.userId, deviceId: d.deviceId, channel: d.kind });
-          byChannel[d.kind] = (byChannel[d.kind] ?? 0) + 1;
-          deliveries++;
-        }
-        byPartition.set(partition, list);
-      }
-      const messages: OutgoingMessage[] = [...byPartition].map(([partition, refs]) => {
-        const job: DeliveryJob = { tenantId, notificationId: request.notificationId, requestedPosition: event.position, requestedAt: request.requestedAt, deadline: request.deadline, deliveries: refs };
-        return { partition, key: request.notificationId, value: job };
-      });
-      await this.deps.bus.publish(DELIVERY_TOPIC, messages);
-      failpoint('planner:after-publish');
-      const next = page.next ?? END;
-      await handleCommand(this.deps.eventStore, stream, notificationDecider, {
-        type: 'RecordPlanningProgress',
-        data: { notificationId: request.notificationId, cursor: next, recipients, deliveries, byChannel: byChannel as ChannelCounts, skipped },
-        now: this.deps.clock.now(),
-      }, meta());
-      cursor = next;
-    }
-    if (this.stopped) return;
-    await handleCommand(this.deps.eventStore, stream, notificationDecider, { type: 'FinishPlanning', data: { notificationId: request.notificationId }, now: this.deps.clock.now() }, meta());
+    const job: SliceJob = { kind: 'slice', tenantId, notificationId: request.notificationId, requestedPosition: event.position, requestedAt: request.requestedAt, deadline: request.deadline, target: request.target };
+    const messages: OutgoingMessage[] = Array.from({ length: partitions }, (_, partition) => ({ partition, key: request.notificationId, value: job }));
+    await this.deps.bus.publish(DELIVERY_TOPIC, messages);
+    failpoint('planner:after-publish');
+    await handleCommand(this.deps.eventStore, stream, notificationDecider,
+      { type: 'SliceNotification', data: { notificationId: request.notificationId, partitions }, now: this.deps.clock.now() },
+      { tenantId, actor: 'system', requestId: `plan-${request.notificationId}`, at: this.deps.clock.now().toISOString() });
   }
 
   /** Notifications whose every delivery ended get NotificationCompleted, with the exact reach. */

@@ -67,7 +67,7 @@ export const startDelivery = async (deps: Readonly<{
       .catch((e) => deps.logger.error({ err: e }, 'recording a credential rejection failed'));
   });
   const planner = new Planner(deps);
-  const worker = new DeliveryWorker({ ...deps, router });
+  const worker = new DeliveryWorker({ ...deps, router, onShare: (fraction) => registry.setQuotaShare(fraction) });
   if (deps.plan !== false) await planner.start();
   await worker.start();
   return {

@@ -2,19 +2,35 @@
 export class TokenBucket {
   private tokens: number;
   private last: number;
+  private rate: number;
+  private cap: number;
 
   constructor(
     private readonly ratePerSecond: number,
     private readonly burst: number = Math.max(1, ratePerSecond),
     private readonly now: () => number = () => performance.now(),
   ) {
-    this.tokens = this.burst;
+    this.rate = ratePerSecond;
+    this.cap = burst;
+    this.tokens = this.cap;
     this.last = this.now();
+  }
+
+  /**
+   * This process's share of a quota the cluster shares (its partitions over all): rate and burst
+   * scale with it, so the workers together never exceed the quota.
+   */
+  share(fraction: number): void {
+    this.refill();
+    const f = Math.max(0, Math.min(1, fraction));
+    this.rate = this.ratePerSecond * f;
+    this.cap = Math.max(f > 0 ? 1 : 0, this.burst * f);
+    this.tokens = Math.min(this.tokens, this.cap);
   }
 
   private refill(): void {
     const t = this.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.ratePerSecond);
+    this.tokens = Math.min(this.cap, this.tokens + ((t - this.last) / 1000) * this.rate);
     this.last = t;
   }
 
@@ -35,6 +51,7 @@ export class TokenBucket {
   /** Milliseconds until at least one token is there. */
   waitMs(): number {
     this.refill();
-    return this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) / this.ratePerSecond) * 1000);
+    if (this.tokens >= 1) return 0;
+    return this.rate > 0 ? Math.ceil(((1 - this.tokens) / this.rate) * 1000) : 1_000;
   }
 }

@@ -42,6 +42,10 @@ export const streamOf = (tenantId: string, event: AnyEvent): string => {
     case 'DeliveryFailed':
     case 'DeliveryExpired':
       return streams.deliveries(tenantId, event.data.notificationId, 0);
+    case 'DeliverySlicePlanned':
+      return streams.deliveries(tenantId, event.data.notificationId, event.data.partition);
+    case 'NotificationSliced':
+      return streams.notification(tenantId, event.data.notificationId);
     case 'DeliveryReceipted':
       return streams.receipt(tenantId, event.data.deliveries[0]!.deliveryId);
     case 'ProviderCircuitChanged':

@@ -112,7 +112,8 @@ export type CompleteNotification = Command<
   'CompleteNotification',
   { notificationId: string; succeeded: number; failed: number; expired: number; reachedUsers: number }
 >;
-export type NotificationCommand = RequestNotification | RecordPlanningProgress | FinishPlanning | CompleteNotification;
+export type SliceNotification = Command<'SliceNotification', { notificationId: string; partitions: number }>;
+export type NotificationCommand = RequestNotification | RecordPlanningProgress | FinishPlanning | SliceNotification | CompleteNotification;
 
 // ---- provider integrations -----------------------------------------------------------------
 export type ConfigureProvider = Command<

@@ -143,7 +143,9 @@ export type NotificationRequested = Event<
 export type Admission = Readonly<{
   recipients: number;
   deliveries: number;
-  byChannel: readonly Readonly<{ channel: DeviceKind; deliveries: number; capacityPerSecond: number; seconds: number }>[];
+  byChannel: readonly Readonly<{ channel: DeviceKind; deliveries: number; capacityPerSecond: number; seconds: number; ahead?: number }>[];
+  /** Deliveries of sends already queued or in flight whose deadline comes first (every tenant's). */
+  ahead?: number;
   seconds: number;
   deadlineSeconds: number;
   fitsDeadline: boolean;
@@ -180,7 +182,13 @@ export type NotificationCompleted = Event<
   'NotificationCompleted',
   { notificationId: string; succeeded: number; failed: number; expired: number; reachedUsers: number }
 >;
-export type NotificationEvent = NotificationRequested | NotificationPlanningProgressed | NotificationPlanned | NotificationCompleted;
+/**
+ * The send is cut into one slice per bus partition, each planned by the worker that owns the
+ * partition (DeliverySlicePlanned in its deliveries stream): every notification's planning
+ * starts at once, in parallel, and no worker plans ahead of a tighter deadline.
+ */
+export type NotificationSliced = Event<'NotificationSliced', { notificationId: string; partitions: number }>;
+export type NotificationEvent = NotificationRequested | NotificationPlanningProgressed | NotificationPlanned | NotificationSliced | NotificationCompleted;
 
 // ---- deliveries ----------------------------------------------------------------------------
 // Delivery events are batched: one event holds many deliveries of one notification, so the log
@@ -197,6 +205,24 @@ type DeliveryBatch<Entry> = Readonly<{
   deliveries: readonly Entry[];
 }>;
 
+/**
+ * One page of a slice planned by the partition's owner: the deliveries it will send (the plan a
+ * successor resumes from after a crash), the page's counts, and where the next page starts.
+ */
+export type DeliverySlicePlanned = Event<
+  'DeliverySlicePlanned',
+  DeliveryBatch<DeliveryRef> &
+    Readonly<{
+      partition: number;
+      /** Where the next page starts; null with `done`. */
+      cursor: string | null;
+      /** The slice is fully planned. */
+      done: boolean;
+      recipients: number;
+      byChannel: ChannelCounts;
+      skipped: Readonly<Record<string, number>>;
+    }>
+>;
 /** About to be handed to providers: a crash before their outcome marks them possibly duplicated. */
 export type DeliveryDispatched = Event<'DeliveryDispatched', DeliveryBatch<DeliveryRef>>;
 export type DeliveryAttempted = Event<
@@ -216,7 +242,7 @@ export type DeliveryReceipted = Event<
   'DeliveryReceipted',
   DeliveryBatch<DeliveryRef & Readonly<{ provider: string; status: ReceiptStatus; providerStatus: string; errorCode?: string; at: string }>>
 >;
-export type DeliveryEvent = DeliveryDispatched | DeliveryAttempted | DeliverySucceeded | DeliveryFailed | DeliveryExpired | DeliveryReceipted;
+export type DeliveryEvent = DeliverySlicePlanned | DeliveryDispatched | DeliveryAttempted | DeliverySucceeded | DeliveryFailed | DeliveryExpired | DeliveryReceipted;
 
 // ---- providers -----------------------------------------------------------------------------
 /** A breaker of one integration changed (`owner`: its tenant or `platform`; absent in events before integrations). */

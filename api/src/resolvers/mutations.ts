@@ -149,7 +149,7 @@ export class MutationResolver {
     return {
       notification: notificationView(notificationRecordOf(state)),
       duplicate: result.duplicate,
-      estimate: state.status !== 'None' && state.admission ? { ...state.admission, byChannel: [...state.admission.byChannel] } : null,
+      estimate: state.status !== 'None' && state.admission ? { ...state.admission, ahead: state.admission.ahead ?? 0, byChannel: state.admission.byChannel.map((c) => ({ ...c, ahead: c.ahead ?? 0 })) } : null,
     };
   }
 }

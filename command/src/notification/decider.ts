@@ -1,14 +1,18 @@
-import type { CompleteNotification, FinishPlanning, NotificationCommand, RecordPlanningProgress, RequestNotification } from '#schema/commands';
+import type { CompleteNotification, FinishPlanning, NotificationCommand, RecordPlanningProgress, RequestNotification, SliceNotification } from '#schema/commands';
 import type { ChannelCounts, NotificationEvent, NotificationRequested, NotificationTarget } from '#schema/events';
 import { conflict } from '#schema/errors';
 import { parseDeliveryDeadlineMinutes, parseEntityId, parseNotificationText, parseUserIds } from '#schema/values';
 
 export type Planning = Readonly<{ cursor: string | null; recipients: number; deliveries: number; byChannel: ChannelCounts; skipped: Readonly<Record<string, number>> }>;
 
-/** Requested -> Planning (pages on the bus) -> Planned (fan-out done) -> Completed (all terminal). */
+/**
+ * Requested -> Planning (sliced: each partition's owner plans its slice) -> Completed (every slice
+ * planned, every delivery terminal). Logs written before slices went Planning (pages on the bus)
+ * -> Planned (fan-out done) -> Completed.
+ */
 export type NotificationState =
   | Readonly<{ status: 'None' }>
-  | (Readonly<{ status: 'Requested' | 'Planning' | 'Planned' | 'Completed'; planning: Planning }> & NotificationRequested['data']);
+  | (Readonly<{ status: 'Requested' | 'Planning' | 'Planned' | 'Completed'; planning: Planning; slices: number | null }> & NotificationRequested['data']);
 type Known = Exclude<NotificationState, { status: 'None' }>;
 
 const NO_PLANNING: Planning = { cursor: null, recipients: 0, deliveries: 0, byChannel: {}, skipped: {} };
@@ -68,9 +72,17 @@ const finish = ({ data }: FinishPlanning, state: NotificationState): Notificatio
   return [{ type: 'NotificationPlanned', data: { notificationId: data.notificationId, recipients, deliveries, byChannel, skipped } }];
 };
 
+const slice = ({ data }: SliceNotification, state: NotificationState): NotificationEvent[] => {
+  const n = known(state, data.notificationId);
+  if (n.status !== 'Requested') return [];
+  if (!Number.isInteger(data.partitions) || data.partitions < 1) throw new Error(`a notification is cut into at least one slice, got ${data.partitions}`);
+  return [{ type: 'NotificationSliced', data: { notificationId: data.notificationId, partitions: data.partitions } }];
+};
+
+/** The caller (delivery's completer) has seen every slice planned and every delivery terminal. */
 const complete = ({ data }: CompleteNotification, state: NotificationState): NotificationEvent[] => {
   const n = known(state, data.notificationId);
-  if (n.status !== 'Planned') return [];
+  if (n.status !== 'Planned' && !(n.status === 'Planning' && n.slices !== null)) return [];
   return [{ type: 'NotificationCompleted', data: { ...data } }];
 };
 
@@ -82,6 +94,8 @@ export const decide = (command: NotificationCommand, state: NotificationState): 
       return progress(command, state);
     case 'FinishPlanning':
       return finish(command, state);
+    case 'SliceNotification':
+      return slice(command, state);
     case 'CompleteNotification':
       return complete(command, state);
     default: {
@@ -92,7 +106,7 @@ export const decide = (command: NotificationCommand, state: NotificationState): 
 };
 
 export const evolve = (state: NotificationState, event: NotificationEvent): NotificationState => {
-  if (event.type === 'NotificationRequested') return { status: 'Requested', ...event.data, planning: NO_PLANNING };
+  if (event.type === 'NotificationRequested') return { status: 'Requested', ...event.data, planning: NO_PLANNING, slices: null };
   if (state.status === 'None') return state;
   switch (event.type) {
     case 'NotificationPlanningProgressed': {
@@ -106,6 +120,8 @@ export const evolve = (state: NotificationState, event: NotificationEvent): Noti
     }
     case 'NotificationPlanned':
       return { ...state, status: 'Planned' };
+    case 'NotificationSliced':
+      return { ...state, status: 'Planning', slices: event.data.partitions };
     case 'NotificationCompleted':
       return { ...state, status: 'Completed' };
     default: {

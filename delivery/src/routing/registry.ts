@@ -90,6 +90,8 @@ export class IntegrationRegistry {
   private readonly health = new Map<string, VendorHealth>();
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  /** This worker's share of every quota: its bus partitions over all of them. */
+  private quotaShare = 1;
 
   constructor(private readonly deps: RegistryDeps) {
     this.cache = new StreamCache(deps.eventStore, integrationDecider, 100_000);
@@ -109,6 +111,16 @@ export class IntegrationRegistry {
   /** Loads (or refreshes) a tenant's integrations and the platform defaults. */
   async ensure(tenantId: string): Promise<void> {
     await Promise.all([this.load(tenantId), this.load(PLATFORM)]);
+  }
+
+  /**
+   * The share of every integration's quota this worker may use: its partitions over all, set on
+   * every rebalance. Each worker sends only its partitions' deliveries, so the shares add up to
+   * the quota across the cluster without a coordinator on the send path.
+   */
+  setQuotaShare(fraction: number): void {
+    this.quotaShare = fraction;
+    for (const route of this.routes()) route.bucket.share(fraction);
   }
 
   /** Every route currently built, for metrics and shutdown. */
@@ -228,7 +240,7 @@ export class IntegrationRegistry {
       provider,
       policy,
       breaker,
-      bucket: new TokenBucket(policy.ratePerSecond, Math.max(1, Math.ceil(policy.ratePerSecond / 10))),
+      bucket: sharedBucket(policy.ratePerSecond, this.quotaShare),
       health: this.healthOf(integration.vendor, integration.endpoint?.url ?? null),
       inFlight: 0,
       rejected: integration.credentialsRejected,
@@ -273,6 +285,13 @@ export class IntegrationRegistry {
     }
   }
 }
+
+/** A tenth of a second's quota as burst: bounded overshoot within any second. */
+const sharedBucket = (ratePerSecond: number, share: number): TokenBucket => {
+  const bucket = new TokenBucket(ratePerSecond, Math.max(1, Math.ceil(ratePerSecond / 10)));
+  bucket.share(share);
+  return bucket;
+};
 
 const configKeyOf = (i: Integration): string => {
   const { credentials: _sealed, ...rest } = i;

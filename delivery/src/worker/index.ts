@@ -6,20 +6,23 @@ import { Intake, NotificationStates } from './intake';
 import { Ownership } from './ownership';
 import { Scheduler } from './scheduler';
 import { Sender } from './sender';
+import { SlicePlanner } from './slices';
 import { DEFAULT_HANDOVER_MS, Pending, Tasks, type WorkerDeps } from './state';
 
 export type { WorkerDeps } from './state';
 
 /**
- * Takes delivery jobs from its bus partitions and sends them, earliest deadline first across
- * tenants, within each provider's quota and concurrency; retries transient failures with
- * backoff and jitter while the deadline allows; records every step in batched events; commits a
- * bus offset only when every delivery of the message has its terminal event in the log.
+ * Takes the slices of its bus partitions, plans them page by page and sends them, earliest
+ * deadline first across tenants (planned and unplanned work alike), within each integration's
+ * quota and concurrency; retries transient failures with backoff and jitter while the deadline
+ * allows; records every step in batched events; commits a slice's bus offset only when it is
+ * planned and every delivery of it has its terminal event in the log.
  *
- * A job goes intake (deduplicated against what is held and what the log has) → scheduler (EDF
- * rounds) → sender (intent logged, read models caught up, eligibility, provider, outcome) →
- * commits (offsets released once outcomes are in the log); ownership holds sends while a
- * rebalance moves partitions.
+ * A slice goes intake (once; after a crash, what the log says was planned and not finished comes
+ * first) → scheduler (EDF over slices and deliveries) → slices (a page planned into the log, its
+ * deliveries queued) → sender (intent logged, eligibility against the read models, provider,
+ * outcome) → commits (offsets released once outcomes are in the log); ownership holds sends while
+ * a rebalance moves partitions.
  */
 export class DeliveryWorker {
   private readonly pending: Pending;
@@ -31,6 +34,7 @@ export class DeliveryWorker {
   private readonly ownership: Ownership;
   private readonly sender: Sender;
   private readonly intake: Intake;
+  private readonly planner: SlicePlanner;
   private consumer: Consumer | null = null;
   private loop: Promise<void> | null = null;
   private stopped = false;
@@ -54,10 +58,17 @@ export class DeliveryWorker {
     this.commits = new Commits({ ...deps, pending, scheduler });
     this.states = new NotificationStates({ ...deps, handoverMs });
     const states = this.states;
-    this.ownership = new Ownership({ ...deps, handoverMs, pending, scheduler, commits: this.commits, recorder, reload: (partitions) => states.reload(partitions) });
+    this.ownership = new Ownership({
+      ...deps, handoverMs, pending, scheduler, commits: this.commits, recorder,
+      reload: (partitions) => states.reload(partitions),
+      forget: (partitions) => this.intake.forget(partitions),
+      partitions: deps.config.partitions,
+      ...(deps.onShare ? { onShare: deps.onShare } : {}),
+    });
     const ownership = this.ownership;
     this.sender = new Sender({ ...deps, recorder, pending, scheduler, ownership, tasks });
-    this.intake = new Intake({ ...deps, states, pending, scheduler, ownership, commits: this.commits, recorder });
+    this.planner = new SlicePlanner({ ...deps, pending, scheduler, ownership, commits: this.commits });
+    this.intake = new Intake({ ...deps, states, pending, scheduler, ownership, commits: this.commits, planner: this.planner });
   }
 
   get depth(): number {
@@ -66,9 +77,7 @@ export class DeliveryWorker {
 
   async start(): Promise<void> {
     await this.deps.bus.ensureTopic(DELIVERY_TOPIC, this.deps.config.partitions);
-    // Outcomes appended before a restart must be in the ledger before jobs are checked against it.
-    await this.deps.readModelsCaughtUp(await this.deps.eventStore.headPosition());
-    const { ownership, sender } = this;
+    const { ownership, sender, planner } = this;
     this.loop = this.scheduler.run({
       holding: () => ownership.rebalancing,
       ours: (item) => ownership.ours(item),
@@ -76,6 +85,7 @@ export class DeliveryWorker {
       retry: (item, reason, counted) => sender.retry(item, reason, counted),
       expire: (item, reason) => sender.expire(item, reason),
       fail: (item, reason) => sender.fail(item, null, reason),
+      plan: (slice) => planner.plan(slice),
     });
     this.consumer = await this.deps.bus.consume({
       topic: DELIVERY_TOPIC,

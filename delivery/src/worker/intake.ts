@@ -2,15 +2,12 @@ import type { DeliveryRef } from '#schema/events';
 import { streams } from '#schema/streams';
 import type { BusMessage } from '#platform/bus/port';
 import { BloomFilter } from '#platform/sketches/bloom';
-import { TIMELINE, deliveryEntryId, type TimelineEntryDocument } from '#projections/timeline/document';
-import type { DeliveryJob } from '../job';
-import type { Batch, Recorder } from '../recorder';
+import type { SliceJob } from '../job';
 import type { Commits } from './commits';
 import type { Ownership } from './ownership';
 import type { Scheduler } from './scheduler';
-import type { Item, Notification, Pending, WorkerDeps } from './state';
-
-const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
+import type { Notification, Pending, Slice, WorkerDeps } from './state';
+import type { SlicePlanner } from './slices';
 
 /** What each notification's partition already has in the log, loaded once per (partition, notification). */
 export class NotificationStates {
@@ -19,7 +16,7 @@ export class NotificationStates {
 
   constructor(private readonly deps: Pick<WorkerDeps, 'eventStore' | 'bus' | 'config'> & Readonly<{ handoverMs: number }>) {}
 
-  get(job: DeliveryJob, partition: number): Promise<Notification> {
+  get(job: SliceJob, partition: number): Promise<Notification> {
     const key = `${partition}\u0000${job.tenantId}\u0000${job.notificationId}`;
     let n = this.loaded.get(key);
     if (!n) {
@@ -41,12 +38,15 @@ export class NotificationStates {
     this.stopped = true;
   }
 
-  private async load(job: DeliveryJob, partition: number): Promise<Notification> {
+  private async load(job: SliceJob, partition: number): Promise<Notification> {
     const { eventStore, config } = this.deps;
     const [requested] = await eventStore.readStream(streams.notification(job.tenantId, job.notificationId), { maxCount: 1 });
     if (!requested || requested.type !== 'NotificationRequested') throw new Error(`notification ${job.notificationId} not found`);
     const bloom = new BloomFilter(Math.max(65_536, Math.ceil(4_000_000 / config.partitions)), 0.01);
     const dispatched = new Set<string>();
+    const plannedOpen = new Map<string, DeliveryRef>();
+    let cursor: string | null = null;
+    let planned = false;
     let seenPosition = 0;
     // What this partition already has in the log (after a restart or a takeover): outcomes go
     // into the filter; intents without an outcome were in flight when their owner lost them.
@@ -58,11 +58,16 @@ export class NotificationStates {
         for (const e of events) {
           seenPosition = Math.max(seenPosition, e.position);
           const entries = (e.data as { deliveries: readonly DeliveryRef[] }).deliveries;
-          if (e.type === 'DeliveryDispatched') for (const d of entries) dispatched.add(d.deliveryId);
+          if (e.type === 'DeliverySlicePlanned') {
+            for (const d of entries) plannedOpen.set(d.deliveryId, { deliveryId: d.deliveryId, userId: d.userId, deviceId: d.deviceId, channel: d.channel });
+            cursor = e.data.cursor;
+            planned = e.data.done;
+          } else if (e.type === 'DeliveryDispatched') for (const d of entries) dispatched.add(d.deliveryId);
           else if (e.type === 'DeliverySucceeded' || e.type === 'DeliveryFailed' || e.type === 'DeliveryExpired') {
             for (const d of entries) {
               bloom.add(d.deliveryId);
               dispatched.delete(d.deliveryId);
+              plannedOpen.delete(d.deliveryId);
             }
           }
         }
@@ -80,21 +85,22 @@ export class NotificationStates {
         await readOn();
       }
     }
-    return { text: requested.data.text, bloom, inFlightAtCrash: dispatched, seenPosition };
+    return { text: requested.data.text, bloom, inFlightAtCrash: dispatched, seenPosition, plannedOpen, cursor, planned };
   }
 }
 
 /**
- * Takes delivery jobs off the bus into the queue, once each: a delivery already held is dropped,
- * and one the log may hold an outcome for (a replayed job) is checked in the ledger.
+ * Takes slices off the bus, once each: a slice already held (a message delivered again) adds
+ * nothing; a slice taken over after a crash first queues what its predecessor planned and did
+ * not finish, then plans on from where the log says it stopped.
  */
 export class Intake {
-  private seq = 0;
+  private readonly slices = new Map<string, Slice>();
   private stopped = false;
 
   constructor(
-    private readonly deps: Pick<WorkerDeps, 'readStore' | 'config' | 'metrics' | 'readModelsCaughtUp'> &
-      Readonly<{ states: NotificationStates; pending: Pending; scheduler: Scheduler; ownership: Ownership; commits: Commits; recorder: Recorder }>,
+    private readonly deps: Pick<WorkerDeps, 'config' | 'metrics'> &
+      Readonly<{ states: NotificationStates; pending: Pending; scheduler: Scheduler; ownership: Ownership; commits: Commits; planner: SlicePlanner }>,
   ) {}
 
   stop(): void {
@@ -102,38 +108,38 @@ export class Intake {
     this.deps.pending.unblock();
   }
 
+  /** Slices of partitions taken away: their new owner takes them from the log. */
+  forget(partitions: readonly number[]): void {
+    for (const [key, slice] of this.slices) if (partitions.includes(slice.partition)) this.slices.delete(key);
+  }
+
   async accept(batch: readonly BusMessage[]): Promise<void> {
-    const { pending, scheduler, commits } = this.deps;
+    const { scheduler, commits, planner } = this.deps;
     for (const m of batch) {
-      // Taken away while this batch waited for room: the new owner reads it again.
+      // Taken away while this batch waited: the new owner reads it again.
       if (!this.deps.ownership.owns(m.partition)) return;
-      const job = m.value as DeliveryJob;
-      const message = commits.track(m.partition, m.offset, job.deliveries.length);
-      const notification = await this.deps.states.get(job, m.partition);
-      const b: Batch = { tenantId: job.tenantId, notificationId: job.notificationId, partition: m.partition, requestedPosition: job.requestedPosition, requestedAt: job.requestedAt };
-      const deadline = Date.parse(job.deadline);
-      for (const ref of job.deliveries) {
-        if (pending.active.has(ref.deliveryId)) {
-          message.remaining--;
-          continue;
-        }
-        // Sent before a crash, outcome unknown: send again, flagged (its first send may have landed).
-        const possiblyDuplicate = notification.inFlightAtCrash.delete(ref.deliveryId);
-        if (!possiblyDuplicate && notification.bloom.mightContain(ref.deliveryId)) {
-          await this.deps.readModelsCaughtUp(Math.max(this.deps.recorder.lastPosition, notification.seenPosition));
-          const entry = await this.deps.readStore.get<TimelineEntryDocument>(TIMELINE, deliveryEntryId(job.tenantId, ref.userId, job.requestedPosition, ref.deviceId));
-          if (entry?.status && TERMINAL.has(entry.status)) {
-            message.remaining--;
-            continue;
-          }
-        }
-        const item: Item = { ref, batch: b, deadline, seq: this.seq++, attempts: 0, notBefore: 0, possiblyDuplicate, lastReason: null, dispatched: false, message, notification };
-        pending.active.set(ref.deliveryId, item);
-        scheduler.enqueue(item);
+      const job = m.value as SliceJob;
+      const key = `${m.partition}\u0000${job.tenantId}\u0000${job.notificationId}`;
+      const held = this.slices.get(key);
+      if (job.kind !== 'slice' || (held && held.message.remaining > 0)) {
+        // Not a slice (a message of an older version), or one held already: nothing more to do.
+        commits.track(m.partition, m.offset, 0);
+        commits.release(m.partition);
+        continue;
       }
-      commits.release(m.partition);
+      const message = commits.track(m.partition, m.offset, 1);
+      const notification = await this.deps.states.get(job, m.partition);
+      const slice: Slice = { key, job, partition: m.partition, deadline: Date.parse(job.deadline), seq: planner.nextSeq(), message, notification, caughtUp: false };
+      this.slices.set(key, slice);
+      planner.resume(slice);
+      if (notification.planned) {
+        message.remaining--;
+        commits.release(m.partition);
+      } else {
+        scheduler.enqueue(slice);
+      }
       scheduler.wake();
-      while (!this.stopped && pending.full) await pending.room();
+      while (!this.stopped && this.deps.pending.full) await this.deps.pending.room();
     }
     this.deps.metrics?.queueDepth.set(scheduler.depth);
   }

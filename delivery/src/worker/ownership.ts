@@ -23,6 +23,10 @@ export class Ownership {
       recorder: Recorder;
       /** Forgets the notification state loaded for these partitions. */
       reload: (partitions: readonly number[]) => void;
+      /** Forgets the slices held for partitions taken away. */
+      forget: (partitions: readonly number[]) => void;
+      partitions: number;
+      onShare?: (fraction: number) => void;
     }>,
   ) {}
 
@@ -49,6 +53,7 @@ export class Ownership {
   /** Partitions newly assigned may have been served by a worker that died: their state is reloaded. */
   assigned(partitions: readonly number[]): void {
     for (const p of partitions) this.owned.add(p);
+    this.deps.onShare?.(this.owned.size / this.deps.partitions);
     this.deps.logger.info({ gained: partitions, owned: [...this.owned].sort((a, b) => a - b) }, 'delivery: partitions assigned');
     this.deps.reload(partitions);
     this.endRebalance();
@@ -81,7 +86,9 @@ export class Ownership {
       this.owned.delete(p);
       commits.forget(p);
     }
-    scheduler.drop((item) => lost.has(item.batch.partition));
+    this.deps.onShare?.(this.owned.size / this.deps.partitions);
+    scheduler.drop(lost);
+    this.deps.forget(partitions);
     // The ownership known now is a subset of the true one: sending what is still ours is safe.
     this.endRebalance();
     const started = Date.now();

@@ -3,7 +3,11 @@ import type { Logger } from '#platform/logger';
 import type { DeliveryConfig } from '../config';
 import { MinHeap } from '../heap';
 import type { ProviderRouter } from '../routing/router';
-import type { Item, Pending, Tasks } from './state';
+import type { Item, Pending, Slice, Tasks } from './state';
+
+/** What the deadline queue holds: deliveries to send, and slices with pages still to plan. */
+export type Entry = Item | Slice;
+const isSlice = (e: Entry): e is Slice => 'job' in e;
 
 /** Why a delivery failed when no integration serves its tenant's channel. */
 export const NO_PROVIDER = 'no-provider';
@@ -18,6 +22,8 @@ export type Rounds = Readonly<{
   expire: (item: Item, reason: string) => void;
   /** Ends a delivery that cannot be sent at all (no integration serves its tenant and channel). */
   fail: (item: Item, reason: string) => void;
+  /** Plans a slice's next page (it comes back to the queue while pages remain). */
+  plan: (slice: Slice) => Promise<void>;
 }>;
 
 /**
@@ -25,7 +31,7 @@ export type Rounds = Readonly<{
  * backoff, and rounds that take only what the providers can take now.
  */
 export class Scheduler {
-  private readonly queue = new MinHeap<Item>((a, b) => a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq));
+  private readonly queue = new MinHeap<Entry>((a, b) => a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq));
   private readonly delayed = new MinHeap<Item>((a, b) => a.notBefore < b.notBefore);
   /** Dispatch rounds between taking their items and handing them to providers. */
   private rounds = 0;
@@ -48,14 +54,21 @@ export class Scheduler {
     return this.queue.size + this.delayed.size;
   }
 
-  enqueue(item: Item): void {
-    this.queue.push(item);
+  enqueue(entry: Entry): void {
+    this.queue.push(entry);
   }
 
   /** Back in the queue once `notBefore` (process clock) has passed. */
-  delay(item: Item, notBefore: number): void {
-    item.notBefore = notBefore;
-    this.delayed.push(item);
+  delay(entry: Item | Slice, notBefore: number): void {
+    if (isSlice(entry)) {
+      setTimeout(() => {
+        this.queue.push(entry);
+        this.wake();
+      }, Math.max(0, notBefore - Date.now())).unref();
+      return;
+    }
+    entry.notBefore = notBefore;
+    this.delayed.push(entry);
   }
 
   wake(): void {
@@ -67,15 +80,16 @@ export class Scheduler {
     this.wake();
   }
 
-  /** Forgets queued and delayed items that match (not those in flight); they get no outcome here. */
-  drop(match: (item: Item) => boolean): void {
-    for (const heap of [this.queue, this.delayed]) {
-      const kept: Item[] = [];
-      for (let item = heap.pop(); item; item = heap.pop()) {
-        if (match(item)) this.deps.pending.active.delete(item.ref.deliveryId);
-        else kept.push(item);
+  /** Forgets queued and delayed items and slices of a partition (not what is in flight); they get no outcome here. */
+  drop(partitions: ReadonlySet<number>): void {
+    for (const heap of [this.queue, this.delayed] as MinHeap<Entry>[]) {
+      const kept: Entry[] = [];
+      for (let entry = heap.pop(); entry; entry = heap.pop()) {
+        const partition = isSlice(entry) ? entry.partition : entry.batch.partition;
+        if (!partitions.has(partition)) kept.push(entry);
+        else if (!isSlice(entry)) this.deps.pending.active.delete(entry.ref.deliveryId);
       }
-      for (const item of kept) heap.push(item);
+      for (const entry of kept) heap.push(entry);
     }
   }
 
@@ -131,13 +145,23 @@ export class Scheduler {
     }
   }
 
-  /** Takes only what the providers can take now: the rest waits in the queue, in deadline order. */
+  /**
+   * Takes only what the providers can take now: the rest waits in the queue, in deadline order.
+   * A slice reached in that order has its next page planned if the queue has room for it.
+   */
   private take(room: number, now: number, r: Rounds): Item[] {
     const round: Item[] = [];
-    const held: Item[] = [];
+    const held: Entry[] = [];
     const budget = new Map<string, number | null>();
+    const { pending, config } = this.deps;
     while (round.length < room && this.queue.size > 0) {
-      const item = this.queue.pop()!;
+      const entry = this.queue.pop()!;
+      if (isSlice(entry)) {
+        if (pending.active.size + config.pageSize > config.maxPending) held.push(entry);
+        else this.deps.tasks.track(this.planned(r, entry));
+        continue;
+      }
+      const item = entry;
       if (!r.ours(item)) continue;
       // Never sent after its deadline: what is still queued then expires.
       if (item.deadline <= now) {
@@ -161,7 +185,16 @@ export class Scheduler {
       budget.set(key, left - 1);
       round.push(item);
     }
-    for (const item of held) this.queue.push(item);
+    for (const entry of held) this.queue.push(entry);
     return round;
+  }
+
+  private async planned(r: Rounds, slice: Slice): Promise<void> {
+    try {
+      await r.plan(slice);
+    } catch (e) {
+      this.deps.logger.warn({ err: e, notificationId: slice.job.notificationId, partition: slice.partition }, 'planning a page failed; trying again');
+      this.delay(slice, Date.now() + 500);
+    }
   }
 }

@@ -45,7 +45,7 @@ const messageOf = (item: Item, address: string): OutboundMessage => ({
  */
 export class Sender {
   constructor(
-    private readonly deps: Pick<WorkerDeps, 'readStore' | 'cipher' | 'router' | 'clock' | 'logger' | 'config' | 'metrics' | 'readModelsCaughtUp'> &
+    private readonly deps: Pick<WorkerDeps, 'readStore' | 'cipher' | 'router' | 'clock' | 'logger' | 'config' | 'metrics'> &
       Readonly<{ recorder: Recorder; pending: Pending; scheduler: Scheduler; ownership: Ownership; tasks: Tasks }>,
   ) {}
 
@@ -58,16 +58,15 @@ export class Sender {
       item.dispatched = true;
       recorder.dispatched(item.batch, [item.ref]);
     }
-    const intent = await recorder.flush();
+    await recorder.flush();
     failpoint('delivery:after-dispatch-intent');
     // A rebalance that began meanwhile decides who sends: the intent alone makes a new owner wait
     // for this worker's outcome (or, past the handover time, send again flagged).
     await ownership.settledRebalance();
     const mine = round.filter((item) => ownership.ours(item));
     if (mine.length === 0) return;
-    // Checked after the intent: any opt-out or consent change logged before it is in the read
-    // model now, so a change accepted before this send began is always honoured.
-    await this.deps.readModelsCaughtUp(intent);
+    // The read models hold every change accepted before the request (the slice caught up once);
+    // one accepted since is honoured here as soon as the read models have it, without a wait.
     const second = await this.eligible(mine);
     for (const r of second.refused) {
       this.deps.pending.sending.delete(r.item);

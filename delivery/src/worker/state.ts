@@ -10,6 +10,7 @@ import type { DeliveryConfig } from '../config';
 import type { ProviderRouter } from '../routing/router';
 import type { Batch } from '../recorder';
 import type { DeliveryMetrics } from '../metrics';
+import type { SliceJob } from '../job';
 
 export type WorkerDeps = Readonly<{
   bus: JobBus;
@@ -23,6 +24,8 @@ export type WorkerDeps = Readonly<{
   metrics?: DeliveryMetrics;
   /** Resolves once the read models (users, the delivery ledger) reflect the log up to `position`. */
   readModelsCaughtUp: (position: number) => Promise<void>;
+  /** Told this worker's share of the partitions (owned over all) on every rebalance: its share of each quota. */
+  onShare?: (fraction: number) => void;
   /** How long a partition gained from a live member may take to finish its sends (shared groups only). */
   handoverMs?: number;
   /**
@@ -47,6 +50,24 @@ export type Notification = {
   inFlightAtCrash: Set<string>;
   /** Position of the last event read from the partition's log: the read models must reach it before being asked. */
   seenPosition: number;
+  /** Planned (in the log) and not yet ended when this worker took the partition: sent first. */
+  plannedOpen: Map<string, DeliveryRef>;
+  /** Where the slice's next page starts (null: from the beginning), and whether it is all planned. */
+  cursor: string | null;
+  planned: boolean;
+};
+
+/** One notification's slice of this worker's partition, planned page by page as the queue drains. */
+export type Slice = {
+  key: string;
+  job: SliceJob;
+  partition: number;
+  deadline: number;
+  seq: number;
+  message: Message;
+  notification: Notification;
+  /** The read models include every change accepted before the request (checked once per slice). */
+  caughtUp: boolean;
 };
 
 export type Item = {

@@ -1,4 +1,4 @@
-import type { DeviceKind, NotificationTarget } from '#schema/events';
+import type { Admission, DeviceKind, NotificationTarget } from '#schema/events';
 import type { CollectionSpec } from '#platform/read-store/port';
 
 /** Deliveries (one per recipient device) by state; every counter sits in one of these. */
@@ -14,6 +14,9 @@ export type NotificationProgress = DeliveryCounts &
   Readonly<{
     /** Users the fan-out reached; null until the planner has counted them. */
     recipients: number | null;
+    /** A sliced send: its slices (one per bus partition) and how many are fully planned. */
+    slices?: number;
+    slicesPlanned?: number;
     /** The same counters split by channel and by provider, filled once deliveries are recorded. */
     byChannel: Readonly<Partial<Record<DeviceKind, DeliveryCounts>>>;
     byProvider: Readonly<Record<string, DeliveryCounts>>;
@@ -47,6 +50,8 @@ export type NotificationDocument = Readonly<{
   requestedAt: string;
   deadline: string;
   progress: NotificationProgress;
+  /** What admission estimated when the send was accepted. */
+  admission?: Admission;
   /** Position of the last event applied: live snapshots wait until the model has reached it. */
   lastPosition: number;
 }>;

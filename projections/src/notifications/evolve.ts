@@ -8,6 +8,8 @@ export const notificationEvents = eventTypes<NotificationEvent['type'] | Deliver
   NotificationPlanningProgressed: true,
   NotificationPlanned: true,
   NotificationCompleted: true,
+  NotificationSliced: true,
+  DeliverySlicePlanned: true,
   DeliveryDispatched: true,
   DeliveryAttempted: true,
   DeliverySucceeded: true,
@@ -63,6 +65,7 @@ export const evolve = (doc: NotificationDocument | null, event: RecordedEvent): 
       requestedAt: data.requestedAt,
       deadline: data.deadline,
       progress: initialProgress,
+      ...(data.admission ? { admission: data.admission } : {}),
       lastPosition: event.position,
     };
   }
@@ -80,6 +83,29 @@ export const evolve = (doc: NotificationDocument | null, event: RecordedEvent): 
     }
     case 'NotificationPlanned':
       return { ...at, status: doc.status === 'COMPLETED' ? 'COMPLETED' : 'DELIVERING', progress: { ...p, recipients: event.data.recipients } };
+    case 'NotificationSliced': {
+      const slicesPlanned = p.slicesPlanned ?? 0;
+      const status = doc.status === 'COMPLETED' ? 'COMPLETED' : slicesPlanned >= event.data.partitions ? 'DELIVERING' : 'PLANNING';
+      return { ...at, status, progress: { ...p, slices: event.data.partitions, slicesPlanned } };
+    }
+    case 'DeliverySlicePlanned': {
+      const { recipients, deliveries, byChannel, done } = event.data;
+      const slicesPlanned = (p.slicesPlanned ?? 0) + (done ? 1 : 0);
+      // Pages of a slice can be projected before the notification's own NotificationSliced event.
+      const planned = p.slices !== undefined && slicesPlanned >= p.slices;
+      return {
+        ...at,
+        status: doc.status === 'COMPLETED' ? 'COMPLETED' : planned ? 'DELIVERING' : 'PLANNING',
+        progress: {
+          ...p,
+          recipients: (p.recipients ?? 0) + recipients,
+          total: p.total + deliveries.length,
+          pending: p.pending + deliveries.length,
+          byChannel: plannedCounts(byChannel, p.byChannel),
+          slicesPlanned,
+        },
+      };
+    }
     case 'NotificationCompleted': {
       const { reachedSketch: _dropped, ...rest } = p;
       return { ...at, status: 'COMPLETED', progress: { ...rest, reachedUsers: event.data.reachedUsers, reachedUsersExact: true } };

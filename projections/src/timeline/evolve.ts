@@ -19,9 +19,10 @@ export const timelineEvents = eventTypes<UserEvent['type'] | 'NotificationReques
   NotificationRequested: true,
 });
 
-// DeliveryDispatched (the send intent) is left to the log: the worker reads it back after a crash,
-// and a ledger write per delivery for it would double the projection's work.
-export const deliveryEvents = eventTypes<Exclude<DeliveryEvent['type'], 'DeliveryDispatched'>>({
+// DeliveryDispatched (the send intent) and DeliverySlicePlanned (the plan) are left to the log: the
+// worker reads them back after a crash, and a ledger write per delivery for them would double the
+// projection's work.
+export const deliveryEvents = eventTypes<Exclude<DeliveryEvent['type'], 'DeliveryDispatched' | 'DeliverySlicePlanned'>>({
   DeliveryAttempted: true,
   DeliverySucceeded: true,
   DeliveryFailed: true,

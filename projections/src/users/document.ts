@@ -14,13 +14,15 @@ export type UserDocument = Readonly<{
   updatedAt: string;
   /** Revision of the user's stream this document reflects. */
   revision: number;
+  /** The user's shard (schema/src/sharding.ts): a slice of a send pages its partition's shards. */
+  shard: number;
 }>;
 
 export const USERS = 'users';
 
 export const usersCollection: CollectionSpec = {
   name: USERS,
-  indexes: [['tenantId'], ['tenantId', 'groupIds']],
+  indexes: [['tenantId'], ['tenantId', 'groupIds'], ['tenantId', 'groupIds', 'shard']],
   arrayFields: ['groupIds'],
 };
 

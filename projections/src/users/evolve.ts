@@ -1,3 +1,4 @@
+import { shardOf } from '#schema/sharding';
 import type { RecordedEvent, SealedDevice, UserEvent } from '#schema/events';
 import { eventTypes, isOneOf, readModel, unreachable, type ReadModel } from '../read-model';
 import { userDocId, usersCollection, type UserDocument } from './document';
@@ -39,6 +40,7 @@ export const evolve = (doc: UserDocument | null, event: RecordedEvent): UserDocu
       registeredAt: meta.at,
       updatedAt: meta.at,
       revision: event.revision,
+      shard: shardOf(data.userId),
     };
   }
   if (!doc) return null;

@@ -15,3 +15,13 @@ export const listUsers = (
     options.groupId === undefined ? { tenantId } : { tenantId, groupIds: options.groupId },
     { limit: options.first, ...(options.after ? { after: options.after } : {}) },
   );
+
+/** One shard of a group's members by id (schema/src/sharding.ts): what a slice of a send pages. */
+export const listShardMembers = (
+  store: ReadStore,
+  tenantId: string,
+  groupId: string,
+  shard: number,
+  options: Readonly<{ first: number; after?: Cursor | null }>,
+): Promise<Page<UserDocument>> =>
+  store.find<UserDocument>(USERS, { tenantId, groupIds: groupId, shard }, { limit: options.first, ...(options.after ? { after: options.after } : {}) });

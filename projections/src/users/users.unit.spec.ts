@@ -1,3 +1,4 @@
+import { shardOf } from '#schema/sharding';
 import { describe, it } from 'vitest';
 import type { UserRegistered } from '#schema/events';
 import { eventLog, ReadModelSpecification, sealed } from '../read-model.test-support';
@@ -32,6 +33,7 @@ describe('users read model', () => {
       registeredAt: log.atPosition(1),
       updatedAt: log.atPosition(1),
       revision: 0,
+      shard: shardOf('u1'),
     };
     return { log, registered, ada };
   };
