@@ -17,6 +17,9 @@ import { openKurrentDbEventStore } from '#platform/event-store/kurrentdb';
 import { openMongoReadStore } from '#platform/read-store/mongodb';
 import { openMongoKeyVault } from '#platform/key-vault/mongodb';
 import { openMongoLeaseStore } from '#platform/lease/mongodb';
+import { openPostgresReadStore } from '#platform/read-store/postgres';
+import { openPostgresKeyVault } from '#platform/key-vault/postgres';
+import { openPostgresLeaseStore } from '#platform/lease/postgres';
 import { openKafkaBus } from '#platform/bus/kafka';
 
 export type Infrastructure = Readonly<{
@@ -56,6 +59,13 @@ export const openInfrastructure = async (config: Config, logger: Logger): Promis
       vault = await openMongoKeyVault({ url: a.mongodbUrl!, database: `${a.mongodbDatabase}_keyvault` });
       opened.push(vault);
       openLeases = () => openMongoLeaseStore({ url: a.mongodbUrl!, database: a.mongodbDatabase });
+    } else if (a.readStore === 'postgres') {
+      // The vault in a schema apart from the read models (the event store has its own too).
+      readStore = await openPostgresReadStore({ connectionString: a.postgresUrl!, schema: 'notify_read' });
+      opened.push(readStore);
+      vault = await openPostgresKeyVault({ connectionString: a.postgresUrl!, schema: 'notify_keyvault' });
+      opened.push(vault);
+      openLeases = () => openPostgresLeaseStore({ connectionString: a.postgresUrl!, schema: 'notify_read' });
     } else {
       readStore = openSqliteReadStore({ path: file('read.db') });
       opened.push(readStore);

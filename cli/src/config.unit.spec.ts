@@ -58,6 +58,9 @@ describe('loadConfig', () => {
       expect(text).toMatch(/MASTER_KEY is required with EVENT_STORE=postgres/);
     }
     expect(() => loadConfig({ EVENT_STORE: 'cassandra' })).toThrow(/EVENT_STORE must be one of sqlite, postgres, eventstoredb, got "cassandra"/);
+    expect(() => loadConfig({ READ_STORE: 'postgres', MASTER_KEY: 'ab'.repeat(32) })).toThrow(/POSTGRES_URL is required with READ_STORE=postgres/);
+    expect(() => loadConfig({ READ_STORE: 'postgres', POSTGRES_URL: 'postgres://127.0.0.1/db' })).toThrow(/MASTER_KEY is required with EVENT_STORE=sqlite and READ_STORE=postgres/);
+    expect(loadConfig({ READ_STORE: 'postgres', POSTGRES_URL: 'postgres://127.0.0.1/db', MASTER_KEY: 'ab'.repeat(32) }).adapters).toMatchObject({ eventStore: 'sqlite', readStore: 'postgres', postgresUrl: 'postgres://127.0.0.1/db' });
     expect(() => loadConfig({ BUS: 'kafka' })).toThrow(/KAFKA_BROKERS is required with BUS=kafka/);
   });
 

@@ -5,11 +5,11 @@ export type Role = (typeof ROLES)[number];
 /** `command` and `query` both name the API role: one process serves mutations and queries. */
 const ROLE_ALIASES: Readonly<Record<string, Role>> = { command: 'api', query: 'api' };
 export const EVENT_STORES = ['sqlite', 'postgres', 'eventstoredb'] as const;
-export const READ_STORES = ['sqlite', 'mongodb'] as const;
+export const READ_STORES = ['sqlite', 'mongodb', 'postgres'] as const;
 export const BUSES = ['sqlite', 'kafka'] as const;
 export type Adapters = Readonly<{
   eventStore: (typeof EVENT_STORES)[number];
-  /** The read store; the key vault and the expiry lease live beside it. */
+  /** The read store; the key vault and the expiry lease live beside it (PostgreSQL: schemas `notify_read` and `notify_keyvault`). */
   readStore: (typeof READ_STORES)[number];
   bus: (typeof BUSES)[number];
   postgresUrl: string | null;
@@ -165,7 +165,11 @@ export const readServiceConfig = (r: EnvReader, cwd: string = process.cwd()): Co
     eventStore,
     readStore,
     bus,
-    postgresUrl: url('POSTGRES_URL', ['postgres', 'postgresql'], eventStore === 'postgres' ? 'EVENT_STORE=postgres' : null),
+    postgresUrl: url(
+      'POSTGRES_URL',
+      ['postgres', 'postgresql'],
+      eventStore === 'postgres' ? 'EVENT_STORE=postgres' : readStore === 'postgres' ? 'READ_STORE=postgres' : null,
+    ),
     eventStoreDbUrl: url('EVENTSTORE_CONNECTION_STRING', ['esdb', 'esdb+discover', 'kurrentdb', 'kurrentdb+discover', 'kdb', 'kdb+discover'], eventStore === 'eventstoredb' ? 'EVENT_STORE=eventstoredb' : null),
     mongodbUrl: url('MONGODB_URL', ['mongodb', 'mongodb+srv'], readStore === 'mongodb' ? 'READ_STORE=mongodb' : null),
     mongodbDatabase,
