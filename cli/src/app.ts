@@ -22,7 +22,7 @@ import { ExpiryService } from '#expiry/service';
 import { evictErasedKeys } from '#expiry/evictor';
 import { LiveHub } from '#query/live/hub';
 import { startProjections } from '#projections/runner';
-import { allCollections, allReadModels } from '#projections/index';
+import { activityReadModels, allCollections, allReadModels, audienceReadModels } from '#projections/index';
 import type { JobBus } from '#platform/bus/port';
 import type { DeliveryConfig } from '#delivery/config';
 import { startWebhookDispatcher } from '#delivery/webhooks/index';
@@ -109,15 +109,15 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
   // Every role reads the read models' collections, so declare them even where projections don't run.
   await readStore.ensureCollections(allCollections);
 
+  const startRunner = (models: typeof allReadModels) =>
+    startProjections({ eventStore, readStore, models, onError: (e) => logger.error({ err: e }, 'projection failed') });
   const projections = config.roles.includes('projections')
-    ? await startProjections({
-        eventStore,
-        readStore,
-        models: allReadModels,
-        onError: (e) => logger.error({ err: e }, 'projection failed'),
-      })
+    ? { audience: await startRunner(audienceReadModels), activity: await startRunner(activityReadModels) }
     : null;
-  if (projections) stops.push(() => projections.stop());
+  if (projections) stops.push(async () => {
+    await projections.activity.stop();
+    await projections.audience.stop();
+  });
 
   let expiry: ExpiryService | null = null;
   if (config.roles.includes('expiry')) {
@@ -156,9 +156,10 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
   let publicUrl = config.publicUrl;
   let delivery: DeliveryRole | null = null;
   if (config.roles.includes('delivery')) {
+    // A send waits once for who may receive it (the audience's read models), never for the activity.
     const readModelsCaughtUp = projections
-      ? (position: number) => projections.caughtUp(position)
-      : (position: number) => waitForReadModels(readStore, ['users', 'timeline'], position);
+      ? (position: number) => projections.audience.caughtUp(position)
+      : (position: number) => waitForReadModels(readStore, ['users', 'groups'], position);
     delivery = await startDelivery({
       eventStore, readStore, bus, cipher, clock, logger, metrics, readModelsCaughtUp,
       config: deliveryConfig,
@@ -245,7 +246,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
     operatorKey,
     settle: async () => {
       const head = await eventStore.headPosition();
-      if (projections) await projections.caughtUp(head);
+      if (projections) await Promise.all([projections.audience.caughtUp(head), projections.activity.caughtUp(head)]);
       if (expiry) await expiry.caughtUp(head);
     },
     stop: async () => {

@@ -7,7 +7,15 @@ import { tenants } from './tenants/evolve';
 import { timeline } from './timeline/evolve';
 import { users } from './users/evolve';
 
-export const allReadModels: readonly AnyReadModel[] = [tenants, users, groups, notifications, timeline, integrations];
+/**
+ * Two runners, each with its own subscription: who may receive (tenants, users, groups,
+ * integrations) stays at the head of the log whatever the flood of delivery events the activity
+ * (notifications' progress, the timeline) is working through, so a new send waits for the former
+ * only.
+ */
+export const audienceReadModels: readonly AnyReadModel[] = [tenants, users, groups, integrations];
+export const activityReadModels: readonly AnyReadModel[] = [notifications, timeline];
+export const allReadModels: readonly AnyReadModel[] = [...audienceReadModels, ...activityReadModels];
 
 /** What a read-only process (the query role) declares before it queries: the runner's specs. */
 export const allCollections: readonly CollectionSpec[] = allReadModels.map((m) => declaredCollection(m.collection));

@@ -139,7 +139,8 @@ export class Intake {
         scheduler.enqueue(slice);
       }
       scheduler.wake();
-      while (!this.stopped && this.deps.pending.full) await this.deps.pending.room();
+      // No wait for room: a slice holds nothing until a page of it is planned, and pages are
+      // planned only as the queue drains, so a new send is taken in at once, whatever is queued.
     }
     this.deps.metrics?.queueDepth.set(scheduler.depth);
   }

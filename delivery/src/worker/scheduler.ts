@@ -35,6 +35,8 @@ export class Scheduler {
   private readonly delayed = new MinHeap<Item>((a, b) => a.notBefore < b.notBefore);
   /** Dispatch rounds between taking their items and handing them to providers. */
   private rounds = 0;
+  /** Queue room promised to pages being planned. */
+  private reserved = 0;
   private stopped = false;
   private wakeUp: (() => void) | null = null;
 
@@ -157,8 +159,8 @@ export class Scheduler {
     while (round.length < room && this.queue.size > 0) {
       const entry = this.queue.pop()!;
       if (isSlice(entry)) {
-        if (pending.active.size + config.pageSize > config.maxPending) held.push(entry);
-        else this.deps.tasks.track(this.planned(r, entry));
+        if (this.mayPlan(entry)) this.deps.tasks.track(this.planned(r, entry));
+        else held.push(entry);
         continue;
       }
       const item = entry;
@@ -189,12 +191,28 @@ export class Scheduler {
     return round;
   }
 
+  /**
+   * Whether a page of the slice fits: within the queue's limit, counting pages being planned; or,
+   * for a slice due before deliveries already queued (it was reached first in deadline order), a
+   * quarter above it, so a tighter deadline never waits for a looser send's queue to drain.
+   */
+  private mayPlan(slice: Slice): boolean {
+    const { pending, config } = this.deps;
+    const held = pending.active.size + this.reserved;
+    if (held + config.pageSize <= config.maxPending) return true;
+    const preempts = this.queue.size > 0 && this.queue.peek()!.deadline > slice.deadline;
+    return preempts && held + config.pageSize <= config.maxPending * 1.25;
+  }
+
   private async planned(r: Rounds, slice: Slice): Promise<void> {
+    this.reserved += this.deps.config.pageSize;
     try {
       await r.plan(slice);
     } catch (e) {
       this.deps.logger.warn({ err: e, notificationId: slice.job.notificationId, partition: slice.partition }, 'planning a page failed; trying again');
       this.delay(slice, Date.now() + 500);
+    } finally {
+      this.reserved -= this.deps.config.pageSize;
     }
   }
 }
