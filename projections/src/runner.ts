@@ -31,6 +31,13 @@ export type RunningProjections = Readonly<{
 export const REBUILDING = -1;
 
 const MAX_CONFLICTS = 50;
+/** Documents one commit may touch, about: a bound on each synchronous step of the runner. */
+const MAX_UNITS = 1_000;
+
+const unitsOf = (e: RecordedEvent): number => {
+  const deliveries = (e.data as { deliveries?: readonly unknown[] }).deliveries;
+  return Array.isArray(deliveries) ? Math.max(1, deliveries.length) : 1;
+};
 const GET_MANY_CHUNK = 500;
 const POLL_MS = 100;
 
@@ -183,7 +190,27 @@ export const startProjections = async (deps: ProjectionDeps): Promise<RunningPro
     }
   };
 
+  /**
+   * A batch is applied in chunks of at most MAX_UNITS documents' worth (a delivery event carries
+   * up to a few hundred deliveries), each its own commit with its checkpoint, the event loop let
+   * go between them: the API's requests never wait behind one huge synchronous commit.
+   */
   const handle = async (events: readonly RecordedEvent[]): Promise<void> => {
+    let chunk: RecordedEvent[] = [];
+    let units = 0;
+    for (const e of events) {
+      chunk.push(e);
+      units += unitsOf(e);
+      if (units < MAX_UNITS) continue;
+      await handleChunk(chunk);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      chunk = [];
+      units = 0;
+    }
+    if (chunk.length > 0) await handleChunk(chunk);
+  };
+
+  const handleChunk = async (events: readonly RecordedEvent[]): Promise<void> => {
     const last = events.at(-1)?.position;
     if (last === undefined || stopped) return;
     if (active().length < models.length) {
