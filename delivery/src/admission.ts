@@ -46,10 +46,15 @@ const loadAhead = async (readStore: ReadStore, tenantId: string, deadline: strin
   const own: Partial<Record<DeviceKind, number>> = {};
   for (const status of ['REQUESTED', 'PLANNING', 'DELIVERING'] as const) {
     let after: string | undefined;
+    let beyond = false;
     do {
-      const page = await readStore.find<NotificationDocument>(NOTIFICATIONS, { status }, { limit: 500, ...(after ? { after } : {}) });
+      // By deadline: only the sends due before this one are read, not every send under way.
+      const page = await readStore.find<NotificationDocument>(NOTIFICATIONS, { status }, { limit: 200, sort: { field: 'deadline', direction: 'asc' }, ...(after ? { after } : {}) });
       for (const n of page.items) {
-        if (n.deadline > deadline) continue;
+        if (n.deadline > deadline) {
+          beyond = true;
+          break;
+        }
         const p = n.progress;
         const estimated = n.admission?.deliveries ?? 0;
         const remaining = Math.max(0, Math.max(p.total, estimated) - p.succeeded - p.failed - p.expired);
@@ -63,7 +68,7 @@ const loadAhead = async (readStore: ReadStore, tenantId: string, deadline: strin
         }
       }
       after = page.next ?? undefined;
-    } while (after);
+    } while (after && !beyond);
   }
   return { all, own: { total: ownTotal, byChannel: own } };
 };

@@ -51,7 +51,6 @@ export class Commits {
       const item = pending.active.get(t.ref.deliveryId);
       if (!item) continue;
       pending.active.delete(t.ref.deliveryId);
-      item.notification.bloom.add(t.ref.deliveryId);
       item.message.remaining--;
       partitions.add(item.message.partition);
       metrics?.deliveries.inc({ status: t.status, channel: t.ref.channel, provider: t.provider ?? 'none' });

@@ -1,7 +1,6 @@
 import type { DeliveryRef } from '#schema/events';
 import { streams } from '#schema/streams';
 import type { BusMessage } from '#platform/bus/port';
-import { BloomFilter } from '#platform/sketches/bloom';
 import type { SliceJob } from '../job';
 import type { Commits } from './commits';
 import type { Ownership } from './ownership';
@@ -39,10 +38,9 @@ export class NotificationStates {
   }
 
   private async load(job: SliceJob, partition: number): Promise<Notification> {
-    const { eventStore, config } = this.deps;
+    const { eventStore } = this.deps;
     const [requested] = await eventStore.readStream(streams.notification(job.tenantId, job.notificationId), { maxCount: 1 });
     if (!requested || requested.type !== 'NotificationRequested') throw new Error(`notification ${job.notificationId} not found`);
-    const bloom = new BloomFilter(Math.max(65_536, Math.ceil(4_000_000 / config.partitions)), 0.01);
     const dispatched = new Set<string>();
     const plannedOpen = new Map<string, DeliveryRef>();
     let cursor: string | null = null;
@@ -65,7 +63,6 @@ export class NotificationStates {
           } else if (e.type === 'DeliveryDispatched') for (const d of entries) dispatched.add(d.deliveryId);
           else if (e.type === 'DeliverySucceeded' || e.type === 'DeliveryFailed' || e.type === 'DeliveryExpired') {
             for (const d of entries) {
-              bloom.add(d.deliveryId);
               dispatched.delete(d.deliveryId);
               plannedOpen.delete(d.deliveryId);
             }
@@ -85,7 +82,7 @@ export class NotificationStates {
         await readOn();
       }
     }
-    return { text: requested.data.text, bloom, inFlightAtCrash: dispatched, seenPosition, plannedOpen, cursor, planned };
+    return { text: requested.data.text, inFlightAtCrash: dispatched, seenPosition, plannedOpen, cursor, planned };
   }
 }
 

@@ -5,7 +5,6 @@ import type { JobBus } from '#platform/bus/port';
 import type { PersonalDataCipher } from '#platform/crypto/personal-data';
 import type { Clock } from '#platform/clock';
 import type { Logger } from '#platform/logger';
-import type { BloomFilter } from '#platform/sketches/bloom';
 import type { DeliveryConfig } from '../config';
 import type { ProviderRouter } from '../routing/router';
 import type { Batch } from '../recorder';
@@ -44,8 +43,6 @@ export type Message = { partition: number; offset: number; remaining: number };
 /** One notification's state for one partition: the partition's owner alone writes its delivery stream. */
 export type Notification = {
   text: string;
-  /** "Maybe recorded already": a miss means certainly new, a hit is checked in the ledger. */
-  bloom: BloomFilter;
   /** Handed to a provider before a crash with no outcome logged: bounded by the in-flight limit. */
   inFlightAtCrash: Set<string>;
   /** Position of the last event read from the partition's log: the read models must reach it before being asked. */

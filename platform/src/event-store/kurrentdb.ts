@@ -221,6 +221,7 @@ export const openKurrentDbEventStore = async (options: Readonly<{ connectionStri
     };
 
     const subscription: Subscription = {
+      progress: () => delivered,
       stop: async () => {
         stopping = true;
         await source.unsubscribe();

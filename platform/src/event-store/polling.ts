@@ -70,6 +70,7 @@ export const pollingSubscription = (source: PollingSource, o: SubscribeOptions, 
   };
 
   const subscription: Subscription = {
+    progress: () => delivered,
     stop: async () => {
       stopping = true;
       waker.notify();

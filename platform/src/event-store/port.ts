@@ -63,6 +63,11 @@ export interface Subscription {
   stop(): Promise<void>;
   /** Resolves once the subscription has delivered everything up to `position`. */
   caughtUp(position: number): Promise<void>;
+  /**
+   * The position up to which every event has been delivered and handled: past the events a type
+   * filter left out too, so a reader of few types knows how far the log has been seen.
+   */
+  progress(): number;
 }
 
 /**

@@ -61,7 +61,7 @@ export const NOTIFICATIONS = 'notifications';
 export const notificationsCollection: CollectionSpec = {
   name: NOTIFICATIONS,
   indexes: [['tenantId'], ['status']],
-  sortFields: ['requestedAt'],
+  sortFields: ['requestedAt', 'deadline'],
 };
 
 export const notificationDocId = (tenantId: string, notificationId: string): string => `${tenantId}:${notificationId}`;
