@@ -4,6 +4,7 @@ import type { PersonalDataCipher } from '#platform/crypto/personal-data';
 import type { Actor, Commands } from '#command/application';
 import type { LiveHub } from '#query/live/hub';
 import type { Principal } from './auth';
+import type { RateLimits, TenantLimitOverrides } from './rate-limits';
 
 /** Provider integrations as the API needs them beyond the log: testing one, and the operator's rule on endpoints. */
 export type ProviderServices = Readonly<{
@@ -22,6 +23,14 @@ export type Services = Readonly<{
   providers: ProviderServices;
 }>;
 
-export type GraphQLContext = Readonly<{ principal: Principal; requestId: string; services: Services }>;
+/** What the API layer itself keeps: its rate limits, the operator's overrides of them, its limits on reads. */
+export type ApiServices = Readonly<{
+  rateLimits: RateLimits;
+  overrides: TenantLimitOverrides;
+  /** Events one filtered auditLog request reads at most. */
+  auditScanLimit: number;
+}>;
+
+export type GraphQLContext = Readonly<{ principal: Principal; requestId: string; services: Services; api: ApiServices }>;
 
 export const actorOf = (ctx: GraphQLContext): Actor => ({ keyId: ctx.principal.keyId, requestId: ctx.requestId });

@@ -7,6 +7,7 @@ import { QueryResolver } from './resolvers/queries';
 import { SubscriptionResolver } from './resolvers/subscriptions';
 import { ProviderResolver } from './resolvers/providers';
 import { WebhookResolver } from './resolvers/webhooks';
+import { LimitsResolver } from './resolvers/limits';
 import { authChecker } from './auth';
 
 let built: Promise<GraphQLSchema> | null = null;
@@ -14,7 +15,7 @@ let built: Promise<GraphQLSchema> | null = null;
 /** The whole API. Built once per process: type-graphql's metadata is global. */
 export const apiSchema = (): Promise<GraphQLSchema> =>
   (built ??= buildSchema({
-    resolvers: [QueryResolver, MutationResolver, SubscriptionResolver, ProviderResolver, WebhookResolver],
+    resolvers: [QueryResolver, MutationResolver, SubscriptionResolver, ProviderResolver, WebhookResolver, LimitsResolver],
     authChecker,
     validate: false,
     // Required by type-graphql; our subscriptions bring their own iterators from the live hub.

@@ -1,37 +1,101 @@
 import http from 'node:http';
-import { ApolloServer, HeaderMap, type BaseContext } from '@apollo/server';
+import { ApolloServer, HeaderMap, type BaseContext, type GraphQLRequestContextDidResolveOperation } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { GraphQLError, parse, validate, specifiedRules, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
-import { WebSocketServer } from 'ws';
-import { useServer } from 'graphql-ws/use/ws';
-import { CloseCode } from 'graphql-ws';
+import {
+  GraphQLError,
+  NoSchemaIntrospectionCustomRule,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type ExecutionArgs,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type ValidationRule,
+} from 'graphql';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CloseCode, handleProtocols, makeServer, type Context as WsContext } from 'graphql-ws';
 import { isDomainError } from '#schema/errors';
 import type { Logger } from '#platform/logger';
-import { checkCost, depthLimit } from './limits';
+import { Lanes } from './lanes';
+import { aliasAndDirectiveLimit, checkCost, depthLimit, mutationFieldLimit, requestError, selectOperation } from './limits';
 
 export type Route = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean> | boolean;
+
+/** What the API refuses before running anything (see README, "API in brief"). */
+export type RequestLimits = Readonly<{
+  maxDepth: number;
+  maxCost: number;
+  maxAliases: number;
+  maxDirectives: number;
+  maxTokens: number;
+  maxMutationFields: number;
+  maxBodyBytes: number;
+  auditScanLimit: number;
+  introspection: boolean;
+  landingPage: boolean;
+  /** Requests of one tenant running at once on this replica, and queued beyond those. */
+  tenantConcurrency: number;
+  tenantQueue: number;
+}>;
+
+export type WebSocketLimits = Readonly<{
+  maxPayloadBytes: number;
+  keepAliveMs: number;
+  maxConnectionMs: number;
+  maxConnectionsPerKey: number;
+  maxConnectionsPerTenant: number;
+  maxSubscriptionsPerKey: number;
+  maxSubscriptionsPerTenant: number;
+}>;
+
+/** Who a context belongs to, for counting connections and closing a revoked key's sockets. */
+export type Identity = Readonly<{ key: string; tenantId: string | null }>;
 
 export type GraphQLServerOptions<Ctx extends BaseContext> = Readonly<{
   schema: GraphQLSchema;
   host: string;
   port: number;
   logger: Logger;
-  maxDepth: number;
-  maxCost: number;
-  /** Builds the context of one HTTP request; throw a GraphQLError to refuse it. */
+  limits: RequestLimits;
+  ws: WebSocketLimits;
+  /** Builds the context of one HTTP request (authenticated, admitted by the rate limits); throw a GraphQLError to refuse it. */
   httpContext: (req: http.IncomingMessage) => Promise<Ctx>;
-  /** Builds the context of one WebSocket connection from its connection params. */
+  /**
+   * Builds the context of one WebSocket operation from the connection params: called at connect
+   * and again for every subscribe, so a revoked key stops at its next operation.
+   */
   wsContext: (connectionParams: Readonly<Record<string, unknown>> | undefined) => Promise<Ctx>;
+  identify: (ctx: Ctx) => Identity;
+  /** Runs once an operation is chosen and priced, before it executes (sends' rate limits). */
+  beforeExecute?: (ctx: Ctx, operation: OperationDefinitionNode, document: DocumentNode) => Promise<void>;
+  /** Calls back with the identity key of every API key revoked from now on; resolves to a stop function. */
+  watchRevocations?: (onRevoked: (key: string) => void) => Promise<() => Promise<void>>;
   /** Extra HTTP routes (health, metrics); return true when handled. */
   routes?: readonly Route[];
-  maxBodyBytes?: number;
 }>;
 
 export type RunningServer = Readonly<{ url: string; wsUrl: string; port: number; stop: () => Promise<void> }>;
 
 const INPUT_VALIDATION = /got invalid value|does not exist in ".*" enum|Expected value of type|Expected type|cannot represent/i;
+
+/** Close codes of the WebSocket: graphql-ws's, and the standard ones clients reconnect on. */
+export const WS_CLOSE = {
+  /** A key that is missing, invalid or revoked at connect (graphql-ws's Forbidden). */
+  forbidden: CloseCode.Forbidden,
+  /** The key was revoked while the socket was open: the client must not retry with it. */
+  revoked: CloseCode.Unauthorized,
+  /** The connection reached WS_MAX_CONNECTION_MS: reconnect (RFC 6455 Going Away). */
+  lifetime: 1001,
+  /** Too many connections for the key or tenant, or its requests are rate limited: reconnect later (RFC 6455 Try Again Later). */
+  tryAgainLater: 1013,
+  /** A message over WS_MAX_PAYLOAD_BYTES (RFC 6455 Message Too Big; sent by ws). */
+  tooBig: 1009,
+} as const;
 
 /**
  * One error shape for every failure: DomainErrors keep their code and message; an invalid
@@ -48,101 +112,286 @@ export const formatError = (logger: Logger) => (formatted: GraphQLFormattedError
       extensions: { code: original.code, ...(original.field ? { field: original.field } : {}) },
     };
   }
-  const code = formatted.extensions?.['code'];
+  const { http: _http, ...extensions } = (formatted.extensions ?? {}) as Record<string, unknown>;
+  const code = extensions['code'];
   if (code === 'GRAPHQL_VALIDATION_FAILED' && INPUT_VALIDATION.test(formatted.message)) {
-    return { ...formatted, extensions: { ...formatted.extensions, code: 'BAD_USER_INPUT' } };
+    return { ...formatted, extensions: { ...extensions, code: 'BAD_USER_INPUT' } };
+  }
+  // Apollo's own refusals of a malformed request (an APQ hash that does not match its text) carry a 4xx and no code.
+  const status = original instanceof GraphQLError ? (original.extensions?.['http'] as { status?: number } | undefined)?.status : undefined;
+  if ((code === 'INTERNAL_SERVER_ERROR' || code === undefined) && status !== undefined && status >= 400 && status < 500) {
+    return { message: formatted.message, extensions: { ...extensions, code: 'BAD_REQUEST' } };
   }
   if (code === 'INTERNAL_SERVER_ERROR' || code === undefined) {
     logger.error({ err: original, path: formatted.path }, 'unexpected error');
     return { message: 'internal error', ...(formatted.path ? { path: formatted.path } : {}), extensions: { code: 'INTERNAL_SERVER_ERROR' } };
   }
-  return formatted;
+  return { ...formatted, extensions };
 };
 
-const readBody = (req: http.IncomingMessage, limit: number): Promise<string> =>
+type Body = Readonly<{ kind: 'ok'; text: string }> | Readonly<{ kind: 'tooLarge'; drained: boolean }>;
+
+/** Bodies over the limit are read to their end and discarded (up to this much), so the client reads the 413 instead of a reset. */
+const DRAIN_FACTOR = 16;
+
+const readBody = (req: http.IncomingMessage, limit: number): Promise<Body> =>
   new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? NaN);
     const chunks: Buffer[] = [];
     let size = 0;
+    let over = Number.isFinite(declared) && declared > limit;
+    if (over && declared > limit * DRAIN_FACTOR) {
+      resolve({ kind: 'tooLarge', drained: false });
+      return;
+    }
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > limit) {
-        reject(Object.assign(new Error(`request body over ${limit} bytes`), { status: 413 }));
-        req.destroy();
+        over = true;
+        chunks.length = 0;
+        if (size > limit * DRAIN_FACTOR) {
+          req.removeAllListeners('data');
+          req.pause();
+          resolve({ kind: 'tooLarge', drained: false });
+        }
       } else chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(over ? { kind: 'tooLarge', drained: true } : { kind: 'ok', text: Buffer.concat(chunks).toString('utf8') }));
     req.on('error', reject);
   });
 
+const jsonError = (res: http.ServerResponse, status: number, message: string, code: string, headers: Record<string, string> = {}): void => {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
+};
+
+type SocketEntry<Ctx> = {
+  socket: WebSocket;
+  identity: Identity | null;
+  ws: WsContext<Record<string, unknown>, { socket: WebSocket }> | null;
+  ctx: Ctx | null;
+  timers: NodeJS.Timeout[];
+  /** Subscriptions admitted (past every check) and not yet completed. */
+  admitted: Set<string>;
+};
+
 /** Apollo Server 5 on a plain node:http server, with graphql-ws subscriptions on the same port. */
 export const startGraphQLServer = async <Ctx extends BaseContext>(options: GraphQLServerOptions<Ctx>): Promise<RunningServer> => {
-  const { schema, logger } = options;
+  const { schema, logger, limits } = options;
   const httpServer = http.createServer();
   // Longer than clients' and load balancers' idle timeouts, so the server is not the side that
   // closes an idle keep-alive connection just as a request is sent on it.
   httpServer.keepAliveTimeout = 65_000;
   httpServer.headersTimeout = 66_000;
-  const wss = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  const validationRules = [depthLimit(options.maxDepth)];
+  const validationRules: ValidationRule[] = [
+    depthLimit(limits.maxDepth),
+    aliasAndDirectiveLimit(limits.maxAliases, limits.maxDirectives),
+    mutationFieldLimit(limits.maxMutationFields),
+  ];
   const format = formatError(logger);
+  const lanes = new Lanes(limits.tenantConcurrency, limits.tenantQueue);
+  const costContext = { auditScanLimit: limits.auditScanLimit };
 
-  const wsCleanup = useServer<Record<string, unknown>, { ctx?: Ctx }>(
-    {
-      schema,
-      onConnect: async (ctx) => {
-        try {
-          ctx.extra.ctx = await options.wsContext(ctx.connectionParams);
-          return true;
-        } catch (e) {
-          const reason = isDomainError(e) ? e.message : 'unauthenticated';
-          ctx.extra.socket.close(CloseCode.Forbidden, reason.slice(0, 120));
-          return false;
+  // ---- WebSocket: subscriptions only, every operation authenticated ---------------------------
+  const wss = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: options.ws.maxPayloadBytes, handleProtocols });
+  const sockets = new Map<WebSocket, SocketEntry<Ctx>>();
+  const entriesOf = (pick: (i: Identity) => boolean) => [...sockets.values()].filter((e) => e.identity && pick(e.identity));
+  const subscriptionsOf = (entries: SocketEntry<Ctx>[]) => entries.reduce((n, e) => n + e.admitted.size, 0);
+  const close = (entry: SocketEntry<Ctx>, code: number, reason: string) => {
+    if (entry.socket.readyState === entry.socket.OPEN || entry.socket.readyState === entry.socket.CONNECTING) entry.socket.close(code, reason.slice(0, 120));
+  };
+  const wsRules = [...specifiedRules, ...validationRules, ...(limits.introspection ? [] : [NoSchemaIntrospectionCustomRule])];
+  const withCode = (e: GraphQLError, code: string): GraphQLError =>
+    e.extensions?.['code'] ? e : new GraphQLError(e.message, { nodes: e.nodes ?? null, source: e.source ?? null, positions: e.positions ?? null, path: e.path ?? null, originalError: e.originalError ?? null, extensions: { ...e.extensions, code } });
+  const asErrors = (e: unknown): GraphQLError[] => {
+    if (e instanceof GraphQLError) return [e];
+    if (isDomainError(e)) return [new GraphQLError(e.message, { originalError: e })];
+    throw e;
+  };
+
+  const graphqlWs = makeServer<Record<string, unknown>, { socket: WebSocket }>({
+    schema,
+    onConnect: async (ctx) => {
+      const entry = sockets.get(ctx.extra.socket);
+      if (!entry) return false;
+      let context: Ctx;
+      try {
+        context = await options.wsContext(ctx.connectionParams);
+      } catch (e) {
+        const code = e instanceof GraphQLError ? e.extensions?.['code'] : isDomainError(e) ? e.code : undefined;
+        if (code === 'RATE_LIMITED') close(entry, WS_CLOSE.tryAgainLater, (e as Error).message);
+        else if (code !== undefined) close(entry, WS_CLOSE.forbidden, (e as Error).message);
+        else {
+          logger.error({ err: e }, 'WebSocket connection failed');
+          close(entry, CloseCode.InternalServerError, 'internal error');
         }
-      },
-      context: (ctx) => ctx.extra.ctx!,
-      onSubscribe: (_ctx, _id, payload) => {
-        let document;
-        try {
-          document = parse(payload.query);
-        } catch (e) {
-          return [e as GraphQLError];
-        }
-        const errors = validate(schema, document, [...specifiedRules, ...validationRules]);
-        if (errors.length > 0) return errors;
-        try {
-          checkCost(schema, document, payload.variables ?? undefined, payload.operationName, options.maxCost);
-        } catch (e) {
-          return [e as GraphQLError];
-        }
-        return undefined;
-      },
-      // Subscriptions bypass Apollo, so their errors get the same formatting here.
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((e) => format(e.toJSON(), e)) } : undefined,
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => format(e.toJSON(), e)),
+        return false;
+      }
+      const identity = options.identify(context);
+      const ws = options.ws;
+      if (entriesOf((i) => i.key === identity.key).length >= ws.maxConnectionsPerKey) {
+        close(entry, WS_CLOSE.tryAgainLater, `too many connections for this API key (limit ${ws.maxConnectionsPerKey})`);
+        return false;
+      }
+      if (identity.tenantId !== null && entriesOf((i) => i.tenantId === identity.tenantId).length >= ws.maxConnectionsPerTenant) {
+        close(entry, WS_CLOSE.tryAgainLater, `too many connections for this tenant (limit ${ws.maxConnectionsPerTenant})`);
+        return false;
+      }
+      entry.identity = identity;
+      entry.ws = ctx;
+      entry.ctx = context;
+      const lifetime = setTimeout(() => close(entry, WS_CLOSE.lifetime, 'connection lifetime reached; reconnect'), ws.maxConnectionMs);
+      lifetime.unref();
+      entry.timers.push(lifetime);
+      return true;
     },
-    wss,
-  );
+    onSubscribe: async (ctx, id, payload): Promise<ExecutionArgs | readonly GraphQLError[]> => {
+      const entry = sockets.get(ctx.extra.socket);
+      if (!entry?.identity) return [requestError('the connection is not authenticated', 'UNAUTHENTICATED', {}, 401)];
+      // The key is checked again for every operation: a revoked key stops here.
+      let context: Ctx;
+      try {
+        context = await options.wsContext(ctx.connectionParams);
+      } catch (e) {
+        const errors = asErrors(e);
+        if (errors[0]?.extensions?.['code'] === 'UNAUTHENTICATED' || (isDomainError(e) && e.code === 'UNAUTHENTICATED')) close(entry, WS_CLOSE.revoked, 'API key invalid or revoked');
+        return errors;
+      }
+      entry.ctx = context;
+      let document: DocumentNode;
+      try {
+        document = parse(payload.query, { maxTokens: limits.maxTokens });
+      } catch (e) {
+        return [withCode(e as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
+      }
+      const errors = validate(schema, document, wsRules);
+      if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+      try {
+        const operation = selectOperation(document, payload.operationName);
+        if (operation.operation !== 'subscription') {
+          return [requestError(`only subscriptions run over WebSocket; send ${operation.operation === 'mutation' ? 'mutations' : 'queries'} as HTTP POST to /graphql`, 'BAD_REQUEST')];
+        }
+        checkCost(schema, document, payload.variables, payload.operationName, limits.maxCost, costContext);
+        await options.beforeExecute?.(context, operation, document);
+      } catch (e) {
+        return asErrors(e);
+      }
+      // Counted and admitted in one synchronous step: subscribes of one burst cannot all pass.
+      const ws = options.ws;
+      const identity = entry.identity;
+      if (subscriptionsOf(entriesOf((i) => i.key === identity.key)) >= ws.maxSubscriptionsPerKey) {
+        return [requestError(`too many subscriptions for this API key (limit ${ws.maxSubscriptionsPerKey}); complete some first`, 'RATE_LIMITED')];
+      }
+      if (identity.tenantId !== null && subscriptionsOf(entriesOf((i) => i.tenantId === identity.tenantId)) >= ws.maxSubscriptionsPerTenant) {
+        return [requestError(`too many subscriptions for this tenant (limit ${ws.maxSubscriptionsPerTenant}); complete some first`, 'RATE_LIMITED')];
+      }
+      entry.admitted.add(id);
+      return {
+        schema,
+        document,
+        contextValue: context,
+        variableValues: payload.variables ?? null,
+        operationName: payload.operationName ?? null,
+      };
+    },
+    onComplete: (ctx, id) => {
+      sockets.get(ctx.extra.socket)?.admitted.delete(id);
+    },
+    // Subscriptions bypass Apollo, so their errors get the same formatting here.
+    onNext: (_ctx, _id, _payload, _args, result) =>
+      result.errors ? { ...result, errors: result.errors.map((e) => format(e.toJSON(), e)) } : undefined,
+    onError: (_ctx, _id, _payload, errors) => errors.map((e) => format(e.toJSON(), e)),
+  });
 
+  wss.on('connection', (socket, request) => {
+    const entry: SocketEntry<Ctx> = { socket, identity: null, ws: null, ctx: null, timers: [], admitted: new Set() };
+    sockets.set(socket, entry);
+    // ws has already closed with 1009 (a message over maxPayload) or 1002 (a protocol error) when it reports one here.
+    socket.on('error', (err) => logger.debug({ err }, 'WebSocket error'));
+    if (options.ws.keepAliveMs > 0) {
+      let alive = true;
+      socket.on('pong', () => (alive = true));
+      const ping = setInterval(() => {
+        if (!alive) {
+          socket.terminate();
+          return;
+        }
+        alive = false;
+        if (socket.readyState === socket.OPEN) socket.ping();
+      }, options.ws.keepAliveMs);
+      ping.unref();
+      entry.timers.push(ping);
+    }
+    const closed = graphqlWs.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) =>
+          new Promise<void>((resolve, reject) => {
+            if (socket.readyState !== socket.OPEN) return resolve();
+            socket.send(data, (err) => (err ? reject(err) : resolve()));
+          }),
+        close: (code, reason) => close(entry, code ?? 1000, reason ?? ''),
+        onMessage: (cb) =>
+          socket.on('message', (data) => {
+            void cb(String(data)).catch((err: unknown) => {
+              logger.error({ err }, 'WebSocket message failed');
+              close(entry, CloseCode.InternalServerError, 'internal error');
+            });
+          }),
+      },
+      { socket },
+    );
+    socket.once('close', (code, reason) => {
+      for (const t of entry.timers) clearTimeout(t);
+      sockets.delete(socket);
+      void closed(code, String(reason)).catch((err: unknown) => logger.warn({ err }, 'WebSocket close handling failed'));
+    });
+    void request;
+  });
+  const stopWatching = options.watchRevocations
+    ? await options.watchRevocations((key) => {
+        for (const entry of entriesOf((i) => i.key === key)) close(entry, WS_CLOSE.revoked, 'API key revoked');
+      })
+    : null;
+  const closeSockets = async () => {
+    for (const entry of sockets.values()) close(entry, 1001, 'Going away');
+    await new Promise<void>((resolve) => wss.close(() => resolve()));
+  };
+
+  // ---- HTTP: Apollo --------------------------------------------------------------------------
   const apollo = new ApolloServer<Ctx>({
     schema,
     validationRules,
-    introspection: true,
+    introspection: limits.introspection,
+    parseOptions: { maxTokens: limits.maxTokens },
     // The process owns shutdown (cli/src/main.ts); Apollo's own signal handler would race it.
     stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: false,
     formatError: format,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
-      ApolloServerPluginLandingPageDisabled(),
+      limits.landingPage ? ApolloServerPluginLandingPageLocalDefault({ embed: true }) : ApolloServerPluginLandingPageDisabled(),
       {
         async serverWillStart() {
-          return { async drainServer() { await wsCleanup.dispose(); } };
+          return {
+            async drainServer() {
+              await stopWatching?.();
+              await closeSockets();
+            },
+          };
         },
         async requestDidStart() {
           return {
-            async didResolveOperation({ request, document }) {
-              checkCost(schema, document, request.variables, request.operationName, options.maxCost);
+            async didResolveOperation({ request, document, contextValue }: GraphQLRequestContextDidResolveOperation<Ctx>) {
+              const operation = selectOperation(document, request.operationName);
+              if (operation.operation === 'subscription') {
+                throw requestError('subscriptions run over WebSocket (graphql-ws) at this URL, not over HTTP', 'BAD_REQUEST');
+              }
+              checkCost(schema, document, request.variables, request.operationName, limits.maxCost, costContext);
+              await options.beforeExecute?.(contextValue, operation, document);
             },
           };
         },
@@ -150,7 +399,6 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
     ],
   });
   await apollo.start();
-  const maxBody = options.maxBodyBytes ?? 1_000_000;
 
   httpServer.on('request', (req, res) => {
     void (async () => {
@@ -163,20 +411,54 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
         }
         const headers = new HeaderMap();
         for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
-        const raw = req.method === 'POST' ? await readBody(req, maxBody) : '';
+        let raw = '';
+        if (req.method === 'POST') {
+          const body = await readBody(req, limits.maxBodyBytes);
+          if (body.kind === 'tooLarge') {
+            // Drained: the connection stays usable. Not drained (far over): answer, then close it.
+            jsonError(res, 413, `request body over the limit of ${limits.maxBodyBytes} bytes`, 'PAYLOAD_TOO_LARGE', body.drained ? {} : { connection: 'close' });
+            if (!body.drained) res.once('finish', () => req.socket.destroySoon());
+            return;
+          }
+          raw = body.text;
+        }
         let body: unknown = raw;
         if (raw && (headers.get('content-type') ?? '').includes('json')) {
           try {
             body = JSON.parse(raw);
           } catch {
-            res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ message: 'request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] }));
+            jsonError(res, 400, 'request body is not valid JSON', 'BAD_REQUEST');
             return;
           }
         }
-        const response = await apollo.executeHTTPGraphQLRequest({
-          httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
-          context: () => options.httpContext(req),
-        });
+        const httpGraphQLRequest = { method: req.method ?? 'GET', headers, search: url.search, body };
+        // The landing page (a browser's GET) needs no key; Apollo answers it without a context.
+        const browsing = req.method === 'GET' && !req.headers.authorization && (req.headers.accept ?? '').includes('text/html');
+        let context: Ctx | null = null;
+        let release: (() => void) | null = null;
+        if (!browsing) {
+          // Authenticated and admitted first, then queued in the tenant's own lane.
+          try {
+            context = await options.httpContext(req);
+            const identity = options.identify(context);
+            release = await lanes.acquire(identity.tenantId ?? identity.key);
+          } catch (e) {
+            if (!(e instanceof GraphQLError)) throw e;
+            const http = (e.extensions?.['http'] ?? {}) as { status?: number; headers?: Map<string, string> };
+            res.writeHead(http.status ?? 400, { 'content-type': 'application/json', ...Object.fromEntries(http.headers ?? []) });
+            res.end(JSON.stringify({ errors: [format(e.toJSON(), e)] }));
+            return;
+          }
+        }
+        let response;
+        try {
+          response = await apollo.executeHTTPGraphQLRequest({
+            httpGraphQLRequest,
+            context: () => (context ? Promise.resolve(context) : options.httpContext(req)),
+          });
+        } finally {
+          release?.();
+        }
         for (const [k, v] of response.headers) res.setHeader(k, v);
         res.statusCode = response.status ?? 200;
         if (response.body.kind === 'complete') res.end(response.body.string);
@@ -185,10 +467,8 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
           res.end();
         }
       } catch (e) {
-        const status = (e as { status?: number }).status ?? 500;
-        if (status === 500) logger.error({ err: e }, 'http handler failed');
-        if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ errors: [{ message: status === 500 ? 'internal error' : (e as Error).message }] }));
+        logger.error({ err: e }, 'http handler failed');
+        jsonError(res, 500, 'internal error', 'INTERNAL_SERVER_ERROR');
       }
     })();
   });

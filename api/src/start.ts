@@ -1,19 +1,24 @@
 import type http from 'node:http';
+import type { OperationDefinitionNode } from 'graphql';
 import { isDomainError } from '#schema/errors';
 import type { Logger } from '#platform/logger';
 import { ulid } from '#platform/ids';
-import { authenticate } from './auth';
+import type { Subscription } from '#platform/event-store/port';
+import { authenticate, type Principal } from './auth';
 import type { GraphQLContext, Services } from './context';
 import { apiSchema } from './schema';
-import { httpError, startGraphQLServer, type Route, type RunningServer } from './server';
+import { httpError, startGraphQLServer, type RequestLimits, type Route, type RunningServer, type WebSocketLimits } from './server';
+import { RateLimits, TenantLimitOverrides, type RateLimitBackend, type RateLimitValues } from './rate-limits';
+import { countRootFields } from './operations';
 
 export type ApiOptions = Readonly<{
   services: Services;
   host: string;
   port: number;
   logger: Logger;
-  maxQueryDepth: number;
-  maxQueryCost: number;
+  limits: RequestLimits;
+  ws: WebSocketLimits;
+  rateLimits: RateLimitValues & Readonly<{ backend: RateLimitBackend }>;
   /** Extra HTTP routes on the same port (health, metrics). */
   routes?: readonly Route[];
 }>;
@@ -25,27 +30,76 @@ const requestIdOf = (req: http.IncomingMessage): string => {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : ulid();
 };
 
+/** The key a principal authenticated with, as the revocation events name it. */
+export const keyRef = (p: Principal): string => (p.kind === 'operator' ? `operator.${p.keyId}` : `${p.tenantId}.${p.keyId}`);
+
 /** The api role: GraphQL over HTTP and WebSocket, every request authenticated by its API key. */
 export const startApi = async (options: ApiOptions): Promise<RunningServer> => {
-  const { services } = options;
+  const { services, logger } = options;
+  const overrides = new TenantLimitOverrides(services.readStore);
+  await overrides.start();
+  const { backend, ...defaults } = options.rateLimits;
+  const rateLimits = new RateLimits({ backend, defaults, overrides, logger });
+  const api = { rateLimits, overrides, auditScanLimit: options.limits.auditScanLimit };
+
   const context = async (authorization: unknown, requestId: string): Promise<GraphQLContext> => {
+    let principal: Principal;
     try {
-      const principal = await authenticate(services.commands, typeof authorization === 'string' ? authorization : null);
-      return { principal, requestId, services };
+      principal = await authenticate(services.commands, typeof authorization === 'string' ? authorization : null);
     } catch (e) {
       if (isDomainError(e)) throw httpError(e.message, e.code, 401);
       throw e;
     }
+    await rateLimits.admitRequest(principal);
+    return { principal, requestId, services, api };
   };
+
   return startGraphQLServer<GraphQLContext>({
     schema: await apiSchema(),
     host: options.host,
     port: options.port,
-    logger: options.logger,
-    maxDepth: options.maxQueryDepth,
-    maxCost: options.maxQueryCost,
+    logger,
+    limits: options.limits,
+    ws: options.ws,
     httpContext: (req) => context(req.headers.authorization, requestIdOf(req)),
     wsContext: (params) => context(params?.['authorization'] ?? params?.['Authorization'], ulid()),
+    identify: (ctx) => ({ key: keyRef(ctx.principal), tenantId: ctx.principal.kind === 'tenant' ? ctx.principal.tenantId : null }),
+    beforeExecute: async (ctx, operation: OperationDefinitionNode, document) => {
+      if (operation.operation !== 'mutation') return;
+      // A rejected request sends nothing: the sends are counted before any runs.
+      await rateLimits.admitSends(ctx.principal, countRootFields(document, operation, 'sendNotification'));
+    },
+    // Every replica sees every revocation through the log, within its poll interval.
+    watchRevocations: async (onRevoked) => {
+      let seen = await services.eventStore.headPosition();
+      let stopped = false;
+      let retry: NodeJS.Timeout | null = null;
+      let subscription: Subscription | null = null;
+      const follow = () => {
+        subscription = services.eventStore.subscribe({
+          after: seen,
+          types: ['ApiKeyRevoked', 'OperatorKeyRevoked'],
+          handler: async (events) => {
+            for (const e of events) {
+              if (e.type === 'ApiKeyRevoked') onRevoked(`${e.data.tenantId}.${e.data.keyId}`);
+              else if (e.type === 'OperatorKeyRevoked') onRevoked(`operator.${e.data.keyId}`);
+              seen = e.position;
+            }
+          },
+          // The store failed: follow again from the last revocation seen.
+          onError: (e) => {
+            logger.error({ err: e }, 'API key revocation watch failed; retrying');
+            if (!stopped) retry = setTimeout(follow, 1_000);
+          },
+        });
+      };
+      follow();
+      return async () => {
+        stopped = true;
+        if (retry) clearTimeout(retry);
+        await subscription?.stop();
+      };
+    },
     routes: options.routes ?? [],
   });
 };

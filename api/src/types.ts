@@ -111,8 +111,11 @@ export class Device {
   @Field(() => DeviceKindEnum)
   kind!: DeviceKind;
 
-  @Field({ description: 'Push token, email address or phone number; "[shredded]" once the data key is destroyed.' })
-  address!: string;
+  @Field(() => String, {
+    nullable: true,
+    description: 'Push token, email address or phone number; "[shredded]" once the data key is destroyed. Null in mutation results for a key without the READ scope.',
+  })
+  address!: string | null;
 }
 
 @ObjectType()
@@ -129,8 +132,8 @@ export class User {
   @Field(() => ID)
   userId!: string;
 
-  @Field()
-  name!: string;
+  @Field(() => String, { nullable: true, description: 'Null in mutation results for a key without the READ scope (personal data is shown only to keys that may read it).' })
+  name!: string | null;
 
   @Field(() => [Device])
   devices!: Device[];

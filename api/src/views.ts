@@ -9,6 +9,7 @@ import type { UserState } from '#command/user/decider';
 import type { NotificationState } from '#command/notification/decider';
 import type { GroupState } from '#command/group/decider';
 import type * as G from './types';
+import { issueCursor, type ListName } from './cursors';
 import type * as P from './provider-types';
 import type { IntegrationDocument } from '#projections/integrations/document';
 import type { Integration } from '#command/integration/decider';
@@ -17,8 +18,23 @@ import type { Integration } from '#command/integration/decider';
 /** What both the user aggregate and the users read model know about a user. */
 export type UserRecord = Pick<UserDocument, 'userId' | 'name' | 'devices' | 'consent' | 'optIn' | 'groupIds' | 'revision'>;
 
-/** Decrypts on the way out; a destroyed key reads as "[shredded]", never as an error. */
-export const userView = async (cipher: PersonalDataCipher, tenantId: string, user: UserRecord): Promise<G.User> => {
+/**
+ * Decrypts on the way out; a destroyed key reads as "[shredded]", never as an error. Without
+ * `personal` (a key that may not read, answered by a mutation) the name and addresses are null
+ * and nothing is decrypted.
+ */
+export const userView = async (cipher: PersonalDataCipher, tenantId: string, user: UserRecord, options: Readonly<{ personal: boolean }> = { personal: true }): Promise<G.User> => {
+  if (!options.personal) {
+    return {
+      userId: user.userId,
+      name: null,
+      devices: user.devices.map((d) => ({ deviceId: d.deviceId, kind: d.kind, address: null })),
+      consent: { start: new Date(user.consent.start), end: new Date(user.consent.end) },
+      optIn: user.optIn,
+      groupIds: [...user.groupIds],
+      revision: user.revision,
+    };
+  }
   const key = await cipher.keyFor(userKeyId(tenantId, user.userId), { create: false });
   const open = (s: Sealed): string => {
     if (!key) return SHREDDED;
@@ -85,9 +101,10 @@ export const notificationView = (n: NotificationRecord): G.Notification => {
   };
 };
 
-export const connection = async <D, N>(page: Page<D>, map: (d: D) => N | Promise<N>) => ({
+/** A page as a connection; its cursor names the list and the scope (tenant) it was issued for. */
+export const connection = async <D, N>(list: ListName, scope: string, page: Page<D>, map: (d: D) => N | Promise<N>) => ({
   nodes: await Promise.all(page.items.map(map)),
-  pageInfo: { endCursor: page.next, hasNextPage: page.next !== null },
+  pageInfo: { endCursor: issueCursor(list, scope, page.next), hasNextPage: page.next !== null },
 });
 
 type KeyRecord = Readonly<{ keyId: string; name: string; scopes: readonly Scope[]; issuedAt: string; revoked: boolean }>;

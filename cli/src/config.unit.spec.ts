@@ -14,7 +14,29 @@ describe('loadConfig', () => {
   it('reads every variable', () => {
     const key = Buffer.alloc(32, 7).toString('base64');
     const c = loadConfig({ PORT: '8080', HOST: '0.0.0.0', DATA_DIR: '/var/lib/notify', MASTER_KEY: key, ROLES: 'api, projections', LOG_LEVEL: 'debug', MAX_QUERY_DEPTH: '8', MAX_QUERY_COST: '500', WRITE_OPERATOR_KEY_FILE: 'false' });
-    expect(c).toEqual({ host: '0.0.0.0', port: 8080, dataDir: '/var/lib/notify', masterKey: key, roles: ['api', 'projections'], logLevel: 'debug', maxQueryDepth: 8, maxQueryCost: 500, writeOperatorKeyFile: false, sandbox: { kind: 'none' }, deliveryPlans: true, adapters: { eventStore: 'sqlite', readStore: 'sqlite', bus: 'sqlite', postgresUrl: null, eventStoreDbUrl: null, mongodbUrl: null, mongodbDatabase: 'notify', kafkaBrokers: [], kafkaPrefix: 'notify' }, providersFile: null, allowTenantEndpoints: false, publicUrl: null, delivery: defaultDeliveryConfig, webhooks: defaultWebhookConfig, platformProviders: [] });
+    expect(c).toEqual({ host: '0.0.0.0', port: 8080, dataDir: '/var/lib/notify', masterKey: key, masterKeyPrevious: null, auditSigningKey: null, auditVerifyKey: null, roles: ['api', 'projections'], logLevel: 'debug', maxQueryDepth: 8, maxQueryCost: 500, writeOperatorKeyFile: false, printOperatorKey: false, sandbox: { kind: 'none' }, deliveryPlans: true, adapters: { eventStore: 'sqlite', readStore: 'sqlite', bus: 'sqlite', postgresUrl: null, eventStoreDbUrl: null, mongodbUrl: null, mongodbDatabase: 'notify', kafkaBrokers: [], kafkaPrefix: 'notify' }, providersFile: null, allowTenantEndpoints: false, publicUrl: null, delivery: defaultDeliveryConfig, webhooks: defaultWebhookConfig, platformProviders: [],
+      api: {
+        introspection: true, landingPage: true, maxAliases: 30, maxDirectives: 20, maxTokens: 3000, maxMutationFields: 20, maxBodyBytes: 1_000_000, auditScanLimit: 10_000, tenantConcurrency: 8, tenantQueue: 200,
+        ws: { maxPayloadBytes: 1_000_000, keepAliveMs: 12_000, maxConnectionMs: 3_600_000, maxConnectionsPerKey: 20, maxConnectionsPerTenant: 200, maxSubscriptionsPerKey: 100, maxSubscriptionsPerTenant: 1_000 },
+        rateLimits: { store: 'auto', tenantRequestsPerMinute: 6_000, keyRequestsPerMinute: 3_000, tenantSendsPerMinute: 600, keySendsPerMinute: 300 },
+      },
+    });
+  });
+
+  it('writes the operator key to a file only in the embedded default unless asked, and prints it only when asked', () => {
+    const key = Buffer.alloc(32, 7).toString('base64');
+    expect(loadConfig({})).toMatchObject({ writeOperatorKeyFile: true, printOperatorKey: false });
+    const external = { MASTER_KEY: key, EVENT_STORE: 'postgres', POSTGRES_URL: 'postgres://127.0.0.1/db' };
+    expect(loadConfig(external)).toMatchObject({ writeOperatorKeyFile: false, printOperatorKey: false });
+    expect(loadConfig({ ...external, WRITE_OPERATOR_KEY_FILE: 'true', PRINT_OPERATOR_KEY: 'true' })).toMatchObject({ writeOperatorKeyFile: true, printOperatorKey: true });
+    expect(loadConfig({ READ_STORE: 'postgres', POSTGRES_URL: 'postgres://127.0.0.1/db', MASTER_KEY: key }).writeOperatorKeyFile).toBe(false);
+  });
+
+  it('reads a previous master key for a rotation, only beside a new one', () => {
+    const [a, b] = [Buffer.alloc(32, 1).toString('base64'), Buffer.alloc(32, 2).toString('hex')];
+    expect(loadConfig({ MASTER_KEY: a, MASTER_KEY_PREVIOUS: b })).toMatchObject({ masterKey: a, masterKeyPrevious: b });
+    expect(() => loadConfig({ MASTER_KEY_PREVIOUS: b })).toThrow(/MASTER_KEY_PREVIOUS needs MASTER_KEY/);
+    expect(() => loadConfig({ MASTER_KEY: a, MASTER_KEY_PREVIOUS: 'short' })).toThrow(/MASTER_KEY_PREVIOUS must be 32 bytes/);
   });
 
   it('accepts a hex master key', () => {

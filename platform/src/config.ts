@@ -24,18 +24,73 @@ export type Adapters = Readonly<{
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+export const RATE_LIMIT_STORES = ['auto', 'memory', 'postgres', 'mongodb'] as const;
+
+/** Limits of the GraphQL API against expensive, malformed and abusive requests. */
+export type ApiSettings = Readonly<{
+  /** Schema introspection; off by default with NODE_ENV=production. */
+  introspection: boolean;
+  /** Apollo's landing page on GET /graphql from a browser; follows `introspection` by default. */
+  landingPage: boolean;
+  maxAliases: number;
+  maxDirectives: number;
+  /** Lexical tokens a document may hold (checked while parsing). */
+  maxTokens: number;
+  /** Top-level mutation fields one request may hold. */
+  maxMutationFields: number;
+  maxBodyBytes: number;
+  /** Events one filtered auditLog request reads at most before answering a page (possibly short) with a cursor. */
+  auditScanLimit: number;
+  /** HTTP requests of one tenant running at once on one replica; more wait in its queue, up to `tenantQueue`. */
+  tenantConcurrency: number;
+  tenantQueue: number;
+  ws: Readonly<{
+    maxPayloadBytes: number;
+    keepAliveMs: number;
+    /** A connection is closed (1001, clients reconnect) after this long, so its key is checked afresh. */
+    maxConnectionMs: number;
+    maxConnectionsPerKey: number;
+    maxConnectionsPerTenant: number;
+    maxSubscriptionsPerKey: number;
+    maxSubscriptionsPerTenant: number;
+  }>;
+  /** Per minute; 0 turns a limit off. Tenants' overrides are set by the operator (setTenantLimits). */
+  rateLimits: Readonly<{
+    /** Where the counters live: `auto` picks PostgreSQL or MongoDB when the cluster has one, else memory. */
+    store: (typeof RATE_LIMIT_STORES)[number];
+    tenantRequestsPerMinute: number;
+    keyRequestsPerMinute: number;
+    tenantSendsPerMinute: number;
+    keySendsPerMinute: number;
+  }>;
+}>;
+
 export type Config = Readonly<{
   host: string;
   port: number;
   dataDir: string;
   /** Base64 or hex of 32 bytes; absent: the embedded default keeps one in `<dataDir>/master.key`. */
   masterKey: string | null;
+  /**
+   * The master key being rotated away from (MASTER_KEY_PREVIOUS): data keys it wrapped still
+   * unwrap until `notify keys rotate` has wrapped every one again with MASTER_KEY.
+   */
+  masterKeyPrevious: string | null;
+  /** Ed25519 private key (PKCS#8 PEM or base64 of the 32-byte seed) that signs audit checkpoints. */
+  auditSigningKey: string | null;
+  /** Ed25519 public key (SPKI PEM or base64 of 32 bytes) that checkpoints are verified against. */
+  auditVerifyKey: string | null;
   roles: readonly Role[];
   logLevel: LogLevel;
   maxQueryDepth: number;
   maxQueryCost: number;
-  /** Embedded default only: also write the first operator key to `<dataDir>/operator.key`. */
+  /**
+   * Write a new operator key to `<dataDir>/operator.key` (mode 0600). Defaults to true only in the
+   * embedded default (SQLite stores); with external stores only when set explicitly.
+   */
   writeOperatorKeyFile: boolean;
+  /** Print a new operator key on stdout (PRINT_OPERATOR_KEY): only when asked. */
+  printOperatorKey: boolean;
   /**
    * The provider sandbox as the platform's default integrations: none (production: only what is
    * configured), one in this process (`embedded`, what `npm start` runs), or one running elsewhere
@@ -51,6 +106,7 @@ export type Config = Readonly<{
   adapters: Adapters;
   /** Whether a delivery process also plans fan-outs (one planner is enough; more are safe). */
   deliveryPlans: boolean;
+  api: ApiSettings;
 }>;
 
 export class ConfigError extends Error {
@@ -137,10 +193,15 @@ export const readServiceConfig = (r: EnvReader, cwd: string = process.cwd()): Co
   }
 
   const masterKey = value('MASTER_KEY') ?? null;
-  if (masterKey !== null) {
-    const bytes = /^[0-9a-fA-F]{64}$/.test(masterKey) ? 32 : Buffer.from(masterKey, 'base64').length;
-    if (bytes !== 32) problems.push('MASTER_KEY must be 32 bytes, base64 or hex (make one: openssl rand -base64 32)');
+  const masterKeyPrevious = value('MASTER_KEY_PREVIOUS') ?? null;
+  for (const [name, key] of [['MASTER_KEY', masterKey], ['MASTER_KEY_PREVIOUS', masterKeyPrevious]] as const) {
+    if (key === null) continue;
+    const bytes = /^[0-9a-fA-F]{64}$/.test(key) ? 32 : Buffer.from(key, 'base64').length;
+    if (bytes !== 32) problems.push(`${name} must be 32 bytes, base64 or hex (make one: openssl rand -base64 32)`);
   }
+  if (masterKeyPrevious !== null && masterKey === null) problems.push('MASTER_KEY_PREVIOUS needs MASTER_KEY (the new master key)');
+  const auditSigningKey = r.env['AUDIT_SIGNING_KEY']?.trim() || null;
+  const auditVerifyKey = r.env['AUDIT_VERIFY_KEY']?.trim() || null;
 
   const eventStore = oneOf('EVENT_STORE', EVENT_STORES, 'sqlite');
   const readStore = oneOf('READ_STORE', READ_STORES, 'sqlite');
@@ -194,11 +255,16 @@ export const readServiceConfig = (r: EnvReader, cwd: string = process.cwd()): Co
     port: integer('PORT', 4000, 0, 65535),
     dataDir: path.resolve(cwd, value('DATA_DIR') ?? 'data'),
     masterKey,
+    masterKeyPrevious,
+    auditSigningKey,
+    auditVerifyKey,
     roles,
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     maxQueryDepth: integer('MAX_QUERY_DEPTH', 12, 2, 100),
     maxQueryCost: integer('MAX_QUERY_COST', 20_000, 10, 10_000_000),
-    writeOperatorKeyFile: bool('WRITE_OPERATOR_KEY_FILE', true),
+    // Only the embedded default keeps the key beside its data; elsewhere an operator asks for it.
+    writeOperatorKeyFile: bool('WRITE_OPERATOR_KEY_FILE', eventStore === 'sqlite' && readStore === 'sqlite'),
+    printOperatorKey: bool('PRINT_OPERATOR_KEY', false),
     adapters,
     deliveryPlans: bool('DELIVERY_PLAN', true),
     sandbox: value('SANDBOX_FILE')
@@ -209,6 +275,44 @@ export const readServiceConfig = (r: EnvReader, cwd: string = process.cwd()): Co
     providersFile: value('PROVIDERS_FILE') ? path.resolve(cwd, value('PROVIDERS_FILE')!) : null,
     allowTenantEndpoints: bool('ALLOW_TENANT_ENDPOINTS', false),
     publicUrl: publicUrl(value('PUBLIC_URL')),
+    api: readApiSettings(r, adapters),
   };
   return config;
+};
+
+/** The API's limits (see README, "API in brief"). */
+export const readApiSettings = (r: EnvReader, adapters: Pick<Adapters, 'postgresUrl' | 'mongodbUrl'>): ApiSettings => {
+  const production = r.value('NODE_ENV') === 'production';
+  const introspection = r.bool('INTROSPECTION', !production);
+  const store = r.oneOf('RATE_LIMIT_STORE', RATE_LIMIT_STORES, 'auto');
+  if (store === 'postgres' && !adapters.postgresUrl) r.problem('RATE_LIMIT_STORE=postgres needs POSTGRES_URL');
+  if (store === 'mongodb' && !adapters.mongodbUrl) r.problem('RATE_LIMIT_STORE=mongodb needs MONGODB_URL');
+  return {
+    introspection,
+    landingPage: r.bool('LANDING_PAGE', introspection),
+    maxAliases: r.integer('MAX_QUERY_ALIASES', 30, 0, 10_000),
+    maxDirectives: r.integer('MAX_QUERY_DIRECTIVES', 20, 0, 10_000),
+    maxTokens: r.integer('MAX_QUERY_TOKENS', 3_000, 100, 1_000_000),
+    maxMutationFields: r.integer('MAX_MUTATION_FIELDS', 20, 1, 1_000),
+    maxBodyBytes: r.integer('MAX_BODY_BYTES', 1_000_000, 1_000, 100_000_000),
+    auditScanLimit: r.integer('AUDIT_SCAN_LIMIT', 10_000, 100, 10_000_000),
+    tenantConcurrency: r.integer('TENANT_CONCURRENCY', 8, 1, 10_000),
+    tenantQueue: r.integer('TENANT_QUEUE', 200, 0, 1_000_000),
+    ws: {
+      maxPayloadBytes: r.integer('WS_MAX_PAYLOAD_BYTES', 1_000_000, 1_000, 100_000_000),
+      keepAliveMs: r.integer('WS_KEEPALIVE_MS', 12_000, 0, 3_600_000),
+      maxConnectionMs: r.integer('WS_MAX_CONNECTION_MS', 3_600_000, 1_000, 7 * 24 * 3_600_000),
+      maxConnectionsPerKey: r.integer('WS_MAX_CONNECTIONS_PER_KEY', 20, 1, 1_000_000),
+      maxConnectionsPerTenant: r.integer('WS_MAX_CONNECTIONS_PER_TENANT', 200, 1, 1_000_000),
+      maxSubscriptionsPerKey: r.integer('WS_MAX_SUBSCRIPTIONS_PER_KEY', 100, 1, 1_000_000),
+      maxSubscriptionsPerTenant: r.integer('WS_MAX_SUBSCRIPTIONS_PER_TENANT', 1_000, 1, 1_000_000),
+    },
+    rateLimits: {
+      store,
+      tenantRequestsPerMinute: r.integer('RATE_LIMIT_TENANT_REQUESTS', 6_000, 0),
+      keyRequestsPerMinute: r.integer('RATE_LIMIT_KEY_REQUESTS', 3_000, 0),
+      tenantSendsPerMinute: r.integer('RATE_LIMIT_TENANT_SENDS', 600, 0),
+      keySendsPerMinute: r.integer('RATE_LIMIT_KEY_SENDS', 300, 0),
+    },
+  };
 };

@@ -1,7 +1,8 @@
 import { Arg, Authorized, Ctx, ID, Int, Mutation, Resolver } from 'type-graphql';
 import * as G from '../types';
 import { groupView, notificationRecordOf, notificationView, tenantView, userRecordOf, userView } from '../views';
-import { tenantOf } from '../auth';
+import { satisfies, tenantOf } from '../auth';
+import { perIdComplexity } from '../limits';
 import { actorOf, type GraphQLContext } from '../context';
 
 /** Thin: map the input to a use case of CommandService, map its result to the output type. */
@@ -53,7 +54,7 @@ export class MutationResolver {
   async registerUser(@Arg('input', () => G.RegisterUserInput) input: G.RegisterUserInput, @Ctx() ctx: GraphQLContext) {
     const tenantId = tenantOf(ctx.principal);
     const result = await ctx.services.commands.users.register(actorOf(ctx), tenantId, input);
-    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
+    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision), { personal: satisfies(ctx.principal, ['read']) });
   }
 
   @Authorized('users:write')
@@ -61,7 +62,7 @@ export class MutationResolver {
   async updateUser(@Arg('input', () => G.UpdateUserInput) input: G.UpdateUserInput, @Ctx() ctx: GraphQLContext) {
     const tenantId = tenantOf(ctx.principal);
     const result = await ctx.services.commands.users.update(actorOf(ctx), tenantId, input);
-    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
+    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision), { personal: satisfies(ctx.principal, ['read']) });
   }
 
   @Authorized('users:write')
@@ -73,7 +74,7 @@ export class MutationResolver {
   ) {
     const tenantId = tenantOf(ctx.principal);
     const result = await ctx.services.commands.users.addDevice(actorOf(ctx), tenantId, userId, device);
-    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
+    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision), { personal: satisfies(ctx.principal, ['read']) });
   }
 
   @Authorized('users:write')
@@ -86,7 +87,7 @@ export class MutationResolver {
   ) {
     const tenantId = tenantOf(ctx.principal);
     const result = await ctx.services.commands.users.changeDevice(actorOf(ctx), tenantId, userId, deviceId, device);
-    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
+    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision), { personal: satisfies(ctx.principal, ['read']) });
   }
 
   @Authorized('users:write')
@@ -98,7 +99,7 @@ export class MutationResolver {
   ) {
     const tenantId = tenantOf(ctx.principal);
     const result = await ctx.services.commands.users.removeDevice(actorOf(ctx), tenantId, userId, deviceId);
-    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision));
+    return userView(ctx.services.cipher, tenantId, userRecordOf(result.state, result.revision), { personal: satisfies(ctx.principal, ['read']) });
   }
 
   @Authorized('users:write')
@@ -122,7 +123,7 @@ export class MutationResolver {
   }
 
   @Authorized('users:write')
-  @Mutation(() => G.MembershipChange, { description: 'Up to 1000 users per call; idempotent.' })
+  @Mutation(() => G.MembershipChange, { description: 'Up to 1000 users per call; idempotent. Costs 10 per user id (each is a write).', complexity: perIdComplexity('userIds', 10) })
   async addGroupMembers(
     @Arg('groupId', () => ID) groupId: string,
     @Arg('userIds', () => [ID]) userIds: string[],
@@ -132,7 +133,7 @@ export class MutationResolver {
   }
 
   @Authorized('users:write')
-  @Mutation(() => G.MembershipChange, { description: 'Up to 1000 users per call; idempotent.' })
+  @Mutation(() => G.MembershipChange, { description: 'Up to 1000 users per call; idempotent. Costs 10 per user id (each is a write).', complexity: perIdComplexity('userIds', 10) })
   async removeGroupMembers(
     @Arg('groupId', () => ID) groupId: string,
     @Arg('userIds', () => [ID]) userIds: string[],

@@ -2,7 +2,9 @@ import { Arg, Authorized, Ctx, ID, Int, Query, Resolver } from 'type-graphql';
 import * as G from '../types';
 import { badInput, notFound } from '#schema/errors';
 import { parseEntityId } from '#schema/values';
-import { pageComplexity } from '../limits';
+import { auditComplexity, pageComplexity } from '../limits';
+import { storeCursor, withCursor } from '../cursors';
+import { budgetedScan } from '../audit-scan';
 import { tenantOf } from '../auth';
 import type { GraphQLContext } from '../context';
 import { getUser, listUsers } from '#projections/users/queries';
@@ -11,9 +13,14 @@ import { getNotification, listNotifications } from '#projections/notifications/q
 import { listTimeline } from '#projections/timeline/queries';
 import { getTenant, listTenants } from '#projections/tenants/queries';
 import { connection, notificationView, tenantView, userView } from '../views';
-import { replayAudit } from '#query/audit/replay';
+import { replayAudit, SECRET } from '#query/audit/replay';
 
 export const MAX_PAGE = 500;
+
+/** Key events carry the secret's hash: enough to test guessed secrets offline, so no auditor sees it. */
+const KEY_HASHES = new Set(['ApiKeyIssued', 'OperatorKeyIssued']);
+const redactKeyHashes = (type: string, data: unknown): unknown =>
+  KEY_HASHES.has(type) && data && typeof data === 'object' && 'secretHash' in data ? { ...data, secretHash: SECRET } : data;
 
 const pageSize = (first: number): number => {
   if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw badInput('first', `${first} is out of range; a page holds 1 to ${MAX_PAGE} items`);
@@ -47,7 +54,9 @@ export class QueryResolver {
     @Arg('after', () => String, { nullable: true }) after: string | null,
     @Ctx() ctx: GraphQLContext,
   ) {
-    return connection(await listTenants(ctx.services.readStore, { first: pageSize(first), after }), tenantView);
+    const size = pageSize(first);
+    const cursor = storeCursor('tenants', 'operator', after);
+    return connection('tenants', 'operator', await withCursor('tenants', () => listTenants(ctx.services.readStore, { first: size, after: cursor })), tenantView);
   }
 
   @Authorized('read')
@@ -68,15 +77,17 @@ export class QueryResolver {
     @Ctx() ctx: GraphQLContext,
   ) {
     const tenantId = tenantOf(ctx.principal);
+    const size = pageSize(first);
+    const cursor = storeCursor('users', tenantId, after);
     if (groupId != null && !(await getGroup(ctx.services.readStore, tenantId, parseEntityId('groupId', groupId)))) {
       throw notFound(`group ${groupId}`);
     }
-    const page = await listUsers(ctx.services.readStore, tenantId, {
+    const page = await withCursor('users', () => listUsers(ctx.services.readStore, tenantId, {
       ...(groupId == null ? {} : { groupId }),
-      first: pageSize(first),
-      after,
-    });
-    return connection(page, (doc) => userView(ctx.services.cipher, tenantId, doc));
+      first: size,
+      after: cursor,
+    }));
+    return connection('users', tenantId, page, (doc) => userView(ctx.services.cipher, tenantId, doc));
   }
 
   @Authorized('read')
@@ -94,7 +105,10 @@ export class QueryResolver {
     @Arg('after', () => String, { nullable: true }) after: string | null,
     @Ctx() ctx: GraphQLContext,
   ) {
-    return connection(await listGroups(ctx.services.readStore, tenantOf(ctx.principal), { first: pageSize(first), after }), (g) => g);
+    const tenantId = tenantOf(ctx.principal);
+    const size = pageSize(first);
+    const cursor = storeCursor('groups', tenantId, after);
+    return connection('groups', tenantId, await withCursor('groups', () => listGroups(ctx.services.readStore, tenantId, { first: size, after: cursor })), (g) => g);
   }
 
   @Authorized('read')
@@ -112,12 +126,19 @@ export class QueryResolver {
     @Arg('after', () => String, { nullable: true }) after: string | null,
     @Ctx() ctx: GraphQLContext,
   ) {
-    const page = await listNotifications(ctx.services.readStore, tenantOf(ctx.principal), { first: pageSize(first), after });
-    return connection(page, notificationView);
+    const tenantId = tenantOf(ctx.principal);
+    const size = pageSize(first);
+    const cursor = storeCursor('notifications', tenantId, after);
+    const page = await withCursor('notifications', () => listNotifications(ctx.services.readStore, tenantId, { first: size, after: cursor }));
+    return connection('notifications', tenantId, page, notificationView);
   }
 
   @Authorized('audit:read')
-  @Query(() => G.AuditConnection, { complexity: pageComplexity, description: "The tenant's log, oldest first, optionally one user's or one notification's events in a time range." })
+  @Query(() => G.AuditConnection, {
+    complexity: auditComplexity,
+    description:
+      "The tenant's log, oldest first, optionally one user's or one notification's events in a time range. A filtered request reads at most AUDIT_SCAN_LIMIT events of the log: its page may then hold fewer than `first` entries, with hasNextPage and an endCursor to continue from.",
+  })
   async auditLog(
     @Arg('userId', () => ID, { nullable: true }) userId: string | null,
     @Arg('notificationId', () => ID, { nullable: true }) notificationId: string | null,
@@ -128,8 +149,11 @@ export class QueryResolver {
     @Ctx() ctx: GraphQLContext,
   ) {
     const size = pageSize(first);
-    if (after != null && !/^\d+$/.test(after)) throw badInput('after', 'not a cursor from this query');
-    const records = replayAudit(ctx.services.eventStore, ctx.services.cipher, {
+    if (after != null && !(/^\d{1,15}$/.test(after))) throw badInput('after', 'not a cursor from this query');
+    const filtered = userId != null || notificationId != null || from != null || to != null;
+    // Unfiltered, a page reads its own entries and one more; filtered, at most the scan limit.
+    const scan = budgetedScan(ctx.services.eventStore, filtered ? ctx.api.auditScanLimit : size + 1);
+    const records = replayAudit(scan.eventStore, ctx.services.cipher, {
       tenantId: tenantOf(ctx.principal),
       userId: userId ?? null,
       notificationId: notificationId ?? null,
@@ -144,10 +168,14 @@ export class QueryResolver {
         hasNextPage = true;
         break;
       }
-      nodes.push({ ...r, at: new Date(r.at), data: JSON.stringify(r.data) });
+      nodes.push({ ...r, at: new Date(r.at), data: JSON.stringify(redactKeyHashes(r.type, r.data)) });
     }
     await records.return(undefined);
     const last = nodes[nodes.length - 1];
+    if (!hasNextPage && scan.exhausted() && scan.lastPosition() !== null) {
+      // The scan stopped at its limit: continue after the last event it read, matching or not.
+      return { nodes, pageInfo: { endCursor: String(scan.lastPosition()), hasNextPage: true } };
+    }
     return { nodes, pageInfo: { endCursor: last ? String(last.position) : null, hasNextPage } };
   }
 
@@ -160,9 +188,11 @@ export class QueryResolver {
     @Ctx() ctx: GraphQLContext,
   ) {
     const tenantId = tenantOf(ctx.principal);
+    const size = pageSize(first);
+    const cursor = storeCursor('timeline', `${tenantId}/${userId}`, after);
     if (!(await getUser(ctx.services.readStore, tenantId, parseEntityId('userId', userId)))) throw notFound(`user ${userId}`);
-    const page = await listTimeline(ctx.services.readStore, tenantId, userId, { first: pageSize(first), after });
-    return connection(page, (e): G.TimelineEntry => ({
+    const page = await withCursor('timeline', () => listTimeline(ctx.services.readStore, tenantId, userId, { first: size, after: cursor }));
+    return connection('timeline', `${tenantId}/${userId}`, page, (e): G.TimelineEntry => ({
       ...e,
       at: new Date(e.at),
       notificationId: e.notificationId ?? null,

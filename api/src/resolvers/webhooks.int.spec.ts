@@ -43,7 +43,7 @@ describe('webhooks over GraphQL', () => {
   const url = 'http://127.0.0.1:9/in';
 
   const run = async (principal: Principal, source: string, variables?: Record<string, unknown>) => {
-    const contextValue: GraphQLContext = { principal, requestId: 'r', services };
+    const contextValue: GraphQLContext = { principal, requestId: 'r', services, api: {} as GraphQLContext['api'] };
     const result = await graphql({ schema: await apiSchema(), source, contextValue, ...(variables ? { variableValues: variables } : {}) });
     const codes = (result.errors ?? []).map((e) => (e.originalError as { code?: string } | undefined)?.code ?? e.message);
     return { data: result.data as Record<string, any> | null | undefined, codes };
