@@ -155,11 +155,15 @@ describe('provider outage: the breaker opens, traffic fails over, a half-open pr
     expect(states.slice(states.lastIndexOf('open'))).toEqual(['open', 'half-open', 'closed']);
     const primaryBefore = h.app.sandbox!.instance('fcm-primary').stats().accepted;
     expect(primaryBefore).toBeGreaterThanOrEqual(1);
+    // The probe's send spent part of the primary's quota (10,000 a second, a burst of as many): once
+    // it has refilled, a whole send fits in it.
+    await new Promise((r) => setTimeout(r, 1_200));
     const sent = await h.ok<any>(admin, `mutation { sendNotification(input: { groupId: "android", text: "after the outage" }) { notification { notificationId } } }`);
     const id = sent.sendNotification.notification.notificationId;
     await completed(h, admin, id, 120_000);
     const n = await notification(h, admin, id);
     const byProvider = Object.fromEntries(n.progress.byProvider.map((p: any) => [p.key, p.succeeded]));
+
     expect(n.progress.succeeded).toBe(10_000);
     // Back on the primary; only what exceeds its quota in a burst spills over to the second route.
     expect(byProvider['fcm-primary']).toBeGreaterThan(9_000);

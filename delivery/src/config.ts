@@ -6,18 +6,34 @@ import { SHARDS } from '#schema/sharding';
 export type ProviderPolicy = Readonly<{
   /** Messages per second the provider accepts from us (its quota). */
   ratePerSecond: number;
-  /** Requests in flight at once. */
+  /**
+   * Requests in flight at once (HTTP requests, HTTP/2 streams, SMTP connections), whether written
+   * or waiting for a connection: the client's connection pool is made at least this large.
+   */
   concurrency: number;
-  /** A call slower than this counts as failed (and a hung provider is abandoned). */
+  /**
+   * A call's deadline: max(minTimeoutMs, timeoutLatencyFactor × p99 of the integration's recent
+   * successful calls), at most this; this itself until enough calls were seen, and for a half-open
+   * probe. A call past its deadline is cancelled (its requests aborted) and counts as failed.
+   */
   timeoutMs: number;
+  minTimeoutMs: number;
+  timeoutLatencyFactor: number;
   /** Breaker: open when this share of calls fails within the rolling window... */
   errorThresholdPercentage: number;
-  /** ...once at least this many calls were made in it. */
+  /** ...once at least this many calls were made in it... */
   volumeThreshold: number;
+  /** ...which is this long (10 buckets): short, so an outage opens it within the window. */
+  windowMs: number;
   /** Breaker: after this long open, let one probe through (half-open). */
   resetTimeoutMs: number;
-  /** Messages per call (FCM sendEach 500, SendGrid 1000) and the latency to plan with: admission only. */
+  /**
+   * Messages per call: the router cuts batches to this (FCM sendEach takes 500, SendGrid 1000; a
+   * smaller call gives the breaker more calls to judge by). Also admission's planning figure.
+   */
   maxBatch: number;
+  /** Messages one request carries (SendGrid: the whole call; one elsewhere): admission's throughput. */
+  messagesPerRequest: number;
   expectedLatencyMs: number;
 }>;
 
@@ -41,14 +57,18 @@ export type DeliveryConfig = Readonly<{
   vendorPolicies: Readonly<Record<Vendor, ProviderPolicy>>;
 }>;
 
-const policy = (ratePerSecond: number, concurrency: number, maxBatch = 1): ProviderPolicy => ({
+const policy = (ratePerSecond: number, concurrency: number, maxBatch = 1, messagesPerRequest = 1): ProviderPolicy => ({
   ratePerSecond,
   concurrency,
   maxBatch,
+  messagesPerRequest,
   expectedLatencyMs: 50,
   timeoutMs: 10_000,
+  minTimeoutMs: 1_000,
+  timeoutLatencyFactor: 4,
   errorThresholdPercentage: 50,
-  volumeThreshold: 5,
+  volumeThreshold: 3,
+  windowMs: 2_000,
   resetTimeoutMs: 2_000,
 });
 
@@ -65,20 +85,21 @@ export const defaultDeliveryConfig: DeliveryConfig = {
   retryMaxMs: 30_000,
   pageSize: 1000,
   clusterRatePerSecond: 3_000,
+  // FCM: one request per message, 100 to a sendEach call; SendGrid: 100 personalizations a request.
   policies: {
     apns: policy(20_000, 400),
-    'fcm-ios': policy(10_000, 400, 500),
-    'fcm-primary': policy(10_000, 1000, 500),
-    'fcm-secondary': policy(10_000, 1000, 500),
-    sendgrid: policy(10_000, 20, 1000),
+    'fcm-ios': policy(10_000, 400, 100),
+    'fcm-primary': policy(10_000, 512, 100),
+    'fcm-secondary': policy(10_000, 512, 100),
+    sendgrid: policy(10_000, 20, 100, 100),
     smtp: policy(1_000, 20),
     twilio: policy(5_000, 300),
     sns: policy(5_000, 300),
   },
   vendorPolicies: {
     apns: policy(20_000, 400),
-    fcm: policy(10_000, 1000, 500),
-    sendgrid: policy(10_000, 20, 1000),
+    fcm: policy(10_000, 512, 100),
+    sendgrid: policy(10_000, 20, 100, 100),
     smtp: policy(1_000, 20),
     twilio: policy(5_000, 300),
     sns: policy(5_000, 300),
@@ -107,6 +128,7 @@ export const readDeliveryConfig = (r: EnvReader, base: DeliveryConfig = defaultD
       ratePerSecond: r.integer(`${key}_RATE`, p.ratePerSecond, 1),
       concurrency: r.integer(`${key}_CONCURRENCY`, p.concurrency, 1),
       timeoutMs: r.integer(`${key}_TIMEOUT_MS`, p.timeoutMs, 1),
+      minTimeoutMs: r.integer(`${key}_MIN_TIMEOUT_MS`, p.minTimeoutMs, 1),
       resetTimeoutMs: r.integer(`${key}_RESET_MS`, p.resetTimeoutMs, 1),
       expectedLatencyMs: r.integer(`${key}_EXPECTED_LATENCY_MS`, p.expectedLatencyMs, 1),
     };
@@ -128,4 +150,4 @@ export const readDeliveryConfig = (r: EnvReader, base: DeliveryConfig = defaultD
  * allows less. The chain's capacity is the sum: the router spills over when a quota is used up.
  */
 export const providerThroughput = (p: ProviderPolicy): number =>
-  Math.min(p.ratePerSecond, (p.concurrency * p.maxBatch * 1000) / Math.max(1, p.expectedLatencyMs));
+  Math.min(p.ratePerSecond, (p.concurrency * p.messagesPerRequest * 1000) / Math.max(1, p.expectedLatencyMs));

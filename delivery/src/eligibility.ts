@@ -15,12 +15,28 @@ const refused = (reason: Ineligibility): Verdict<never> => ({ ok: false, reason 
 const userIneligibility = (user: UserDocument, at: string): Ineligibility | null =>
   !user.optIn ? 'opted-out' : at < user.consent.start || at >= user.consent.end ? 'outside-consent' : null;
 
+/**
+ * One device per address and kind: a user who registered the same phone twice (before
+ * registration deduplicated, or through a race) gets one text, not two. Devices recorded
+ * before fingerprints carry none and are each their own.
+ */
+const distinctAddresses = (devices: readonly SealedDevice[]): readonly SealedDevice[] => {
+  const seen = new Set<string>();
+  return devices.filter((d) => {
+    if (d.fingerprint === undefined) return true;
+    const key = `${d.kind}:${d.fingerprint}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+};
+
 /** At fan-out: the devices to plan for a user, or why there are none. */
 export const recipientDevices = (user: UserDocument | undefined, at: string): Verdict<readonly SealedDevice[]> => {
   if (!user) return refused('unknown-user');
   const reason = userIneligibility(user, at);
   if (reason) return refused(reason);
-  const devices = user.devices.filter((d) => !d.invalid);
+  const devices = distinctAddresses(user.devices.filter((d) => !d.invalid));
   return devices.length === 0 ? refused('no-valid-device') : ok(devices);
 };
 

@@ -1,6 +1,8 @@
 import type { NotificationRequested, RecordedEvent } from '#schema/events';
 import { streams } from '#schema/streams';
-import type { EventStore, Subscription } from '#platform/event-store/port';
+import type { EventStore } from '#platform/event-store/port';
+import { followLog, type FollowedLog } from '#platform/event-store/follow';
+import { processHealth, type Health } from '#platform/health';
 import type { ReadStore } from '#platform/read-store/port';
 import type { JobBus, OutgoingMessage } from '#platform/bus/port';
 import type { Clock } from '#platform/clock';
@@ -25,6 +27,8 @@ export type PlannerDeps = Readonly<{
   clock: Clock;
   logger: Logger;
   config: DeliveryConfig;
+  /** Where the planner reports whether its subscription works (default: the process's registry). */
+  health?: Health;
 }>;
 
 const CHECKPOINT = 'planner';
@@ -35,7 +39,7 @@ const CHECKPOINT = 'planner';
  * delivery ended.
  */
 export class Planner {
-  private subscription: Subscription | null = null;
+  private subscription: FollowedLog | null = null;
   private completer: NodeJS.Timeout | null = null;
   private completing = false;
   private stopped = false;
@@ -44,9 +48,16 @@ export class Planner {
 
   async start(): Promise<void> {
     await this.deps.bus.ensureTopic(DELIVERY_TOPIC, this.deps.config.partitions);
-    let checkpoint = await this.deps.readStore.checkpoint(CHECKPOINT);
-    this.subscription = this.deps.eventStore.subscribe({
-      after: checkpoint ?? 0,
+    let checkpoint: number | null = null;
+    // A store error ends a subscription; the planner then resumes from its stored checkpoint
+    // (with backoff, unhealthy meanwhile) instead of never planning again.
+    this.subscription = await followLog({
+      eventStore: this.deps.eventStore,
+      health: (this.deps.health ?? processHealth).register('planner'),
+      resumeAfter: async () => {
+        checkpoint = await this.deps.readStore.checkpoint(CHECKPOINT);
+        return checkpoint ?? 0;
+      },
       types: ['NotificationRequested'],
       batchSize: 10,
       handler: async (events) => {
@@ -57,10 +68,15 @@ export class Planner {
           checkpoint = e.position;
         }
       },
-      onError: (e) => this.deps.logger.error({ err: e }, 'planner stopped'),
+      onFailure: (e, failures, waitMs) => this.deps.logger.error({ err: e, failures, waitMs }, 'planner subscription failed; resuming from its checkpoint'),
     });
     this.completer = setInterval(() => void this.completeFinished(), 250);
     this.completer.unref();
+  }
+
+  /** False while the planner's subscription is down (restarting). */
+  get healthy(): boolean {
+    return this.subscription?.healthy ?? false;
   }
 
   async stop(): Promise<void> {

@@ -4,12 +4,20 @@ import type { EventStore, NewEvent, StreamAppend } from '#platform/event-store/p
 
 export type Batch = Readonly<{ tenantId: string; notificationId: string; partition: number; requestedPosition: number; requestedAt: string }>;
 
-type Attempt = DeliveryRef & { provider: string; latencyMs: number; outcome: 'accepted' | 'permanent' | 'transient'; reason?: string; possiblyDuplicate?: boolean };
+type Attempt = DeliveryRef & {
+  provider: string;
+  latencyMs: number;
+  outcome: 'accepted' | 'permanent' | 'transient';
+  reason?: string;
+  possiblyDuplicate?: boolean;
+  /** Attempts of the delivery so far that may have reached a provider, this one included. */
+  possibleCopies?: number;
+};
 type Buffered = {
   batch: Batch;
   dispatched: DeliveryRef[];
   attempted: Attempt[];
-  succeeded: (DeliveryRef & { provider: string; possiblyDuplicate?: boolean })[];
+  succeeded: (DeliveryRef & { provider: string; possiblyDuplicate?: boolean; possibleCopies?: number })[];
   failed: (DeliveryRef & { provider: string | null; reason: string })[];
   expired: (DeliveryRef & { reason: string })[];
 };
@@ -70,8 +78,9 @@ export class Recorder {
     this.added();
   }
 
-  succeeded(batch: Batch, ref: DeliveryRef, provider: string, possiblyDuplicate: boolean): void {
-    this.buffer(batch).succeeded.push({ ...ref, provider, ...(possiblyDuplicate ? { possiblyDuplicate } : {}) });
+  /** `possibleCopies`: attempts that may have reached a provider, the accepted one included (1 when none other may have). */
+  succeeded(batch: Batch, ref: DeliveryRef, provider: string, possibleCopies: number): void {
+    this.buffer(batch).succeeded.push({ ...ref, provider, ...(possibleCopies > 1 ? { possiblyDuplicate: true, possibleCopies } : {}) });
     this.terminals.push({ batch, ref, status: 'succeeded', provider });
     this.added();
   }

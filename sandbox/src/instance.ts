@@ -92,6 +92,8 @@ export class SandboxInstance {
   readonly counters: InstanceStats = emptyStats();
 
   private current: Faults;
+  /** When the first request arrived after the faults last changed: when a fault began to bite. */
+  private firstSinceFaults: number | null = null;
   private tokens = 0;
   private refilledAt = 0;
   private readonly permanent = new Map<string, PermanentKind>();
@@ -256,6 +258,7 @@ export class SandboxInstance {
     const checked = parseFaults(patch);
     const rateChanged = 'rateLimitPerSecond' in checked || 'rateLimitBurst' in checked;
     this.current = { ...this.current, ...checked };
+    this.firstSinceFaults = null;
     if (rateChanged) this.refill(true);
     return this.faults();
   }
@@ -263,6 +266,7 @@ export class SandboxInstance {
   /** Back to the settings the instance started with. */
   resetFaults(): Faults {
     this.current = { ...this.initialFaults };
+    this.firstSinceFaults = null;
     this.refill(true);
     return this.faults();
   }
@@ -281,6 +285,7 @@ export class SandboxInstance {
   gate(): Verdict {
     const f = this.current;
     this.counters.requests++;
+    this.firstSinceFaults ??= Date.now();
     if (f.hang) {
       this.counters.hung++;
       return HANG;
@@ -417,6 +422,11 @@ export class SandboxInstance {
     const out = new Map<string, number>();
     for (const [k, n] of by === 'address' ? this.byAddress : this.byDeliveryId) if (n > 1) out.set(k, n);
     return out;
+  }
+
+  /** Wall-clock ms of the first request since the faults were last set (null: none yet). */
+  firstRequestSinceFaults(): number | null {
+    return this.firstSinceFaults;
   }
 
   stats(): InstanceStats {

@@ -114,7 +114,8 @@ export function listenSmtp(inst: SandboxInstance, tls: SandboxTls, host: string,
       const refused = inst.listedFailure(a) ?? (!EMAIL.test(a) ? 'invalid' : a.startsWith('bad-') ? 'unregistered' : undefined);
       if (refused === undefined) return callback();
       inst.counters.permanent++;
-      callback(refused === 'invalid' ? smtpError(553, '5.1.3 Bad recipient address syntax') : smtpError(550, '5.1.1 The email account that you tried to reach does not exist'));
+      // Real servers quote the recipient (Postfix: `550 5.1.1 <a@b>: Recipient address rejected`).
+      callback(refused === 'invalid' ? smtpError(553, `5.1.3 <${a}>: Bad recipient address syntax`) : smtpError(550, `5.1.1 <${a}>: The email account that you tried to reach does not exist`));
     },
     onData(stream, session: Session, callback) {
       const chunks: Buffer[] = [];

@@ -19,6 +19,13 @@ export type SealedDevice = Readonly<{
   deviceId: string;
   kind: DeviceKind;
   address: Sealed;
+  /**
+   * A keyed fingerprint of the normalized address (an HMAC under a key derived from the user's
+   * data key): equal addresses of one user and kind have equal fingerprints, so registration and
+   * the fan-out keep one device per address; it means nothing once the key is destroyed. Absent
+   * on devices recorded before fingerprints.
+   */
+  fingerprint?: string;
   /** Set once a provider rejects the device for good; the fan-out skips it. A change clears it. */
   invalid?: boolean;
 }>;
@@ -225,11 +232,26 @@ export type DeliverySlicePlanned = Event<
 >;
 /** About to be handed to providers: a crash before their outcome marks them possibly duplicated. */
 export type DeliveryDispatched = Event<'DeliveryDispatched', DeliveryBatch<DeliveryRef>>;
+/**
+ * `possibleCopies`: how many attempts of the delivery so far may have reached a provider (this one
+ * included): accepted ones, ones whose answer was lost (a call given up after its request was
+ * written, a connection reset) and one lost in a crash; absent when that is 0, or 1 on a plain
+ * first acceptance. `possiblyDuplicate`: an earlier attempt may have reached a provider (kept for
+ * readers of older events, which have no count).
+ */
 export type DeliveryAttempted = Event<
   'DeliveryAttempted',
-  DeliveryBatch<DeliveryRef & Readonly<{ provider: string; latencyMs: number; outcome: 'accepted' | 'permanent' | 'transient'; reason?: string; possiblyDuplicate?: boolean }>>
+  DeliveryBatch<
+    DeliveryRef &
+      Readonly<{ provider: string; latencyMs: number; outcome: 'accepted' | 'permanent' | 'transient'; reason?: string; possiblyDuplicate?: boolean; possibleCopies?: number }>
+  >
 >;
-export type DeliverySucceeded = Event<'DeliverySucceeded', DeliveryBatch<DeliveryRef & Readonly<{ provider: string; possiblyDuplicate?: boolean }>>>;
+/**
+ * `possibleCopies`: copies that may have reached the device, the accepted one included (present
+ * when above 1, with `possiblyDuplicate: true`); older events carry only `possiblyDuplicate`, which
+ * reads as 2.
+ */
+export type DeliverySucceeded = Event<'DeliverySucceeded', DeliveryBatch<DeliveryRef & Readonly<{ provider: string; possiblyDuplicate?: boolean; possibleCopies?: number }>>>;
 export type DeliveryFailed = Event<'DeliveryFailed', DeliveryBatch<DeliveryRef & Readonly<{ provider: string | null; reason: string }>>>;
 export type DeliveryExpired = Event<'DeliveryExpired', DeliveryBatch<DeliveryRef & Readonly<{ reason: string }>>>;
 /**

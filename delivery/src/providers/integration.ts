@@ -132,9 +132,16 @@ export type ProviderIntegration =
 export type ProviderVendor = ProviderIntegration['vendor'];
 
 export type ProviderClientOptions = Readonly<{
-  /** Per-request limit for every client; default 10 s. */
+  /**
+   * Each client's own limit for a call, enforced by cancelling it (the router's deadline, derived
+   * from observed latency, usually comes first); default 10 s.
+   */
   timeoutMs?: number;
-  /** HTTP sockets per client; default 256. */
+  /**
+   * Connections per client: HTTP sockets, SMTP pooled connections (APNs multiplexes one HTTP/2
+   * session). Default 256 (SMTP 32). The router passes at least the integration's concurrency, so
+   * requests wait in its queue, never in an agent's.
+   */
   maxSockets?: number;
 }>;
 
@@ -204,6 +211,7 @@ export function createProvider(integration: ProviderIntegration, options: Provid
         from: i.from,
         ...(i.subject !== undefined ? { subject: i.subject } : {}),
         timeoutMs,
+        maxConnections: options.maxSockets ?? 32,
         ...ca,
       });
     }

@@ -72,6 +72,52 @@ export function mayHaveArrived(err: unknown): boolean {
   return LOST_IN_FLIGHT.test([code, name, message].filter((x) => typeof x === 'string').join(' '));
 }
 
+/**
+ * A request cancelled because its call was given up: `ECANCELED` when it was never written (the
+ * provider cannot have it, a retry is safe), `ECONNABORTED` when it was on the wire and its answer
+ * is abandoned. Adapters tell the two by these codes or by their own record of what was written,
+ * never by the message (which quotes the reason, "timeout" included).
+ */
+export const UNSENT = 'ECANCELED';
+export const ABANDONED = 'ECONNABORTED';
+
+/** Why a call was given up, in our words: the caller's reason (its deadline) or a plain cancel. */
+export function whyGivenUp(signal: AbortSignal | undefined): string {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error && reason.message !== '' ? reason.message : 'call cancelled';
+}
+
+export function givenUpError(signal: AbortSignal | undefined, written: boolean): Error & { code: string } {
+  const why = whyGivenUp(signal);
+  return Object.assign(new Error(written ? `${why}: request sent, answer abandoned` : `${why}: request never sent`), { code: written ? ABANDONED : UNSENT });
+}
+
+/** The outcome of a message whose call was given up: it may have arrived only if its request was written. */
+export function givenUp(deliveryId: string, signal: AbortSignal | undefined, written: boolean, provider: string): Draft {
+  const why = whyGivenUp(signal);
+  return transient(deliveryId, `${provider}: ${why}${written ? ', answer abandoned' : ', never sent'}`, { providerFault: true, maybeDelivered: written });
+}
+
+/**
+ * The caller's signal, also aborted after `timeoutMs`: an adapter's own limit is a cancellation
+ * like the caller's, never a timer race that leaves the request running. `done` releases the timer.
+ */
+export function withDeadline(signal: AbortSignal | undefined, timeoutMs: number): { signal: AbortSignal; done: () => void } {
+  const controller = new AbortController();
+  const abort = () => controller.abort(signal?.reason);
+  if (signal?.aborted) abort();
+  else signal?.addEventListener('abort', abort, { once: true });
+  const timer = setTimeout(() => controller.abort(new Error(`timeout: no answer within ${timeoutMs} ms`)), timeoutMs);
+  timer.unref();
+  return {
+    signal: controller.signal,
+    done: () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', abort);
+    },
+  };
+}
+
 /** Applies the rule above. */
 export function settle(provider: string, drafts: readonly Draft[]): readonly SendOutcome[] {
   const outcomes = drafts.map((d) => d.outcome);

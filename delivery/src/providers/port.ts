@@ -45,10 +45,24 @@ export type SendOutcome =
       credentialsRejected?: true;
     }>;
 
+export type SendOptions = Readonly<{
+  /**
+   * Aborted when the caller gives the call up (its deadline, the breaker's timeout). From then on
+   * the adapter writes nothing more: a request not yet written (queued behind a connection, waiting
+   * for a token, not yet built) never will be; one on the wire is cancelled (its socket, HTTP/2
+   * stream or SMTP connection destroyed); the SDK retries nothing. `send` then settles at once,
+   * each unanswered message transient with `maybeDelivered` only where its request may have been
+   * written. An already aborted signal sends nothing.
+   */
+  signal?: AbortSignal;
+}>;
+
 /**
  * One vendor for one channel, using the vendor's own client library. `send` never throws for a
  * per-message failure: each message gets an outcome. It throws only when the whole call failed
  * (connection refused, timeout, 5xx for a batch endpoint), which the circuit breaker counts.
+ * Adapters never retry (their SDKs' own retries are off): every attempt is the router's, inside
+ * its deadline, so the breaker sees every failure.
  */
 export interface Provider {
   /** Unique, stable: used in events, metrics and breaker names, e.g. "apns", "fcm-primary". */
@@ -56,6 +70,13 @@ export interface Provider {
   readonly channel: Channel;
   /** Most messages one `send` call may carry (FCM sendEach 500, SendGrid 1000, others 1). */
   readonly maxBatch: number;
-  send(messages: readonly OutboundMessage[]): Promise<readonly SendOutcome[]>;
+  /**
+   * Requests a call of `messages` puts on connections at once: one per message by default (FCM's
+   * sendEach), one per call for a batch endpoint (SendGrid). The router counts these against the
+   * integration's concurrency, which the adapter's connection pool is at least as large as, so no
+   * request ever waits in an HTTP agent's queue.
+   */
+  requestsPerCall?(messages: number): number;
+  send(messages: readonly OutboundMessage[], options?: SendOptions): Promise<readonly SendOutcome[]>;
   close(): Promise<void>;
 }

@@ -132,9 +132,10 @@ describe('integrations without an endpoint reach the vendor', () => {
         serviceAccount: { projectId: 'tenant-project', clientEmail: 'notify@tenant-project.iam.gserviceaccount.com', privateKey: googleKey },
       },
     };
-    // Which of FCM and the token endpoint (oauth2.googleapis.com) fails first is the SDK's affair.
+    // Which of FCM and the token endpoint (oauth2.googleapis.com) fails first is the SDK's affair
+    // (over HTTP/1.1 the token comes first, and its failure ends the send).
     const hosts = await hostsOf(integration);
-    expect(hosts).toContain('fcm.googleapis.com');
+    expect(hosts.length).toBeGreaterThan(0);
     for (const host of hosts) expect(host).toMatch(/^(fcm|oauth2)\.googleapis\.com$/);
   });
 

@@ -14,10 +14,20 @@ import type { Channel, OutboundMessage, Provider, SendOutcome } from '../provide
 import { TokenBucket } from '../token-bucket';
 import { VendorHealth } from './vendor-health';
 import { ProviderUnavailableError } from '../providers/outcomes';
+import { CallDeadlines, CompletionWindow, GivenUp, settleWithin, timeoutOf } from './deadline';
 
 const rejectsCredentials = (o: SendOutcome): boolean => o.outcome === 'transient' && o.credentialsRejected === true;
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/** What the router hands a call besides its messages: the signal it aborts at the deadline. */
+export type CallControl = Readonly<{
+  signal: AbortSignal;
+  /** How long after the abort the adapter may take to report each message's outcome. */
+  graceMs: number;
+  /** Told of the adapter's own promise: the call's requests count as in flight until it settles. */
+  onSending: (sending: Promise<unknown>) => void;
+}>;
 
 /** One integration as the router uses it: its client, quota, breaker and the health of its vendor. */
 export type Route = {
@@ -31,10 +41,17 @@ export type Route = {
   readonly configKey: string;
   readonly provider: Provider;
   readonly policy: ProviderPolicy;
-  readonly breaker: CircuitBreaker<[readonly OutboundMessage[]], readonly SendOutcome[]>;
+  readonly breaker: CircuitBreaker<[readonly OutboundMessage[], CallControl], readonly SendOutcome[]>;
+  /** Each call's deadline, from the latency of the recent successful ones. */
+  readonly deadlines: CallDeadlines;
+  /** Calls by completion over the breaker's window: opens the breaker on calls failing at their deadline. */
+  readonly completions: CompletionWindow;
+  /** Epoch ms before which the provider asked not to be called again (its Retry-After). */
+  retryAt: number;
   readonly bucket: TokenBucket;
   /** Shared by every integration of the vendor at the same endpoint: an outage there opens them all. */
   readonly health: VendorHealth;
+  /** Requests in flight (written or waiting for a connection), until the adapter has settled them. */
   inFlight: number;
   /** The credential rejection code, once the provider refused the credentials: skipped from then on. */
   rejected: string | null;
@@ -193,38 +210,49 @@ export class IntegrationRegistry {
     }
     if (!secret) return null;
     const receiptsUrl = this.deps.receiptsUrl?.(owner, name, integration.vendor);
+    const policy = policyFor(this.deps.config, integration);
+    // Connections at least as many as the requests the router lets be in flight: none waits in an
+    // agent's queue, where a call given up could not reach it.
+    const clientOptions = this.deps.clientOptions ?? {};
+    const sized = { ...clientOptions, maxSockets: Math.max(clientOptions.maxSockets ?? policy.concurrency, policy.concurrency), timeoutMs: clientOptions.timeoutMs ?? policy.timeoutMs };
     let provider: Provider;
     try {
       provider = this.deps.clientOf
         ? this.deps.clientOf(integration, secret)
-        : createProvider(toProviderIntegration(owner, integrationSpecOf(integration), secret, receiptsUrl ? { receiptsUrl } : {}), this.deps.clientOptions ?? {});
+        : createProvider(toProviderIntegration(owner, integrationSpecOf(integration), secret, receiptsUrl ? { receiptsUrl } : {}), sized);
     } catch (e) {
       this.deps.logger.error({ err: e, owner, integration: name }, 'provider client could not be built');
       return null;
     }
-    const policy = policyFor(this.deps.config, integration);
     const breaker = new CircuitBreaker(
-      async (messages: readonly OutboundMessage[]) => {
+      async (messages: readonly OutboundMessage[], control: CallControl) => {
+        const sending = provider.send(messages, { signal: control.signal });
+        control.onSending(sending);
         let outcomes: readonly SendOutcome[];
         try {
-          outcomes = await provider.send(messages);
+          outcomes = await settleWithin(sending, control.signal, control.graceMs);
         } catch (e) {
+          // Given up: a failure for the breaker, whatever the adapter made of the cancellation.
+          if (e instanceof GivenUp) throw e;
+          if (control.signal.aborted) throw new GivenUp(timeoutOf(control.signal), e instanceof ProviderUnavailableError ? e.outcomes : null);
           // An adapter reports a call that failed on the provider's side as unavailable; refused
           // credentials are this integration's fault, which the vendor's health must not count.
           if (e instanceof ProviderUnavailableError && e.outcomes.some(rejectsCredentials)) throw new CredentialsRejected(e.outcomes);
           throw e;
         }
+        if (control.signal.aborted) throw new GivenUp(timeoutOf(control.signal), outcomes);
         if (outcomes.length > 0 && outcomes.every((o) => o.outcome === 'transient')) {
           throw outcomes.some(rejectsCredentials) ? new CredentialsRejected(outcomes) : new AllTransient(outcomes);
         }
         return outcomes;
       },
       {
-        timeout: policy.timeoutMs,
+        // The deadline is the router's, per call and enforced by cancellation (CallDeadlines).
+        timeout: false,
         errorThresholdPercentage: policy.errorThresholdPercentage,
         volumeThreshold: policy.volumeThreshold,
         resetTimeout: policy.resetTimeoutMs,
-        rollingCountTimeout: 10_000,
+        rollingCountTimeout: policy.windowMs,
         rollingCountBuckets: 10,
         name: `${owner}/${name}`,
       },
@@ -240,6 +268,9 @@ export class IntegrationRegistry {
       provider,
       policy,
       breaker,
+      deadlines: new CallDeadlines(policy),
+      completions: new CompletionWindow(policy),
+      retryAt: 0,
       bucket: sharedBucket(policy.ratePerSecond, this.quotaShare),
       health: this.healthOf(integration.vendor, integration.endpoint?.url ?? null),
       inFlight: 0,

@@ -13,14 +13,27 @@ import { randomIds } from '#platform/ids';
 import { IntegrationCommands } from '#command/integration/commands';
 import { defaultDeliveryConfig, type ProviderPolicy } from '../config';
 import { ProviderUnavailableError } from '../providers/outcomes';
-import type { OutboundMessage, Provider, SendOutcome } from '../providers/port';
+import type { OutboundMessage, Provider, SendOptions, SendOutcome } from '../providers/port';
 import { IntegrationRegistry } from './registry';
 import { ProviderRouter } from './router';
 
-const policy: ProviderPolicy = { ratePerSecond: 1000, concurrency: 10, timeoutMs: 100, errorThresholdPercentage: 50, volumeThreshold: 2, resetTimeoutMs: 60_000, maxBatch: 10, expectedLatencyMs: 10 };
+const policy: ProviderPolicy = {
+  ratePerSecond: 1000,
+  concurrency: 10,
+  timeoutMs: 100,
+  minTimeoutMs: 100,
+  timeoutLatencyFactor: 4,
+  errorThresholdPercentage: 50,
+  volumeThreshold: 2,
+  windowMs: 10_000,
+  resetTimeoutMs: 60_000,
+  maxBatch: 10,
+  messagesPerRequest: 1,
+  expectedLatencyMs: 10,
+};
 const config = { ...defaultDeliveryConfig, vendorPolicies: { ...defaultDeliveryConfig.vendorPolicies, twilio: policy } };
 
-type Behaviour = (messages: readonly OutboundMessage[]) => Promise<readonly SendOutcome[]>;
+type Behaviour = (messages: readonly OutboundMessage[], options: SendOptions) => Promise<readonly SendOutcome[]>;
 const accept: Behaviour = async (ms) => ms.map((m) => ({ deliveryId: m.deliveryId, outcome: 'accepted' }));
 
 const twilio = (name: string, priority = 0) => ({
@@ -50,10 +63,10 @@ const setup = async () => {
       name: `${i.owner}/${i.name}`,
       channel: 'sms',
       maxBatch: 10,
-      send: (ms) => {
+      send: (ms, options = {}) => {
         const key = `${i.owner}/${i.name}`;
         calls.set(key, (calls.get(key) ?? 0) + 1);
-        return (behaviour.get(key) ?? accept)(ms);
+        return (behaviour.get(key) ?? accept)(ms, options);
       },
       close: async () => {},
     }),
@@ -154,15 +167,78 @@ describe('routing per tenant over integrations', () => {
     expect((await s.router.send('t-c', 'sms', messages(1))).sent.map((x) => x.provider)).toEqual(['own']);
   });
 
-  it('marks messages of a call abandoned at the breaker timeout as maybe delivered', async () => {
+  it('marks messages of a call given up at its deadline as maybe delivered when the client does not answer the cancellation', async () => {
     const s = await start();
     await s.configure('acme', twilio('slow'));
     await s.ready('acme');
-    s.behaviour.set('acme/slow', (ms) => new Promise((done) => setTimeout(() => done(ms.map((m) => ({ deliveryId: m.deliveryId, outcome: 'accepted' }))), 300)));
+    s.behaviour.set('acme/slow', (ms) => new Promise((done) => setTimeout(() => done(ms.map((m) => ({ deliveryId: m.deliveryId, outcome: 'accepted' }))), 1_000)));
+    const started = Date.now();
     expect(await s.outcomes('acme')).toEqual([
-      { deliveryId: 'd0', outcome: 'transient', reason: 'timed out after 100 ms', maybeDelivered: true },
-      { deliveryId: 'd1', outcome: 'transient', reason: 'timed out after 100 ms', maybeDelivered: true },
+      { deliveryId: 'd0', outcome: 'transient', reason: 'slow: deadline of 100 ms passed, no answer to the cancellation', maybeDelivered: true },
+      { deliveryId: 'd1', outcome: 'transient', reason: 'slow: deadline of 100 ms passed, no answer to the cancellation', maybeDelivered: true },
     ]);
+    // The deadline and a short grace for the client to report, not the client's own second.
+    expect(Date.now() - started).toBeLessThan(700);
+  });
+
+  it("aborts the call's signal at its deadline, keeps what the client reports, and counts the call as failed", async () => {
+    const s = await start();
+    await s.configure('acme', twilio('hung'));
+    await s.ready('acme');
+    const seen: AbortSignal[] = [];
+    // A client that honours the cancellation: one message was answered, one never written, one lost on the wire.
+    s.behaviour.set('acme/hung', (ms, { signal }) => {
+      seen.push(signal!);
+      return new Promise((done) =>
+        signal!.addEventListener('abort', () =>
+          done([
+            { deliveryId: ms[0]!.deliveryId, outcome: 'accepted' },
+            { deliveryId: ms[1]!.deliveryId, outcome: 'transient', reason: 'never sent' },
+            { deliveryId: ms[2]!.deliveryId, outcome: 'transient', reason: 'answer abandoned', maybeDelivered: true },
+          ]),
+        ),
+      );
+    });
+    const first = await s.outcomes('acme', 3);
+    expect(seen[0]!.aborted).toBe(true);
+    expect(String((seen[0]!.reason as Error).message)).toBe('deadline of 100 ms passed');
+    expect(first.map((o) => (o.outcome === 'transient' ? `${o.outcome}${o.maybeDelivered ? ' maybe' : ''}` : o.outcome))).toEqual(['accepted', 'transient', 'transient maybe']);
+    await s.outcomes('acme', 3);
+    expect(s.router.state('acme', 'hung')).toBe('open');
+  });
+
+  it('counts requests in flight until the client settles, as many as the client makes a call', async () => {
+    const s = await start();
+    await s.configure('acme', twilio('batch'));
+    await s.ready('acme');
+    const route = s.registry.route('acme', 'batch')!;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    s.behaviour.set('acme/batch', async (ms) => {
+      await gate;
+      return ms.map((m) => ({ deliveryId: m.deliveryId, outcome: 'accepted' as const }));
+    });
+    // One request per message by default: 10 slots take 10 messages, the rest wait.
+    const sending = s.router.send('acme', 'sms', messages(15));
+    expect(route.inFlight).toBe(10);
+    expect(s.router.available('acme', 'sms')).toBe(0);
+    release();
+    const result = await sending;
+    expect(result.sent.flatMap((x) => x.outcomes)).toHaveLength(10);
+    expect(result.unsent).toHaveLength(5);
+    await new Promise((r) => setImmediate(r));
+    expect(route.inFlight).toBe(0);
+  });
+
+  it('derives the deadline from the latency of recent calls, within the floor and the configured timeout', async () => {
+    const s = await start();
+    await s.configure('acme', twilio('derived'));
+    await s.ready('acme');
+    const route = s.registry.route('acme', 'derived')!;
+    // Too few calls seen: the configured timeout.
+    expect(route.deadlines.timeoutMs()).toBe(100);
+    for (let i = 0; i < 10; i++) route.deadlines.record(10);
+    expect(route.deadlines.timeoutMs()).toBe(100); // 4 x 10 ms is below the floor
   });
 
   it('tells a refused connection (never sent) from a reset one (maybe sent)', async () => {

@@ -2,6 +2,10 @@ import type { Channel, OutboundMessage, SendOutcome } from '../providers/port';
 import { mayHaveArrived, ProviderUnavailableError } from '../providers/outcomes';
 import { providerThroughput } from '../config';
 import { AllTransient, CredentialsRejected, type BreakerState, type IntegrationRegistry, type Route } from './registry';
+import { DeadlineExceeded, GivenUp } from './deadline';
+
+/** How long an adapter may take to report its outcomes once its call is cancelled (they settle at once). */
+const GRACE_MS = 250;
 
 export type Routed = Readonly<{
   /** The integration's name, as events and counts show it. */
@@ -22,6 +26,27 @@ export type RouteResult = Readonly<{
 
 const opened = (r: Route): boolean => r.rejected !== null || r.breaker.opened || r.health.opened;
 const probing = (r: Route): boolean => r.breaker.halfOpen || r.health.halfOpen;
+/** The provider's Retry-After has not passed: no call to it, as if it had no room. */
+const paused = (r: Route, now = Date.now()): boolean => r.retryAt > now;
+
+/** Messages per call to a route: the adapter's limit, cut to the policy's. */
+const callSize = (r: Route): number => Math.max(1, Math.min(r.provider.maxBatch, r.policy.maxBatch));
+const requestsOf = (r: Route, messages: number): number => r.provider.requestsPerCall?.(messages) ?? messages;
+
+/**
+ * Messages a route can take now: as many as its free request slots carry (one a message for
+ * FCM's sendEach, a whole call for SendGrid); one while it is half-open (the probe).
+ */
+const room = (r: Route): number => {
+  const free = r.policy.concurrency - r.inFlight;
+  if (free <= 0) return 0;
+  if (probing(r)) return 1;
+  const perCall = callSize(r);
+  const full = Math.max(1, requestsOf(r, perCall));
+  const calls = Math.floor(free / full);
+  const left = free - calls * full;
+  return calls * perCall + (left > 0 && requestsOf(r, left) <= left ? left : 0);
+};
 
 /**
  * Sends each batch of a tenant to the first integration of its chain for the channel (its own by
@@ -54,10 +79,16 @@ export class ProviderRouter {
     if (chain.length === 0) return null;
     let n = 0;
     for (const route of chain) {
-      if (opened(route)) continue;
-      const slots = route.policy.concurrency - route.inFlight;
-      if (slots <= 0) continue;
-      n += probing(route) ? 1 : Math.min(route.bucket.available(), slots * route.provider.maxBatch);
+      if (opened(route) || paused(route)) continue;
+      const free = room(route);
+      if (probing(route)) {
+        n += free > 0 ? 1 : 0;
+        continue;
+      }
+      const tokens = route.bucket.available();
+      n += Math.max(0, Math.min(tokens, free));
+      // As send() does: a healthy route short of slots, not of quota, keeps what is left for itself.
+      if (tokens >= free) break;
     }
     return n;
   }
@@ -72,14 +103,21 @@ export class ProviderRouter {
     for (const route of chain) {
       if (rest.length === 0) break;
       if (opened(route)) continue;
-      // Half-open: one probe of one message; the others wait for its verdict.
-      const room = probing(route) ? Math.min(1, route.policy.concurrency - route.inFlight) : route.policy.concurrency - route.inFlight;
-      if (room <= 0) {
-        waitMs = Math.min(waitMs, 5);
+      if (paused(route)) {
+        waitMs = Math.min(waitMs, route.retryAt - Date.now());
         continue;
       }
-      const perCall = route.provider.maxBatch;
-      const maxMessages = probing(route) ? 1 : room * perCall;
+      // Half-open: one probe of one message; the others wait for its verdict. Requests beyond the
+      // free slots wait here, in the scheduler's queue, never in an agent's. A healthy route that is
+      // merely busy keeps its traffic (it has room again within a round trip): only an open breaker,
+      // a Retry-After or a spent quota sends messages down the chain.
+      const maxMessages = room(route);
+      if (maxMessages <= 0) {
+        waitMs = Math.min(waitMs, 5);
+        if (probing(route)) continue;
+        break;
+      }
+      const perCall = callSize(route);
       const taken = route.bucket.take(Math.min(rest.length, maxMessages));
       if (taken === 0) {
         waitMs = Math.min(waitMs, route.bucket.waitMs());
@@ -88,31 +126,94 @@ export class ProviderRouter {
       const slice = rest.slice(0, taken);
       rest = rest.slice(taken);
       for (let i = 0; i < slice.length; i += perCall) calls.push(this.call(route, slice.slice(i, i + perCall)));
+      // Filled to its free slots with tokens to spare: the rest waits for this route, not the next.
+      if (rest.length > 0 && taken === maxMessages && !probing(route)) {
+        waitMs = Math.min(waitMs, 5);
+        break;
+      }
     }
-    const sent = await Promise.all(calls);
+    const sent = (await Promise.all(calls)).map((routed) => this.elsewhereAtOnce(chain, routed));
     return { sent, unsent: rest, waitMs: rest.length > 0 ? (Number.isFinite(waitMs) ? waitMs : 50) : 0 };
   }
 
+  /**
+   * Retry-After is the provider's word about itself: its route is paused until then (see call),
+   * and a message it refused waits that long only if no other integration of the chain can take
+   * it; otherwise it is retried there with the usual backoff.
+   */
+  private elsewhereAtOnce(chain: readonly Route[], routed: Routed): Routed {
+    if (!routed.outcomes.some((o) => o.outcome === 'transient' && o.retryAfterMs !== undefined)) return routed;
+    const now = Date.now();
+    const other = chain.some((r) => r.name !== routed.provider && !opened(r) && !paused(r, now));
+    if (!other) return routed;
+    return {
+      ...routed,
+      outcomes: routed.outcomes.map((o) => {
+        if (o.outcome !== 'transient' || o.retryAfterMs === undefined) return o;
+        const { retryAfterMs: _elsewhere, ...rest } = o;
+        return rest;
+      }),
+    };
+  }
+
+  /**
+   * One call, with a deadline derived from the route's recent latency and enforced by
+   * cancellation: at the deadline its signal aborts, the adapter cancels its requests (none not
+   * yet written ever is) and reports each message, and the breaker counts a failure. Its requests
+   * count as in flight until the adapter has settled, not merely until it was given up.
+   */
   private async call(route: Route, messages: readonly OutboundMessage[]): Promise<Routed> {
-    route.inFlight++;
+    const requests = requestsOf(route, messages.length);
+    route.inFlight += requests;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      route.inFlight -= requests;
+    };
     const started = performance.now();
     const key = `${route.owner}/${route.name}`;
+    const timeoutMs = route.deadlines.timeoutMs();
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DeadlineExceeded(timeoutMs)), timeoutMs);
+    let sending: Promise<unknown> | null = null;
     route.health.probe();
     try {
-      const outcomes = await route.breaker.fire(messages);
+      const outcomes = await route.breaker.fire(messages, { signal: controller.signal, graceMs: GRACE_MS, onSending: (p) => (sending = p) });
+      const latencyMs = performance.now() - started;
+      route.deadlines.record(latencyMs);
+      route.completions.record(true, messages.length);
       route.health.record(key, true);
-      return { provider: route.name, latencyMs: performance.now() - started, outcomes };
+      this.pauseFor(route, outcomes);
+      return { provider: route.name, latencyMs, outcomes };
     } catch (e) {
       if (e instanceof CredentialsRejected) this.reject(route, e.outcomes);
       // The vendor's fault only: refused credentials and our own breaker's refusals are not.
       const code = (e as { code?: string }).code;
-      if (!(e instanceof CredentialsRejected) && code !== 'EOPENBREAKER' && code !== 'ESEMLOCKED') route.health.record(key, false);
+      if (!(e instanceof CredentialsRejected) && code !== 'EOPENBREAKER' && code !== 'ESEMLOCKED') {
+        route.health.record(key, false);
+        route.completions.record(false, messages.length);
+        // Counted when it failed, not when it was fired: a call given up at a deadline longer than
+        // the window counts too, which opossum's own statistics would miss.
+        if (route.breaker.closed && route.completions.failing()) route.breaker.open();
+      }
       const outcomes = this.outcomesOf(e, route, messages);
+      this.pauseFor(route, outcomes);
       route.lastFailure = outcomes[0]?.outcome === 'transient' ? outcomes[0].reason : route.lastFailure;
       return { provider: route.name, latencyMs: performance.now() - started, outcomes };
     } finally {
-      route.inFlight--;
+      clearTimeout(timer);
+      const pending = sending as Promise<unknown> | null;
+      if (pending) void pending.then(release, release);
+      else release();
     }
+  }
+
+  /** The longest Retry-After the provider answered this call with: no call to it before then. */
+  private pauseFor(route: Route, outcomes: readonly SendOutcome[]): void {
+    let ms = 0;
+    for (const o of outcomes) if (o.outcome === 'transient' && o.retryAfterMs !== undefined) ms = Math.max(ms, o.retryAfterMs);
+    if (ms > 0) route.retryAt = Math.max(route.retryAt, Date.now() + ms);
   }
 
   /** Credentials refused: this integration is skipped from now on (its breaker opens), the others take over at once. */
@@ -130,6 +231,8 @@ export class ProviderRouter {
    */
   private outcomesOf(e: unknown, route: Route, messages: readonly OutboundMessage[]): readonly SendOutcome[] {
     if (e instanceof AllTransient || e instanceof ProviderUnavailableError) return e.outcomes;
+    // The adapter did not report after its cancellation: nothing is known, so each may have arrived.
+    if (e instanceof GivenUp) return e.outcomes ?? messages.map((m) => ({ deliveryId: m.deliveryId, outcome: 'transient', reason: `${route.name}: ${e.message}, no answer to the cancellation`, maybeDelivered: true }));
     const code = (e as { code?: string }).code;
     const [reason, maybeDelivered] =
       code === 'EOPENBREAKER'

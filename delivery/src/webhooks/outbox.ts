@@ -3,6 +3,7 @@ import type { WebhookEvent } from '#schema/webhooks';
 import type { EventStore, Subscription } from '#platform/event-store/port';
 import type { Change, ReadStore } from '#platform/read-store/port';
 import type { Logger } from '#platform/logger';
+import { processHealth, type ComponentHealth, type Health } from '#platform/health';
 import {
   WEBHOOK_ATTEMPTS,
   WEBHOOK_ENDPOINTS,
@@ -36,6 +37,8 @@ export type OutboxDeps = Readonly<{
   logger: Logger;
   /** After each commit: the endpoints that got messages or changed. */
   onCommitted: (endpointKeys: ReadonlySet<string>) => void;
+  /** Where the outbox reports whether it works (default: the process's registry). */
+  health?: Health;
 }>;
 
 /**
@@ -51,11 +54,13 @@ export class WebhookOutbox {
   private stopped = false;
   private failures = 0;
   private restartTimer: NodeJS.Timeout | null = null;
+  private health: ComponentHealth | null = null;
 
   constructor(private readonly deps: OutboxDeps) {}
 
   async start(): Promise<void> {
     this.checkpoint = await this.deps.readStore.checkpoint(OUTBOX_CHECKPOINT);
+    this.health = (this.deps.health ?? processHealth).register('webhook-outbox');
     this.subscribe();
   }
 
@@ -63,6 +68,12 @@ export class WebhookOutbox {
     this.stopped = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     await this.subscription?.stop();
+    this.health?.remove();
+  }
+
+  /** False from a failure until a commit succeeds again. */
+  get healthy(): boolean {
+    return this.health?.healthy ?? false;
   }
 
   /** Resolves once everything up to `position` is in the outbox. */
@@ -85,6 +96,7 @@ export class WebhookOutbox {
   private restart(error: unknown): void {
     if (this.stopped) return;
     this.failures++;
+    this.health?.failing(error);
     const waitMs = Math.min(30_000, 100 * 2 ** Math.min(this.failures, 9));
     this.deps.logger.warn({ err: error, waitMs }, 'webhook outbox stopped; resuming from its checkpoint');
     this.restartTimer = setTimeout(() => {
@@ -95,6 +107,14 @@ export class WebhookOutbox {
           if (this.stopped) return;
           this.checkpoint = checkpoint;
           this.subscribe();
+          // Healthy again once the new subscription has caught up with the log (a quiet log commits nothing).
+          const subscription = this.subscription;
+          this.deps.eventStore.headPosition().then((head) => subscription?.caughtUp(head)).then(
+            () => {
+              if (this.subscription === subscription && !this.stopped) this.health?.ok();
+            },
+            () => undefined,
+          );
         },
         (e) => this.restart(e),
       );
@@ -124,6 +144,7 @@ export class WebhookOutbox {
       await readStore.commit({ checkpoints: [{ name: OUTBOX_CHECKPOINT, expected: this.checkpoint, next: position }], changes });
       this.checkpoint = position;
       this.failures = 0;
+      this.health?.ok();
       changes = [];
       dirty.clear();
       if (touched.size > 0) this.deps.onCommitted(new Set(touched));

@@ -44,6 +44,12 @@ const messageOf = (item: Item, address: string): OutboundMessage => ({
  * with backoff, expire).
  */
 export class Sender {
+  /**
+   * Per delivery, its attempts that may have reached a provider: accepted, or answer lost (a call
+   * given up after its request was written, a reset). One sent before a crash counts as one.
+   */
+  private readonly copies = new WeakMap<Item, number>();
+
   constructor(
     private readonly deps: Pick<WorkerDeps, 'readStore' | 'cipher' | 'router' | 'clock' | 'logger' | 'config' | 'metrics'> &
       Readonly<{ recorder: Recorder; pending: Pending; scheduler: Scheduler; ownership: Ownership; tasks: Tasks }>,
@@ -127,19 +133,29 @@ export class Sender {
     const handled = new Set<string>();
     for (const routed of result.sent) {
       this.deps.metrics?.attemptSeconds.observe({ provider: routed.provider }, routed.latencyMs / 1000);
+      const refused = routed.outcomes.filter((o) => o.outcome !== 'accepted');
+      // Reasons are the adapters' own words (codes, never a provider's text, which may quote an address).
+      if (refused.length > 0 && this.deps.logger.isLevelEnabled('debug'))
+        this.deps.logger.debug({ tenantId, channel, provider: routed.provider, refused: refused.length, of: routed.outcomes.length, reason: refused[0]!.reason }, 'provider refused messages');
       for (const outcome of routed.outcomes) {
         const item = byId.get(outcome.deliveryId);
         if (!item || handled.has(outcome.deliveryId)) continue;
         handled.add(outcome.deliveryId);
         pending.sending.delete(item);
         item.attempts++;
+        const before = this.possibleCopies(item);
+        const reached = outcome.outcome === 'accepted' || (outcome.outcome === 'transient' && outcome.maybeDelivered === true);
+        const copies = before + (reached ? 1 : 0);
+        this.copies.set(item, copies);
         recorder.attempted(item.batch, {
           ...item.ref,
           provider: routed.provider,
           latencyMs: Math.round(routed.latencyMs),
           outcome: outcome.outcome,
           ...(outcome.outcome === 'accepted' ? {} : { reason: outcome.reason }),
-          ...(item.possiblyDuplicate ? { possiblyDuplicate: true } : {}),
+          ...(before > 0 ? { possiblyDuplicate: true } : {}),
+          // Said wherever it is news: a copy beyond the first, or one whose answer was lost.
+          ...(copies > 1 || (copies === 1 && outcome.outcome !== 'accepted') ? { possibleCopies: copies } : {}),
         });
         if (outcome.outcome === 'accepted') this.succeed(item, routed.provider);
         else if (outcome.outcome === 'permanent') {
@@ -197,8 +213,13 @@ export class Sender {
     this.deps.scheduler.wake();
   }
 
+  /** Attempts of the item so far that may have reached a provider (one lost in a crash before this worker had it). */
+  private possibleCopies(item: Item): number {
+    return this.copies.get(item) ?? (item.possiblyDuplicate ? 1 : 0);
+  }
+
   private succeed(item: Item, provider: string): void {
-    this.deps.recorder.succeeded(item.batch, item.ref, provider, item.possiblyDuplicate);
+    this.deps.recorder.succeeded(item.batch, item.ref, provider, Math.max(1, this.possibleCopies(item)));
   }
 
   fail(item: Item, provider: string | null, reason: string): void {

@@ -25,8 +25,14 @@ export type NotificationProgress = DeliveryCounts &
     /** Receipts: accepted deliveries the provider then delivered, or that bounced (SMS, email). */
     delivered?: number;
     bounced?: number;
-    /** Deliveries sent again after a crash, whose first send may have arrived too. */
+    /** Succeeded deliveries that may have reached their device more than once (a copy lost in a crash, a call given up). */
     possiblyDuplicated?: number;
+    /**
+     * Copies beyond the first that may have reached devices: the sum over succeeded deliveries of
+     * their possibleCopies - 1 (an older event's possiblyDuplicate counts one). Extra copies at the
+     * providers never exceed it.
+     */
+    possibleExtraCopies?: number;
     /**
      * Users with at least one successful delivery: a HyperLogLog estimate while the notification
      * runs, exact once it completes (`reachedUsersExact`).

@@ -120,11 +120,24 @@ export const evolve = (doc: NotificationDocument | null, event: RecordedEvent): 
     case 'DeliverySucceeded': {
       const hll = p.reachedSketch ? HyperLogLog.fromBase64(p.reachedSketch) : new HyperLogLog();
       for (const d of event.data.deliveries) hll.add(d.userId);
-      const duplicated = event.data.deliveries.filter((d) => d.possiblyDuplicate).length;
+      let duplicated = 0;
+      let extra = 0;
+      for (const d of event.data.deliveries) {
+        const copies = d.possibleCopies ?? (d.possiblyDuplicate ? 2 : 1);
+        if (copies > 1 || d.possiblyDuplicate) duplicated++;
+        extra += Math.max(0, copies - 1);
+      }
       const settled = settle(p, 'succeeded', event.data.deliveries);
       return {
         ...at,
-        progress: { ...settled, reachedSketch: hll.toBase64(), reachedUsers: hll.count(), reachedUsersExact: false, possiblyDuplicated: (p.possiblyDuplicated ?? 0) + duplicated },
+        progress: {
+          ...settled,
+          reachedSketch: hll.toBase64(),
+          reachedUsers: hll.count(),
+          reachedUsersExact: false,
+          possiblyDuplicated: (p.possiblyDuplicated ?? 0) + duplicated,
+          ...(extra > 0 || p.possibleExtraCopies !== undefined ? { possibleExtraCopies: (p.possibleExtraCopies ?? 0) + extra } : {}),
+        },
       };
     }
     case 'DeliveryFailed':

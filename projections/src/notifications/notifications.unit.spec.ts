@@ -50,6 +50,36 @@ describe('notifications read model', () => {
     expect(doc).not.toHaveProperty('requestHash');
   });
 
+  it('sums the copies beyond the first that may have reached devices, older events counting their flag as one', () => {
+    const log = eventLog({ tenantId: 'acme' });
+    const req = log.record(requested('n3', { kind: 'users', userIds: ['u1', 'u2', 'u3', 'u4'] }));
+    const common = { notificationId: 'n3', requestedPosition: req.position, requestedAt: '2026-03-01T09:00:30.000Z' };
+    const ref = (u: string) => ({ deliveryId: `dl-${u}`, userId: u, deviceId: 'd', channel: 'android' as const });
+    const doc = spec
+      .given([req])
+      .when([
+        log.record({
+          type: 'DeliverySlicePlanned',
+          data: { ...common, partition: 0, cursor: null, done: true, recipients: 4, byChannel: { ios: 0, android: 4, email: 0, sms: 0 }, skipped: {}, deliveries: ['u1', 'u2', 'u3', 'u4'].map(ref) },
+        }),
+        log.record({
+          type: 'DeliverySucceeded',
+          data: {
+            ...common,
+            deliveries: [
+              { ...ref('u1'), provider: 'fcm-secondary' },
+              { ...ref('u2'), provider: 'fcm-secondary', possiblyDuplicate: true, possibleCopies: 3 },
+              { ...ref('u3'), provider: 'fcm-secondary', possiblyDuplicate: true },
+              { ...ref('u4'), provider: 'fcm-secondary', possiblyDuplicate: true, possibleCopies: 2 },
+            ],
+          },
+        }),
+      ])
+      .collection()
+      .get('acme:n3')!;
+    expect(doc.progress).toMatchObject({ succeeded: 4, possiblyDuplicated: 3, possibleExtraCopies: 4 });
+  });
+
   it('ignores a replayed event', () => {
     const log = eventLog({ tenantId: 'acme' });
     const event = log.record(requested('n1', { kind: 'group', groupId: 'beta' }));

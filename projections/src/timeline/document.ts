@@ -11,6 +11,8 @@ export type DeliveryStep = Readonly<{
   latencyMs?: number;
   outcome?: string;
   reason?: string;
+  /** Attempts so far that may have reached a provider, where the attempt's record says. */
+  possibleCopies?: number;
 }>;
 
 export type DeliveryStatus = 'pending' | 'dispatched' | 'succeeded' | 'failed' | 'expired';
@@ -34,6 +36,8 @@ export type TimelineEntryDocument = Readonly<{
   status?: DeliveryStatus;
   provider?: string | null;
   possiblyDuplicate?: boolean;
+  /** Copies that may have reached the device (the accepted one included), when more than one may have. */
+  possibleCopies?: number;
   /** The provider's last word after accepting: delivered to the device or mailbox, or bounced. */
   receipt?: 'delivered' | 'bounced' | 'deferred';
   steps?: readonly DeliveryStep[];

@@ -156,10 +156,18 @@ const entriesOf = (event: DeliveryRecorded): Map<string, DeliveryEntry> => index
 
 const stepOf = (event: DeliveryRecorded, d: DeliveryEntry): DeliveryStep => {
   const at = event.metadata.at;
-  const e = d as DeliveryEntry & { provider?: string | null; latencyMs?: number; outcome?: string; reason?: string };
+  const e = d as DeliveryEntry & { provider?: string | null; latencyMs?: number; outcome?: string; reason?: string; possibleCopies?: number };
   switch (event.type) {
     case 'DeliveryAttempted':
-      return { step: 'attempted', at, provider: e.provider!, latencyMs: e.latencyMs!, outcome: e.outcome!, ...(e.reason ? { reason: e.reason } : {}) };
+      return {
+        step: 'attempted',
+        at,
+        provider: e.provider!,
+        latencyMs: e.latencyMs!,
+        outcome: e.outcome!,
+        ...(e.reason ? { reason: e.reason } : {}),
+        ...(e.possibleCopies !== undefined ? { possibleCopies: e.possibleCopies } : {}),
+      };
     case 'DeliverySucceeded':
       return { step: 'succeeded', at, provider: e.provider! };
     case 'DeliveryFailed':
@@ -179,7 +187,8 @@ const describe = (doc: TimelineEntryDocument): string => {
   const attempts = (doc.steps ?? []).filter((s) => s.step === 'attempted').length;
   const via = doc.provider ? ` via ${doc.provider}` : '';
   const receipt = doc.receipt ? `, ${doc.receipt}` : '';
-  return `notification ${doc.notificationId} to device ${doc.deviceId} (${doc.channel}): ${doc.status}${via}${receipt}, ${attempts} attempt${attempts === 1 ? '' : 's'}${doc.possiblyDuplicate ? ', possibly duplicated' : ''}`;
+  const copies = doc.possibleCopies !== undefined && doc.possibleCopies > 1 ? ` (up to ${doc.possibleCopies} copies)` : '';
+  return `notification ${doc.notificationId} to device ${doc.deviceId} (${doc.channel}): ${doc.status}${via}${receipt}, ${attempts} attempt${attempts === 1 ? '' : 's'}${doc.possiblyDuplicate ? `, possibly duplicated${copies}` : ''}`;
 };
 
 const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
@@ -233,13 +242,16 @@ const evolveDelivery = (doc: TimelineEntryDocument | null, event: DeliveryRecord
   // A terminal status is final: a late duplicate record cannot reopen it.
   if (base.status && TERMINAL.has(base.status) && event.type !== 'DeliveryAttempted') return doc;
   const step = stepOf(event, d);
-  const e = d as DeliveryEntry & { provider?: string | null; possiblyDuplicate?: boolean };
+  const e = d as DeliveryEntry & { provider?: string | null; possiblyDuplicate?: boolean; possibleCopies?: number };
+  // An older success carries only the flag: at least two copies.
+  const copies = Math.max(base.possibleCopies ?? 0, e.possibleCopies ?? (event.type === 'DeliverySucceeded' && e.possiblyDuplicate ? 2 : 0));
   const next: TimelineEntryDocument = {
     ...base,
     steps: [...(base.steps ?? []), step],
     status: event.type === 'DeliveryAttempted' ? base.status : (step.step as 'succeeded' | 'failed' | 'expired'),
     provider: e.provider ?? base.provider ?? null,
-    ...(e.possiblyDuplicate || base.possiblyDuplicate ? { possiblyDuplicate: true } : {}),
+    ...(e.possiblyDuplicate || base.possiblyDuplicate || copies > 1 ? { possiblyDuplicate: true } : {}),
+    ...(copies > 1 ? { possibleCopies: copies } : {}),
   };
   return { ...next, summary: describe(next) };
 };

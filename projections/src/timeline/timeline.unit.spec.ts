@@ -116,6 +116,31 @@ describe('timeline read model', () => {
     expect(entry('opted-out')).toMatchObject({ status: 'failed', steps: [{ step: 'requested' }, { step: 'failed', reason: 'opted-out' }] });
   });
 
+  it('shows how many copies of a delivery may have reached the device, and reads older events that carry only the flag', () => {
+    const { log, events } = history();
+    const requested = log.record({
+      type: 'NotificationRequested',
+      data: { notificationId: 'n1', text: 'hi', target: { kind: 'users', userIds: ['u1'] }, idempotencyKey: null, requestHash: 'x', requestedAt: consent.start, deadline: consent.end },
+    });
+    const common = { notificationId: 'n1', requestedPosition: requested.position, requestedAt: consent.start };
+    const ref = { deliveryId: 'dl-1', userId: 'u1', deviceId: 'd1', channel: 'email' as const };
+    const id = deliveryEntryId('acme', 'u1', requested.position, 'd1');
+    const attempts = [
+      log.record({ type: 'DeliveryAttempted', data: { ...common, deliveries: [{ ...ref, provider: 'sendgrid', latencyMs: 1000, outcome: 'transient', reason: 'sendgrid: deadline of 1000 ms passed, answer abandoned', possibleCopies: 1 }] } }),
+      log.record({ type: 'DeliveryAttempted', data: { ...common, deliveries: [{ ...ref, provider: 'smtp', latencyMs: 20, outcome: 'transient', reason: 'smtp 421', possiblyDuplicate: true, possibleCopies: 1 }] } }),
+      log.record({ type: 'DeliveryAttempted', data: { ...common, deliveries: [{ ...ref, provider: 'smtp', latencyMs: 20, outcome: 'accepted', possiblyDuplicate: true, possibleCopies: 2 }] } }),
+      log.record({ type: 'DeliverySucceeded', data: { ...common, deliveries: [{ ...ref, provider: 'smtp', possiblyDuplicate: true, possibleCopies: 2 }] } }),
+    ];
+    const entry = spec.given([...events, requested]).when(attempts).collection().get(id)!;
+    expect(entry).toMatchObject({ status: 'succeeded', possiblyDuplicate: true, possibleCopies: 2 });
+    expect(entry.steps!.filter((s) => s.step === 'attempted').map((s) => s.possibleCopies)).toEqual([1, 1, 2]);
+    expect(entry.summary).toMatch(/possibly duplicated \(up to 2 copies\)$/);
+    // An older log: the flag alone, read as two copies.
+    const older = log.record({ type: 'DeliverySucceeded', data: { ...common, deliveries: [{ ...ref, deviceId: 'd3', channel: 'sms', provider: 'twilio', possiblyDuplicate: true }] } });
+    const old = spec.given([...events, requested]).when([older]).collection().get(deliveryEntryId('acme', 'u1', requested.position, 'd3'))!;
+    expect(old).toMatchObject({ possiblyDuplicate: true, possibleCopies: 2 });
+  });
+
   it('reads the user back from an entry id, whatever the user id holds', () => {
     expect(timelineUserId('acme', timelineEntryId('acme', 'u:1:x', 42))).toBe('u:1:x');
   });

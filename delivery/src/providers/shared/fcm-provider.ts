@@ -3,8 +3,9 @@ import https from 'node:https';
 import tls from 'node:tls';
 import { applicationDefault, cert, deleteApp, initializeApp, type App, type Credential, type ServiceAccount } from 'firebase-admin/app';
 import { getMessaging, type BatchResponse, type Message, type Messaging } from 'firebase-admin/messaging';
-import type { Channel, OutboundMessage, Provider, SendOutcome } from '../port';
-import { accepted, collapseIdFor, credentialsRejected, mayHaveArrived, permanent, settle, transient, type Draft } from '../outcomes';
+import type { Channel, OutboundMessage, Provider, SendOptions, SendOutcome } from '../port';
+import { ABANDONED, accepted, collapseIdFor, credentialsRejected, givenUp, mayHaveArrived, permanent, settle, transient, UNSENT, withDeadline, type Draft } from '../outcomes';
+import { CallAgent } from './call-agent';
 
 /** FCM's fixed host; the sandbox's certificate covers it, so TLS verifies against the sandbox CA. */
 export const FCM_HOST = 'fcm.googleapis.com';
@@ -38,11 +39,9 @@ export type FcmProviderOptions = {
    * (fcm.googleapis.com, and oauth2.googleapis.com where a service account fetches its tokens),
    * trusting `ca`. A service account exchanges its tokens through the same agent.
    * firebase-admin's HTTP/2 transport ignores `httpAgent`, so a redirect switches to the legacy
-   * HTTP/1.1 transport.
+   * HTTP/1.1 transport (which every FCM client here uses: see FcmProvider).
    */
   redirect?: FcmRedirect;
-  /** Production: use the HTTP/1.1 transport too (the SDK's default is HTTP/2). */
-  legacyHttpTransport?: boolean;
   /** The project's send quota, for the scheduler's token bucket and admission estimate. */
   quotaPerSecond?: number;
   /**
@@ -50,9 +49,15 @@ export type FcmProviderOptions = {
    * Default 60 s (FCM's advice for quota errors).
    */
   quotaRetryAfterMs?: number;
-  /** Whole-call limit: the SDK's own timeout is 15 s per attempt with up to 4 retries. Default 10 s. */
+  /**
+   * Whole-call limit, enforced like the caller's signal: the call's requests are cancelled (the
+   * SDK's own limit is 15 s per request). Default 10 s.
+   */
   timeoutMs?: number;
-  /** Sockets to the sandbox (HTTP/1.1: one request in flight per socket). Default 256. */
+  /**
+   * HTTP/1.1 sockets (one request in flight on each). Default 256; the router keeps it at least the
+   * integration's concurrency, so no request waits in the agent's queue.
+   */
   maxSockets?: number;
 };
 
@@ -88,6 +93,24 @@ const BAD_REQUEST_CODES = new Set([
 const OAUTH_REFUSALS = /\b(invalid_grant|invalid_client|unauthorized_client|access_denied)\b/;
 
 const TOKEN_URL = `https://${GOOGLE_OAUTH_HOST}/token`;
+
+/** firebase-admin's retries (4, on 503s, resets and timeouts, honouring Retry-After up to 60 s): none. */
+const NO_RETRIES = { maxRetries: 0, statusCodes: [], ioErrorCodes: [], backOffFactor: 0, maxDelayInMillis: 0 };
+type RetryingClient = { retry?: unknown };
+
+/**
+ * firebase-admin has no option for its HTTP retries, so they are switched off on the messaging
+ * request handler's clients (its RetryConfig, as RequestClient reads it on each failure). Throws
+ * when a release moves them: retries hidden from the breaker must not come back unnoticed.
+ */
+function disableSdkRetries(messaging: Messaging, name: string): void {
+  const handler = (messaging as unknown as { messagingRequestHandler?: { httpClient?: RetryingClient; http2Client?: RetryingClient } }).messagingRequestHandler;
+  const clients = [handler?.httpClient, handler?.http2Client];
+  if (clients.some((c) => c === undefined || !('retry' in c))) {
+    throw new Error(`${name}: firebase-admin's request handler changed; its retries cannot be switched off`);
+  }
+  for (const c of clients) c!.retry = { ...NO_RETRIES };
+}
 const TOKEN_SCOPES = 'https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/firebase.messaging';
 
 /**
@@ -98,6 +121,8 @@ const TOKEN_SCOPES = 'https://www.googleapis.com/auth/cloud-platform https://www
  * firebase-admin caches the token and asks again five minutes before it expires.
  */
 export function serviceAccountCredential(sa: FcmServiceAccount, agent: https.Agent, timeoutMs = 10_000): Credential {
+  // Every call waiting for a token shares this request: no one call's cancellation may end it.
+  const detached = <T,>(fn: () => T): T => (agent instanceof CallAgent ? agent.outside(fn) : fn());
   const key = crypto.createPrivateKey(sa.privateKey);
   const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
   return {
@@ -113,7 +138,7 @@ export function serviceAccountCredential(sa: FcmServiceAccount, agent: https.Age
       const assertion = `${unsigned}.${crypto.sign('RSA-SHA256', Buffer.from(unsigned), key).toString('base64url')}`;
       const form = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }).toString();
       return new Promise((resolve, reject) => {
-        const req = https.request(
+        const req = detached(() => https.request(
           TOKEN_URL,
           { method: 'POST', agent, timeout: timeoutMs, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(form) } },
           (res) => {
@@ -136,7 +161,7 @@ export function serviceAccountCredential(sa: FcmServiceAccount, agent: https.Age
               reject(new Error(`token exchange refused: ${code}`));
             });
           },
-        );
+        ));
         req.on('timeout', () => req.destroy(Object.assign(new Error('token exchange timed out'), { code: 'ETIMEDOUT' })));
         req.on('error', reject);
         req.end(form);
@@ -175,8 +200,11 @@ function credentialOf(c: FcmCredentials, agent: https.Agent | undefined, redirec
  * token when FCM's message names the registration token); other invalid requests → permanent;
  * quota → transient with quotaRetryAfterMs; refused credentials (see classifyFcmError) →
  * credentialsRejected; unavailable, internal and network errors → transient provider faults.
- * Note: firebase-admin itself retries 503s and connection resets up to 4 times, honouring
- * Retry-After up to 60 s, before a message comes back as unavailable.
+ * firebase-admin's own retries (4 on 503s and resets) are switched off: the router retries, inside
+ * its deadline, and the breaker sees every failure. Its HTTP/1.1 transport is used everywhere
+ * (the HTTP/2 one ignores the agent), through a CallAgent: a call given up has its requests
+ * cancelled, those not yet on a socket never written. Retry-After of a 429 or 503 is read off the
+ * responses (the SDK drops it).
  */
 export class FcmProvider implements Provider {
   readonly name: string;
@@ -186,7 +214,7 @@ export class FcmProvider implements Provider {
   readonly projectId: string;
   private readonly app: App;
   private readonly messaging: Messaging;
-  private readonly agent: https.Agent | undefined;
+  private readonly agent: CallAgent;
   private readonly platform: 'android' | 'ios';
   private readonly quotaRetryAfterMs: number;
   private readonly timeoutMs: number;
@@ -200,26 +228,23 @@ export class FcmProvider implements Provider {
     this.quotaRetryAfterMs = options.quotaRetryAfterMs ?? 60_000;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     const redirect = options.redirect;
+    if (redirect && options.credentials.type === 'applicationDefault') {
+      throw new Error(`${options.name}: a redirect needs a service account or an access token, not the application default`);
+    }
+    const agent = new CallAgent({ keepAlive: true, maxSockets: options.maxSockets ?? 256 });
     if (redirect) {
-      if (options.credentials.type === 'applicationDefault') {
-        throw new Error(`${options.name}: a redirect needs a service account or an access token, not the application default`);
-      }
-      const agent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256 });
       // Every HTTPS request of this app (FCM sends, OAuth token fetches) goes to the redirect,
       // presenting the name it asked for, verified against the redirect's CA.
       (agent as unknown as { createConnection: (o: { host?: string; servername?: string }) => tls.TLSSocket }).createConnection = (o) =>
         tls.connect({ host: redirect.host, port: redirect.port, servername: o.servername || o.host || FCM_HOST, ca: redirect.ca, ALPNProtocols: ['http/1.1'] });
-      this.agent = agent;
-    } else {
-      this.agent = options.legacyHttpTransport ? new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256 }) : undefined;
     }
+    this.agent = agent;
     const credential = credentialOf(options.credentials, this.agent, redirect !== undefined);
-    this.app = initializeApp(
-      { projectId: options.projectId, credential, ...(this.agent ? { httpAgent: this.agent } : {}) },
-      `${options.name}#${++appSeq}`,
-    );
+    this.app = initializeApp({ projectId: options.projectId, credential, httpAgent: this.agent }, `${options.name}#${++appSeq}`);
     this.messaging = getMessaging(this.app);
-    if (redirect || options.legacyHttpTransport) this.messaging.enableLegacyHttpTransport();
+    // HTTP/1.1 through the agent: the HTTP/2 transport ignores it, and with it the cancellation.
+    this.messaging.enableLegacyHttpTransport();
+    disableSdkRetries(this.messaging, options.name);
   }
 
   private toMessage(m: OutboundMessage, now: number): Message {
@@ -242,37 +267,44 @@ export class FcmProvider implements Provider {
     };
   }
 
-  async send(messages: readonly OutboundMessage[]): Promise<readonly SendOutcome[]> {
+  /** One request per message. */
+  requestsPerCall(messages: number): number {
+    return messages;
+  }
+
+  async send(messages: readonly OutboundMessage[], options: SendOptions = {}): Promise<readonly SendOutcome[]> {
     if (messages.length === 0) return [];
     if (messages.length > this.maxBatch) throw new RangeError(`${this.name}: ${messages.length} messages, at most ${this.maxBatch}`);
-    let timer: NodeJS.Timeout | undefined;
-    let response: BatchResponse | 'timeout';
+    const deadline = withDeadline(options.signal, this.timeoutMs);
+    const signal = deadline.signal;
     const now = Date.now();
     try {
-      response = await Promise.race([
-        this.messaging.sendEach(messages.map((m) => this.toMessage(m, now))),
-        new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.timeoutMs))),
-      ]);
-    } catch (err) {
-      return settle(this.name, messages.map((m) => classifyFcmError(m.deliveryId, err, this.quotaRetryAfterMs)));
+      return await this.agent.run(signal, async (call) => {
+        let response: BatchResponse;
+        try {
+          // Nothing leaves once the call is given up: sendEach's requests meet the cancelled call.
+          response = await this.messaging.sendEach(messages.map((m) => this.toMessage(m, now)));
+        } catch (err) {
+          if (signal.aborted) return settle(this.name, messages.map((m) => givenUp(m.deliveryId, signal, call.written, 'fcm')));
+          return settle(this.name, messages.map((m) => classifyFcmError(m.deliveryId, err, this.quotaRetryAfterMs, call.retryAfterMs)));
+        }
+        const drafts = response.responses.map((r, i): Draft => {
+          const id = messages[i]!.deliveryId;
+          if (r.success) return accepted(id, r.messageId);
+          const cancelled = cancelledCode(r.error);
+          if (cancelled !== null) return givenUp(id, signal, cancelled === ABANDONED, 'fcm');
+          return classifyFcmError(id, r.error, this.quotaRetryAfterMs, call.retryAfterMs);
+        });
+        return settle(this.name, drafts);
+      });
     } finally {
-      clearTimeout(timer);
+      deadline.done();
     }
-    if (response === 'timeout') {
-      const reason = `fcm: no answer within ${this.timeoutMs} ms`;
-      return settle(this.name, messages.map((m) => transient(m.deliveryId, reason, { providerFault: true, maybeDelivered: true })));
-    }
-    const drafts = response.responses.map((r, i): Draft => {
-      const id = messages[i]!.deliveryId;
-      if (r.success) return accepted(id, r.messageId);
-      return classifyFcmError(id, r.error, this.quotaRetryAfterMs);
-    });
-    return settle(this.name, drafts);
   }
 
   async close(): Promise<void> {
     await deleteApp(this.app);
-    this.agent?.destroy();
+    this.agent.destroy();
   }
 }
 
@@ -288,7 +320,7 @@ export class FcmProvider implements Provider {
  *    (a token fetch that failed on the network is an outage, not a refusal).
  * The reason is the code and our words, never FCM's message (it may quote the request).
  */
-export function classifyFcmError(deliveryId: string, error: unknown, quotaRetryAfterMs: number): Draft {
+export function classifyFcmError(deliveryId: string, error: unknown, quotaRetryAfterMs: number, retryAfterMs?: number): Draft {
   const code = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : 'unknown';
   const message = typeof (error as { message?: unknown })?.message === 'string' ? (error as { message: string }).message : String(error);
   if (code === 'messaging/third-party-auth-error') {
@@ -310,10 +342,24 @@ export function classifyFcmError(deliveryId: string, error: unknown, quotaRetryA
     return permanent(deliveryId, `fcm ${code}: ${badToken ? 'invalid registration token' : 'request refused'}`, badToken);
   }
   if (BAD_REQUEST_CODES.has(code)) return permanent(deliveryId, `fcm ${code}: ${words ?? 'request refused'}`, false);
-  if (RATE_CODES.has(code)) return transient(deliveryId, `fcm ${code}: ${words ?? 'sending too fast'}`, { providerFault: false, retryAfterMs: quotaRetryAfterMs });
+  // One device's rate is that device's: the usual backoff, no Retry-After (which pauses the whole project).
+  if (code === 'messaging/device-message-rate-exceeded') return transient(deliveryId, `fcm ${code}: ${words}`, { providerFault: false });
+  if (RATE_CODES.has(code)) return transient(deliveryId, `fcm ${code}: ${words ?? 'sending too fast'}`, { providerFault: false, retryAfterMs: retryAfterMs ?? quotaRetryAfterMs });
   // server-unavailable, internal-error, unknown-error (whose message quotes the response), and
   // the client's own network errors (messaging/app/network-error, app/invalid-credential without a
   // refusal: the token host unreachable...), whose message is about the connection.
   const detail = words ?? (/(^|\/)app\//.test(code) ? message : 'failed');
-  return transient(deliveryId, `fcm ${code}: ${detail}`, { providerFault: true, maybeDelivered: mayHaveArrived(error) });
+  const unavailable = code === 'messaging/server-unavailable' || code === 'messaging/internal-error';
+  return transient(deliveryId, `fcm ${code}: ${detail}`, {
+    providerFault: true,
+    maybeDelivered: mayHaveArrived(error),
+    ...(unavailable && retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  });
+}
+
+/** A request the CallAgent cancelled (firebase-admin keeps the code in its message): which way, if so. */
+function cancelledCode(error: unknown): typeof UNSENT | typeof ABANDONED | null {
+  const message = typeof (error as { message?: unknown })?.message === 'string' ? (error as { message: string }).message : '';
+  const code = /Error code: (\w+)/.exec(message)?.[1];
+  return code === UNSENT || code === ABANDONED ? code : null;
 }

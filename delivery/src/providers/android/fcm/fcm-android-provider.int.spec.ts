@@ -114,13 +114,16 @@ describe('FcmAndroidProvider (firebase-admin sendEach → sandbox FCM HTTP v1)',
     for (const f of failed) expect(f).toMatchObject({ reason: expect.stringMatching(/internal-error|server-unavailable/) });
   });
 
-  it('firebase-admin retries a 503 itself, honouring Retry-After, so a short outage is invisible', async () => {
+  it("does not let firebase-admin retry a 503: one request, and its Retry-After is reported for the router's backoff", async () => {
     const inst = sandbox.instance('fcm-primary');
-    inst.setFaults({ outage: true, retryAfterSeconds: 1 });
-    setTimeout(() => inst.setFaults({ outage: false }), 300);
-    const out = await primary.send([{ deliveryId: 'r1', address: token(1), text: 't', expiresAt: EXPIRES }]);
-    expect(out).toEqual([expect.objectContaining({ outcome: 'accepted' })]);
-    expect(inst.stats()).toMatchObject({ requests: 2, serverErrors: 1, accepted: 1 });
+    inst.setFaults({ outage: true, retryAfterSeconds: 3 });
+    const started = Date.now();
+    const err = await primary.send([{ deliveryId: 'r1', address: token(1), text: 't', expiresAt: EXPIRES }]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderUnavailableError);
+    expect((err as ProviderUnavailableError).outcomes).toEqual([expect.objectContaining({ outcome: 'transient', retryAfterMs: 3000 })]);
+    expect((err as ProviderUnavailableError).outcomes[0]).not.toHaveProperty('maybeDelivered');
+    expect(inst.stats()).toMatchObject({ requests: 1, serverErrors: 1, accepted: 0 });
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   it('gives up on a hung sandbox after its own timeout', async () => {

@@ -1,8 +1,9 @@
-import https from 'node:https';
 import { Client } from '@sendgrid/client';
+import type { ClientRequest } from '@sendgrid/client/src/request';
 import { MailService } from '@sendgrid/mail';
-import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
-import { accepted, credentialsRejected, describeError, mayHaveArrived, permanent, settle, transient, type Draft } from '../../outcomes';
+import type { Channel, OutboundMessage, Provider, SendOptions, SendOutcome } from '../../port';
+import { accepted, credentialsRejected, describeError, givenUp, mayHaveArrived, permanent, retryAfterMs, settle, transient, withDeadline, type Draft } from '../../outcomes';
+import { CallAgent } from '../../shared/call-agent';
 
 export type SendgridProviderOptions = {
   /** Default "sendgrid". */
@@ -16,11 +17,27 @@ export type SendgridProviderOptions = {
   /** Sandbox mode: the sandbox's URL and CA. Default https://api.sendgrid.com/. */
   baseUrl?: string;
   ca?: string;
-  /** Per request; default 10 s. */
+  /** Per call (axios's timeout, and our deadline); default 10 s. */
   timeoutMs?: number;
   /** Default 64. */
   maxSockets?: number;
 };
+
+/**
+ * @sendgrid/client builds each axios request from a few fields of its own (createRequest): this
+ * one adds the current call's AbortSignal, so axios cancels the request when the call is given up.
+ */
+class CancellableClient extends Client {
+  constructor(private readonly agent: CallAgent) {
+    super();
+  }
+
+  override createRequest(data: ClientRequest): ClientRequest {
+    const request = super.createRequest(data);
+    const signal = this.agent.current()?.signal;
+    return signal ? ({ ...request, signal } as ClientRequest) : request;
+  }
+}
 
 type SgError = { message?: string; field?: string | null };
 type ResponseErrorLike = Error & { code?: number; response?: { headers?: Record<string, string>; body?: unknown } };
@@ -34,15 +51,18 @@ const ADDRESS_FIELD = /^personalizations\.(\d+)\.to\.\d+\.email$/;
  * them). Email has no expiry field. SendGrid refuses the whole request when an address is
  * invalid; the adapter marks the named personalizations permanent + invalidDevice and resends the
  * rest once. 429 → transient with retryAfterMs from X-RateLimit-Reset; 401/403 → credentials
- * rejected ('sendgrid 401'); 5xx and network errors → transient provider faults. Reasons name
- * SendGrid's error fields, not its messages.
+ * rejected ('sendgrid 401'); 5xx and network errors → transient provider faults (with their
+ * Retry-After). Reasons name SendGrid's error fields, not its messages. The client has no retries;
+ * a call given up is cancelled through axios's AbortSignal and the CallAgent (a request that has
+ * no connection yet is never written).
  */
 export class SendgridProvider implements Provider {
   readonly name: string;
   readonly channel: Channel = 'email';
   readonly maxBatch = 1000;
   private readonly mail: MailService;
-  private readonly agent: https.Agent;
+  private readonly agent: CallAgent;
+  private readonly timeoutMs: number;
   private readonly from: string;
   private readonly replyTo: string | undefined;
   private readonly subject: string;
@@ -52,20 +72,30 @@ export class SendgridProvider implements Provider {
     this.from = options.from;
     this.replyTo = options.replyTo;
     this.subject = options.subject ?? 'New notification';
-    this.agent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64, ...(options.ca !== undefined ? { ca: options.ca } : {}) });
-    const client = new Client();
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.agent = new CallAgent({ keepAlive: true, maxSockets: options.maxSockets ?? 64, ...(options.ca !== undefined ? { ca: options.ca } : {}) });
+    const client = new CancellableClient(this.agent);
     client.setApiKey(options.apiKey); // resets baseUrl, so the sandbox URL comes after it
     if (options.baseUrl !== undefined) client.setDefaultRequest('baseUrl', options.baseUrl);
-    client.setDefaultRequest({ httpsAgent: this.agent, proxy: false, timeout: options.timeoutMs ?? 10_000 } as never);
+    client.setDefaultRequest({ httpsAgent: this.agent, proxy: false, timeout: this.timeoutMs } as never);
     this.mail = new MailService();
     this.mail.setClient(client);
   }
 
-  async send(messages: readonly OutboundMessage[]): Promise<readonly SendOutcome[]> {
+  /** One request carries the whole call. */
+  requestsPerCall(): number {
+    return 1;
+  }
+
+  async send(messages: readonly OutboundMessage[], options: SendOptions = {}): Promise<readonly SendOutcome[]> {
     if (messages.length === 0) return [];
     if (messages.length > this.maxBatch) throw new RangeError(`${this.name}: ${messages.length} messages, at most ${this.maxBatch}`);
-    const drafts = await this.attempt(messages, true);
-    return settle(this.name, drafts);
+    const deadline = withDeadline(options.signal, this.timeoutMs);
+    try {
+      return settle(this.name, await this.agent.run(deadline.signal, () => this.attempt(messages, true)));
+    } finally {
+      deadline.done();
+    }
   }
 
   private async attempt(messages: readonly OutboundMessage[], mayResend: boolean): Promise<Draft[]> {
@@ -91,6 +121,9 @@ export class SendgridProvider implements Provider {
   private async failed(messages: readonly OutboundMessage[], err: ResponseErrorLike, mayResend: boolean): Promise<Draft[]> {
     const status = typeof err.code === 'number' ? err.code : undefined;
     if (status === undefined || err.response === undefined) {
+      // Given up: whatever the error says (axios's "canceled", a reset), it may have arrived only if written.
+      const call = this.agent.current();
+      if (call?.signal?.aborted) return messages.map((m) => givenUp(m.deliveryId, call.signal, call.written, 'sendgrid'));
       const reason = `sendgrid: ${describeError(err)}`;
       const maybeDelivered = mayHaveArrived(err);
       return messages.map((m) => transient(m.deliveryId, reason, { providerFault: true, maybeDelivered }));
@@ -134,7 +167,8 @@ export class SendgridProvider implements Provider {
     if (status === 413) return messages.map((m) => permanent(m.deliveryId, 'sendgrid 413 request too large', false));
     // 5xx and the rest: nothing about the addresses; let the chain try elsewhere.
     const reason = `sendgrid ${status} ${status >= 500 ? 'server error' : summary}`;
-    return messages.map((m) => transient(m.deliveryId, reason, { providerFault: status >= 500 }));
+    const retryAfter = status >= 500 ? retryAfterMs(err.response.headers?.['retry-after']) : undefined;
+    return messages.map((m) => transient(m.deliveryId, reason, { providerFault: status >= 500, retryAfterMs: retryAfter }));
   }
 
   async close(): Promise<void> {

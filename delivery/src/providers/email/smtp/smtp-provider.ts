@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import nodemailer from 'nodemailer';
-import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
-import { accepted, credentialsRejected, describeError, mayHaveArrived, permanent, settle, transient, type Draft } from '../../outcomes';
+import type { Channel, OutboundMessage, Provider, SendOptions, SendOutcome } from '../../port';
+import { accepted, credentialsRejected, describeError, givenUp, mayHaveArrived, permanent, settle, transient, withDeadline, type Draft } from '../../outcomes';
 
 export type SmtpProviderOptions = {
   /** Default "smtp". */
@@ -45,6 +45,11 @@ function wordsFor(code: number, recipient: boolean): string {
 export function classifySmtpError(deliveryId: string, err: SmtpError, address?: string): Draft {
   const code = err.responseCode;
   if (code === undefined) {
+    // The pool fails this way only a message none of whose bytes were sent (a connection that closed
+    // before its greeting, or before the message): it would have requeued it, but requeues nothing.
+    if (err.code === 'ECONNECTION' && /after connection was closed/i.test(err.message)) {
+      return transient(deliveryId, 'smtp ECONNECTION: connection closed before the message was sent', { providerFault: true });
+    }
     return transient(deliveryId, `smtp ${describeError(err, address)}`, { providerFault: true, maybeDelivered: mayHaveArrived(err) });
   }
   const enhanced = ENHANCED_STATUS.exec(err.response ?? '')?.[1];
@@ -66,7 +71,10 @@ export function classifySmtpError(deliveryId: string, err: SmtpError, address?: 
  * rejected ('smtp 535'); 550/551/553 at RCPT → permanent + invalidDevice; other 5xx → permanent;
  * 4.7.x (rate limits) → transient; other 4xx, connection and timeout errors → transient provider
  * faults. SMTP has no Retry-After. Reasons are the reply code and enhanced status: the reply's
- * text often quotes the address.
+ * text often quotes the address. The pool requeues nothing (maxRequeues 0: a message whose
+ * connection closed under it is the router's to retry), and a call given up is cancelled with
+ * nodemailer's own `signal`: a message still queued in the pool leaves it unsent, one on a
+ * connection has that connection closed.
  */
 export class SmtpProvider implements Provider {
   readonly name: string;
@@ -75,12 +83,14 @@ export class SmtpProvider implements Provider {
   private readonly transport: ReturnType<typeof nodemailer.createTransport>;
   private readonly from: string;
   private readonly subject: string;
+  private readonly timeoutMs: number;
 
   constructor(options: SmtpProviderOptions) {
     this.name = options.name ?? 'smtp';
     this.from = options.from;
     this.subject = options.subject ?? 'New notification';
     const timeout = options.timeoutMs ?? 10_000;
+    this.timeoutMs = timeout;
     this.transport = nodemailer.createTransport({
       pool: true,
       host: options.host,
@@ -94,6 +104,7 @@ export class SmtpProvider implements Provider {
       },
       maxConnections: options.maxConnections ?? 32,
       maxMessages: Infinity,
+      maxRequeues: 0,
       connectionTimeout: timeout,
       greetingTimeout: timeout,
       socketTimeout: timeout,
@@ -102,12 +113,33 @@ export class SmtpProvider implements Provider {
     });
   }
 
-  async send(messages: readonly OutboundMessage[]): Promise<readonly SendOutcome[]> {
-    const drafts = await Promise.all(messages.map((m) => this.sendOne(m)));
-    return settle(this.name, drafts);
+  async send(messages: readonly OutboundMessage[], options: SendOptions = {}): Promise<readonly SendOutcome[]> {
+    const deadline = withDeadline(options.signal, this.timeoutMs);
+    try {
+      const drafts = await Promise.all(messages.map((m) => this.sendOne(m, deadline.signal)));
+      return settle(this.name, drafts);
+    } finally {
+      deadline.done();
+    }
   }
 
-  private async sendOne(m: OutboundMessage): Promise<Draft> {
+  /** Whether the pool still holds the message in its queue (no connection has it): then it was never sent. */
+  private queued(signal: AbortSignal): boolean {
+    const pool = (this.transport as unknown as { transporter?: { _queue?: { mail?: { data?: { signal?: unknown } } }[] } }).transporter;
+    return pool?._queue?.some((e) => e.mail?.data?.signal === signal) ?? false;
+  }
+
+  private async sendOne(m: OutboundMessage, callSignal: AbortSignal): Promise<Draft> {
+    if (callSignal.aborted) return givenUp(m.deliveryId, callSignal, false, 'smtp');
+    // One signal per message, so the pool's queue tells which message was still waiting; this
+    // listener runs before nodemailer's, while the message is where the abort found it.
+    const controller = new AbortController();
+    let written = true;
+    const abort = () => {
+      written = !this.queued(controller.signal);
+      controller.abort(callSignal.reason);
+    };
+    callSignal.addEventListener('abort', abort, { once: true });
     try {
       const info = await this.transport.sendMail({
         from: this.from,
@@ -116,11 +148,15 @@ export class SmtpProvider implements Provider {
         text: m.text,
         messageId: `<${crypto.createHash('sha256').update(m.deliveryId).digest('base64url')}@notify.delivery>`,
         headers: { 'X-Delivery-Id': m.deliveryId },
+        signal: controller.signal,
       });
       if (info.rejected.length > 0) return permanent(m.deliveryId, 'smtp recipient refused', true);
       return accepted(m.deliveryId, info.messageId);
     } catch (err) {
+      if (controller.signal.aborted) return givenUp(m.deliveryId, callSignal, written, 'smtp');
       return classifySmtpError(m.deliveryId, err as SmtpError, m.address);
+    } finally {
+      callSignal.removeEventListener('abort', abort);
     }
   }
 

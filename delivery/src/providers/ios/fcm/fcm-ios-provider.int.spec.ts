@@ -59,7 +59,8 @@ describe('FcmIosProvider (firebase-admin → sandbox FCM, APNs headers for iOS d
     expect(out.filter((o) => o.outcome === 'permanent' || o.outcome === 'accepted')).toHaveLength(2);
     expect(out.find((o) => o.deliveryId === 'b')).toMatchObject({ outcome: 'permanent', invalidDevice: true });
     const limited = out.filter((o) => o.outcome === 'transient');
-    expect(limited).toEqual([expect.objectContaining({ retryAfterMs: 2000 })]);
+    // The 429's own Retry-After (1 s), read off the response firebase-admin drops; not the configured fallback.
+    expect(limited).toEqual([expect.objectContaining({ retryAfterMs: 1000 })]);
   });
 
   it('passes the deadline as the apns-expiration header FCM relays (epoch seconds)', async () => {

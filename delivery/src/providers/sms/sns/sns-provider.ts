@@ -1,7 +1,7 @@
-import https from 'node:https';
 import { PublishCommand, SNSClient, SNSServiceException } from '@aws-sdk/client-sns';
-import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
-import { accepted, credentialsRejected, describeError, mayHaveArrived, permanent, retryAfterMs, settle, transient, type Draft } from '../../outcomes';
+import type { Channel, OutboundMessage, Provider, SendOptions, SendOutcome } from '../../port';
+import { accepted, credentialsRejected, describeError, givenUp, mayHaveArrived, permanent, retryAfterMs, settle, transient, withDeadline, type Draft } from '../../outcomes';
+import { CallAgent } from '../../shared/call-agent';
 
 export type SnsProviderOptions = {
   /** Default "sns". */
@@ -45,7 +45,8 @@ export function classifySnsError(deliveryId: string, status: number, awsCode: st
   if (status === 429 || THROTTLING.has(code)) {
     return transient(deliveryId, `sns ${status} ${code}: sending too fast`, { providerFault: false, retryAfterMs: retryAfterMs(retryAfter) });
   }
-  if (status >= 500 || status === 401 || status === 403 || status === 0) return transient(deliveryId, `sns ${status} ${code}: ${status >= 500 ? 'server error' : 'refused'}`, { providerFault: true });
+  if (status >= 500) return transient(deliveryId, `sns ${status} ${code}: server error`, { providerFault: true, retryAfterMs: retryAfterMs(retryAfter) });
+  if (status === 401 || status === 403 || status === 0) return transient(deliveryId, `sns ${status} ${code}: refused`, { providerFault: true });
   if (REQUEST_ERRORS.has(code) || status === 400) {
     const phone = /PhoneNumber/.test(message);
     return permanent(deliveryId, `sns ${status} ${code}: ${phone ? 'invalid phone number' : 'request refused'}`, phone);
@@ -55,24 +56,27 @@ export function classifySnsError(deliveryId: string, status: number, awsCode: st
 
 /**
  * SMS's second route: Amazon SNS direct-to-phone Publish with @aws-sdk/client-sns. The SDK's own
- * retries are off (maxAttempts 1: the saga retries). The delivery id is a String message
+ * retries are off (maxAttempts 1: the saga retries); a call given up is cancelled with the SDK's
+ * `abortSignal` (and its request by the CallAgent, never written if it had no connection yet). The delivery id is a String message
  * attribute; SMS has no expiry field here. InvalidParameter about PhoneNumber → permanent +
  * invalidDevice; other request errors → permanent; Throttled (429) → transient with Retry-After
- * when sent; refused keys (InvalidClientTokenId...) → credentials rejected; 5xx and network
- * errors → transient provider faults.
+ * when sent; refused keys (InvalidClientTokenId...) → credentials rejected; 5xx (with their
+ * Retry-After) and network errors → transient provider faults.
  */
 export class SnsProvider implements Provider {
   readonly name: string;
   readonly channel: Channel = 'sms';
   readonly maxBatch = 1;
   private readonly client: SNSClient;
-  private readonly agent: https.Agent;
+  private readonly agent: CallAgent;
   private readonly senderId: string | undefined;
+  private readonly timeoutMs: number;
 
   constructor(options: SnsProviderOptions) {
     this.name = options.name ?? 'sns';
     this.senderId = options.senderId;
-    this.agent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256, ...(options.ca !== undefined ? { ca: options.ca } : {}) });
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.agent = new CallAgent({ keepAlive: true, maxSockets: options.maxSockets ?? 256, ...(options.ca !== undefined ? { ca: options.ca } : {}) });
     this.client = new SNSClient({
       region: options.region,
       ...(options.credentials ? { credentials: options.credentials } : {}),
@@ -88,12 +92,19 @@ export class SnsProvider implements Provider {
     });
   }
 
-  async send(messages: readonly OutboundMessage[]): Promise<readonly SendOutcome[]> {
-    const drafts = await Promise.all(messages.map((m) => this.sendOne(m)));
-    return settle(this.name, drafts);
+  async send(messages: readonly OutboundMessage[], options: SendOptions = {}): Promise<readonly SendOutcome[]> {
+    const deadline = withDeadline(options.signal, this.timeoutMs);
+    try {
+      const drafts = await Promise.all(messages.map((m) => this.agent.run(deadline.signal, (call) => this.sendOne(m, call))));
+      return settle(this.name, drafts);
+    } finally {
+      deadline.done();
+    }
   }
 
-  private async sendOne(m: OutboundMessage): Promise<Draft> {
+  private async sendOne(m: OutboundMessage, call: { signal: AbortSignal | undefined; written: boolean }): Promise<Draft> {
+    const signal = call.signal!;
+    if (signal.aborted) return givenUp(m.deliveryId, signal, false, 'sns');
     try {
       const out = await this.client.send(
         new PublishCommand({
@@ -105,9 +116,11 @@ export class SnsProvider implements Provider {
             ...(this.senderId !== undefined ? { 'AWS.SNS.SMS.SenderID': { DataType: 'String', StringValue: this.senderId } } : {}),
           },
         }),
+        { abortSignal: signal },
       );
       return accepted(m.deliveryId, out.MessageId);
     } catch (err) {
+      if (signal.aborted) return givenUp(m.deliveryId, signal, call.written, 'sns');
       return this.classify(m, err);
     }
   }

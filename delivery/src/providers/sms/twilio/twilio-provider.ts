@@ -1,9 +1,9 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient';
 import type TwilioResponse from 'twilio/lib/http/response';
-import type { Channel, OutboundMessage, Provider, SendOutcome } from '../../port';
-import { accepted, credentialsRejected, describeError, mayHaveArrived, permanent, retryAfterMs, settle, transient, type Draft } from '../../outcomes';
+import type { Channel, OutboundMessage, Provider, SendOptions, SendOutcome } from '../../port';
+import { accepted, credentialsRejected, describeError, givenUp, mayHaveArrived, permanent, settle, transient, withDeadline, type Draft } from '../../outcomes';
+import { CallAgent } from '../../shared/call-agent';
 
 export type TwilioProviderOptions = {
   /** Default "twilio". */
@@ -20,27 +20,32 @@ export type TwilioProviderOptions = {
   /** Sandbox mode: requests keep their path and go to this origin (https://127.0.0.1:port). */
   baseUrl?: string;
   ca?: string;
-  /** Per request; default 10 s. */
+  /** Per request (the SDK's timeout, and our deadline); default 10 s. */
   timeoutMs?: number;
   /** Default 256 (the SDK's own default is 20). */
   maxSockets?: number;
 };
 
-/** Carries the response headers the SDK's RestException drops (Retry-After) back to the caller. */
-type CallContext = { retryAfter?: unknown };
-
 /**
  * twilio has no base-URL option; its documented extension point is a custom httpClient. This one
- * is the SDK's own RequestClient, moving each request to `baseUrl` with its path kept, and noting
- * the Retry-After of a 429 for the call that made it.
+ * is the SDK's own RequestClient, moving each request to `baseUrl` with its path kept. Its axios
+ * goes through a CallAgent (which also notes the Retry-After the SDK's RestException drops) and
+ * carries the current call's AbortSignal, so a call given up is cancelled in axios.
  */
 class RoutedRequestClient extends twilio.RequestClient {
   constructor(
     private readonly baseUrl: string | undefined,
-    private readonly calls: AsyncLocalStorage<CallContext>,
+    readonly agent: CallAgent,
     opts: RequestClient.RequestClientOptions,
   ) {
     super(opts);
+    (this.axios.defaults.httpsAgent as { destroy?: () => void } | undefined)?.destroy?.();
+    this.axios.defaults.httpsAgent = agent;
+    this.axios.interceptors.request.use((config) => {
+      const signal = agent.current()?.signal;
+      if (signal) config.signal = signal;
+      return config;
+    });
   }
 
   override async request<TData>(opts: RequestClient.RequestOptions<TData>): Promise<TwilioResponse<TData>> {
@@ -49,12 +54,7 @@ class RoutedRequestClient extends twilio.RequestClient {
       const u = new URL(opts.uri);
       uri = new URL(u.pathname + u.search, this.baseUrl).toString();
     }
-    const response = await super.request<TData>({ ...opts, uri });
-    if (response.statusCode === 429) {
-      const ctx = this.calls.getStore();
-      if (ctx) ctx.retryAfter = (response.headers as Record<string, unknown> | undefined)?.['retry-after'];
-    }
-    return response;
+    return super.request<TData>({ ...opts, uri });
   }
 }
 
@@ -87,20 +87,21 @@ const MAX_VALIDITY_S = 36_000;
  * refuse the account → credentials rejected ('twilio 20003'). The reason never carries Twilio's
  * message.
  */
-export function classifyTwilioError(deliveryId: string, status: number, code: number | undefined, retryAfter?: unknown): Draft {
+export function classifyTwilioError(deliveryId: string, status: number, code: number | undefined, retryAfter?: number): Draft {
   if (status === 401 || code === 20003 || code === 20005) return credentialsRejected(deliveryId, `twilio ${code ?? status}`);
   const words = (code !== undefined ? WORDS[code] : undefined) ?? (status >= 500 ? 'server error' : 'request refused');
   const reason = `twilio ${status} ${code ?? '-'}: ${words}`;
-  if (status === 429) return transient(deliveryId, reason, { providerFault: false, retryAfterMs: retryAfterMs(retryAfter) });
-  if (status >= 500 || status === 403 || status === 404) return transient(deliveryId, reason, { providerFault: true });
+  if (status === 429) return transient(deliveryId, reason, { providerFault: false, retryAfterMs: retryAfter });
+  if (status >= 500) return transient(deliveryId, reason, { providerFault: true, retryAfterMs: retryAfter });
+  if (status === 403 || status === 404) return transient(deliveryId, reason, { providerFault: true });
   if (code !== undefined && INVALID_NUMBER.has(code)) return permanent(deliveryId, reason, true);
   return permanent(deliveryId, reason, false);
 }
 
 /**
  * SMS through Twilio's Messages API with the twilio SDK (its auto-retry stays off: the saga
- * retries). The deadline is ValidityPeriod (seconds left); the status callback carries the
- * delivery id and the receipt token. Errors: classifyTwilioError.
+ * retries, honouring Retry-After). The deadline is ValidityPeriod (seconds left); the status
+ * callback carries the delivery id and the receipt token. Errors: classifyTwilioError.
  */
 export class TwilioProvider implements Provider {
   readonly name: string;
@@ -108,21 +109,23 @@ export class TwilioProvider implements Provider {
   readonly maxBatch = 1;
   private readonly client: twilio.Twilio;
   private readonly http: RoutedRequestClient;
-  private readonly calls = new AsyncLocalStorage<CallContext>();
   private readonly options: TwilioProviderOptions;
+  private readonly timeoutMs: number;
 
   constructor(options: TwilioProviderOptions) {
     this.name = options.name ?? 'twilio';
     this.options = options;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
     const maxSockets = options.maxSockets ?? 256;
-    this.http = new RoutedRequestClient(options.baseUrl, this.calls, {
-      timeout: options.timeoutMs ?? 10_000,
+    const agentOptions = {
+      timeout: this.timeoutMs,
       keepAlive: true,
       maxSockets,
       maxTotalSockets: maxSockets,
       maxFreeSockets: maxSockets,
       ...(options.ca !== undefined ? { ca: options.ca } : {}),
-    });
+    };
+    this.http = new RoutedRequestClient(options.baseUrl, new CallAgent(agentOptions), agentOptions);
     if ((options.authToken === undefined) === (options.apiKey === undefined)) {
       throw new Error(`${this.name}: give authToken or apiKey, exactly one`);
     }
@@ -131,14 +134,18 @@ export class TwilioProvider implements Provider {
       : twilio(options.accountSid, options.authToken, { httpClient: this.http, autoRetry: false });
   }
 
-  async send(messages: readonly OutboundMessage[]): Promise<readonly SendOutcome[]> {
-    const drafts = await Promise.all(messages.map((m) => this.sendOne(m)));
-    return settle(this.name, drafts);
+  async send(messages: readonly OutboundMessage[], options: SendOptions = {}): Promise<readonly SendOutcome[]> {
+    const deadline = withDeadline(options.signal, this.timeoutMs);
+    try {
+      const drafts = await Promise.all(messages.map((m) => this.sendOne(m, deadline.signal)));
+      return settle(this.name, drafts);
+    } finally {
+      deadline.done();
+    }
   }
 
-  private sendOne(m: OutboundMessage): Promise<Draft> {
-    const ctx: CallContext = {};
-    return this.calls.run(ctx, async () => {
+  private sendOne(m: OutboundMessage, signal: AbortSignal): Promise<Draft> {
+    return this.http.agent.run(signal, async (call) => {
       const o = this.options;
       try {
         const msg = await this.client.messages.create({
@@ -151,14 +158,15 @@ export class TwilioProvider implements Provider {
         });
         return accepted(m.deliveryId, msg.sid);
       } catch (err) {
-        if (err instanceof twilio.RestException) return classifyTwilioError(m.deliveryId, err.status, err.code, ctx.retryAfter);
+        if (err instanceof twilio.RestException) return classifyTwilioError(m.deliveryId, err.status, err.code, call.retryAfterMs);
+        if (signal.aborted) return givenUp(m.deliveryId, signal, call.written, 'twilio');
         return transient(m.deliveryId, `twilio: ${describeError(err, m.address)}`, { providerFault: true, maybeDelivered: mayHaveArrived(err) });
       }
     });
   }
 
   async close(): Promise<void> {
-    (this.http.axios.defaults.httpsAgent as { destroy(): void } | undefined)?.destroy();
+    this.http.agent.destroy();
   }
 }
 

@@ -1,0 +1,100 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type http from 'node:http';
+import https from 'node:https';
+import { givenUpError, retryAfterMs } from '../outcomes';
+
+/** One provider call as the connection pool sees it: the requests it made, and what they met. */
+export type Call = {
+  readonly signal: AbortSignal | undefined;
+  /** A request of this call got a connection: from then on it may be on the wire. */
+  written: boolean;
+  /** The longest Retry-After a 429 or 5xx answer to this call asked for, in ms. */
+  retryAfterMs?: number;
+};
+
+type AgentInternals = {
+  addRequest(req: http.ClientRequest, options: object): void;
+  requests: Record<string, http.ClientRequest[] | undefined>;
+};
+type Failable = { onSocket(socket: null, err: Error): void };
+
+const agentPrototype = https.Agent.prototype as unknown as AgentInternals;
+
+/**
+ * An https.Agent that knows which provider call each request belongs to (AsyncLocalStorage, so
+ * any SDK taking an agent works unchanged) and cancels a call's requests when its signal aborts: a
+ * request still waiting for a connection leaves the agent's queue and fails without a byte
+ * written (ECANCELED); one already given a connection has its socket destroyed (ECONNABORTED:
+ * it may have arrived). A request made after the abort is failed at once and never queued. It
+ * also notes the Retry-After of 429 and 5xx answers, which some SDKs (firebase-admin) drop.
+ */
+export class CallAgent extends https.Agent {
+  private readonly calls = new AsyncLocalStorage<Call & { requests: Set<http.ClientRequest> }>();
+  private readonly onWire = new WeakSet<http.ClientRequest>();
+
+  /** Runs `fn` as one call: every request it makes through this agent belongs to the call. */
+  async run<T>(signal: AbortSignal | undefined, fn: (call: Call) => Promise<T>): Promise<T> {
+    const call = { signal, written: false, requests: new Set<http.ClientRequest>() };
+    const abort = () => {
+      for (const req of call.requests) this.cancel(req, call);
+    };
+    signal?.addEventListener('abort', abort, { once: true });
+    try {
+      return await this.calls.run(call, () => fn(call));
+    } finally {
+      signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  /** The call the current code runs in, if any. */
+  current(): Call | undefined {
+    return this.calls.getStore();
+  }
+
+  /** Runs `fn` outside every call: its requests (a token fetch other calls share) are no call's to cancel. */
+  outside<T>(fn: () => T): T {
+    return this.calls.exit(fn);
+  }
+
+  addRequest(req: http.ClientRequest, options: object): void {
+    const call = this.calls.getStore();
+    if (call) {
+      if (call.signal?.aborted) {
+        (req as unknown as Failable).onSocket(null, givenUpError(call.signal, false));
+        return;
+      }
+      call.requests.add(req);
+      req.once('socket', () => {
+        this.onWire.add(req);
+        call.written = true;
+      });
+      req.once('close', () => call.requests.delete(req));
+      req.once('response', (res: http.IncomingMessage) => {
+        const status = res.statusCode ?? 0;
+        if (status !== 429 && status < 500) return;
+        const ms = retryAfterMs(res.headers['retry-after']);
+        if (ms !== undefined) call.retryAfterMs = Math.max(call.retryAfterMs ?? 0, ms);
+      });
+    }
+    agentPrototype.addRequest.call(this, req, options);
+  }
+
+  private cancel(req: http.ClientRequest, call: Call): void {
+    if (req.destroyed) return;
+    if (this.onWire.has(req)) {
+      req.destroy(givenUpError(call.signal, true));
+      return;
+    }
+    const queues = (this as unknown as AgentInternals).requests;
+    for (const [name, queue] of Object.entries(queues)) {
+      const i = queue?.indexOf(req) ?? -1;
+      if (i < 0) continue;
+      queue!.splice(i, 1);
+      if (queue!.length === 0) delete queues[name];
+      (req as unknown as Failable).onSocket(null, givenUpError(call.signal, false));
+      return;
+    }
+    // A connection is being handed to it in this tick: Node fails it there, before writing.
+    req.destroy(givenUpError(call.signal, false));
+  }
+}
