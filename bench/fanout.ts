@@ -1,64 +1,43 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { openSqliteEventStore } from '#platform/event-store/sqlite';
-import { openSqliteKeyVault } from '#platform/key-vault/sqlite';
-import { PersonalDataCipher } from '#platform/crypto/personal-data';
+import pg from 'pg';
 import { createProviders } from '#delivery/providers';
 import type { SandboxDescription } from '#sandbox/types';
 import { sandboxIntegrations } from '#sandbox/integrations';
 import type { OutboundMessage, Provider } from '#delivery/providers/port';
 import { defaultDeliveryConfig } from '#delivery/config';
-import { mixedDevice, seedUsers } from '#cli/testing/seed';
-import { startServiceProcess } from '#cli/testing/process';
-import pg from 'pg';
-import { openPostgresEventStore } from '#platform/event-store/postgres';
-import { openMongoKeyVault } from '#platform/key-vault/mongodb';
+import { mixedDevice } from '#cli/testing/seed';
+import { openPostgresReadStore } from '#platform/read-store/postgres';
+import { listShardMembers } from '#projections/users/queries';
+import { usersCollection } from '#projections/users/document';
+import { SHARDS } from '#schema/sharding';
 import { measureKafkaRaw } from './kafka-raw';
-import { graphql, percentile } from './support';
+import { percentile } from './support';
+import {
+  cpuMeter, createGroup, deploy, flag, fmtN, newMasterKey, num, peakRss, recordResult, registerTenant, seed, send,
+  startSandbox, summarizeProfiles, topologyFromFlags, waitCompleted, waitMembers, waitReadModels, type Sandbox, type Topology,
+} from './lib';
 
 /**
  * npm run bench:fanout [-- --recipients 1000000 --latency-ms 20 --baseline 100000 --ceiling 100000]
- *                      [--bus kafka --read-store mongodb --event-store postgres --kafka-raw 200000]
+ *                      [--bus kafka --read-store postgres|mongodb --event-store postgres --workers 2 --kafka-raw 200000]
+ *                      [--profile]
+ * npm run bench:scale  [-- --recipients 100000 --ferret 10000 --ceiling 50000 --profile]   (= bench:fanout --compare)
  *
  * One send to a group with the device mix 40% Android, 30% iOS, 20% email, 10% SMS, through the
- * whole pipeline (service in its own process, sandbox in another), against two baselines run on
- * the same sandbox in the same run: the raw ceiling (the same SDK calls in a tight loop at the same
- * concurrency, no pipeline) and the common design (BullMQ on Redis, one job per delivery).
+ * whole pipeline (service in its own process or processes, sandbox in another), against two
+ * baselines run on the same sandbox in the same run: the raw ceiling (the same SDK calls in a
+ * tight loop at the same concurrency, no pipeline) and the common design (BullMQ on Redis, one job
+ * per delivery). With --read-store postgres the users are seeded through the PostgreSQL event
+ * store and key vault (schema notify_keyvault) of a database made for the run.
+ *
+ * --compare measures, in one run against the same sandbox: the embedded default, the cluster with
+ * one delivery worker and with two (Kafka, PostgreSQL log and read store; api, projections and
+ * workers as processes), and the FerretDB configuration at --ferret recipients (0: skipped).
+ * --profile: each process's CPU profile, summarized as self time by category.
  */
-const arg = (name: string, fallback: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1]! : fallback;
-};
-const num = (name: string, fallback: number) => Number(arg(name, String(fallback)));
-const root = path.resolve(__dirname, '../..');
-
-const spawnJson = async (args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; line: string }> => {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(out.slice(0, nl));
-    });
-    child.once('exit', (c) => reject(new Error(`exited ${c}`)));
-  });
-  return { child, line };
-};
-
-const peakRss = (pid: number): number => {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-};
-
-const stop = async (child: ChildProcess) => {
-  if (child.exitCode !== null) return;
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-};
 
 /** The sandbox's first integration of each channel: where the service sends while nothing fails. */
 const FIRST_OF_CHANNEL = { ios: 'apns', android: 'fcm-primary', email: 'sendgrid', sms: 'twilio' } as const;
@@ -103,198 +82,256 @@ const ceiling = async (providers: readonly Provider[], count: number, inFlight: 
   return accepted / ((performance.now() - started) / 1000);
 };
 
+type PgFigures = Readonly<{
+  /** Bytes per user seeded and per delivery sent: event store, read store (the timeline apart), vault. */
+  perUser: Record<string, number>;
+  perDelivery: Record<string, number>;
+  eventsPerDelivery: number;
+  eventAppendsPerSecond: number;
+}>;
+
+type FanoutResult = Readonly<{
+  describe: string;
+  recipients: number;
+  seedPerSecond: number;
+  seconds: number;
+  rate: number;
+  accepted: number;
+  p50: number;
+  p99: number;
+  rss: Record<string, number>;
+  cpu: ReturnType<ReturnType<typeof cpuMeter>['end']>;
+  profile: string[];
+  storage?: PgFigures;
+  pagedUsersPerSecond?: number;
+}>;
+
+const runUrl = (run: string) => {
+  const u = new URL(process.env.POSTGRES_URL!);
+  u.pathname = `/${run}`;
+  return u.toString();
+};
+
+const pgSizes = async (run: string): Promise<{ sizes: Record<string, number>; events: number }> => {
+  const c = new pg.Client({ connectionString: runUrl(run) });
+  await c.connect();
+  try {
+    await c.query('CHECKPOINT').catch(() => undefined);
+    const r = await c.query(`SELECT n.nspname AS schema, c.relname AS rel, pg_total_relation_size(c.oid)::bigint AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname IN ('public', 'notify_read', 'notify_keyvault')`);
+    const sizes: Record<string, number> = { events: 0, read: 0, timeline: 0, vault: 0 };
+    for (const row of r.rows as { schema: string; rel: string; bytes: string }[]) {
+      const k = row.schema === 'public' ? 'events' : row.schema === 'notify_keyvault' ? 'vault' : row.rel.startsWith('c_timeline') ? 'timeline' : 'read';
+      sizes[k] = (sizes[k] ?? 0) + Number(row.bytes);
+    }
+    const events = Number((await c.query('SELECT count(*)::bigint AS n FROM public.events').catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n);
+    return { sizes, events };
+  } finally {
+    await c.end();
+  }
+};
+
+/** Users a second one reader pages from the read store's shard index, as the slices do (PostgreSQL read store). */
+const pageRate = async (run: string, tenantId: string, groupId: string): Promise<number> => {
+  const store = await openPostgresReadStore({ connectionString: runUrl(run), schema: 'notify_read' });
+  await store.ensureCollections([usersCollection]);
+  const t = performance.now();
+  let users = 0;
+  try {
+    for (let shard = 0; shard < SHARDS; shard++) {
+      let after: string | null = null;
+      do {
+        const page: { items: readonly unknown[]; next: string | null } = await listShardMembers(store, tenantId, groupId, shard, { first: 1000, ...(after ? { after } : {}) });
+        users += page.items.length;
+        after = page.next;
+      } while (after);
+    }
+  } finally {
+    await store.close();
+  }
+  return users / ((performance.now() - t) / 1000);
+};
+
+/** One deployment, one group of `recipients`, one send, until every delivery is terminal. */
+const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, recipients: number, inFlight: number, tag: string): Promise<FanoutResult> => {
+  const masterKey = newMasterKey();
+  const profileDir = flag('profile') ? path.join(dir, `profile-${tag}`) : undefined;
+  const d = await deploy({ dir, masterKey, sandboxFile: sandbox.file, topology, tag, env: { DELIVERY_MAX_IN_FLIGHT: String(inFlight) }, ...(profileDir ? { profileDir } : {}) });
+  console.log(`\n[${tag}] ${d.describe}`);
+  try {
+    const admin = await registerTenant(d, 'bench', 30);
+    await createGroup(d, admin, 'all');
+    const pgRun = topology.kind === 'cluster' && (topology.readStore === 'postgres' || topology.eventStore === 'postgres');
+    const empty = pgRun ? await pgSizes(d.run) : null;
+    let t = performance.now();
+    await seed(d, masterKey, { tenantId: 'bench', count: recipients, groupIds: ['all'], devices: mixedDevice });
+    await waitMembers(d, admin, 'all', recipients);
+    const seedSeconds = (performance.now() - t) / 1000;
+    const catchUp = await waitReadModels(d);
+    console.log(`seeded ${fmtN(recipients)} users in ${seedSeconds.toFixed(1)} s (the audience's read models included); the activity's caught up ${catchUp.toFixed(1)} s later`);
+    const seeded = pgRun ? await pgSizes(d.run) : null;
+    const pagedUsersPerSecond = topology.kind === 'cluster' && topology.readStore === 'postgres' ? await pageRate(d.run, 'bench', 'all') : undefined;
+    if (pagedUsersPerSecond) console.log(`paging the group's shard index (one reader, pages of 1,000): ${fmtN(pagedUsersPerSecond)} users/s`);
+
+    const before = await sandbox.acceptedTotal();
+    const meter = cpuMeter(d, sandbox);
+    const sent = await send(d, admin, 'all', 'benchmark notification');
+    t = performance.now();
+    let lastPrint = 0;
+    await waitCompleted(d, admin, sent.id, (p) => {
+      const s = (performance.now() - t) / 1000;
+      if (s - lastPrint >= 10) {
+        lastPrint = s;
+        console.log(`  ${s.toFixed(0).padStart(4)} s  ${p.status}  succeeded ${p.succeeded}  failed ${p.failed}  expired ${p.expired}`);
+      }
+    });
+    const elapsed = (performance.now() - t) / 1000;
+    const cpu = meter.end();
+    const accepted = (await sandbox.acceptedTotal()) - before;
+    const rss = Object.fromEntries(d.processes.map((p) => [p.name, peakRss(p.child.pid!)]));
+    const lat: number[] = [];
+    const requested = Date.parse(sent.requestedAt);
+    {
+      const { eventStore: store, close } = await d.openStores();
+      for (let after = 0; ; ) {
+        const page = await store.readAll({ after, maxCount: 2000, tenantId: 'bench', types: ['DeliverySucceeded'] });
+        for (const e of page) {
+          const ms = Date.parse(e.metadata.at) - requested;
+          for (let k = 0; k < (e.data as unknown as { deliveries: unknown[] }).deliveries.length; k++) lat.push(ms);
+        }
+        if (page.length < 2000) break;
+        after = page.at(-1)!.position;
+      }
+      await close();
+    }
+    lat.sort((a, b) => a - b);
+    let storage: PgFigures | undefined;
+    if (empty && seeded) {
+      const done = await pgSizes(d.run);
+      const per = (a: Record<string, number>, b: Record<string, number>, n: number) => Object.fromEntries(Object.keys(a).map((k) => [k, Math.round((a[k]! - (b[k] ?? 0)) / n)]));
+      storage = {
+        perUser: per(seeded.sizes, empty.sizes, recipients),
+        perDelivery: per(done.sizes, seeded.sizes, recipients),
+        eventsPerDelivery: (done.events - seeded.events) / recipients,
+        eventAppendsPerSecond: (done.events - seeded.events) / elapsed,
+      };
+      console.log(`storage: per user ${JSON.stringify(storage.perUser)} B; per delivery ${JSON.stringify(storage.perDelivery)} B; ${storage.eventsPerDelivery.toFixed(4)} events per delivery (${storage.eventAppendsPerSecond.toFixed(0)} events/s during the send)`);
+    }
+    const rate = recipients / elapsed;
+    console.log(`ours      ${rate.toFixed(0)} deliveries/s end to end (${elapsed.toFixed(1)} s, sandbox accepted ${accepted}); request-to-accepted p50 ${(percentile(lat, 50) / 1000).toFixed(1)} s, p99 ${(percentile(lat, 99) / 1000).toFixed(1)} s; peak RSS ${Object.entries(rss).map(([k, v]) => `${k} ${(v / 1e6).toFixed(0)} MB`).join(', ')}`);
+    console.log(cpu.text);
+    await d.stop();
+    const profile = profileDir ? summarizeProfiles(profileDir) : [];
+    if (profile.length) console.log(`CPU profile, self time by category:\n${profile.join('\n')}`);
+    return { describe: d.describe, recipients, seedPerSecond: recipients / seedSeconds, seconds: elapsed, rate, accepted, p50: percentile(lat, 50), p99: percentile(lat, 99), rss, cpu, profile, ...(storage ? { storage } : {}), ...(pagedUsersPerSecond ? { pagedUsersPerSecond } : {}) };
+  } catch (e) {
+    for (const p of d.processes) if (p.child.exitCode !== null) console.error(`---- ${p.name} exited ${p.child.exitCode}:\n${p.output().slice(-3000)}`);
+    await d.stop();
+    throw e;
+  }
+};
+
+const summary = (r: FanoutResult) => ({
+  topology: r.describe, recipients: r.recipients, seconds: +r.seconds.toFixed(1), deliveriesPerSecond: Math.round(r.rate), accepted: r.accepted,
+  p50Ms: Math.round(r.p50), p99Ms: Math.round(r.p99), peakRssBytes: r.rss, seedUsersPerSecond: Math.round(r.seedPerSecond),
+  cpuCores: Object.fromEntries(Object.entries(r.cpu.per).map(([k, v]) => [k, +v.toFixed(2)])), machineBusyCores: +r.cpu.busy.toFixed(2),
+  ...(r.storage ? { storage: r.storage } : {}), ...(r.pagedUsersPerSecond ? { pagedUsersPerSecond: Math.round(r.pagedUsersPerSecond) } : {}), profile: r.profile,
+});
+
 const main = async (): Promise<void> => {
-  const recipients = num('recipients', 1_000_000);
+  const recipients = num('recipients', flag('compare') ? 100_000 : 1_000_000);
   const latencyMs = num('latency-ms', 20);
   const inFlight = num('in-flight', defaultDeliveryConfig.maxInFlight);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'notify-bench-fanout-'));
-  const masterKey = randomBytes(32).toString('base64');
-  console.log(`bench:fanout  ${recipients.toLocaleString('en')} recipients, sandbox latency ${latencyMs} ms, ${os.cpus().length} cores, node ${process.version}\n`);
-
-  const sandbox = await spawnJson([path.join(root, 'dist/sandbox/src/main.js'), '--latency-ms', String(latencyMs)]);
-  const description = JSON.parse(sandbox.line) as SandboxDescription;
-  const sandboxFile = path.join(dir, 'sandbox.json');
-  fs.writeFileSync(sandboxFile, sandbox.line);
-  const control = async (p: string) => (await fetch(`${description.control}${p}`)).json() as Promise<any>;
-  const acceptedTotal = async () => ((await control('')).instances as { stats: { accepted: number } }[]).reduce((n, i) => n + i.stats.accepted, 0);
-
-  // ---- ours -------------------------------------------------------------------------------
-  const setup = await deployment(dir, masterKey, sandboxFile, inFlight);
-  console.log(`deployment: ${setup.describe}`);
-  const url = setup.url;
-  const gql = graphql(url);
-  const operator = fs.readFileSync(path.join(setup.apiDataDir, 'operator.key'), 'utf8').trim();
-  const admin: string = (await gql<any>(operator, `mutation { registerTenant(input: { tenantId: "bench", name: "Bench", deliveryDeadlineMinutes: 30 }) { adminKey { token } } }`)).data.registerTenant.adminKey.token;
-  await gql(admin, `mutation { createGroup(input: { groupId: "all", name: "All" }) { groupId } }`);
-  let t = performance.now();
-  {
-    const { eventStore, vault, close } = await setup.openStores();
-    await seedUsers({ eventStore, cipher: new PersonalDataCipher(vault, Buffer.from(masterKey, 'base64')) }, { tenantId: 'bench', count: recipients, groupIds: ['all'], devices: mixedDevice });
-    await close();
+  console.log(`bench:fanout${flag('compare') ? ' --compare' : ''}  ${recipients.toLocaleString('en')} recipients, sandbox latency ${latencyMs} ms, ${os.cpus().length} cores, node ${process.version}`);
+  const sandbox = await startSandbox(dir, latencyMs);
+  try {
+    if (flag('compare')) await compare(sandbox, dir, recipients, inFlight);
+    else await single(sandbox, dir, recipients, inFlight);
+  } finally {
+    await sandbox.stop();
+    if (flag('profile')) console.log(`profiles: ${dir}`);
+    else fs.rmSync(dir, { recursive: true, force: true });
   }
-  for (;;) {
-    const g = await gql<any>(admin, `{ group(groupId: "all") { memberCount } }`);
-    if (g.data?.group.memberCount === recipients) break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  console.log(`seeded ${recipients.toLocaleString('en')} users in ${((performance.now() - t) / 1000).toFixed(1)} s (read models included)`);
+};
 
-  const before = await acceptedTotal();
-  const sent = await gql<any>(admin, `mutation { sendNotification(input: { groupId: "all", text: "benchmark notification" }) { notification { notificationId requestedAt } estimate { seconds fitsDeadline } } }`);
-  const { notificationId, requestedAt } = sent.data.sendNotification.notification;
-  t = performance.now();
-  let last = '';
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 1000));
-    const n = await gql<any>(admin, `{ notification(notificationId: "${notificationId}") { status progress { succeeded failed expired } } }`);
-    // On the cluster the read models are another process: the notification appears a moment later.
-    if (!n.data?.notification) continue;
-    const p = n.data.notification.progress;
-    const line = `  ${((performance.now() - t) / 1000).toFixed(0).padStart(4)} s  ${n.data.notification.status}  succeeded ${p.succeeded}  failed ${p.failed}  expired ${p.expired}`;
-    if (line !== last && Math.round((performance.now() - t) / 1000) % 10 === 0) console.log(line);
-    last = line;
-    if (n.data.notification.status === 'COMPLETED') break;
-  }
-  const elapsed = (performance.now() - t) / 1000;
-  const accepted = (await acceptedTotal()) - before;
-  const rss = setup.processes.map((p) => `${p.name} ${(peakRss(p.child.pid!) / 1e6).toFixed(0)} MB`).join(', ');
-  // Request-to-accepted: each succeeded delivery's outcome time against the request time.
-  const lat: number[] = [];
-  const requested = Date.parse(requestedAt);
-  {
-    const { eventStore: store, close } = await setup.openStores();
-    for (let after = 0; ; ) {
-      const page = await store.readAll({ after, maxCount: 2000, tenantId: 'bench', types: ['DeliverySucceeded'] });
-      for (const e of page) {
-        const ms = Date.parse(e.metadata.at) - requested;
-        for (let k = 0; k < (e.data as unknown as { deliveries: unknown[] }).deliveries.length; k++) lat.push(ms);
-      }
-      if (page.length < 2000) break;
-      after = page.at(-1)!.position;
-    }
-    await close();
-  }
-  lat.sort((a, b) => a - b);
-  await setup.stop();
-  const ours = recipients / elapsed;
-  console.log(`ours      ${ours.toFixed(0)} deliveries/s end to end (${elapsed.toFixed(1)} s, sandbox accepted ${accepted}); request-to-accepted p50 ${(percentile(lat, 50) / 1000).toFixed(1)} s, p99 ${(percentile(lat, 99) / 1000).toFixed(1)} s; peak RSS ${rss}`);
-
-  // ---- Kafka's own rate on the same broker ------------------------------------------------
-  let kafkaRaw: { produced: number; consumed: number } | null = null;
-  if (setup.bus === 'kafka') {
-    const n = num('kafka-raw', Math.min(recipients, 200_000));
-    const r = await measureKafkaRaw({ brokers: kafkaBrokers(), messages: n, partitions: 8, valueBytes: 300 });
-    kafkaRaw = { produced: r.producedPerSecond, consumed: r.consumedPerSecond };
-    console.log(`kafka raw ${kafkaRaw.produced.toFixed(0)} produced/s, ${kafkaRaw.consumed.toFixed(0)} consumed/s: kafkajs alone on the same broker (${n} messages of 300 bytes, 8 partitions)`);
-  }
-
-  // ---- ceiling -----------------------------------------------------------------------------
-  const providers = createProviders(sandboxIntegrations(description));
-  const ceilingCount = num('ceiling', Math.min(recipients, 200_000));
-  const ceil = await ceiling(providers.all, ceilingCount, Math.ceil(inFlight / 50));
+const compare = async (sandbox: Sandbox, dir: string, recipients: number, inFlight: number) => {
+  const cluster = (workers: number, readStore: 'postgres' | 'mongodb'): Topology => ({ kind: 'cluster', workers, readStore, eventStore: 'postgres', bus: 'kafka' });
+  const only = (name: string) => !process.argv.includes('--only') || process.argv[process.argv.indexOf('--only') + 1]!.split(',').includes(name);
+  const embedded = only('embedded') ? await fanoutOnce(sandbox, dir, { kind: 'embedded' }, recipients, inFlight, 'embedded') : null;
+  const one = only('cluster-1') ? await fanoutOnce(sandbox, dir, cluster(1, 'postgres'), recipients, inFlight, 'cluster-1') : null;
+  const two = only('cluster-2') ? await fanoutOnce(sandbox, dir, cluster(2, 'postgres'), recipients, inFlight, 'cluster-2') : null;
+  const ferretN = num('ferret', 10_000);
+  const ferret = ferretN > 0 && only('ferretdb') ? await fanoutOnce(sandbox, dir, cluster(2, 'mongodb'), ferretN, inFlight, 'ferretdb') : null;
+  const providers = createProviders(sandboxIntegrations(sandbox.description));
+  const ceilingCount = num('ceiling', 50_000);
+  const ceil = ceilingCount > 0 ? await ceiling(providers.all, ceilingCount, Math.ceil(inFlight / 50)) : NaN;
   await providers.close();
-  console.log(`ceiling   ${ceil.toFixed(0)} messages/s: the same SDK calls in a tight loop (${ceilingCount} messages)`);
+  let kafka: { produced: number; consumed: number } | null = null;
+  const kafkaN = num('kafka-raw', 0);
+  if (kafkaN > 0) {
+    const r = await measureKafkaRaw({ brokers: process.env.KAFKA_BROKERS!.split(','), messages: kafkaN, partitions: 8, valueBytes: 300 });
+    kafka = { produced: r.producedPerSecond, consumed: r.consumedPerSecond };
+  }
+  const line = (name: string, r: FanoutResult | null) =>
+    r ? `${name.padEnd(22)} ${r.rate.toFixed(0).padStart(6)} deliveries/s  (${fmtN(r.recipients)} in ${r.seconds.toFixed(1)} s, p50 ${(r.p50 / 1000).toFixed(1)} s, p99 ${(r.p99 / 1000).toFixed(1)} s; seeding ${fmtN(r.seedPerSecond)} users/s)` : `${name.padEnd(22)} not run`;
+  const ratio = (a: FanoutResult | null, b: FanoutResult | null) => (a && b ? a.rate / b.rate : NaN);
+  console.log('\n---- bench:scale, same sandbox, same run ----');
+  console.log(line('embedded default', embedded));
+  console.log(line('cluster, 1 worker', one));
+  console.log(line('cluster, 2 workers', two));
+  if (ferretN > 0) console.log(line('FerretDB, 2 workers', ferret));
+  if (!Number.isNaN(ceil)) console.log(`${'ceiling (SDKs alone)'.padEnd(22)} ${ceil.toFixed(0).padStart(6)} messages/s (${fmtN(ceilingCount)})`);
+  if (kafka) console.log(`${'kafka raw'.padEnd(22)} ${kafka.produced.toFixed(0)} produced/s, ${kafka.consumed.toFixed(0)} consumed/s (${fmtN(kafkaN)} messages)`);
+  console.log('\nratios (same run):');
+  const met = (x: number) => (x >= 0.8 ? 'met' : 'NOT met');
+  console.log(`  cluster (1 worker) / embedded  = ${ratio(one, embedded).toFixed(2)}  (target >= 0.8: ${met(ratio(one, embedded))})`);
+  console.log(`  cluster (2 workers) / embedded = ${ratio(two, embedded).toFixed(2)}  (target >= 0.8: ${met(ratio(two, embedded))})`);
+  console.log(`  2 workers / 1 worker           = ${ratio(two, one).toFixed(2)}`);
+  if (ferret) console.log(`  FerretDB (${fmtN(ferret.recipients)}) / PostgreSQL 2 workers (${fmtN(recipients)}) = ${ratio(ferret, two).toFixed(3)}`);
+  if (!Number.isNaN(ceil)) console.log(`  embedded / ceiling = ${ratio(embedded, { rate: ceil } as FanoutResult).toFixed(2)}; cluster 2 workers / ceiling = ${ratio(two, { rate: ceil } as FanoutResult).toFixed(2)}`);
+  for (const [name, r] of [['cluster-1', one], ['cluster-2', two]] as const) if (r) console.log(`  ${name}: ${r.cpu.text}`);
+  recordResult(flag('profile') || process.argv.includes('--only') ? 'scale-partial' : 'scale', {
+    recipients, ...(embedded ? { embedded: summary(embedded) } : {}), ...(one ? { cluster1: summary(one) } : {}), ...(two ? { cluster2: summary(two) } : {}), ...(ferret ? { ferretdb: summary(ferret) } : {}),
+    ceilingPerSecond: Number.isNaN(ceil) ? null : Math.round(ceil), ...(kafka ? { kafkaRaw: kafka } : {}),
+    ratios: { clusterOneOverEmbedded: +ratio(one, embedded).toFixed(3), clusterTwoOverEmbedded: +ratio(two, embedded).toFixed(3), twoOverOne: +ratio(two, one).toFixed(3) },
+  });
+};
 
-  // ---- baseline: BullMQ --------------------------------------------------------------------
+const single = async (sandbox: Sandbox, dir: string, recipients: number, inFlight: number) => {
+  const topology = topologyFromFlags();
+  const r = await fanoutOnce(sandbox, dir, topology, recipients, inFlight, topology.kind);
+  const ours = r.rate;
+  let kafkaRaw: { produced: number; consumed: number } | null = null;
+  if (topology.kind === 'cluster' && topology.bus === 'kafka') {
+    const n = num('kafka-raw', Math.min(recipients, 200_000));
+    if (n > 0) {
+      const k = await measureKafkaRaw({ brokers: process.env.KAFKA_BROKERS!.split(','), messages: n, partitions: 8, valueBytes: 300 });
+      kafkaRaw = { produced: k.producedPerSecond, consumed: k.consumedPerSecond };
+      console.log(`kafka raw ${kafkaRaw.produced.toFixed(0)} produced/s, ${kafkaRaw.consumed.toFixed(0)} consumed/s: kafkajs alone on the same broker (${n} messages of 300 bytes, 8 partitions)`);
+    }
+  }
+  const providers = createProviders(sandboxIntegrations(sandbox.description));
+  const ceilingCount = num('ceiling', Math.min(recipients, 200_000));
+  const ceil = ceilingCount > 0 ? await ceiling(providers.all, ceilingCount, Math.ceil(inFlight / 50)) : NaN;
+  await providers.close();
+  if (ceilingCount > 0) console.log(`ceiling   ${ceil.toFixed(0)} messages/s: the same SDK calls in a tight loop (${ceilingCount} messages)`);
   let baseline = NaN;
   const baselineCount = num('baseline', Math.min(recipients, 100_000));
-  try {
-    baseline = await bullmqBaseline(description, baselineCount);
-    console.log(`baseline  ${baseline.toFixed(0)} deliveries/s: BullMQ on Redis, one job per delivery (${baselineCount} jobs)`);
-  } catch (e) {
-    console.log(`baseline  not run: ${(e as Error).message}`);
+  if (baselineCount > 0) {
+    try {
+      baseline = await bullmqBaseline(sandbox.description, baselineCount);
+      console.log(`baseline  ${baseline.toFixed(0)} deliveries/s: BullMQ on Redis, one job per delivery (${baselineCount} jobs)`);
+    } catch (e) {
+      console.log(`baseline  not run: ${(e as Error).message}`);
+    }
   }
-  await stop(sandbox.child);
-  if (process.argv.includes('--profile')) console.log(`profile: ${dir}`);
-  else fs.rmSync(dir, { recursive: true, force: true });
-
   console.log('\nratios (same run):');
   console.log(`  ours / ceiling  = ${(ours / ceil).toFixed(2)}  (target >= 0.7)`);
   console.log(`  ours / baseline = ${(ours / baseline).toFixed(2)}  (target >= 3)`);
   if (kafkaRaw) console.log(`  ours / kafka raw consume = ${(ours / kafkaRaw.consumed).toPrecision(2)}  (the bus's share of the ceiling: jobs carry up to 200 deliveries each)`);
-};
-
-const kafkaBrokers = (): string[] => {
-  const b = process.env.KAFKA_BROKERS;
-  if (!b) throw new Error('--bus kafka needs KAFKA_BROKERS (npm run servers:up prints it)');
-  return b.split(',');
-};
-
-type Running = Readonly<{ name: string; child: ChildProcess }>;
-
-/**
- * Where the service runs. The default: one process on the embedded SQLite adapters. With
- * `--bus kafka`, `--read-store mongodb` or `--event-store postgres`: the cluster, each role its
- * own process (api, projections, two delivery workers), on a fresh database, read-store database
- * and topic prefix of its own on the servers `npm run servers:up` started.
- */
-const deployment = async (dir: string, masterKey: string, sandboxFile: string, inFlight: number) => {
-  const bus = arg('bus', 'sqlite');
-  const readStore = arg('read-store', 'sqlite');
-  const cluster = bus !== 'sqlite' || readStore !== 'sqlite' || arg('event-store', 'sqlite') !== 'sqlite';
-  const eventStore = arg('event-store', cluster && process.env.POSTGRES_URL ? 'postgres' : 'sqlite');
-  const run = `bench${randomBytes(4).toString('hex')}`;
-  const dataDir = path.join(dir, 'data');
-  const env: Record<string, string> = { DATA_DIR: dataDir, MASTER_KEY: masterKey, SANDBOX_FILE: sandboxFile, LOG_LEVEL: 'warn', PORT: '0', DELIVERY_MAX_IN_FLIGHT: String(inFlight), EVENT_STORE: eventStore, READ_STORE: readStore, BUS: bus };
-  if (eventStore === 'postgres') {
-    const base = process.env.POSTGRES_URL;
-    if (!base) throw new Error('--event-store postgres needs POSTGRES_URL (npm run servers:up prints it)');
-    const client = new pg.Client({ connectionString: base });
-    await client.connect();
-    await client.query(`CREATE DATABASE ${run}`);
-    await client.end();
-    const u = new URL(base);
-    u.pathname = `/${run}`;
-    env.POSTGRES_URL = u.toString();
-  }
-  if (readStore === 'mongodb') {
-    if (!process.env.MONGODB_URL) throw new Error('--read-store mongodb needs MONGODB_URL (npm run servers:up prints it)');
-    env.MONGODB_URL = process.env.MONGODB_URL;
-    env.MONGODB_DATABASE = run;
-  }
-  if (bus === 'kafka') {
-    env.KAFKA_BROKERS = kafkaBrokers().join(',');
-    env.KAFKA_PREFIX = run;
-  }
-  fs.mkdirSync(dataDir, { recursive: true });
-  const processes: Running[] = [];
-  const start = async (name: string, extra: Record<string, string>) => {
-    const profile = process.argv.includes('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, name)}`] : [];
-    const p = await startServiceProcess({ ...env, ...extra }, profile);
-    processes.push({ name, child: p.child });
-    return p;
-  };
-  let url: string;
-  if (cluster) {
-    url = (await start('api', { ROLES: 'command,query' })).url;
-    await Promise.all([start('projections', { ROLES: 'projections' }), start('delivery-1', { ROLES: 'delivery' }), start('delivery-2', { ROLES: 'delivery', DELIVERY_PLAN: 'false' })]);
-  } else {
-    url = (await start('service', {})).url;
-  }
-
-  const openStores = async () => {
-    const es =
-      eventStore === 'postgres'
-        ? await openPostgresEventStore({ connectionString: env.POSTGRES_URL! })
-        : openSqliteEventStore({ path: path.join(dataDir, 'events.db') });
-    const vault =
-      readStore === 'mongodb'
-        ? await openMongoKeyVault({ url: env.MONGODB_URL!, database: `${run}_keyvault` })
-        : openSqliteKeyVault({ path: path.join(dataDir, 'keys.db') });
-    return { eventStore: es, vault, close: async () => void (await Promise.all([es.close(), vault.close()])) };
-  };
-
-  return {
-    url,
-    bus,
-    apiDataDir: dataDir,
-    processes,
-    describe: cluster
-      ? `cluster: api, projections, 2 delivery workers as processes; event store ${eventStore}, read store ${readStore}, bus ${bus}`
-      : 'one process, all roles, embedded SQLite',
-    openStores,
-    stop: async () => void (await Promise.all(processes.map((p) => stop(p.child)))),
-  };
+  recordResult(`fanout/${topology.kind === 'embedded' ? 'embedded' : `cluster-${topology.workers}-${topology.readStore}`}/${recipients}`, {
+    ...summary(r), ceilingPerSecond: Number.isNaN(ceil) ? null : Math.round(ceil), baselinePerSecond: Number.isNaN(baseline) ? null : Math.round(baseline), ...(kafkaRaw ? { kafkaRaw } : {}),
+  });
 };
 
 /** The common design: a Redis-backed queue, one job per delivery, a worker calling the provider per job. */
