@@ -6,6 +6,7 @@ import type { ReadStore } from '#platform/read-store/port';
 import type { KeyVault } from '#platform/key-vault/port';
 import type { LeaseStore } from '#platform/lease/port';
 import type { JobBus } from '#platform/bus/port';
+import type { ChainKeys } from '#platform/event-store/chain';
 import { openSqliteEventStore } from '#platform/event-store/sqlite';
 import { openSqliteReadStore } from '#platform/read-store/sqlite';
 import { openSqliteKeyVault } from '#platform/key-vault/sqlite';
@@ -35,18 +36,18 @@ export type Infrastructure = Readonly<{
 /**
  * Opens the adapters the configuration names, closing whatever opened if one fails.
  */
-export const openInfrastructure = async (config: Config, logger: Logger): Promise<Infrastructure> => {
+export const openInfrastructure = async (config: Config, logger: Logger, options: Readonly<{ chainKeys?: ChainKeys | null }> = {}): Promise<Infrastructure> => {
   const a = config.adapters;
   const file = (name: string) => path.join(config.dataDir, name);
   const opened: { close: () => Promise<void> }[] = [];
   try {
     let eventStore: EventStore;
     if (a.eventStore === 'postgres') {
-      eventStore = await openPostgresEventStore({ connectionString: a.postgresUrl! });
+      eventStore = await openPostgresEventStore({ connectionString: a.postgresUrl!, chainKeys: options.chainKeys ?? null });
     } else if (a.eventStore === 'eventstoredb') {
-      eventStore = await openKurrentDbEventStore({ connectionString: a.eventStoreDbUrl! });
+      eventStore = await openKurrentDbEventStore({ connectionString: a.eventStoreDbUrl!, chainKeys: options.chainKeys ?? null });
     } else {
-      eventStore = openSqliteEventStore({ path: file('events.db') });
+      eventStore = openSqliteEventStore({ path: file('events.db'), chainKeys: options.chainKeys ?? null });
     }
     opened.push(eventStore);
 

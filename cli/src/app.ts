@@ -7,10 +7,14 @@ import type { ServiceConfig } from './config';
 import { createLogger, type Logger } from '#platform/logger';
 import { systemClock, type Clock } from '#platform/clock';
 import { randomIds, ulid, type IdGenerator } from '#platform/ids';
-import { openInfrastructure } from './adapters';
-import { PersonalDataCipher, parseMasterKey } from '#platform/crypto/personal-data';
+import { openInfrastructure, type Infrastructure } from './adapters';
+import { processHealth, type Health } from '#platform/health';
+import { masterKeyId, PersonalDataCipher, parseMasterKey, type MasterKeyring } from '#platform/crypto/personal-data';
+import { chainKeys as chainKeysOf, type ChainKeys } from '#platform/event-store/chain';
+import { writePrivateFile } from '#platform/private-file';
 import type { RunningServer } from '#api/server';
 import { startApi } from '#api/start';
+import { openRateLimitBackend } from '#api/rate-limit-backend';
 import { receiptRoute } from '#api/receipts';
 import { createReceiptIntake } from '#delivery/receipts/intake';
 import type { EventStore } from '#platform/event-store/port';
@@ -45,6 +49,8 @@ export type App = Readonly<{
   readStore: ReadStore;
   vault: KeyVault;
   cipher: PersonalDataCipher;
+  /** Keys that authenticate the audit chain's heads (derived from the master keys). */
+  chainKeys: ChainKeys;
   commands: Commands;
   expiry: ExpiryService | null;
   bus: JobBus;
@@ -56,6 +62,11 @@ export type App = Readonly<{
   server: RunningServer | null;
   /** The operator key, when this start created it (first start on an empty store). */
   operatorKey: string | null;
+  /**
+   * Readiness of this process's long-running parts (projections, expiry, key evictor, planner,
+   * live hub, webhook outbox): each restarts itself after a store error and is unhealthy meanwhile.
+   */
+  health: Health;
   /** Resolves when the read models reflect every event appended so far. */
   settle: () => Promise<void>;
   stop: () => Promise<void>;
@@ -65,31 +76,47 @@ export type AppOptions = Readonly<{
   clock?: Clock;
   ids?: IdGenerator;
   logger?: Logger;
-  expiry?: Partial<Pick<ConstructorParameters<typeof ExpiryService>[0], 'onShredded' | 'batchSize' | 'leaseTtlMs'>>;
+  expiry?: Partial<Pick<ConstructorParameters<typeof ExpiryService>[0], 'onShredded' | 'batchSize' | 'leaseTtlMs' | 'restartBackoff'>>;
+  /** Tests: wraps the opened stores (to inject faults). */
+  wrapInfrastructure?: (infrastructure: Infrastructure) => Infrastructure;
   /** Overrides of the delivery configuration (tests), over what the environment configured. */
   delivery?: Partial<DeliveryConfig>;
   webhooks?: Partial<WebhookConfig>;
 }>;
 
-/** The embedded default keeps its master key beside the data; production passes MASTER_KEY. */
-const masterKeyOf = (config: ServiceConfig, logger: Logger): Buffer => {
-  if (config.masterKey) return parseMasterKey(config.masterKey);
+/**
+ * The embedded default keeps its master key beside the data; production passes MASTER_KEY, and
+ * during a rotation MASTER_KEY_PREVIOUS too (keys it wrapped unwrap until `notify keys rotate`
+ * has wrapped them all again).
+ */
+export const masterKeysOf = (config: ServiceConfig, logger: Logger): MasterKeyring => {
+  const previous = config.masterKeyPrevious ? [parseMasterKey(config.masterKeyPrevious)] : [];
+  if (config.masterKey) return { current: parseMasterKey(config.masterKey), previous };
   const file = path.join(config.dataDir, 'master.key');
   if (!fs.existsSync(file)) {
     fs.writeFileSync(file, randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
     logger.warn({ file }, 'no MASTER_KEY configured: generated one for the embedded default; set MASTER_KEY in production');
   }
-  return parseMasterKey(fs.readFileSync(file, 'utf8').trim());
+  return { current: parseMasterKey(fs.readFileSync(file, 'utf8').trim()), previous };
 };
+
+/** Where the operator key goes: a private file only where configured (the embedded default). */
+export const operatorKeyFile = (config: ServiceConfig): string | null =>
+  config.writeOperatorKeyFile ? path.join(config.dataDir, 'operator.key') : null;
 
 /** Starts the roles named in the configuration, on the embedded adapters. */
 export const startApp = async (config: ServiceConfig, options: AppOptions = {}): Promise<App> => {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
   fs.mkdirSync(config.dataDir, { recursive: true });
-  const infrastructure = await openInfrastructure(config, logger);
+  const masters = masterKeysOf(config, logger);
+  // Chain heads are authenticated with a key derived from the master key (the previous one still verifies).
+  const chainKeys = chainKeysOf([masters.current, ...(masters.previous ?? [])].map((key) => ({ id: masterKeyId(key), key })));
+  const opened = await openInfrastructure(config, logger, { chainKeys });
+  const infrastructure = options.wrapInfrastructure ? options.wrapInfrastructure(opened) : opened;
+  const health = processHealth;
   const { eventStore, readStore, vault, bus } = infrastructure;
-  const cipher = new PersonalDataCipher(vault, masterKeyOf(config, logger));
+  const cipher = new PersonalDataCipher(vault, masters);
   const shredder = new Shredder({ eventStore, vault, cipher, clock });
   const deliveryConfig: DeliveryConfig = { ...config.delivery, ...options.delivery };
   const commands = createCommands({
@@ -109,10 +136,10 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
   // Every role reads the read models' collections, so declare them even where projections don't run.
   await readStore.ensureCollections(allCollections);
 
-  const startRunner = (models: typeof allReadModels) =>
-    startProjections({ eventStore, readStore, models, onError: (e) => logger.error({ err: e }, 'projection failed') });
+  const startRunner = (name: string, models: typeof allReadModels) =>
+    startProjections({ eventStore, readStore, models, health: health.register(`projections:${name}`), onError: (e) => logger.error({ err: e, runner: name }, 'projection failed; restarting from its checkpoints') });
   const projections = config.roles.includes('projections')
-    ? { audience: await startRunner(audienceReadModels), activity: await startRunner(activityReadModels) }
+    ? { audience: await startRunner('audience', audienceReadModels), activity: await startRunner('activity', activityReadModels) }
     : null;
   if (projections) stops.push(async () => {
     await projections.activity.stop();
@@ -132,7 +159,10 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
 
   // Every process that decrypts keeps a key cache; an erasure anywhere must empty it here too.
   if (config.roles.includes('api') || config.roles.includes('delivery')) {
-    const evictor = await evictErasedKeys(eventStore, cipher, (e) => logger.error({ err: e }, 'key eviction failed'));
+    const evictor = await evictErasedKeys(eventStore, cipher, {
+      health: health.register('key-evictor'),
+      onError: (e) => logger.error({ err: e }, 'key eviction failed; keys are read from the vault until it resumes'),
+    });
     stops.push(() => evictor.stop());
   }
 
@@ -190,12 +220,13 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
   let operatorKey: string | null = null;
   if (config.roles.includes('api')) {
     operatorKey = await commands.operator.bootstrapKey();
-    if (operatorKey && config.writeOperatorKeyFile) {
-      fs.writeFileSync(path.join(config.dataDir, 'operator.key'), operatorKey + '\n', { mode: 0o600 });
-    }
+    const keyFile = operatorKeyFile(config);
+    if (operatorKey && keyFile) writePrivateFile(keyFile, operatorKey + '\n');
     const live = new LiveHub({ eventStore, readStore, logger });
     await live.start();
     stops.push(() => live.stop());
+    const rateLimitCounters = await openRateLimitBackend(config.api.rateLimits, config.adapters);
+    stops.push(() => rateLimitCounters.close());
     server = await startApi({
       services: {
         commands, eventStore, readStore, cipher, live,
@@ -207,8 +238,9 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
       host: config.host,
       port: config.port,
       logger,
-      maxQueryDepth: config.maxQueryDepth,
-      maxQueryCost: config.maxQueryCost,
+      limits: { ...config.api, maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost },
+      ws: config.api.ws,
+      rateLimits: { ...config.api.rateLimits, backend: rateLimitCounters.backend },
       routes: [
         receiptRoute(createReceiptIntake({ commands, cipher, logger }), () => config.publicUrl),
         (req, res) => {
@@ -235,6 +267,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
     readStore,
     vault,
     cipher,
+    chainKeys,
     commands,
     expiry,
     bus,
@@ -244,6 +277,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
     metrics,
     server,
     operatorKey,
+    health,
     settle: async () => {
       const head = await eventStore.headPosition();
       if (projections) await Promise.all([projections.audience.caughtUp(head), projections.activity.caughtUp(head)]);

@@ -1,6 +1,9 @@
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { parseSigningKey, publicKeyPem } from '#platform/crypto/signing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_ONLY, registerTenant, startHarness, type Harness } from './testing/harness';
 import { parseAuditArgs, runAudit, UsageError } from './audit';
@@ -99,6 +102,18 @@ describe('audit log', () => {
     expect(JSON.parse(user.auditLog.nodes[0].data).name).toBe('Name, of "a"');
   });
 
+  it('creates export files that only their owner can read, even one that existed world-readable', async () => {
+    const file = path.join(h.dataDir, 'export.jsonl');
+    fs.writeFileSync(file, 'old\n', { mode: 0o644 });
+    fs.chmodSync(file, 0o644);
+    expect(await runAudit(h.app, parseAuditArgs(['export', '--tenant', 'audited', '--out', file]), capture().stream, stderr)).toBe(0);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(fs.readFileSync(file, 'utf8')).toContain('a@audit.example');
+    const fresh = path.join(h.dataDir, 'fresh.csv');
+    expect(await runAudit(h.app, parseAuditArgs(['export', '--tenant', 'audited', '--format', 'csv', '--out', fresh]), capture().stream, stderr)).toBe(0);
+    expect(fs.statSync(fresh).mode & 0o777).toBe(0o600);
+  });
+
   it('verifies the hash chain, then names the event that was tampered with', async () => {
     const out = capture();
     expect(await runAudit(h.app, parseAuditArgs(['verify']), out.stream, stderr)).toBe(0);
@@ -123,4 +138,50 @@ describe('audit log', () => {
     expect(await runAudit(h.app, parseAuditArgs(['verify', '--tenant', 'other']), out.stream, stderr)).toBe(1);
     expect(out.text()).toContain(`first break at position ${rows[0]!.position} (${rows[0]!.type}`);
   });
+});
+
+describe('audit checkpoints: heads anchored outside the store', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ env: API_ONLY });
+    const admin = await registerTenant(h, 'audited');
+    await registerTenant(h, 'other');
+    for (const u of ['a', 'b']) {
+      await h.ok(admin, `mutation { registerUser(input: { userId: "${u}", name: "N ${u}", consent: { start: "2026-01-01T00:00:00Z", end: "2099-01-01T00:00:00Z" }, devices: [{ kind: EMAIL, address: "${u}@anchor.example" }] }) { userId } }`);
+    }
+  });
+  afterAll(() => h.stop());
+
+  it('signs a checkpoint of every chain head, and verifies the log against it; a rewritten log no longer extends it', async () => {
+    const seed = randomBytes(32).toString('base64');
+    const app = { ...h.app, config: { ...h.app.config, auditSigningKey: seed } };
+    const file = path.join(h.dataDir, 'checkpoint.json');
+    expect(await runAudit(app, parseAuditArgs(['checkpoint', '--out', file]), capture().stream, stderr)).toBe(0);
+    const checkpoint = JSON.parse(fs.readFileSync(file, 'utf8'));
+    expect(checkpoint.heads.map((x: any) => x.tenantId)).toEqual(expect.arrayContaining(['audited', 'other']));
+    const ok = capture();
+    expect(await runAudit(app, parseAuditArgs(['verify', '--against', file]), ok.stream, stderr)).toBe(0);
+    expect(ok.text()).toMatch(/signature valid/);
+    expect(ok.text()).toMatch(/ok {6}audited: \d+ events, chain intact .*extends the checkpoint/);
+
+    // Without the signing key, verification takes the public key from a file.
+    const pub = path.join(h.dataDir, 'audit.pub');
+    fs.writeFileSync(pub, publicKeyPem(parseSigningKey(seed)));
+    expect(await runAudit(h.app, parseAuditArgs(['verify', '--against', file, '--key', pub]), capture().stream, stderr)).toBe(0);
+    await expect(runAudit(h.app, parseAuditArgs(['verify', '--against', file]), capture().stream, stderr)).rejects.toThrow(/needs the public key/);
+
+    // Someone with write access to the store drops the tenant's last event and its head row.
+    const db = new Database(path.join(h.dataDir, 'events.db'));
+    const last = db.prepare(`SELECT position FROM events WHERE tenant_id = 'audited' ORDER BY position DESC LIMIT 1`).get() as { position: number };
+    db.prepare('DELETE FROM events WHERE position = ?').run(last.position);
+    db.prepare(`DELETE FROM chain_heads WHERE tenant_id = 'audited'`).run();
+    db.close();
+    const plain = capture();
+    expect(await runAudit(app, parseAuditArgs(['verify']), plain.stream, stderr)).toBe(1);
+    expect(plain.text()).toMatch(/BROKEN  audited: .*no chain head/);
+    const against = capture();
+    expect(await runAudit(app, parseAuditArgs(['verify', '--against', file]), against.stream, stderr)).toBe(1);
+    expect(against.text()).toMatch(/BROKEN  audited: .*(ends before the checkpointed head|no chain head)/);
+  });
+
 });

@@ -144,7 +144,7 @@ describe.skipIf(!ready)('the multi-process cluster on PostgreSQL, FerretDB and K
       DELIVERY_MAX_IN_FLIGHT: String(IN_FLIGHT),
       LOG_LEVEL: process.env['SHOW_SERVICE_OUTPUT'] ? 'info' : 'warn',
     };
-    api = (await start('api', { ROLES: 'command,query' })).url;
+    api = (await start('api', { ROLES: 'command,query', WRITE_OPERATOR_KEY_FILE: 'true' })).url;
     await Promise.all([
       start('projections', { ROLES: 'projections' }),
       start('delivery-1', { ROLES: 'delivery' }),

@@ -73,3 +73,83 @@ describe('personal data never reaches a store in clear', () => {
     h = await startHarness({ dataDir });
   });
 });
+
+/**
+ * Providers answer an invalid address with a message that quotes it (Twilio 21211 "The 'To'
+ * number +82... is not a valid phone number", SNS "PhoneNumber Reason: +82... is not valid",
+ * SMTP "550 5.1.1 <a@b>: ..."). Neither those messages nor an SDK error that carries its request
+ * (logged through pino's error serializer) may keep an address alive after the user is erased:
+ * no store may hold it, and no log line.
+ */
+describe('addresses quoted in provider refusals do not survive erasure', () => {
+  const logLines: string[] = [];
+  let h: Harness;
+  const phones = { twilio: '+821099990001', sns: '+821099990002' };
+  const emails = { sendgrid: 'refused.sendgrid.probe@privacy-probe.example', smtp: 'refused.smtp.probe@privacy-probe.example' };
+  let admin: string;
+
+  const completed = async (id: string) => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const n = (await h.ok<any>(admin, `{ notification(notificationId: "${id}") { status progress { total failed succeeded } } }`)).notification;
+      if (n.status === 'COMPLETED') return n.progress;
+      if (Date.now() > deadline) throw new Error(`send ${id} did not complete: ${JSON.stringify(n)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const register = (userId: string, group: string, sms: string, email: string) =>
+    h.ok(admin, `mutation($in: RegisterUserInput!) { registerUser(input: $in) { userId } }`, {
+      in: { userId, name: `Refused ${userId}`, groupIds: [group], consent: { start: '2026-01-01T00:00:00Z', end: '2099-01-01T00:00:00Z' }, devices: [{ kind: 'SMS', address: sms }, { kind: 'EMAIL', address: email }] },
+    });
+  const send = async (group: string) =>
+    (await h.ok<any>(admin, `mutation { sendNotification(input: { groupId: "${group}", text: "refusal probe" }) { notification { notificationId } } }`)).sendNotification.notification.notificationId as string;
+
+  beforeAll(async () => {
+    h = await startHarness({ logLines });
+    const sandbox = h.app.sandbox!;
+    sandbox.instance('twilio').addPermanentFailures([phones.twilio], 'invalid');
+    sandbox.instance('sns').addPermanentFailures([phones.sns], 'invalid');
+    sandbox.instance('sendgrid').addPermanentFailures([emails.sendgrid], 'invalid');
+    sandbox.instance('smtp').addPermanentFailures([emails.smtp], 'invalid');
+    admin = await registerTenant(h, 'refusals');
+    await h.ok(admin, `mutation { createGroup(input: { groupId: "first", name: "First" }) { groupId } }`);
+    await h.ok(admin, `mutation { createGroup(input: { groupId: "second", name: "Second" }) { groupId } }`);
+
+    // Round 1 through the first providers of each chain: Twilio and SendGrid refuse.
+    await register('r-1', 'first', phones.twilio, emails.sendgrid);
+    expect(await completed(await send('first'))).toMatchObject({ total: 2, failed: 2 });
+    // Round 2 through the next ones (the first ones removed): SNS and SMTP refuse.
+    for (const name of ['twilio', 'sendgrid']) await h.ok(h.operatorKey, `mutation { removeProvider(tenantId: "platform", name: "${name}") }`);
+    await new Promise((r) => setTimeout(r, 1_500));
+    await register('r-2', 'second', phones.sns, emails.smtp);
+    expect(await completed(await send('second'))).toMatchObject({ total: 2, failed: 2 });
+    for (const name of ['twilio', 'sns', 'sendgrid', 'smtp']) expect(sandbox.instance(name).stats().permanent).toBeGreaterThan(0);
+
+    for (const userId of ['r-1', 'r-2']) await h.ok(admin, `mutation { forgetUser(userId: "${userId}") { userId } }`);
+    await h.app.settle();
+  }, 90_000);
+  afterAll(() => h.stop());
+
+  const addresses = () => [...Object.values(phones), ...Object.values(emails)];
+
+  it('the providers did quote the addresses (the probe works)', () => {
+    const twilio = h.app.sandbox!.instance('twilio');
+    expect(twilio.permanentFailures()).toMatchObject({ [phones.twilio]: 'invalid' });
+  });
+
+  it('no store holds an address after the users are erased, not even in a failure reason', async () => {
+    expect(await scanFiles(h.dataDir, addresses())).toEqual([]);
+    const dataDir = h.dataDir;
+    await h.stop();
+    expect(await scanFiles(dataDir, addresses())).toEqual([]);
+    h = await startHarness({ dataDir });
+  });
+
+  it('no log line holds an address (errors of the SDKs included)', () => {
+    // The probe: every refusing provider's answer was logged (with its reason), so a leak would show.
+    const refusals = logLines.filter((line) => line.includes('provider refused messages'));
+    for (const name of ['twilio', 'sns', 'sendgrid', 'smtp']) expect(refusals.some((line) => line.includes(`"provider":"${name}"`)), name).toBe(true);
+    const leaks = logLines.filter((line) => addresses().some((a) => line.includes(a) || line.includes(a.replace('+', '\\u002b'))));
+    expect(leaks).toEqual([]);
+  });
+});

@@ -245,7 +245,7 @@ describe('provider integrations per tenant', () => {
     secrets.push(webhookSecret, webhookSecret.replace('whsec_', ''));
     // The log holds the sealed form; a replay for an auditor shows it as [secret].
     const events = await h.app.eventStore.readStream(streams.integrations('acme'));
-    expect(events.some((e) => e.type === 'ProviderConfigured' && String((e.data as { credentials: string }).credentials).startsWith('pd1.'))).toBe(true);
+    expect(events.some((e) => e.type === 'ProviderConfigured' && String((e.data as { credentials: string }).credentials).startsWith('pd2.'))).toBe(true);
     const audit = await ok(admin['acme']!, `{ auditLog(first: 500) { nodes { type data } } }`);
     const configured = audit.auditLog.nodes.filter((n: any) => n.type === 'ProviderConfigured' || n.type === 'WebhookEndpointRegistered');
     expect(configured.length).toBeGreaterThanOrEqual(5);

@@ -75,6 +75,9 @@ export const handleCommand = async <C extends Command, E extends Event, S>(
  * Keeps folded state of a few hot, small streams (tenants, the operator) and refreshes it on
  * every load by reading only the events after the cached revision: one cheap read keeps it
  * exact, so a revoked key stops working on the next request, in every process.
+ *
+ * Only streams that exist are kept, least recently used first out: a stream name comes from
+ * untrusted input (the tenant id in an API key), so junk names must not push real tenants out.
  */
 export class StreamCache<E extends Event, S> {
   private readonly entries = new Map<string, Loaded<S>>();
@@ -85,17 +88,32 @@ export class StreamCache<E extends Event, S> {
     private readonly maxEntries = 10_000,
   ) {}
 
+  /** How many streams are cached (for tests and metrics). */
+  get size(): number {
+    return this.entries.size;
+  }
+
   async load(streamName: string): Promise<Loaded<S>> {
     const cached = this.entries.get(streamName);
     const loaded = await load(this.store, streamName, this.decider, cached);
-    if (loaded !== cached) this.remember(streamName, loaded);
+    if (cached && loaded.revision === cached.revision) {
+      // Used again, unchanged: move it to the young end.
+      this.entries.delete(streamName);
+      this.entries.set(streamName, cached);
+      return cached;
+    }
+    this.remember(streamName, loaded);
     return loaded;
   }
 
   remember(streamName: string, loaded: Loaded<S>): void {
+    // A stream that does not exist costs one indexed read to look up again; caching it would
+    // let anyone evict every real entry by asking for names that do not exist.
+    if (loaded.revision < 0) return;
     const current = this.entries.get(streamName);
     if (current && current.revision >= loaded.revision) return;
-    if (!current && this.entries.size >= this.maxEntries) {
+    if (current) this.entries.delete(streamName);
+    else if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
     }

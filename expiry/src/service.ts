@@ -3,6 +3,7 @@ import type { ReadStore } from '#platform/read-store/port';
 import type { LeaseStore } from '#platform/lease/port';
 import type { Clock } from '#platform/clock';
 import type { Logger } from '#platform/logger';
+import { processHealth, type ComponentHealth, type Health } from '#platform/health';
 import { startProjections, type RunningProjections } from '#projections/runner';
 import { SCHEDULE, scheduleReadModel, type ScheduleDocument } from './schedule';
 import type { Shredded, Shredder } from './shredder';
@@ -20,6 +21,10 @@ export type ExpiryDeps = Readonly<{
   leaseTtlMs?: number;
   /** Called after each batch whose keys were destroyed (metrics, benchmarks). */
   onShredded?: (users: readonly Shredded[]) => void;
+  /** Where the schedule's projection and the service report whether they work (default: the process's registry). */
+  health?: Health;
+  /** Backoff of the schedule projection's restarts after a store error (tests shorten it). */
+  restartBackoff?: Readonly<{ baseMs: number; maxMs: number }>;
 }>;
 
 const LEASE = 'consent-expiry';
@@ -43,23 +48,35 @@ export class ExpiryService {
   private stopped = false;
   /** Set when due users could not be processed (changed under us): retry after a pause, not in a loop. */
   private stalled = false;
+  private health: ComponentHealth | null = null;
 
   constructor(private readonly deps: ExpiryDeps) {}
+
+  /** False while the schedule's projection restarts after a failure, or the last run failed. */
+  get healthy(): boolean {
+    return (this.health?.healthy ?? false) && (this.projections?.healthy ?? false);
+  }
 
   get isLeader(): boolean {
     return this.holding;
   }
 
   async start(): Promise<void> {
+    const registry = this.deps.health ?? processHealth;
+    this.health = registry.register('expiry');
+    // The schedule is this role's own projection: a store error restarts it (from its checkpoint),
+    // so users registered after the error are still scheduled.
     this.projections = await startProjections({
       eventStore: this.deps.eventStore,
       readStore: this.deps.readStore,
       models: [scheduleReadModel],
+      health: registry.register('expiry-schedule'),
+      ...(this.deps.restartBackoff ? { restartBackoff: this.deps.restartBackoff } : {}),
       // Only schedule changes can bring a due time closer; other events just move the checkpoint.
       onCommitted: (events) => {
         if (events.some((e) => SCHEDULE_EVENTS.has(e.type))) this.poke();
       },
-      onError: (e) => this.deps.logger.error({ err: e }, 'consent schedule projection failed'),
+      onError: (e) => this.deps.logger.error({ err: e }, 'consent schedule projection failed; restarting from its checkpoint'),
     });
     await this.renewLease();
     const ttl = this.deps.leaseTtlMs ?? 5_000;
@@ -75,6 +92,7 @@ export class ExpiryService {
     await this.projections?.stop();
     if (this.holding) await this.deps.leases.release(LEASE, this.deps.instanceId);
     this.holding = false;
+    this.health?.remove();
   }
 
   /** Resolves when the schedule reflects the log up to `position`. */
@@ -95,9 +113,12 @@ export class ExpiryService {
       if (held && !this.holding) this.deps.logger.info({ instance: this.deps.instanceId }, 'consent expiry: leading');
       if (!held && this.holding) this.deps.logger.warn({ instance: this.deps.instanceId }, 'consent expiry: lease lost');
       this.holding = held;
+      // A follower works when it can reach the lease; a leader's health is its last run's.
       if (held) this.poke();
+      else this.health?.ok();
     } catch (e) {
       this.holding = false;
+      this.health?.failing(e);
       this.deps.logger.error({ err: e }, 'consent expiry: lease renewal failed');
     }
   }
@@ -109,13 +130,27 @@ export class ExpiryService {
       return;
     }
     this.running = this.drain()
-      .catch((e) => this.deps.logger.error({ err: e }, 'consent expiry run failed'))
+      .then(
+        () => this.health?.ok(),
+        (e) => {
+          // Retried: the lease renewal pokes again within a third of its TTL, and the timer below.
+          this.health?.failing(e);
+          this.deps.logger.error({ err: e }, 'consent expiry run failed; will retry');
+        },
+      )
       .finally(() => {
         this.running = null;
         if (this.again) {
           this.again = false;
           this.poke();
-        } else void this.arm();
+        } else {
+          this.arm().catch((e) => {
+            this.health?.failing(e);
+            this.deps.logger.error({ err: e }, 'consent expiry: could not arm the timer; will retry');
+            // Without a timer, try again soon rather than wait for the next lease renewal.
+            this.retryLater();
+          });
+        }
       });
   }
 
@@ -135,6 +170,13 @@ export class ExpiryService {
       this.stalled = remaining.length === due.length && shredded.length === 0;
       if (this.stalled) return;
     }
+  }
+
+  private retryLater(): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.poke(), 1000);
+    this.timer.unref();
   }
 
   private async arm(): Promise<void> {

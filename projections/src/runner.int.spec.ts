@@ -17,6 +17,8 @@ import { listNotifications } from './notifications/queries';
 import { listTimeline } from './timeline/queries';
 import { getTenant, listTenants } from './tenants/queries';
 import { sealed } from './read-model.test-support';
+import { faultyEventStore } from '#platform/testing/faulty';
+import { Health } from '#platform/health';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'projections-'));
 const closers: (() => Promise<void>)[] = [];
@@ -180,14 +182,34 @@ describe('projections runner on the embedded adapters', () => {
       },
     };
     const errors: unknown[] = [];
-    const first = await run({ eventStore, readStore: crashing, batchSize: 11, onError: (e) => errors.push(e) });
-    await expect(first.caughtUp(sim.head)).rejects.toThrow('disk went away');
+    const first = await run({ eventStore, readStore: crashing, batchSize: 11, onError: (e) => errors.push(e), restartBackoff: { baseMs: 5_000, maxMs: 5_000 } });
+    // Until the restart, nothing after the failed batch is applied...
+    await new Promise((r) => setTimeout(r, 300));
     expect(errors).toHaveLength(1);
+    expect(first.healthy).toBe(false);
     expect(await checkpoints(readStore)).toEqual(Object.fromEntries(allReadModels.map((m) => [m.name, 33])));
+    await first.stop();
 
     const second = await run({ eventStore, readStore, batchSize: 11 });
     await second.caughtUp(sim.head);
     expect(await dump(readStore, sim)).toEqual(reference);
+  });
+
+  it('restarts by itself after a store error, from its stored checkpoints, and reports unhealthy meanwhile', async () => {
+    const readStore = openReadStore();
+    const flaky = faultyEventStore(eventStore);
+    const errors: unknown[] = [];
+    const health = new Health();
+    const component = health.register('projections');
+    flaky.faults.fail('readAll', 3);
+    const runner = await run({ eventStore: flaky, readStore, batchSize: 11, onError: (e) => errors.push(e), health: component, restartBackoff: { baseMs: 20, maxMs: 50 } });
+    // Fails, restarts (failing again twice), then catches up without anyone asking it to.
+    await runner.caughtUp(sim.head);
+    expect(errors.length).toBe(3);
+    expect(await dump(readStore, sim)).toEqual(reference);
+    const deadline = Date.now() + 5_000;
+    while (!health.healthy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(health.report().components['projections']).toMatchObject({ healthy: true, failures: 3 });
   });
 
   it('lets two runners share the stores without applying an event twice', async () => {

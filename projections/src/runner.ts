@@ -1,5 +1,6 @@
 import type { RecordedEvent } from '#schema/events';
 import type { EventStore, Subscription } from '#platform/event-store/port';
+import { backoffMs, untracked, type ComponentHealth } from '#platform/health';
 import {
   CheckpointConflictError,
   type Change,
@@ -17,14 +18,26 @@ export type ProjectionDeps = Readonly<{
   batchSize?: number;
   /** After each commit, with the events it applied (for live status). Errors go to onError. */
   onCommitted?: (events: readonly RecordedEvent[]) => void;
-  /** A failure that stopped the projections, or a throwing onCommitted. */
+  /**
+   * A failure of the subscription (a store error: the runner restarts from its stored
+   * checkpoints with backoff, reporting unhealthy meanwhile), or a throwing onCommitted.
+   */
   onError?: (e: unknown) => void;
+  /** Where the runner reports whether it works (unhealthy from a failure until caught up again). */
+  health?: ComponentHealth;
+  /** Backoff of restarts after a failure (tests shorten it). */
+  restartBackoff?: Readonly<{ baseMs: number; maxMs: number }>;
 }>;
 
 export type RunningProjections = Readonly<{
   stop(): Promise<void>;
-  /** Resolves when every model's checkpoint has reached `position`; rejects if the runner stops or fails first. */
+  /**
+   * Resolves when every model's checkpoint has reached `position`; rejects if the runner stops
+   * first. A failure does not reject it: the runner restarts and the wait goes on.
+   */
   caughtUp(position: number): Promise<void>;
+  /** False from a failure until the restarted runner has caught up with the log. */
+  readonly healthy: boolean;
 }>;
 
 /** Checkpoint value while `rebuild` clears a model: runners leave the model alone until it is 0. */
@@ -34,10 +47,9 @@ const MAX_CONFLICTS = 50;
 /** Documents one commit may touch, about: a bound on each synchronous step of the runner. */
 const MAX_UNITS = 1_000;
 
-const unitsOf = (e: RecordedEvent): number => {
-  const deliveries = (e.data as { deliveries?: readonly unknown[] }).deliveries;
-  return Array.isArray(deliveries) ? Math.max(1, deliveries.length) : 1;
-};
+/** The documents an event makes these models touch: an event none of them handles costs nothing. */
+const unitsOf = (models: readonly ReadModel<Doc>[], e: RecordedEvent): number =>
+  models.reduce((n, m) => n + ((m.handles as readonly string[]).includes(e.type) ? m.documentIds(e).length : 0), 0);
 const GET_MANY_CHUNK = 500;
 const POLL_MS = 100;
 
@@ -101,8 +113,11 @@ export const startProjections = async (deps: ProjectionDeps): Promise<RunningPro
   let subscription: Subscription | null = null;
   const retired: Promise<void>[] = [];
   let stopped = false;
-  let failure: { error: unknown } | null = null;
-  const waiters = new Set<{ position: number; resolve: () => void; reject: (e: unknown) => void }>();
+  const health = deps.health ?? untracked('projections');
+  health.ok();
+  let failures = 0;
+  let restartTimer: NodeJS.Timeout | null = null;
+  const waiters = new Set<{ position: number; resolve: () => void; reject: (e: unknown) => void; internal?: boolean }>();
   let poller: NodeJS.Timeout | null = null;
 
   // Batches, reloads and resubscriptions take turns, so the checkpoints in memory stay coherent.
@@ -119,22 +134,62 @@ export const startProjections = async (deps: ProjectionDeps): Promise<RunningPro
 
   const settleWaiters = (): void => {
     for (const w of waiters) {
-      if (failure) w.reject(failure.error);
-      else if (stopped) w.reject(new Error('projections stopped'));
+      if (stopped) w.reject(new Error('projections stopped'));
       else if (reached(w.position)) w.resolve();
       else continue;
       waiters.delete(w);
     }
-    if (waiters.size === 0 && poller) {
+    if (![...waiters].some((w) => !w.internal) && poller) {
       clearInterval(poller);
       poller = null;
     }
   };
 
+  /**
+   * A failed subscription (a store error, a commit that kept conflicting) must not stop the read
+   * models for good: the runner reports unhealthy, waits (exponential backoff with jitter),
+   * reloads its checkpoints from the store and subscribes again from them. Waiters keep waiting.
+   */
   const fail = (error: unknown): void => {
-    failure ??= { error };
-    settleWaiters();
     deps.onError?.(error);
+    if (stopped) return;
+    health.failing(error);
+    failures++;
+    const waitMs = backoffMs(failures, deps.restartBackoff?.baseMs ?? 100, deps.restartBackoff?.maxMs ?? 30_000);
+    if (restartTimer) clearTimeout(restartTimer);
+    restartTimer = setTimeout(() => {
+      restartTimer = null;
+      if (stopped) return;
+      exclusive(async () => {
+        checkpoints = await readCheckpoints(readStore, models);
+        if (!stopped) subscribe();
+      }).then(
+        () => markHealthyWhenCaughtUp(generation),
+        (e) => fail(e),
+      );
+    }, waitMs);
+    restartTimer.unref();
+  };
+
+  /** Healthy again once the restarted subscription has reached the log's head as it was then. */
+  const markHealthyWhenCaughtUp = (gen: number): void => {
+    eventStore.headPosition().then(
+      (head) => {
+        if (stopped || gen !== generation) return;
+        waiters.add({
+          position: head,
+          internal: true,
+          resolve: () => {
+            if (gen !== generation) return;
+            failures = 0;
+            health.ok();
+          },
+          reject: () => undefined,
+        });
+        settleWaiters();
+      },
+      () => undefined,
+    );
   };
 
   const subscribe = (): void => {
@@ -200,7 +255,7 @@ export const startProjections = async (deps: ProjectionDeps): Promise<RunningPro
     let units = 0;
     for (const e of events) {
       chunk.push(e);
-      units += unitsOf(e);
+      units += unitsOf(models, e);
       if (units < MAX_UNITS) continue;
       await handleChunk(chunk);
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -239,15 +294,20 @@ export const startProjections = async (deps: ProjectionDeps): Promise<RunningPro
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      if (restartTimer) clearTimeout(restartTimer);
       await subscription?.stop();
       await Promise.all(retired);
       settleWaiters();
+      health.remove();
+    },
+    get healthy() {
+      return health.healthy;
     },
     caughtUp: (target) =>
       new Promise<void>((resolve, reject) => {
         const waiter = { position: target, resolve, reject };
         waiters.add(waiter);
-        if (stopped || failure) return settleWaiters();
+        if (stopped) return settleWaiters();
         // From the store, not memory: a rebuild elsewhere may have moved a checkpoint back.
         exclusive(reload).catch((e) => {
           waiters.delete(waiter);
@@ -256,7 +316,7 @@ export const startProjections = async (deps: ProjectionDeps): Promise<RunningPro
         // Another runner may be doing the work, or a rebuild may end while the log is idle:
         // keep looking at the stored checkpoints while someone waits.
         poller ??= setInterval(() => {
-          if (!stopped && !failure) exclusive(reload).catch((e) => deps.onError?.(e));
+          if (!stopped && health.healthy) exclusive(reload).catch((e) => deps.onError?.(e));
         }, POLL_MS);
         poller.unref();
       }),

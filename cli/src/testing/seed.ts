@@ -2,6 +2,8 @@ import type { EventStore, StreamAppend } from '#platform/event-store/port';
 import type { PersonalDataCipher } from '#platform/crypto/personal-data';
 import type { DeviceKind, SealedDevice } from '#schema/events';
 import { streams, userKeyId } from '#schema/streams';
+import { sealContexts } from '#schema/sealed';
+import { normalizedAddress } from '#schema/values';
 
 export type SeedDevice = Readonly<{ kind: DeviceKind; address: string }>;
 
@@ -41,13 +43,18 @@ export const seedUsers = async (
     for (let i = start; i < Math.min(from + options.count, start + 1000); i++) {
       const userId = `${options.prefix ?? 'u'}${i}`;
       const key = (await deps.cipher.keyFor(userKeyId(options.tenantId, userId), { create: true }))!;
-      const devices: SealedDevice[] = options.devices(i).map((d, j) => ({ deviceId: `d${j}`, kind: d.kind, address: deps.cipher.seal(key, d.address) }));
+      const devices: SealedDevice[] = options.devices(i).map((d, j) => ({
+        deviceId: `d${j}`,
+        kind: d.kind,
+        address: deps.cipher.seal(key, d.address, sealContexts.deviceAddress({ deviceId: `d${j}`, kind: d.kind })),
+        fingerprint: deps.cipher.fingerprint(key, normalizedAddress(d.kind, d.address)),
+      }));
       appends.push({
         streamName: streams.user(options.tenantId, userId),
         expectedRevision: 'no_stream',
         events: [{
           type: 'UserRegistered',
-          data: { userId, name: deps.cipher.seal(key, `Load User ${i}`), devices, consent: { start: '2026-01-01T00:00:00.000Z', end: options.consentEnd ?? '2099-01-01T00:00:00.000Z' }, optIn: true, groupIds: options.groupIds ?? [] },
+          data: { userId, name: deps.cipher.seal(key, `Load User ${i}`, sealContexts.userName), devices, consent: { start: '2026-01-01T00:00:00.000Z', end: options.consentEnd ?? '2099-01-01T00:00:00.000Z' }, optIn: true, groupIds: options.groupIds ?? [] },
           metadata: { tenantId: options.tenantId, actor: 'seed', requestId: 'seed', at: new Date().toISOString() },
         }],
       });

@@ -7,6 +7,7 @@ import type { PersonalDataCipher } from '#platform/crypto/personal-data';
 import { handleCommand, StreamCache } from '../handler';
 import { metadataOf, type Actor, type CommandContext } from '../context';
 import { integrationDecider, type IntegrationsState } from './decider';
+import { sealContexts } from '#schema/sealed';
 
 const SYSTEM: Actor = { keyId: 'system', requestId: 'delivery' };
 
@@ -34,7 +35,7 @@ export class IntegrationCommands {
     }
     const key = await this.ctx.cipher.keyFor(tenantKeyId(owner), { create: true });
     if (!key) throw new Error(`no data key for ${owner}`);
-    const credentials = this.ctx.cipher.seal(key, JSON.stringify(secret));
+    const credentials = this.ctx.cipher.seal(key, JSON.stringify(secret), sealContexts.integrationCredentials);
     return handleCommand(this.ctx.eventStore, streams.integrations(owner), integrationDecider, {
       type: 'ConfigureProvider',
       data: { owner, spec, credentials, fingerprint: fingerprintOf(secret), hint: hintOf(secret) },
@@ -60,5 +61,5 @@ export class IntegrationCommands {
 export const openIntegrationSecret = async (cipher: PersonalDataCipher, owner: string, sealed: Sealed): Promise<IntegrationSecret | null> => {
   const key = await cipher.keyFor(tenantKeyId(owner), { create: false });
   if (!key) return null;
-  return JSON.parse(cipher.open(key, sealed)) as IntegrationSecret;
+  return JSON.parse(cipher.open(key, sealed, sealContexts.integrationCredentials)) as IntegrationSecret;
 };

@@ -1,7 +1,8 @@
 import { streams, userKeyId } from '#schema/streams';
 import type { DeviceKind, EventMetadata, SealedDevice } from '#schema/events';
 import { badInput, conflict, notFound } from '#schema/errors';
-import { parseConsentPeriod, parseDeviceAddress, parseDeviceKind, parseDevices, parseEntityId, parseGroupIds, parseUserName } from '#schema/values';
+import { normalizedAddress, parseConsentPeriod, parseDeviceAddress, parseDeviceKind, parseDevices, parseEntityId, parseGroupIds, parseUserName } from '#schema/values';
+import { sealContexts } from '#schema/sealed';
 import type { UserKey } from '#platform/crypto/personal-data';
 import type { EventStore } from '#platform/event-store/port';
 import { handleCommand, load } from '../handler';
@@ -64,11 +65,41 @@ export class UserCommands {
     return key;
   }
 
+  /** A device as the log keeps it: its address sealed for this device, and its keyed fingerprint. */
   private seal(key: UserKey, device: { kind: DeviceKind; address: string }, deviceId: string): SealedDevice {
-    return { deviceId, kind: device.kind, address: this.ctx.cipher.seal(key, device.address) };
+    return {
+      deviceId,
+      kind: device.kind,
+      address: this.ctx.cipher.seal(key, device.address, sealContexts.deviceAddress({ deviceId, kind: device.kind })),
+      fingerprint: this.fingerprint(key, device),
+    };
   }
 
-  private async registered(stream: string, userId: string): Promise<UserState> {
+  private fingerprint(key: UserKey, device: { kind: DeviceKind; address: string }): string {
+    return this.ctx.cipher.fingerprint(key, normalizedAddress(device.kind, device.address));
+  }
+
+  /**
+   * The fingerprint of each of the user's devices: recorded ones as they are, older devices'
+   * computed from their opened address (recorded before fingerprints existed).
+   */
+  private fingerprints(key: UserKey, devices: readonly SealedDevice[]): Map<string, SealedDevice> {
+    const out = new Map<string, SealedDevice>();
+    for (const d of devices) {
+      let fingerprint = d.fingerprint;
+      if (fingerprint === undefined) {
+        try {
+          fingerprint = this.fingerprint(key, { kind: d.kind, address: this.ctx.cipher.open(key, d.address, sealContexts.deviceAddress(d)) });
+        } catch {
+          continue;
+        }
+      }
+      out.set(`${d.kind}:${fingerprint}`, d);
+    }
+    return out;
+  }
+
+  private async registered(stream: string, userId: string): Promise<Extract<UserState, { status: 'Registered' }>> {
     const { state } = await load(this.ctx.eventStore, stream, userDecider);
     if (state.status !== 'Registered') throw notFound(`user ${userId}`);
     return state;
@@ -89,10 +120,18 @@ export class UserCommands {
     await requireGroups(this.ctx.eventStore, tenantId, groupIds);
 
     const key = await this.key(tenantId, userId);
-    const sealed = devices.map((d) => this.seal(key, d, this.ctx.ids.shortId('d', 10)));
+    // One device per address and kind: the same phone listed twice would get every text twice.
+    const seen = new Set<string>();
+    const sealed: SealedDevice[] = [];
+    for (const d of devices) {
+      const device = this.seal(key, d, this.ctx.ids.shortId('d', 10));
+      if (seen.has(`${device.kind}:${device.fingerprint}`)) continue;
+      seen.add(`${device.kind}:${device.fingerprint}`);
+      sealed.push(device);
+    }
     return handleCommand(this.ctx.eventStore, stream, userDecider, {
       type: 'RegisterUser',
-      data: { userId, name: this.ctx.cipher.seal(key, name), devices: sealed, consent, optIn: input.optIn ?? true, groupIds },
+      data: { userId, name: this.ctx.cipher.seal(key, name, sealContexts.userName), devices: sealed, consent, optIn: input.optIn ?? true, groupIds },
       now,
     }, metadataOf(this.ctx, tenantId, actor));
   }
@@ -110,7 +149,7 @@ export class UserCommands {
       type: 'UpdateUser',
       data: {
         userId,
-        ...(key && name !== undefined ? { name: this.ctx.cipher.seal(key, name) } : {}),
+        ...(key && name !== undefined ? { name: this.ctx.cipher.seal(key, name, sealContexts.userName) } : {}),
         ...(consent ? { consent } : {}),
         ...(input.optIn == null ? {} : { optIn: input.optIn }),
         ...(groupIds ? { groupIds } : {}),
@@ -119,17 +158,27 @@ export class UserCommands {
     }, metadataOf(this.ctx, tenantId, actor));
   }
 
+  /** Adding an address the user has for that kind already adds nothing: the answer names that device. */
   async addDevice(actor: Actor, tenantId: string, userIdInput: string, device: DeviceInput) {
     const userId = parseEntityId('userId', userIdInput);
     const [parsed] = parseDevices('device', [device]);
     const stream = streams.user(tenantId, userId);
-    await this.registered(stream, userId);
     const key = await this.key(tenantId, userId);
+    const state = await this.registered(stream, userId);
+    const fingerprint = `${parsed!.kind}:${this.fingerprint(key, parsed!)}`;
+    const existing = this.fingerprints(key, state.devices).get(fingerprint);
+    if (existing) {
+      const { state: current, revision } = await load(this.ctx.eventStore, stream, userDecider);
+      return { appended: [], state: current, revision, position: null, deviceId: existing.deviceId };
+    }
     const deviceId = this.ctx.ids.shortId('d', 10);
     const result = await handleCommand(this.ctx.eventStore, stream, userDecider,
       { type: 'AddDevice', data: { userId, device: this.seal(key, parsed!, deviceId) }, now: this.ctx.clock.now() },
       metadataOf(this.ctx, tenantId, actor));
-    return { ...result, deviceId };
+    if (result.appended.length > 0 || result.state.status !== 'Registered') return { ...result, deviceId };
+    // Added meanwhile by a concurrent request: the decider found the same fingerprint.
+    const same = this.fingerprints(key, result.state.devices).get(fingerprint);
+    return { ...result, deviceId: same?.deviceId ?? deviceId };
   }
 
   async changeDevice(actor: Actor, tenantId: string, userIdInput: string, deviceIdInput: string, device: DeviceInput) {
@@ -138,8 +187,10 @@ export class UserCommands {
     const kind = parseDeviceKind('device.kind', device.kind);
     const address = parseDeviceAddress('device.address', kind, device.address);
     const stream = streams.user(tenantId, userId);
-    await this.registered(stream, userId);
+    const state = await this.registered(stream, userId);
     const key = await this.key(tenantId, userId);
+    const other = this.fingerprints(key, state.devices.filter((d) => d.deviceId !== deviceId)).get(`${kind}:${this.fingerprint(key, { kind, address })}`);
+    if (other) throw conflict(`device ${other.deviceId} already has this address`);
     return handleCommand(this.ctx.eventStore, stream, userDecider,
       { type: 'ChangeDevice', data: { userId, device: this.seal(key, { kind, address }, deviceId) }, now: this.ctx.clock.now() },
       metadataOf(this.ctx, tenantId, actor));

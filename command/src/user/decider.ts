@@ -54,6 +54,8 @@ const register = ({ data, now }: RegisterUser, state: UserState): UserEvent[] =>
   if (data.devices.length === 0) throw badInput('devices', 'a user needs at least one device');
   if (data.devices.length > MAX_DEVICES) throw badInput('devices', `${data.devices.length} devices, the limit is ${MAX_DEVICES}`);
   if (new Set(data.devices.map((d) => d.deviceId)).size !== data.devices.length) throw badInput('devices', 'device ids must be unique');
+  const duplicate = data.devices.find((d, i) => data.devices.slice(0, i).some((o) => sameAddress(o, d)));
+  if (duplicate) throw badInput('devices', `device ${duplicate.deviceId} repeats the address of another device of the same kind`);
   const groupIds = [...new Set(data.groupIds)];
   if (groupIds.length > MAX_GROUPS) throw badInput('groupIds', `${groupIds.length} groups, the limit is ${MAX_GROUPS}`);
   return [{
@@ -85,9 +87,15 @@ const update = ({ data, now }: UpdateUser, state: UserState): UserEvent[] => {
   return events;
 };
 
+/** Two devices of one user that reach the same recipient (same kind, same address fingerprint). */
+export const sameAddress = (a: SealedDevice, b: SealedDevice): boolean =>
+  a.kind === b.kind && a.fingerprint !== undefined && a.fingerprint === b.fingerprint;
+
 const addDevice = ({ data }: AddDevice, state: UserState): UserEvent[] => {
   const user = registered(state, data.userId);
   if (user.devices.some((d) => d.deviceId === data.device.deviceId)) throw conflict(`device ${data.device.deviceId} already exists`);
+  // The same address again adds nothing (the use case answers with the device that has it).
+  if (user.devices.some((d) => sameAddress(d, data.device))) return [];
   if (user.devices.length >= MAX_DEVICES) throw badInput('device', `user ${data.userId} already has ${user.devices.length} devices, the limit is ${MAX_DEVICES}`);
   return [{ type: 'DeviceAdded', data: { userId: data.userId, device: data.device } }];
 };
@@ -95,6 +103,8 @@ const addDevice = ({ data }: AddDevice, state: UserState): UserEvent[] => {
 const changeDevice = ({ data }: ChangeDevice, state: UserState): UserEvent[] => {
   const user = registered(state, data.userId);
   if (!user.devices.some((d) => d.deviceId === data.device.deviceId)) throw notFound(`device ${data.device.deviceId}`);
+  const other = user.devices.find((d) => d.deviceId !== data.device.deviceId && sameAddress(d, data.device));
+  if (other) throw conflict(`device ${other.deviceId} already has this address`);
   return [{ type: 'DeviceChanged', data: { userId: data.userId, device: data.device } }];
 };
 

@@ -7,6 +7,7 @@ import type { PersonalDataCipher } from '#platform/crypto/personal-data';
 import { handleCommand, load } from '../handler';
 import { metadataOf, type Actor, type CommandContext } from '../context';
 import { webhookDecider, type WebhookEndpoint, type WebhooksState } from './decider';
+import { sealContexts } from '#schema/sealed';
 
 /** Random bytes of a signing secret (Standard Webhooks allows 24 to 64). */
 const SECRET_BYTES = 32;
@@ -81,11 +82,11 @@ export class WebhookCommands {
 export const sealSecret = async (cipher: PersonalDataCipher, tenantId: string, secret: string): Promise<Sealed> => {
   const key = await cipher.keyFor(tenantKeyId(tenantId), { create: true });
   if (!key) throw new Error(`no data key for tenant ${tenantId}`);
-  return cipher.seal(key, secret);
+  return cipher.seal(key, secret, sealContexts.webhookSecret);
 };
 
 /** An endpoint's signing secret, opened with the tenant's key; null once that key is destroyed. */
 export const openWebhookSecret = async (cipher: PersonalDataCipher, tenantId: string, sealed: Sealed): Promise<string | null> => {
   const key = await cipher.keyFor(tenantKeyId(tenantId), { create: false });
-  return key ? cipher.open(key, sealed) : null;
+  return key ? cipher.open(key, sealed, sealContexts.webhookSecret) : null;
 };

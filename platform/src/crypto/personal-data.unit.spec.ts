@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Sealed } from '../crypto/personal-data';
 import type { KeyVault } from '../key-vault/port';
-import { parseMasterKey, PersonalDataCipher } from './personal-data';
+import { isSealed, parseMasterKey, PersonalDataCipher } from './personal-data';
 
 const memoryVault = (): KeyVault & { keys: Map<string, Buffer>; gets: number } => {
   const keys = new Map<string, Buffer>();
@@ -19,6 +19,9 @@ const memoryVault = (): KeyVault & { keys: Map<string, Buffer>; gets: number } =
       return keys.get(id) ?? null;
     },
     destroy: async (id: string) => keys.delete(id),
+    list: async () => [],
+    replaceMany: async () => 0,
+    count: async () => keys.size,
     close: async () => {},
   };
   return vault;
@@ -94,7 +97,7 @@ describe('PersonalDataCipher', () => {
   it('refuses to unwrap with another master key', async () => {
     const vault = memoryVault();
     await new PersonalDataCipher(vault, master).keyFor('t:u', { create: true });
-    await expect(new PersonalDataCipher(vault, randomBytes(32)).keyFor('t:u', { create: false })).rejects.toThrow(/master key differs/);
+    await expect(new PersonalDataCipher(vault, randomBytes(32)).keyFor('t:u', { create: false })).rejects.toThrow(/master key [0-9a-f]{16}, which this process does not have/);
   });
 
   it('parses master keys from base64 or hex, 32 bytes only', () => {
@@ -164,6 +167,95 @@ describe('PersonalDataCipher', () => {
     const key = (await c.keyFor('t:u', { create: true }))!;
     expect(c.open(key, c.seal(key, ''))).toBe('');
     expect(() => c.open(key, 'plain text' as Sealed)).toThrow(/not a sealed value/);
-    expect(() => c.open(key, 'pd1.AAAA' as Sealed)).toThrow(/tampered/);
+    expect(() => c.open(key, 'pd1.AAAA' as Sealed)).toThrow(/not a sealed value/);
+    expect(() => c.open(key, `pd1.${Buffer.alloc(40).toString('base64url')}` as Sealed)).toThrow(/tampered/);
+  });
+
+  describe('contexts: a value is bound to its field and device', () => {
+    it('opens where it was sealed, and nowhere else: not in another field, device or kind', async () => {
+      const c = new PersonalDataCipher(memoryVault(), master);
+      const key = (await c.keyFor('t:u', { create: true }))!;
+      const phone = c.seal(key, '+821012345678', 'device:d1:sms');
+      expect(phone).toMatch(/^pd2\./);
+      expect(c.open(key, phone, 'device:d1:sms')).toBe('+821012345678');
+      expect(() => c.open(key, phone, 'name')).toThrow(/another field or device/);
+      expect(() => c.open(key, phone, 'device:d2:sms')).toThrow(/another field or device/);
+      expect(() => c.open(key, phone, 'device:d1:email')).toThrow(/another field or device/);
+      const name = c.seal(key, 'Ada', 'name');
+      expect(() => c.open(key, name, 'device:d1:sms')).toThrow(/another field or device/);
+    });
+
+    it('a context rewritten inside the value (to make it pass) breaks the authentication', async () => {
+      const c = new PersonalDataCipher(memoryVault(), master);
+      const key = (await c.keyFor('t:u', { create: true }))!;
+      const raw = Buffer.from(c.seal(key, '+821012345678', 'device:d1:sms').slice(4), 'base64url');
+      const label = Buffer.from('device:d2:sms');
+      expect(raw[0]).toBe(label.length);
+      label.copy(raw, 1);
+      expect(() => c.open(key, `pd2.${raw.toString('base64url')}` as Sealed, 'device:d2:sms')).toThrow(/tampered/);
+    });
+
+    it('still opens values sealed the old way (pd1, bound to the user only), in any field', async () => {
+      const c = new PersonalDataCipher(memoryVault(), master);
+      const key = (await c.keyFor('t:u', { create: true }))!;
+      const old = c.seal(key, 'old@example.com');
+      expect(old).toMatch(/^pd1\./);
+      expect(c.open(key, old, 'device:d1:email')).toBe('old@example.com');
+    });
+
+    it('recognizes sealed values by structure, not by a prefix a user can type', async () => {
+      const c = new PersonalDataCipher(memoryVault(), master);
+      const key = (await c.keyFor('t:u', { create: true }))!;
+      expect(isSealed(c.seal(key, 'x', 'name'))).toBe(true);
+      expect(isSealed(c.seal(key, 'x'))).toBe(true);
+      for (const typed of ['pd1.x', 'pd1.', 'pd2.abc', 'pd1.AAAA', `pd1.${'A'.repeat(40)}!`, `pd2.${Buffer.from([200, 1, 2]).toString('base64url')}`]) expect(isSealed(typed)).toBe(false);
+    });
+  });
+
+  describe('master key rotation', () => {
+    it('wraps new keys with the current master key, opens keys of the previous one, and rewraps them', async () => {
+      const vault = memoryVault();
+      const old = randomBytes(32);
+      const fresh = randomBytes(32);
+      const before = new PersonalDataCipher(vault, old);
+      const k1 = (await before.keyFor('t:u1', { create: true }))!;
+      const during = new PersonalDataCipher(vault, { current: fresh, previous: [old] });
+      expect((await during.keyFor('t:u1', { create: false }))!.key.equals(k1.key)).toBe(true);
+      const k2 = (await during.keyFor('t:u2', { create: true }))!;
+      expect(during.isCurrent(vault.keys.get('t:u2')!)).toBe(true);
+      expect(during.isCurrent(vault.keys.get('t:u1')!)).toBe(false);
+      const rewrapped = during.rewrap('t:u1', vault.keys.get('t:u1')!)!;
+      expect(during.rewrap('t:u2', vault.keys.get('t:u2')!)).toBeNull();
+      vault.keys.set('t:u1', rewrapped);
+      const after = new PersonalDataCipher(vault, fresh);
+      expect((await after.keyFor('t:u1', { create: false }))!.key.equals(k1.key)).toBe(true);
+      expect((await after.keyFor('t:u2', { create: false }))!.key.equals(k2.key)).toBe(true);
+      // The old master key alone no longer opens what was rewrapped.
+      await expect(new PersonalDataCipher(vault, old).keyFor('t:u1', { create: false })).rejects.toThrow(/does not have/);
+    });
+
+    it('opens keys wrapped before key ids (version 1) with whichever master key wrapped them', async () => {
+      const vault = memoryVault();
+      const old = randomBytes(32);
+      const { createCipheriv } = await import('node:crypto');
+      const dataKey = randomBytes(32);
+      const iv = randomBytes(12);
+      const enc = createCipheriv('aes-256-gcm', old, iv);
+      enc.setAAD(Buffer.from('t:legacy'));
+      const body = Buffer.concat([enc.update(dataKey), enc.final()]);
+      vault.keys.set('t:legacy', Buffer.concat([Buffer.from([1]), iv, enc.getAuthTag(), body]));
+      const during = new PersonalDataCipher(vault, { current: randomBytes(32), previous: [old] });
+      expect((await during.keyFor('t:legacy', { create: false }))!.key.equals(dataKey)).toBe(true);
+      expect(during.isCurrent(vault.keys.get('t:legacy')!)).toBe(false);
+    });
+  });
+
+  it('fingerprints a value with a key derived from the data key: equal for one user, unrelated across users', async () => {
+    const c = new PersonalDataCipher(memoryVault(), master);
+    const a = (await c.keyFor('t:a', { create: true }))!;
+    const b = (await c.keyFor('t:b', { create: true }))!;
+    expect(c.fingerprint(a, 'sms\0+821012345678')).toBe(c.fingerprint(a, 'sms\0+821012345678'));
+    expect(c.fingerprint(a, 'sms\0+821012345678')).not.toBe(c.fingerprint(b, 'sms\0+821012345678'));
+    expect(c.fingerprint(a, 'sms\0+821012345678')).not.toContain('8210');
   });
 });

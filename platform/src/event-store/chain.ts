@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto';
+import { createHmac, hash, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { RecordedEvent } from './event';
 
 export const GENESIS = '0'.repeat(64);
@@ -61,7 +61,59 @@ export type ChainBreak = Readonly<{
   reason: string;
 }>;
 
-export type ChainReport = Readonly<{ tenantId: string; checked: number; ok: boolean; firstBreak: ChainBreak | null; lastHash: string }>;
+/**
+ * What the store records of a tenant's chain at each append: the last event's hash, its position
+ * and the number of the tenant's events, with a MAC over them (`<master key id>:<hex>`, keyed by
+ * a key derived from the master key) so that someone who can write the store but does not hold
+ * the master key cannot cut the log short and reset the head to match. Position and MAC are null
+ * where the store cannot know them (KurrentDB assigns positions on commit) or in rows written
+ * before heads were keyed.
+ */
+export type ChainHead = Readonly<{ hash: string; position: number | null; events: number | null; mac: string | null }>;
+
+/** Keys that authenticate chain heads: the current one writes, every one verifies. */
+export type ChainKeys = Readonly<{ current: Readonly<{ id: string; key: Buffer }>; all: ReadonlyMap<string, Buffer> }>;
+
+/** The chain-head key of one master key: its own derived key, so the master key itself never MACs anything. */
+export const chainKeyOf = (masterKey: Buffer): Buffer => Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), 'notify/chain-head', 32));
+
+/** Chain keys from master keys (the first is the current one), named by the master key ids. */
+export const chainKeys = (masters: readonly Readonly<{ id: string; key: Buffer }>[]): ChainKeys => {
+  const [current, ...rest] = masters;
+  if (!current) throw new Error('chainKeys needs a master key');
+  const derived = (m: Readonly<{ id: string; key: Buffer }>) => ({ id: m.id, key: chainKeyOf(m.key) });
+  return { current: derived(current), all: new Map([current, ...rest].map((m) => [m.id, chainKeyOf(m.key)])) };
+};
+
+const macText = (tenantId: string, head: Omit<ChainHead, 'mac'>): string => `notify-chain-head\n${tenantId}\n${head.hash}\n${head.position ?? ''}\n${head.events ?? ''}`;
+
+/** The MAC of a head under the current chain key (null without keys). */
+export const headMac = (keys: ChainKeys | null | undefined, tenantId: string, head: Omit<ChainHead, 'mac'>): string | null =>
+  keys ? `${keys.current.id}:${createHmac('sha256', keys.current.key).update(macText(tenantId, head)).digest('hex')}` : null;
+
+/** Why a head's MAC does not check out, or null when it does. */
+export const headMacProblem = (keys: ChainKeys, tenantId: string, head: ChainHead): string | null => {
+  if (!head.mac) return 'the chain head is not authenticated (no MAC: written before heads were keyed, or the MAC was removed); `notify audit checkpoint` authenticates an intact chain';
+  const [id, mac] = head.mac.split(':');
+  const key = id ? keys.all.get(id) : undefined;
+  if (!key || !mac) return `the chain head is authenticated with master key ${id ?? '?'}, which this process does not have`;
+  const expected = createHmac('sha256', key).update(macText(tenantId, head)).digest();
+  const given = Buffer.from(mac, 'hex');
+  return given.length === expected.length && timingSafeEqual(given, expected) ? null : 'the chain head does not match its MAC: it was rewritten by someone without the master key';
+};
+
+export type ChainReport = Readonly<{
+  tenantId: string;
+  checked: number;
+  ok: boolean;
+  firstBreak: ChainBreak | null;
+  lastHash: string;
+  /** Position of the tenant's last event checked (0: none). */
+  lastPosition: number;
+}>;
+
+/** A checkpointed head (from `notify audit checkpoint`) that the log must still extend. */
+export type AnchoredHead = Readonly<{ hash: string; position: number; events: number }>;
 
 /**
  * Checks one tenant's events, in log order, link by link. Feed it in pages; it keeps only the
@@ -73,8 +125,10 @@ export class ChainVerifier {
   private previous: RecordedEvent | null = null;
   private checked = 0;
   private broken: ChainBreak | null = null;
+  private anchorSeen = false;
 
-  constructor(readonly tenantId: string) {}
+  /** `anchor`: a checkpointed head the chain must pass through (same hash at the same count and position). */
+  constructor(readonly tenantId: string, private readonly anchor: AnchoredHead | null = null) {}
 
   add(event: RecordedEvent): void {
     if (this.broken) return;
@@ -94,14 +148,55 @@ export class ChainVerifier {
     }
     this.hash = eventHash(event);
     this.previous = event;
+    const a = this.anchor;
+    if (a && !this.anchorSeen && (this.checked === a.events || event.position >= a.position)) {
+      this.anchorSeen = true;
+      if (this.checked !== a.events || event.position !== a.position || this.hash !== a.hash) {
+        this.broken = this.breakAt(event, `the checkpointed head (event ${a.events} at position ${a.position}, hash ${a.hash.slice(0, 12)}…) is not in the chain: here the ${this.checked}th event, at position ${event.position}, hashes to ${this.hash.slice(0, 12)}…; the log was rewritten since the checkpoint`);
+      }
+    }
   }
 
-  /** `head` is the store's record of the tenant's last hash, when it keeps one: it catches edits of the last event. */
-  report(head?: string | null): ChainReport {
-    if (!this.broken && head != null && head !== this.hash && this.previous) {
-      const p = this.previous;
-      this.broken = { position: p.position, streamName: p.streamName, revision: p.revision, type: p.type, reason: "the tenant's last event does not match the chain head the store recorded: it was changed, or events after it were removed" };
+  /** The hash of the last event added so far (GENESIS before any). */
+  get lastHash(): string {
+    return this.hash;
+  }
+
+  private breakAt(e: RecordedEvent, reason: string): ChainBreak {
+    return { position: e.position, streamName: e.streamName, revision: e.revision, type: e.type, reason };
+  }
+
+  /**
+   * `head` is the store's record of the tenant's chain, when it keeps one: it catches an edit of
+   * the last event, a log cut short (count and position), a head with no events behind it and
+   * events with no head; with `keys`, a head rewritten without the master key. A plain string is
+   * a head hash alone (older callers).
+   */
+  report(head?: ChainHead | string | null, keys?: ChainKeys | null): ChainReport {
+    const h: ChainHead | null | undefined = typeof head === 'string' ? { hash: head, position: null, events: null, mac: null } : head;
+    const p = this.previous;
+    const fail = (reason: string, at: RecordedEvent | null = p) => {
+      this.broken = at ? this.breakAt(at, reason) : { position: 0, streamName: '', revision: -1, type: '', reason };
+    };
+    if (!this.broken && this.anchor && !this.anchorSeen) {
+      fail(`the log ends before the checkpointed head (event ${this.anchor.events} at position ${this.anchor.position}): ${this.checked} events remain; events were removed since the checkpoint`);
     }
-    return { tenantId: this.tenantId, checked: this.checked, ok: this.broken === null, firstBreak: this.broken, lastHash: this.hash };
+    if (!this.broken && h !== undefined) {
+      if (h === null) {
+        if (p) fail('the store keeps no chain head for this tenant, though it has events: the head was deleted');
+      } else if (!p) {
+        fail(`the store records a chain head (${h.events ?? '?'} events, hash ${h.hash.slice(0, 12)}…) but the log holds no event of this tenant: its events were deleted`);
+      } else if (h.hash !== this.hash) {
+        fail("the tenant's last event does not match the chain head the store recorded: it was changed, or events after it were removed");
+      } else if (h.events !== null && h.events !== this.checked) {
+        fail(`the chain head records ${h.events} events, the log holds ${this.checked}: events were removed and the head reset`);
+      } else if (h.position !== null && h.position !== p.position) {
+        fail(`the chain head records its last event at position ${h.position}, the log's last is at ${p.position}: events were removed and the head reset`);
+      } else if (keys) {
+        const problem = headMacProblem(keys, this.tenantId, h);
+        if (problem) fail(problem);
+      }
+    }
+    return { tenantId: this.tenantId, checked: this.checked, ok: this.broken === null, firstBreak: this.broken, lastHash: this.hash, lastPosition: p?.position ?? 0 };
   }
 }

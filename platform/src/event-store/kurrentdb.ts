@@ -14,7 +14,7 @@ import {
   type AppendStreamState,
   type Position,
 } from '@kurrent/kurrentdb-client';
-import { eventHash, GENESIS } from './chain';
+import { eventHash, GENESIS, headMac, type ChainKeys } from './chain';
 import type { AnyEvent, EventMetadata, RecordedEvent } from './event';
 import {
   ConcurrencyError,
@@ -64,7 +64,7 @@ const isMissing = (e: unknown) => e instanceof StreamNotFoundError;
  * positions: increasing, not dense. Runs the same contract suite as the other stores when a
  * server is configured (EVENTSTORE_CONNECTION_STRING); none can be installed on our CI machines.
  */
-export const openKurrentDbEventStore = async (options: Readonly<{ connectionString: string }>): Promise<EventStore> => {
+export const openKurrentDbEventStore = async (options: Readonly<{ connectionString: string; chainKeys?: ChainKeys | null }>): Promise<EventStore> => {
   const client = KurrentDBClient.connectionString(options.connectionString);
   let closed = false;
   const subscriptions = new Set<Subscription>();
@@ -81,15 +81,21 @@ export const openKurrentDbEventStore = async (options: Readonly<{ connectionStri
     }
   };
 
-  const head = async (tenantId: string): Promise<{ hash: string; revision: number }> => {
+  /** The tenant's head: hash, event count (null in heads written before counts) and MAC; positions are the server's. */
+  type Head = { hash: string; events: number | null; mac: string | null; revision: number };
+  const head = async (tenantId: string): Promise<Head> => {
     try {
-      for await (const r of client.readStream<{ type: 'ChainHead'; data: { hash: string } }>(chainStream(tenantId), { direction: BACKWARDS, fromRevision: END, maxCount: 1 })) {
-        if (r.event) return { hash: r.event.data.hash, revision: Number(r.event.revision) };
+      for await (const r of client.readStream<{ type: 'ChainHead'; data: { hash: string; events?: number; mac?: string } }>(chainStream(tenantId), { direction: BACKWARDS, fromRevision: END, maxCount: 1 })) {
+        if (r.event) return { hash: r.event.data.hash, events: r.event.data.events ?? null, mac: r.event.data.mac ?? null, revision: Number(r.event.revision) };
       }
     } catch (e) {
       if (!isMissing(e)) throw e;
     }
-    return { hash: GENESIS, revision: -1 };
+    return { hash: GENESIS, events: 0, mac: null, revision: -1 };
+  };
+  const headEvent = (tenantId: string, h: Pick<Head, 'hash' | 'events'>) => {
+    const mac = headMac(options.chainKeys, tenantId, { hash: h.hash, position: null, events: h.events });
+    return jsonEvent({ type: 'ChainHead', data: { hash: h.hash, ...(h.events === null ? {} : { events: h.events }), ...(mac ? { mac } : {}) } });
   };
 
   const stateOf = (revision: number): AppendStreamState => (revision < 0 ? NO_STREAM : BigInt(revision));
@@ -100,7 +106,7 @@ export const openKurrentDbEventStore = async (options: Readonly<{ connectionStri
    * did not pin means another writer got in first: the caller retries.
    */
   const attempt = async (appends: readonly StreamAppend[]): Promise<{ results: AppendResult[]; position: number } | 'retry'> => {
-    const heads = new Map<string, { hash: string; revision: number }>();
+    const heads = new Map<string, Head>();
     const requests: AppendStreamRequest[] = [];
     const results: AppendResult[] = [];
     for (const a of appends) {
@@ -115,14 +121,14 @@ export const openKurrentDbEventStore = async (options: Readonly<{ connectionStri
         if (!heads.has(tenantId)) heads.set(tenantId, await head(tenantId));
         const h = heads.get(tenantId)!;
         const metadata = { ...e.metadata, prevHash: h.hash };
-        heads.set(tenantId, { ...h, hash: eventHash({ streamName: a.streamName, revision, type: e.type, data: e.data, metadata }) });
+        heads.set(tenantId, { ...h, hash: eventHash({ streamName: a.streamName, revision, type: e.type, data: e.data, metadata }), events: h.events === null ? null : h.events + 1 });
         events.push(jsonEvent({ type: e.type, data: e.data as Record<string, unknown>, metadata }));
       }
       if (events.length > 0) requests.push({ streamName: a.streamName, events, expectedState: stateOf(actual) });
       results.push({ nextExpectedRevision: revision, lastPosition: 0 });
     }
     for (const [tenantId, h] of heads) {
-      requests.push({ streamName: chainStream(tenantId), events: [jsonEvent({ type: 'ChainHead', data: { hash: h.hash } })], expectedState: stateOf(h.revision) });
+      requests.push({ streamName: chainStream(tenantId), events: [headEvent(tenantId, h)], expectedState: stateOf(h.revision) });
     }
     if (requests.length === 0) return { results, position: 0 };
     try {
@@ -270,7 +276,19 @@ export const openKurrentDbEventStore = async (options: Readonly<{ connectionStri
     headPosition,
     chainHead: async (tenantId) => {
       const h = await head(tenantId);
-      return h.revision < 0 ? null : h.hash;
+      return h.revision < 0 ? null : { hash: h.hash, position: null, events: h.events, mac: h.mac };
+    },
+    authenticateChainHead: async (tenantId, expected) => {
+      if (!options.chainKeys) throw new Error('this event store has no chain keys to authenticate heads with');
+      const h = await head(tenantId);
+      if (h.revision < 0 || h.hash !== expected.hash || h.events !== expected.events || h.mac !== expected.mac) return false;
+      try {
+        await client.appendToStream(chainStream(tenantId), [headEvent(tenantId, h)], { streamState: BigInt(h.revision) });
+        return true;
+      } catch (e) {
+        if (e instanceof WrongExpectedVersionError) return false;
+        throw e;
+      }
     },
     tenants: async () => {
       const tenants = new Set<string>();

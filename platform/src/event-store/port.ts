@@ -1,4 +1,5 @@
 import type { AnyEvent, Event, EventMetadata, RecordedEvent } from './event';
+import type { ChainHead } from './chain';
 
 /**
  * What the writer expects the stream to be before the append:
@@ -90,11 +91,21 @@ export interface EventStore {
   /** Position of the last event in the log (0 when empty). */
   headPosition(): Promise<number>;
   /**
-   * The hash of the tenant's last event as the store recorded it at append time (null: no
-   * events). Every appended event gets `metadata.prevHash`, chaining the tenant's history.
+   * The tenant's chain head as the store recorded it at append time: the last event's hash, its
+   * position, the tenant's event count, and a MAC over them when the store was given chain keys
+   * (null: no head). Every appended event gets `metadata.prevHash`, chaining the tenant's history.
    */
-  chainHead(tenantId: string): Promise<string | null>;
-  /** Tenants that have events, for verifying every chain. */
+  chainHead(tenantId: string): Promise<ChainHead | null>;
+  /**
+   * Authenticates a head again with the current chain key (after its chain was verified, or after
+   * a master key rotation), only if the store still holds `expected` for the tenant; false when
+   * it changed meanwhile (an append: that append authenticated it already).
+   */
+  authenticateChainHead(tenantId: string, expected: ChainHead): Promise<boolean>;
+  /**
+   * Every tenant that has events or a chain head, for verifying every chain: a tenant whose head
+   * was deleted is still listed (from its events), and so is a head whose events were deleted.
+   */
   tenants(): Promise<readonly string[]>;
   subscribe(options: SubscribeOptions): Subscription;
   close(): Promise<void>;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { pollingSubscription } from './polling';
-import { canonical, eventHashOfCanonical, GENESIS } from './chain';
+import { canonical, eventHashOfCanonical, GENESIS, headMac, type ChainKeys } from './chain';
 import type { AnyEvent, RecordedEvent } from './event';
 import {
   ConcurrencyError,
@@ -53,7 +53,7 @@ const EVENT_COLUMNS = 'position, stream, revision, type, data, metadata';
  * before an earlier one, and a subscriber would skip the earlier one forever.
  */
 export const openPostgresEventStore = async (
-  options: Readonly<{ connectionString: string; schema?: string; poolSize?: number }>,
+  options: Readonly<{ connectionString: string; schema?: string; poolSize?: number; chainKeys?: ChainKeys | null }>,
 ): Promise<EventStore> => {
   const schema = options.schema ?? 'public';
   if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid event store schema name: ${schema}`);
@@ -89,6 +89,17 @@ export const openPostgresEventStore = async (
         CREATE TABLE IF NOT EXISTS ${s}.streams (stream text PRIMARY KEY, revision bigint NOT NULL);
         CREATE TABLE IF NOT EXISTS ${s}.chain_heads (tenant_id text PRIMARY KEY, hash text NOT NULL);
       `);
+      // Heads record the last position and the tenant's event count (and a MAC) since the audit
+      // issue; older schemas get the columns, and their heads the values the log gives them now.
+      const migrated = await ddl.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'chain_heads' AND column_name = 'events'`, [schema]);
+      if (migrated.rowCount === 0) {
+        await ddl.query(`
+          ALTER TABLE ${s}.chain_heads ADD COLUMN IF NOT EXISTS position bigint, ADD COLUMN IF NOT EXISTS events bigint, ADD COLUMN IF NOT EXISTS mac text;
+          UPDATE ${s}.chain_heads h SET
+            position = (SELECT MAX(position) FROM ${s}.events e WHERE e.tenant_id = h.tenant_id),
+            events = (SELECT COUNT(*) FROM ${s}.events e WHERE e.tenant_id = h.tenant_id);
+        `);
+      }
     } finally {
       await ddl.query('SELECT pg_advisory_unlock($1, $2)', [DDL_LOCK, schemaKey]);
     }
@@ -150,9 +161,10 @@ export const openPostgresEventStore = async (
   const stateQuery = {
     name: 'es-append-state',
     text: `
-      WITH heads AS (SELECT tenant_id, hash FROM ${s}.chain_heads WHERE tenant_id = ANY($2::text[]) FOR UPDATE)
+      WITH heads AS (SELECT tenant_id, hash, position, events FROM ${s}.chain_heads WHERE tenant_id = ANY($2::text[]) FOR UPDATE)
       SELECT 's' AS kind, stream AS key, revision::text AS value FROM ${s}.streams WHERE stream = ANY($1::text[])
-      UNION ALL SELECT 'h', tenant_id, hash FROM heads
+      UNION ALL SELECT 'h', tenant_id, concat_ws(' ', hash, COALESCE(position, 0),
+        COALESCE(events, (SELECT COUNT(*) FROM ${s}.events e WHERE e.tenant_id = heads.tenant_id))) FROM heads
       UNION ALL SELECT 'p', '', COALESCE(MAX(position), 0)::text FROM ${s}.events`,
   };
   const writeQuery = {
@@ -165,10 +177,11 @@ export const openPostgresEventStore = async (
         INSERT INTO ${s}.streams (stream, revision) SELECT * FROM unnest($8::text[], $9::bigint[])
         ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision
       ), h AS (
-        INSERT INTO ${s}.chain_heads (tenant_id, hash) SELECT * FROM unnest($10::text[], $11::text[])
-        ON CONFLICT (tenant_id) DO UPDATE SET hash = excluded.hash
+        INSERT INTO ${s}.chain_heads (tenant_id, hash, position, events, mac)
+        SELECT * FROM unnest($10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::text[])
+        ON CONFLICT (tenant_id) DO UPDATE SET hash = excluded.hash, position = excluded.position, events = excluded.events, mac = excluded.mac
       )
-      SELECT pg_notify($12, '')`,
+      SELECT pg_notify($15, '')`,
   };
 
   /** Appends to streams in order, in one transaction; returns each append's last revision and the last position. */
@@ -191,12 +204,14 @@ export const openPostgresEventStore = async (
       await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${WRITE_LOCK}, ${schemaKey})`);
       const state = await client.query<{ kind: string; key: string; value: string }>({ ...stateQuery, values: [streamNames, tenantIds] });
       const revisions = new Map<string, number>();
-      const heads = new Map<string, string>();
+      const heads = new Map<string, { hash: string; position: number; events: number }>();
       let position = 0;
       for (const r of state.rows) {
         if (r.kind === 's') revisions.set(r.key, Number(r.value));
-        else if (r.kind === 'h') heads.set(r.key, r.value);
-        else position = Number(r.value);
+        else if (r.kind === 'h') {
+          const [hash, at, events] = r.value.split(' ');
+          heads.set(r.key, { hash: hash!, position: Number(at), events: Number(events) });
+        } else position = Number(r.value);
       }
       const cols = { position: [] as number[], stream: [] as string[], revision: [] as number[], tenant: [] as string[], type: [] as string[], data: [] as string[], metadata: [] as string[] };
       const touched = new Map<string, number>();
@@ -209,8 +224,9 @@ export const openPostgresEventStore = async (
           revision++;
           position++;
           // The canonical text is what is stored, so reading the event back reproduces its hash.
-          const metadata = canonical({ ...e.metadata, prevHash: heads.get(e.tenantId) ?? GENESIS });
-          heads.set(e.tenantId, eventHashOfCanonical(a.streamName, revision, e.type, e.data, metadata));
+          const head = heads.get(e.tenantId) ?? { hash: GENESIS, position: 0, events: 0 };
+          const metadata = canonical({ ...e.metadata, prevHash: head.hash });
+          heads.set(e.tenantId, { hash: eventHashOfCanonical(a.streamName, revision, e.type, e.data, metadata), position, events: head.events + 1 });
           cols.position.push(position);
           cols.stream.push(a.streamName);
           cols.revision.push(revision);
@@ -235,7 +251,8 @@ export const openPostgresEventStore = async (
         values: [
           cols.position, cols.stream, cols.revision, cols.tenant, cols.type, cols.data, cols.metadata,
           [...touched.keys()], [...touched.values()],
-          tenants, tenants.map((t) => heads.get(t)!),
+          tenants, tenants.map((t) => heads.get(t)!.hash), tenants.map((t) => heads.get(t)!.position), tenants.map((t) => heads.get(t)!.events),
+          tenants.map((t) => headMac(options.chainKeys, t, heads.get(t)!)),
           channel,
         ],
       });
@@ -314,11 +331,50 @@ export const openPostgresEventStore = async (
     readAll,
     headPosition: head,
     chainHead: async (tenantId) => {
-      const r = await pool.query<{ hash: string }>({ name: 'es-chain-head', text: `SELECT hash FROM ${s}.chain_heads WHERE tenant_id = $1`, values: [tenantId] });
-      return r.rows[0]?.hash ?? null;
+      const r = await pool.query<{ hash: string; position: string | null; events: string | null; mac: string | null }>({
+        name: 'es-chain-head',
+        text: `SELECT hash, position::text, events::text, mac FROM ${s}.chain_heads WHERE tenant_id = $1`,
+        values: [tenantId],
+      });
+      const row = r.rows[0];
+      return row ? { hash: row.hash, position: row.position === null ? null : Number(row.position), events: row.events === null ? null : Number(row.events), mac: row.mac } : null;
+    },
+    authenticateChainHead: async (tenantId, expected) => {
+      ensureOpen();
+      if (!options.chainKeys) throw new Error('this event store has no chain keys to authenticate heads with');
+      const mac = headMac(options.chainKeys, tenantId, expected);
+      // Under the writers' lock, compare and set: an append meanwhile wrote its own MAC.
+      const client = await pool.connect();
+      try {
+        await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${WRITE_LOCK}, ${schemaKey})`);
+        const r = await client.query(
+          `UPDATE ${s}.chain_heads SET mac = $6 WHERE tenant_id = $1 AND hash = $2 AND position IS NOT DISTINCT FROM $3 AND events IS NOT DISTINCT FROM $4 AND mac IS NOT DISTINCT FROM $5`,
+          [tenantId, expected.hash, expected.position, expected.events, expected.mac, mac],
+        );
+        await client.query('COMMIT');
+        return r.rowCount === 1;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      } finally {
+        client.release();
+      }
     },
     tenants: async () => {
-      const r = await pool.query<{ tenant_id: string }>({ name: 'es-tenants', text: `SELECT tenant_id FROM ${s}.chain_heads ORDER BY tenant_id` });
+      // Tenants with events (a loose index scan of the tenant index: one probe per tenant) and
+      // tenants with a head: a deleted head or deleted events must not hide a tenant from verify.
+      const r = await pool.query<{ tenant_id: string }>({
+        name: 'es-tenants',
+        text: `
+          WITH RECURSIVE t(tenant_id) AS (
+            (SELECT tenant_id FROM ${s}.events ORDER BY tenant_id LIMIT 1)
+            UNION ALL
+            SELECT (SELECT e.tenant_id FROM ${s}.events e WHERE e.tenant_id > t.tenant_id ORDER BY e.tenant_id LIMIT 1) FROM t WHERE t.tenant_id IS NOT NULL
+          )
+          SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL
+          UNION SELECT tenant_id FROM ${s}.chain_heads
+          ORDER BY tenant_id`,
+      });
       return r.rows.map((row) => row.tenant_id);
     },
     subscribe,

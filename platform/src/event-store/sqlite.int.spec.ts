@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,6 +56,25 @@ describe('sqlite event store', () => {
     expect((await second.readStream('s')).map((e) => e.type)).toEqual(['A', 'B']);
     await expect(second.appendToStream('s', [ev('C')], { expectedRevision: 0 })).rejects.toMatchObject({ actual: 1 });
     await second.appendToStream('s', [ev('C')], { expectedRevision: 1 });
+    const verifier = new ChainVerifier('t');
+    for (const e of await second.readAll({ after: 0, maxCount: 100, tenantId: 't' })) verifier.add(e);
+    expect(verifier.report(await second.chainHead('t'))).toMatchObject({ ok: true, checked: 3 });
+    await second.close();
+  });
+
+  it('gives heads written before counts their count and position when it opens an older file, and keeps chaining', async () => {
+    const file = tempFile();
+    const first = openSqliteEventStore({ path: file });
+    await first.appendToStream('s', [ev('A'), ev('B')]);
+    await first.close();
+    // The file as an older version left it: heads with a hash only.
+    const db = new Database(file);
+    db.exec('ALTER TABLE chain_heads DROP COLUMN mac; ALTER TABLE chain_heads DROP COLUMN events; ALTER TABLE chain_heads DROP COLUMN position;');
+    db.close();
+    const second = openSqliteEventStore({ path: file });
+    expect(await second.chainHead('t')).toMatchObject({ position: 2, events: 2, mac: null });
+    await second.appendToStream('s', [ev('C')]);
+    expect(await second.chainHead('t')).toMatchObject({ position: 3, events: 3 });
     const verifier = new ChainVerifier('t');
     for (const e of await second.readAll({ after: 0, maxCount: 100, tenantId: 't' })) verifier.add(e);
     expect(verifier.report(await second.chainHead('t'))).toMatchObject({ ok: true, checked: 3 });

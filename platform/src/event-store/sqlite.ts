@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import { pollingSubscription } from './polling';
-import { canonical, eventHashOfCanonical, GENESIS } from './chain';
+import { canonical, eventHashOfCanonical, GENESIS, headMac, type ChainHead, type ChainKeys } from './chain';
 import type { AnyEvent, RecordedEvent } from './event';
 import {
   ConcurrencyError,
@@ -37,7 +37,7 @@ const POLL_MS = 200;
  * when another process writes to the file; and as SQLite has one writer at a time, positions
  * (AUTOINCREMENT, never reused) are assigned in commit order: a reader never sees a gap fill in.
  */
-export const openSqliteEventStore = (options: Readonly<{ path: string }>): EventStore => {
+export const openSqliteEventStore = (options: Readonly<{ path: string; chainKeys?: ChainKeys | null }>): EventStore => {
   const db = new Database(options.path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
@@ -58,6 +58,19 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
     CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, revision INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS chain_heads (tenant_id TEXT PRIMARY KEY, hash TEXT NOT NULL) WITHOUT ROWID;
   `);
+  // Heads record the last position and the tenant's event count (and a MAC) since the audit
+  // issue; older files get the columns, and their heads the values the log gives them now.
+  const headColumns = () => new Set((db.pragma('table_info(chain_heads)') as { name: string }[]).map((c) => c.name));
+  if (!headColumns().has('events')) {
+    db.transaction(() => {
+      // Checked again under the write lock: another process may have migrated the file meanwhile.
+      if (headColumns().has('events')) return;
+      db.exec('ALTER TABLE chain_heads ADD COLUMN position INTEGER; ALTER TABLE chain_heads ADD COLUMN events INTEGER; ALTER TABLE chain_heads ADD COLUMN mac TEXT;');
+      db.exec(`UPDATE chain_heads SET
+        position = (SELECT MAX(position) FROM events WHERE events.tenant_id = chain_heads.tenant_id),
+        events = (SELECT COUNT(*) FROM events WHERE events.tenant_id = chain_heads.tenant_id)`);
+    }).immediate();
+  }
 
   const currentRevision = db.prepare<[string], { revision: number }>('SELECT revision FROM streams WHERE stream = ?');
   const insertEvent = db.prepare<[string, number, string, string, string, string]>(
@@ -66,11 +79,25 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
   const upsertStream = db.prepare<[string, number]>(
     'INSERT INTO streams (stream, revision) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision',
   );
-  const getHead = db.prepare<[string], { hash: string }>('SELECT hash FROM chain_heads WHERE tenant_id = ?');
-  const putHead = db.prepare<[string, string]>(
-    'INSERT INTO chain_heads (tenant_id, hash) VALUES (?, ?) ON CONFLICT (tenant_id) DO UPDATE SET hash = excluded.hash',
+  type HeadRow = { hash: string; position: number | null; events: number | null; mac: string | null };
+  const getHead = db.prepare<[string], HeadRow>('SELECT hash, position, events, mac FROM chain_heads WHERE tenant_id = ?');
+  const countTenant = db.prepare<[string], { events: number }>('SELECT COUNT(*) AS events FROM events WHERE tenant_id = ?');
+  const putHead = db.prepare<[string, string, number, number, string | null]>(
+    `INSERT INTO chain_heads (tenant_id, hash, position, events, mac) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (tenant_id) DO UPDATE SET hash = excluded.hash, position = excluded.position, events = excluded.events, mac = excluded.mac`,
   );
-  const tenantsStmt = db.prepare<[], { tenant_id: string }>('SELECT tenant_id FROM chain_heads ORDER BY tenant_id');
+  const setMac = db.prepare<[string | null, string]>('UPDATE chain_heads SET mac = ? WHERE tenant_id = ?');
+  // Tenants with events (a skip scan of the tenant index: one lookup per tenant, not per event)
+  // and tenants with a head: a deleted head or deleted events must not hide a tenant from verify.
+  const tenantsStmt = db.prepare<[], { tenant_id: string }>(`
+    WITH RECURSIVE t(tenant_id) AS (
+      SELECT MIN(tenant_id) FROM events
+      UNION ALL
+      SELECT (SELECT MIN(tenant_id) FROM events WHERE events.tenant_id > t.tenant_id) FROM t WHERE t.tenant_id IS NOT NULL
+    )
+    SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL
+    UNION SELECT tenant_id FROM chain_heads
+    ORDER BY tenant_id`);
   const readStreamStmt = db.prepare<[string, number, number], Row>(
     'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?',
   );
@@ -98,7 +125,15 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
   let closed = false;
 
   /** Chain heads touched by the transaction in progress; written once at its end. */
-  type Heads = Map<string, string>;
+  type Head = { hash: string; position: number; events: number };
+  type Heads = Map<string, Head>;
+
+  const storedHead = (tenantId: string): Head => {
+    const row = getHead.get(tenantId);
+    if (!row) return { hash: GENESIS, position: 0, events: 0 };
+    // A head written by an older version has no count: the log gives it.
+    return { hash: row.hash, position: row.position ?? 0, events: row.events ?? countTenant.get(tenantId)!.events };
+  };
 
   const appendOne = (streamName: string, events: readonly NewEvent[], expected: ExpectedRevision, heads: Heads): AppendResult => {
     const actual = currentRevision.get(streamName)?.revision ?? -1;
@@ -109,20 +144,27 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
       revision++;
       const tenantId = e.metadata.tenantId;
       if (typeof tenantId !== 'string') throw new Error(`event ${e.type} for ${streamName} has no metadata.tenantId`);
-      const prevHash = heads.get(tenantId) ?? getHead.get(tenantId)?.hash ?? GENESIS;
+      const head = heads.get(tenantId) ?? storedHead(tenantId);
       // The canonical text is what is stored, so reading the event back reproduces its hash.
       const data = canonical(e.data);
-      const metadata = canonical({ ...e.metadata, prevHash });
-      heads.set(tenantId, eventHashOfCanonical(streamName, revision, e.type, data, metadata));
+      const metadata = canonical({ ...e.metadata, prevHash: head.hash });
       position = Number(insertEvent.run(streamName, revision, tenantId, e.type, data, metadata).lastInsertRowid);
+      heads.set(tenantId, { hash: eventHashOfCanonical(streamName, revision, e.type, data, metadata), position, events: head.events + 1 });
     }
     if (events.length > 0) upsertStream.run(streamName, revision);
     return { nextExpectedRevision: revision, lastPosition: position };
   };
 
   const writeHeads = (heads: Heads): void => {
-    for (const [tenantId, hash] of heads) putHead.run(tenantId, hash);
+    for (const [tenantId, h] of heads) putHead.run(tenantId, h.hash, h.position, h.events, headMac(options.chainKeys, tenantId, h));
   };
+
+  const authenticate = db.transaction((tenantId: string, expected: ChainHead): boolean => {
+    const row = getHead.get(tenantId);
+    if (!row || row.hash !== expected.hash || row.position !== expected.position || row.events !== expected.events || row.mac !== expected.mac) return false;
+    setMac.run(headMac(options.chainKeys, tenantId, row), tenantId);
+    return true;
+  });
 
   const appendSingle = db.transaction((streamName: string, events: readonly NewEvent[], expected: ExpectedRevision) => {
     const heads: Heads = new Map();
@@ -186,7 +228,15 @@ export const openSqliteEventStore = (options: Readonly<{ path: string }>): Event
       readStreamStmt.all(streamName, opts.fromRevision ?? 0, opts.maxCount ?? Number.MAX_SAFE_INTEGER).map(toRecorded),
     readAll: async (o) => readAllSync(o),
     headPosition: async () => head(),
-    chainHead: async (tenantId) => getHead.get(tenantId)?.hash ?? null,
+    chainHead: async (tenantId) => {
+      const row = getHead.get(tenantId);
+      return row ? { hash: row.hash, position: row.position, events: row.events, mac: row.mac } : null;
+    },
+    authenticateChainHead: async (tenantId, expected) => {
+      ensureOpen();
+      if (!options.chainKeys) throw new Error('this event store has no chain keys to authenticate heads with');
+      return authenticate.immediate(tenantId, expected);
+    },
     tenants: async () => tenantsStmt.all().map((r) => r.tenant_id),
     subscribe,
     close: async () => {

@@ -67,5 +67,45 @@ export function keyVaultContract(adapterName: string, open: () => Promise<{ vaul
       const fresh = randomBytes(61);
       expect(Buffer.compare(await vault.putIfAbsent(id, fresh), fresh)).toBe(0);
     });
+
+    it('lists keys in id order, page by page, from the start or after an id', async () => {
+      const prefix = `list-${randomUUID()}`;
+      const ids = Array.from({ length: 7 }, (_, i) => `${prefix}:${String.fromCharCode(97 + ((i * 3) % 7))}`);
+      for (const id of ids) await vault.putIfAbsent(id, randomBytes(61));
+      const seen: string[] = [];
+      let after: string | null = `${prefix}:`;
+      for (;;) {
+        const page: readonly { keyId: string; wrapped: Buffer }[] = await vault.list(after, 3);
+        const mine = page.filter((k) => k.keyId.startsWith(prefix));
+        seen.push(...mine.map((k) => k.keyId));
+        if (page.length < 3 || mine.length < page.length) break;
+        after = page.at(-1)!.keyId;
+      }
+      expect(seen).toEqual([...ids].sort());
+      const first = await vault.list(null, 1);
+      expect(first).toHaveLength(1);
+      expect(Buffer.isBuffer(first[0]!.wrapped)).toBe(true);
+    });
+
+    it('replaces keys only where they still hold the expected bytes, and never brings a destroyed key back', async () => {
+      const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+      const [ka, kb, kc] = [randomBytes(61), randomBytes(61), randomBytes(61)];
+      await vault.putIfAbsent(a, ka);
+      await vault.putIfAbsent(b, kb);
+      await vault.putIfAbsent(c, kc);
+      await vault.destroy(c);
+      const [na, nb, nc] = [randomBytes(69), randomBytes(69), randomBytes(69)];
+      const replaced = await vault.replaceMany([
+        { keyId: a, expected: ka, wrapped: na },
+        { keyId: b, expected: randomBytes(61), wrapped: nb },
+        { keyId: c, expected: kc, wrapped: nc },
+      ]);
+      expect(replaced).toBe(1);
+      expect((await vault.get(a))!.equals(na)).toBe(true);
+      expect((await vault.get(b))!.equals(kb)).toBe(true);
+      expect(await vault.get(c)).toBeNull();
+      expect(await vault.replaceMany([])).toBe(0);
+      expect(await vault.count()).toBeGreaterThanOrEqual(2);
+    });
   });
 }

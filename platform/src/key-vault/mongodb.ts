@@ -54,6 +54,28 @@ export const openMongoKeyVault = async (options: Readonly<{ url: string; databas
       if (keyIds.length === 0) return 0;
       return byIdOps.delete(keys, keyIds);
     },
+    list: async (after, limit) => {
+      ensureOpen();
+      const docs = await keys.find(after === null ? {} : { _id: { $gt: after } }).sort({ _id: 1 }).limit(limit).toArray();
+      return docs.map((d) => ({ keyId: d._id, wrapped: Buffer.from(d.wrapped.buffer) }));
+    },
+    count: async () => {
+      ensureOpen();
+      return keys.estimatedDocumentCount();
+    },
+    replaceMany: async (replacements) => {
+      ensureOpen();
+      let replaced = 0;
+      // One conditional update per key (never an upsert): a key destroyed meanwhile stays destroyed.
+      // A few at a time: FerretDB holds a connection per statement of a command (docs/design.md 2.1).
+      for (let i = 0; i < replacements.length; i += 32) {
+        const results = await Promise.all(
+          replacements.slice(i, i + 32).map((r) => keys.updateOne({ _id: r.keyId, wrapped: new Binary(r.expected) }, { $set: { wrapped: new Binary(r.wrapped) } })),
+        );
+        replaced += results.reduce((n, r) => n + r.modifiedCount, 0);
+      }
+      return replaced;
+    },
     close: async () => {
       if (closed) return;
       closed = true;

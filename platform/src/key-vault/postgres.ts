@@ -29,7 +29,9 @@ export const openPostgresKeyVault = async (options: Readonly<{ connectionString:
     // starting together take turns (CREATE ... IF NOT EXISTS is not atomic against the catalog).
     await pool.query(
       `SELECT pg_advisory_xact_lock(${DDL_LOCK}, ${schemaKey(options.schema)}); CREATE SCHEMA IF NOT EXISTS "${options.schema}"; ` +
-        `CREATE TABLE IF NOT EXISTS ${keys} (key_id text PRIMARY KEY, wrapped bytea NOT NULL)`,
+        `CREATE TABLE IF NOT EXISTS ${keys} (key_id text PRIMARY KEY, wrapped bytea NOT NULL); ` +
+        // Key ids in byte order, for paging through every key (a rotation); ids only, not the keys.
+        `CREATE INDEX IF NOT EXISTS wrapped_keys_id_c ON ${keys} (key_id COLLATE "C")`,
     );
   } catch (e) {
     await pool.end();
@@ -70,6 +72,31 @@ export const openPostgresKeyVault = async (options: Readonly<{ connectionString:
       ensureOpen();
       if (keyIds.length === 0) return 0;
       return (await pool.query({ name: 'kv-destroy-many', text: `DELETE FROM ${keys} WHERE key_id = ANY($1::text[])`, values: [[...keyIds]] })).rowCount ?? 0;
+    },
+    list: async (after, limit) => {
+      ensureOpen();
+      // COLLATE "C": key id order by bytes, the same order whatever the database's collation.
+      const r = await pool.query<{ key_id: string; wrapped: Buffer }>({
+        name: 'kv-list',
+        text: `SELECT key_id, wrapped FROM ${keys} WHERE $1::text IS NULL OR key_id COLLATE "C" > $1::text ORDER BY key_id COLLATE "C" LIMIT $2`,
+        values: [after, limit],
+      });
+      return r.rows.map((row) => ({ keyId: row.key_id, wrapped: row.wrapped }));
+    },
+    count: async () => {
+      ensureOpen();
+      return Number((await pool.query<{ n: string }>({ name: 'kv-count', text: `SELECT count(*)::text AS n FROM ${keys}` })).rows[0]!.n);
+    },
+    replaceMany: async (replacements) => {
+      ensureOpen();
+      if (replacements.length === 0) return 0;
+      // One statement, compare and set per row: a key destroyed meanwhile has no row to update.
+      const r = await pool.query({
+        name: 'kv-replace-many',
+        text: `UPDATE ${keys} k SET wrapped = v.wrapped FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS v(key_id, expected, wrapped) WHERE k.key_id = v.key_id AND k.wrapped = v.expected`,
+        values: [replacements.map((x) => x.keyId), replacements.map((x) => x.expected), replacements.map((x) => x.wrapped)],
+      });
+      return r.rowCount ?? 0;
     },
     close: async () => {
       if (closed) return;

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes, randomInt } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { scanFiles } from '../testing/scan';
 import { keyVaultContract } from './contract';
@@ -67,5 +68,55 @@ describe('sqlite key vault', () => {
     const second = openSqliteKeyVault({ path: file });
     expect(Buffer.compare((await second.get('t:u'))!, key)).toBe(0);
     await second.close();
+  });
+
+  it('retries a WAL scrub that failed (a reader held the WAL) until the destroyed key is gone from every file', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'keys.db');
+    const events: boolean[] = [];
+    const vault = openSqliteKeyVault({ path: file, scrubAttempts: 2, busyTimeoutMs: 50, onScrub: (e) => events.push(e.ok) });
+    const keys = Array.from({ length: 50 }, (_, i) => ({ id: `t:u${i}`, wrapped: Buffer.concat([Buffer.from([2]), randomBytes(68)]) }));
+    for (const k of keys) await vault.putIfAbsent(k.id, k.wrapped);
+    // Everything so far is in the database file; a reader then pins a snapshot of the WAL.
+    await vault.destroy('t:u49');
+    const reader = new Database(file, { readonly: true });
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM wrapped_keys').get();
+    const victim = keys[0]!;
+    await expect(vault.destroy(victim.id)).rejects.toThrow(/WAL could not be emptied/);
+    expect(vault.scrubPending).toBe(true);
+    expect(await vault.get(victim.id)).toBeNull();
+    // The old page is still in the files while the reader holds the WAL back.
+    expect(await scanFiles(dir, [victim.wrapped])).not.toEqual([]);
+    reader.exec('COMMIT');
+    reader.close();
+    // Nobody destroys anything more: the vault tries again by itself.
+    const deadline = Date.now() + 10_000;
+    while (vault.scrubPending && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(vault.scrubPending).toBe(false);
+    expect(events).toEqual([false, true]);
+    expect(await scanFiles(dir, [victim.wrapped])).toEqual([]);
+    await vault.close();
+  });
+
+  it('a later destroy, even of nothing, finishes a pending scrub first', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'keys.db');
+    const vault = openSqliteKeyVault({ path: file, scrubAttempts: 1, busyTimeoutMs: 20 });
+    const victim = Buffer.concat([Buffer.from([2]), randomBytes(68)]);
+    await vault.putIfAbsent('t:v', victim);
+    await vault.putIfAbsent('t:w', randomBytes(69));
+    await vault.destroy('t:w');
+    const reader = new Database(file, { readonly: true });
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM wrapped_keys').get();
+    await expect(vault.destroy('t:v')).rejects.toThrow(/WAL could not be emptied/);
+    reader.exec('COMMIT');
+    reader.close();
+    // The shredder's next run finds the key gone (0 destroyed) and still scrubs.
+    expect(await vault.destroyMany(['t:v'])).toBe(0);
+    expect(vault.scrubPending).toBe(false);
+    expect(await scanFiles(dir, [victim])).toEqual([]);
+    await vault.close();
   });
 });

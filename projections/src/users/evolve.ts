@@ -19,7 +19,7 @@ export const userEvents = eventTypes<UserEvent['type']>({
   DeviceInvalidated: true,
 });
 
-const device = ({ deviceId, kind, address, invalid }: SealedDevice): SealedDevice => ({ deviceId, kind, address, ...(invalid ? { invalid } : {}) });
+const device = ({ deviceId, kind, address, fingerprint, invalid }: SealedDevice): SealedDevice => ({ deviceId, kind, address, ...(fingerprint ? { fingerprint } : {}), ...(invalid ? { invalid } : {}) });
 
 export const evolve = (doc: UserDocument | null, event: RecordedEvent): UserDocument | null => {
   if (!isOneOf(userEvents, event)) return doc;

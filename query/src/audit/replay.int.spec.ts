@@ -73,4 +73,36 @@ describe('audit replay over the SQLite log', () => {
     const report = await verifyTenantChain(eventStore, 'acme');
     expect(report).toMatchObject({ ok: true });
   });
+
+  it('opens only the fields that hold sealed values: an id a user chose that begins with pd1. replays as itself', async () => {
+    const { eventStore, cipher } = await setup();
+    const userId = 'pd1.x';
+    const key = (await cipher.keyFor(userKeyId('acme', userId), { create: true }))!;
+    const lookalike = `pd1.${Buffer.alloc(40, 7).toString('base64url')}`;
+    await eventStore.appendToStreams([{
+      streamName: streams.user('acme', userId),
+      expectedRevision: 'any',
+      events: [
+        { type: 'UserRegistered', data: { userId, name: cipher.seal(key, 'Ada', 'name'), devices: [{ deviceId: 'd1', kind: 'sms', address: cipher.seal(key, '+821012345678', 'device:d1:sms') }], consent: { start: '2026-01-01T00:00:00.000Z', end: '2030-01-01T00:00:00.000Z' }, optIn: true, groupIds: ['pd1.group'] }, metadata: meta('acme', '2026-11-01T00:00:00.000Z') },
+        { type: 'UserJoinedGroup', data: { userId, groupId: lookalike }, metadata: meta('acme', '2026-11-01T00:00:01.000Z') },
+      ],
+    }]);
+    const records = await all(replayAudit(eventStore, cipher, { tenantId: 'acme' }));
+    expect(records[0]!.data).toMatchObject({ userId: 'pd1.x', name: 'Ada', groupIds: ['pd1.group'], devices: [{ deviceId: 'd1', address: '+821012345678' }] });
+    expect(records[1]!.data).toEqual({ userId: 'pd1.x', groupId: lookalike });
+    // Filtering by that user finds it too.
+    expect(await all(replayAudit(eventStore, cipher, { tenantId: 'acme', userId: 'pd1.x' }))).toHaveLength(2);
+  });
+
+  it('a sealed value moved to another field or device reads as shredded, not as the value', async () => {
+    const { eventStore, cipher } = await setup();
+    const key = (await cipher.keyFor(userKeyId('acme', 'u1'), { create: true }))!;
+    const phone = cipher.seal(key, '+821012345678', 'device:d1:sms');
+    await eventStore.appendToStream(streams.user('acme', 'u1'), [
+      // The phone's ciphertext copied into the name, and onto another device.
+      { type: 'UserRegistered', data: { userId: 'u1', name: phone, devices: [{ deviceId: 'd1', kind: 'sms', address: phone }, { deviceId: 'd2', kind: 'sms', address: phone }], consent: { start: '2026-01-01T00:00:00.000Z', end: '2030-01-01T00:00:00.000Z' }, optIn: true, groupIds: [] }, metadata: meta('acme', '2026-11-01T00:00:00.000Z') },
+    ]);
+    const [record] = await all(replayAudit(eventStore, cipher, { tenantId: 'acme' }));
+    expect(record!.data).toMatchObject({ name: SHREDDED, devices: [{ deviceId: 'd1', address: '+821012345678' }, { deviceId: 'd2', address: SHREDDED }] });
+  });
 });

@@ -1,6 +1,7 @@
 import type { EventStore } from '#platform/event-store/port';
-import { SHREDDED, type PersonalDataCipher, type UserKey } from '#platform/crypto/personal-data';
-import { ChainVerifier, type ChainReport } from '#platform/event-store/chain';
+import { isSealed, SHREDDED, type PersonalDataCipher } from '#platform/crypto/personal-data';
+import { hasPersonalData, mapSealedFields } from '#schema/sealed';
+import { ChainVerifier, type AnchoredHead, type ChainHead, type ChainKeys, type ChainReport } from '#platform/event-store/chain';
 import type { AnyEvent, RecordedEvent } from '#schema/events';
 import { userKeyId } from '#schema/streams';
 
@@ -42,37 +43,27 @@ const concerns = (e: RecordedEvent<AnyEvent>, f: AuditFilter): boolean => {
   return true;
 };
 
-/** Opens every sealed string in `value` with the user's key; a destroyed key reads as "[shredded]". */
-const openAll = (value: unknown, cipher: PersonalDataCipher, key: UserKey | null): unknown => {
-  if (typeof value === 'string') {
-    if (!value.startsWith('pd1.')) return value;
-    if (!key) return SHREDDED;
-    try {
-      return cipher.open(key, value as never);
-    } catch {
-      return SHREDDED;
-    }
-  }
-  if (Array.isArray(value)) return value.map((v) => openAll(v, cipher, key));
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, openAll(v, cipher, key)]));
-  return value;
-};
-
 /** How a replay shows a credential or a signing secret: never opened, not even for an auditor. */
 export const SECRET = '[secret]';
 
-/** Fields that hold a secret sealed with a tenant's own key, by event type. */
-const SECRET_FIELDS: Readonly<Partial<Record<AnyEvent['type'], string>>> = {
-  ProviderConfigured: 'credentials',
-  WebhookEndpointRegistered: 'secret',
-};
-
+/**
+ * The event's data with its sealed fields opened (by event type: `SEALED_FIELDS`), secrets shown
+ * as [secret], and every other value as it is: an id that happens to begin with `pd1.` is an id.
+ */
 export const toAuditRecord = async (e: RecordedEvent<AnyEvent>, cipher: PersonalDataCipher): Promise<AuditRecord> => {
-  const secretField = SECRET_FIELDS[e.type];
-  const data: unknown = secretField ? { ...(e.data as object), [secretField]: SECRET } : e.data;
   const userId = (e.data as { userId?: unknown }).userId;
-  const sealed = typeof userId === 'string' && JSON.stringify(data).includes('"pd1.');
-  const key = sealed ? await cipher.keyFor(userKeyId(e.metadata.tenantId, userId as string), { create: false }) : null;
+  const key = hasPersonalData(e.type) && typeof userId === 'string'
+    ? await cipher.keyFor(userKeyId(e.metadata.tenantId, userId), { create: false })
+    : null;
+  const data = mapSealedFields(e.type, e.data, (value, context, kind) => {
+    if (kind === 'secret') return SECRET;
+    if (!key || !isSealed(value)) return SHREDDED;
+    try {
+      return cipher.open(key, value, context);
+    } catch {
+      return SHREDDED;
+    }
+  });
   return {
     position: e.position,
     at: e.metadata.at,
@@ -82,7 +73,7 @@ export const toAuditRecord = async (e: RecordedEvent<AnyEvent>, cipher: Personal
     actor: e.metadata.actor,
     requestId: e.metadata.requestId,
     prevHash: e.metadata.prevHash ?? null,
-    data: sealed ? openAll(data, cipher, key) : data,
+    data,
   };
 };
 
@@ -100,18 +91,47 @@ export async function* replayAudit(eventStore: EventStore, cipher: PersonalDataC
   }
 }
 
-/** Checks one tenant's hash chain from the start and reports the first break. */
-export const verifyTenantChain = async (eventStore: EventStore, tenantId: string, onProgress?: (checked: number) => void): Promise<ChainReport> => {
-  const verifier = new ChainVerifier(tenantId);
+export type VerifyOptions = Readonly<{
+  onProgress?: (checked: number) => void;
+  /** Chain keys: a head must carry a valid MAC (written by someone holding the master key). */
+  keys?: ChainKeys | null;
+  /** A checkpointed head the chain must still pass through (`audit verify --against`). */
+  anchor?: AnchoredHead | null;
+}>;
+
+export type TenantChainReport = ChainReport & Readonly<{
+  /** The store's head, as compared with the log (null: none). */
+  head: ChainHead | null;
+  /** The time of the tenant's last event checked. */
+  lastAt: string | null;
+}>;
+
+/**
+ * Checks one tenant's hash chain from the start and reports the first break. On a live log the
+ * head can move while the events are read: the events appended since are read too, so a head
+ * ahead of what was read is not taken for a break.
+ */
+export const verifyTenantChain = async (eventStore: EventStore, tenantId: string, options: VerifyOptions | ((checked: number) => void) = {}): Promise<TenantChainReport> => {
+  const o: VerifyOptions = typeof options === 'function' ? { onProgress: options } : options;
+  const verifier = new ChainVerifier(tenantId, o.anchor ?? null);
   let after = 0;
   let checked = 0;
-  for (;;) {
-    const page = await eventStore.readAll({ after, maxCount: PAGE, tenantId });
-    for (const e of page) verifier.add(e);
-    checked += page.length;
-    onProgress?.(checked);
-    if (page.length < PAGE) break;
-    after = page[page.length - 1]!.position;
+  let lastAt: string | null = null;
+  for (let rounds = 0; ; rounds++) {
+    for (;;) {
+      const page = await eventStore.readAll({ after, maxCount: PAGE, tenantId });
+      for (const e of page) verifier.add(e);
+      checked += page.length;
+      if (page.length > 0) {
+        after = page[page.length - 1]!.position;
+        lastAt = page[page.length - 1]!.metadata.at;
+      }
+      o.onProgress?.(checked);
+      if (page.length < PAGE) break;
+    }
+    const head = await eventStore.chainHead(tenantId);
+    const behind = head !== null && head.events !== null && head.events > checked && head.hash !== verifier.lastHash;
+    if (behind && rounds < 5) continue;
+    return { ...verifier.report(head, o.keys ?? null), head, lastAt };
   }
-  return verifier.report(await eventStore.chainHead(tenantId));
 };

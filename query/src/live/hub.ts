@@ -1,4 +1,6 @@
-import type { EventStore, Subscription } from '#platform/event-store/port';
+import type { EventStore } from '#platform/event-store/port';
+import { followLog, type FollowedLog } from '#platform/event-store/follow';
+import { processHealth, type Health } from '#platform/health';
 import type { ReadStore } from '#platform/read-store/port';
 import type { AnyEvent, RecordedEvent } from '#schema/events';
 import type { Logger } from '#platform/logger';
@@ -33,23 +35,36 @@ export class LiveHub {
   private readonly eventWatchers = new Set<EventWatcher>();
   private readonly progressWatchers = new Map<string, Set<ProgressWatcher<unknown>>>();
   private readonly dirty = new Map<string, number>();
-  private subscription: Subscription | null = null;
+  private subscription: FollowedLog | null = null;
+  /** The last event handed to watchers: a restart resumes after it, so nothing is skipped. */
+  private dispatched = 0;
   private timer: NodeJS.Timeout | null = null;
   private flushing = false;
 
   constructor(
-    private readonly deps: Readonly<{ eventStore: EventStore; readStore: ReadStore; logger: Logger; flushHz?: number; queueCapacity?: number }>,
+    private readonly deps: Readonly<{ eventStore: EventStore; readStore: ReadStore; logger: Logger; flushHz?: number; queueCapacity?: number; health?: Health }>,
   ) {}
 
   async start(): Promise<void> {
-    const head = await this.deps.eventStore.headPosition();
-    this.subscription = this.deps.eventStore.subscribe({
-      after: head,
-      handler: async (events) => this.dispatch(events),
-      onError: (e) => this.deps.logger.error({ err: e }, 'live hub subscription failed'),
+    this.dispatched = await this.deps.eventStore.headPosition();
+    // A store error must not end live updates for good: resume after the last event dispatched.
+    this.subscription = await followLog({
+      eventStore: this.deps.eventStore,
+      health: (this.deps.health ?? processHealth).register('live-hub'),
+      resumeAfter: async () => this.dispatched,
+      handler: async (events) => {
+        this.dispatch(events);
+        this.dispatched = events.at(-1)?.position ?? this.dispatched;
+      },
+      onFailure: (e, failures, waitMs) => this.deps.logger.error({ err: e, failures, waitMs }, 'live hub subscription failed; resuming'),
     });
     this.timer = setInterval(() => void this.flush(), 1000 / (this.deps.flushHz ?? 4));
     this.timer.unref();
+  }
+
+  /** False while the hub's subscription is down (restarting). */
+  get healthy(): boolean {
+    return this.subscription?.healthy ?? false;
   }
 
   async stop(): Promise<void> {
@@ -104,11 +119,14 @@ export class LiveHub {
       }
       if (this.eventWatchers.size === 0) continue;
       const live: LiveEvent = { position: e.position, type: e.type, at: new Date(e.metadata.at), notificationId, userId, dropped: null };
+      // Delivery events are batches: they concern every user among their deliveries.
+      const batch = (e.data as { deliveries?: readonly { userId?: unknown }[] }).deliveries;
+      const users = userId === null && Array.isArray(batch) ? new Set(batch.map((d) => d.userId)) : null;
       for (const w of this.eventWatchers) {
         if (w.tenantId !== e.metadata.tenantId) continue;
         if (w.notificationId !== null && w.notificationId !== notificationId) continue;
-        if (w.userId !== null && w.userId !== userId) continue;
-        w.channel.push(live);
+        if (w.userId !== null && w.userId !== userId && !users?.has(w.userId)) continue;
+        w.channel.push(w.userId !== null && userId === null ? { ...live, userId: w.userId } : live);
       }
     }
   }

@@ -81,3 +81,10 @@ export const parseDevices = (field: string, devices: unknown): { kind: DeviceKin
     return { kind, address: parseDeviceAddress(`${field}[${i}].address`, kind, d?.address) };
   });
 };
+
+/**
+ * The form of an address that decides whether two devices are the same recipient: parsed
+ * addresses are canonical already (E.164 numbers, lower-case APNs tokens and email domains);
+ * an email's local part is compared without case too, as mail systems treat it.
+ */
+export const normalizedAddress = (kind: DeviceKind, address: string): string => `${kind}\0${kind === 'email' ? address.toLowerCase() : address}`;
