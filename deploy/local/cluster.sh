@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # A "cluster" on one machine: the servers of up.sh, the provider sandbox, then each role as its own
-# process on PostgreSQL (event store), FerretDB (read store, key vault, leases) and Kafka (jobs):
+# process on PostgreSQL (event store; read store, key vault and leases too by default), Kafka (jobs)
+# and, with READ_STORE=mongodb, FerretDB for the read store, key vault and leases:
 #   api (command + query) on 127.0.0.1:${CLUSTER_PORT:-4000}, projections, two delivery workers
 #   (the first also plans), expiry.
-# EVENT_STORE=eventstoredb with EVENTSTORE_CONNECTION_STRING uses EventStoreDB instead of PostgreSQL.
+# READ_STORE=postgres (default) or mongodb (FerretDB here: a functional stand-in, slow; see
+# docs/benchmarks.md). EVENT_STORE=eventstoredb with EVENTSTORE_CONNECTION_STRING uses EventStoreDB
+# instead of PostgreSQL for the log.
 # Usage: deploy/local/cluster.sh up | down | status        (logs under .local/log/cluster-*.log)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -36,8 +39,15 @@ wait_started() { # name
 }
 
 up() {
-  "$here/up.sh" >/dev/null
-  (cd "$repo" && node scripts/ensure.mjs)
+  local read_store="${READ_STORE:-postgres}"
+  case "$read_store" in
+    postgres) "$here/up.sh" kafka postgres >/dev/null ;;
+    mongodb) "$here/up.sh" >/dev/null ;;
+    *) echo "READ_STORE must be postgres or mongodb, got $read_store" >&2; return 2 ;;
+  esac
+  # The project's Node.js (22 or newer; 24 fetched from the npm registry when the machine's is older).
+  eval "$(cd "$repo" && node scripts/node.mjs --env)"
+  (cd "$repo" && node scripts/node.mjs --build)
   mkdir -p "$dir" "$LOCAL/run" "$LOCAL/log"
   [ -f "$dir/master.key" ] || (umask 077 && node -e "process.stdout.write(require('crypto').randomBytes(32).toString('base64'))" >"$dir/master.key")
   if ! alive cluster-sandbox; then
@@ -49,12 +59,13 @@ up() {
   fi
   local common=(
     EVENT_STORE="${EVENT_STORE:-postgres}" POSTGRES_URL="${POSTGRES_URL:-postgres://notify:notify@127.0.0.1:$POSTGRES_PORT/notify}"
-    READ_STORE=mongodb MONGODB_URL="${MONGODB_URL:-mongodb://127.0.0.1:$FERRETDB_PORT/}" MONGODB_DATABASE="${MONGODB_DATABASE:-notify}"
+    READ_STORE="$read_store"
     BUS=kafka KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}" KAFKA_PREFIX="${KAFKA_PREFIX:-notify}"
     MASTER_KEY="$(cat "$dir/master.key")" SANDBOX_FILE="$dir/sandbox.json" LOG_LEVEL="${LOG_LEVEL:-info}"
   )
+  [ "$read_store" = mongodb ] && common+=(MONGODB_URL="${MONGODB_URL:-mongodb://127.0.0.1:$FERRETDB_PORT/}" MONGODB_DATABASE="${MONGODB_DATABASE:-notify}")
   [ -n "${EVENTSTORE_CONNECTION_STRING:-}" ] && common+=(EVENTSTORE_CONNECTION_STRING="$EVENTSTORE_CONNECTION_STRING")
-  start_proc api "${common[@]}" ROLES=command,query PORT="${CLUSTER_PORT:-4000}"
+  start_proc api "${common[@]}" ROLES=command,query PORT="${CLUSTER_PORT:-4000}" WRITE_OPERATOR_KEY_FILE=true
   wait_started api
   start_proc projections "${common[@]}" ROLES=projections
   start_proc delivery-1 "${common[@]}" ROLES=delivery
@@ -62,7 +73,7 @@ up() {
   start_proc expiry "${common[@]}" ROLES=expiry
   for p in projections delivery-1 delivery-2 expiry; do wait_started "$p"; done
   grep -E "^(GraphQL API|Subscriptions|Operator key):" "$LOCAL/log/cluster-api.log" || true
-  log "cluster up: ${procs[*]} (logs: $LOCAL/log/cluster-*.log)"
+  log "cluster up: ${procs[*]} on read store $read_store (logs: $LOCAL/log/cluster-*.log)"
 }
 
 down() {
