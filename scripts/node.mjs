@@ -58,7 +58,7 @@ if (args[0] === '--deps' || args[0] === '--build') {
     process.stderr.write('Installing dependencies (npm ci; better-sqlite3 compiles from source, about a minute)...\n');
     sh('npm', ['ci', '--no-audit', '--no-fund']);
     fs.writeFileSync(marker, abi);
-  } else if ((fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8') : '') !== abi) {
+  } else if ((fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8').trim() : '') !== abi) {
     // Installed under another Node.js: the native module must match this one.
     process.stderr.write(`Rebuilding better-sqlite3 for Node.js ABI ${abi}...\n`);
     sh('npm', ['rebuild', 'better-sqlite3']);
