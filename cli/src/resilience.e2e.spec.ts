@@ -114,6 +114,8 @@ describe('long-running roles survive store errors', () => {
     await register('reader', Date.now() + 3_600_000);
     const sent = await gql(admin, `mutation { sendNotification(input: { userIds: ["reader"], text: "after the outage" }) { notification { notificationId } } }`);
     const id = sent.sendNotification.notification.notificationId;
-    await until('the send to complete', async () => (await gql(admin, `{ notification(notificationId: "${id}") { status } }`)).notification?.status === 'COMPLETED', 20_000);
+    // The read model follows the log: until it has the notification, the query answers NOT_FOUND.
+    const status = async () => (await gql(admin, `{ notification(notificationId: "${id}") { status } }`).catch((e: Error) => (/NOT_FOUND/.test(e.message) ? null : Promise.reject(e))))?.notification?.status;
+    await until('the send to complete', async () => (await status()) === 'COMPLETED', 20_000);
   }, 90_000);
 });
