@@ -8,7 +8,7 @@ import { CheckpointConflictError, type Doc, type ReadStore } from '#platform/rea
 import { openSqliteEventStore } from '#platform/event-store/sqlite';
 import { openSqliteReadStore } from '#platform/read-store/sqlite';
 import { writeHistory, type Sim } from './history.test-support';
-import { allReadModels } from './index';
+import { allReadModels, audienceReadModels } from './index';
 import { checkpointName, readModel, type ReadModel } from './read-model';
 import { rebuild, startProjections, type ProjectionDeps } from './runner';
 import { getUser, listUsers } from './users/queries';
@@ -96,12 +96,40 @@ describe('projections runner on the embedded adapters', () => {
     reference = await dump(readStore, sim);
   });
 
+  /** Positions of the log's events that some read model handles. */
+  const handledPositions = async (): Promise<number[]> => {
+    const types = new Set<string>(allReadModels.flatMap((m) => m.handles));
+    return (await eventStore.readAll({ after: 0, maxCount: 1_000_000 })).filter((e) => types.has(e.type)).map((e) => e.position);
+  };
+
+  it("reads only its models' types, and its stored checkpoints still reach the head past the others", async () => {
+    const log = openEventStore();
+    const own = await writeHistory(log, { seed: 7, usersPerTenant: 5, operations: 50 });
+    // The log ends with events none of the audience's models handles.
+    const metadata = { tenantId: 'operator', actor: 'system', requestId: 'tail', at: new Date().toISOString() };
+    const { lastPosition: head } = await log.appendToStream('operator', [1, 2, 3].map((i) => ({ type: 'OperatorKeyIssued' as const, data: { keyId: `tail-${i}`, secretHash: 'bb'.repeat(32) }, metadata })));
+    expect(head).toBe(own.head + 3);
+    const readStore = openReadStore();
+    const read: RecordedEvent[] = [];
+    const running = await startProjections({ eventStore: log, readStore, models: audienceReadModels, batchSize: 50, onCommitted: (events) => read.push(...events) });
+    await running.caughtUp(head);
+    const types = new Set<string>(audienceReadModels.flatMap((m) => m.handles));
+    expect(types.has('OperatorKeyIssued')).toBe(false);
+    expect(read.length).toBeGreaterThan(0);
+    expect(read.filter((e) => !types.has(e.type))).toEqual([]);
+    // Another process waiting on the stored checkpoints sees the head too.
+    for (const m of audienceReadModels) expect(await readStore.checkpoint(checkpointName(m))).toBe(head);
+    await running.stop();
+  });
+
   it('builds every read model from a realistic history', async () => {
     const readStore = openReadStore();
     const committed: number[] = [];
     const running = await run({ eventStore, readStore, batchSize: 50, onCommitted: (events) => committed.push(...events.map((e) => e.position)) });
     await running.caughtUp(sim.head);
-    expect(committed).toEqual(Array.from({ length: sim.head }, (_, i) => i + 1));
+    // Only the events some model handles are read (the subscription filters by type), each once, in order.
+    expect(committed).toEqual(await handledPositions());
+    expect(committed.length).toBeLessThan(sim.head);
     expect(await checkpoints(readStore)).toEqual(Object.fromEntries(allReadModels.map((m) => [m.name, sim.head])));
 
     const tenants = await drain((after) => listTenants(readStore, { first: 10, after }));
@@ -187,7 +215,9 @@ describe('projections runner on the embedded adapters', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(errors).toHaveLength(1);
     expect(first.healthy).toBe(false);
-    expect(await checkpoints(readStore)).toEqual(Object.fromEntries(allReadModels.map((m) => [m.name, 33])));
+    // Three batches of 11 handled events were committed: the checkpoints stand at the 33rd.
+    const third = (await handledPositions())[32]!;
+    expect(await checkpoints(readStore)).toEqual(Object.fromEntries(allReadModels.map((m) => [m.name, third])));
     await first.stop();
 
     const second = await run({ eventStore, readStore, batchSize: 11 });

@@ -52,6 +52,8 @@ const unitsOf = (models: readonly ReadModel<Doc>[], e: RecordedEvent): number =>
   models.reduce((n, m) => n + ((m.handles as readonly string[]).includes(e.type) ? m.documentIds(e).length : 0), 0);
 const GET_MANY_CHUNK = 500;
 const POLL_MS = 100;
+/** How often checkpoints follow what the filtered subscription has seen past its last event. */
+const ADVANCE_MS = 25;
 
 type Checkpoints = Map<string, number | null>;
 
@@ -107,6 +109,7 @@ export const startProjections = async (deps: ProjectionDeps): Promise<RunningPro
   await readStore.ensureCollections(models.map((m) => declaredCollection(m.collection)));
 
   let checkpoints = await readCheckpoints(readStore, models);
+  const handledTypes = [...new Set(models.flatMap((m) => m.handles as readonly string[]))];
   /** Every event up to here was delivered by the current subscription. */
   let streamFrom = 0;
   let generation = 0;
@@ -203,6 +206,7 @@ export const startProjections = async (deps: ProjectionDeps): Promise<RunningPro
     }
     subscription = eventStore.subscribe({
       after: streamFrom,
+      types: handledTypes,
       ...(deps.batchSize ? { batchSize: deps.batchSize } : {}),
       handler: (events) => exclusive(() => (gen === generation ? handle(events) : Promise.resolve())),
       onError: (e) => {
@@ -210,6 +214,32 @@ export const startProjections = async (deps: ProjectionDeps): Promise<RunningPro
       },
     });
   };
+
+  /**
+   * The subscription reads only the types the models handle (the log's index on type): the
+   * audience's models never read the flood of delivery events. It has seen the log further than
+   * the last event it handed over, though; the checkpoints follow it (a commit of checkpoints
+   * alone), so a wait for a position in this process or another ends without a matching event.
+   */
+  const advance = async (): Promise<void> => {
+    if (stopped || !subscription || !health.healthy) return;
+    const seen = subscription.progress();
+    const behind = active().filter((m) => position(m.name) < seen);
+    if (behind.length === 0) return;
+    try {
+      await readStore.commit({ checkpoints: behind.map((m) => ({ name: checkpointName(m), expected: checkpoints.get(m.name) ?? null, next: seen })), changes: [] });
+    } catch (e) {
+      if (e instanceof CheckpointConflictError) return reload();
+      throw e;
+    }
+    for (const m of behind) checkpoints.set(m.name, seen);
+    streamFrom = Math.max(streamFrom, seen);
+    settleWaiters();
+  };
+  const advancer = setInterval(() => {
+    if (!stopped) exclusive(advance).catch((e) => deps.onError?.(e));
+  }, ADVANCE_MS);
+  advancer.unref();
 
   /** A model whose checkpoint went back (a rebuild) below what the subscription has passed needs a replay. */
   const needsReplay = (): boolean => active().some((m) => position(m.name) < streamFrom);
@@ -294,6 +324,7 @@ export const startProjections = async (deps: ProjectionDeps): Promise<RunningPro
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      clearInterval(advancer);
       if (restartTimer) clearTimeout(restartTimer);
       await subscription?.stop();
       await Promise.all(retired);
