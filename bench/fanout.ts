@@ -95,8 +95,11 @@ type FanoutResult = Readonly<{
   recipients: number;
   seedPerSecond: number;
   seconds: number;
+  /** Deliveries a provider accepted, a second (expired and failed ones not counted). */
   rate: number;
   accepted: number;
+  firstAcceptanceMs: number;
+  expired: number;
   p50: number;
   p99: number;
   rss: Record<string, number>;
@@ -177,7 +180,9 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
     const sent = await send(d, admin, 'all', 'benchmark notification');
     t = performance.now();
     let lastPrint = 0;
+    let final = { expired: 0, failed: 0 };
     await waitCompleted(d, admin, sent.id, (p) => {
+      final = { expired: p.expired, failed: p.failed };
       const s = (performance.now() - t) / 1000;
       if (s - lastPrint >= 10) {
         lastPrint = s;
@@ -216,13 +221,16 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
       };
       console.log(`storage: per user ${JSON.stringify(storage.perUser)} B; per delivery ${JSON.stringify(storage.perDelivery)} B; ${storage.eventsPerDelivery.toFixed(4)} events per delivery (${storage.eventAppendsPerSecond.toFixed(0)} events/s during the send)`);
     }
-    const rate = recipients / elapsed;
-    console.log(`ours      ${rate.toFixed(0)} deliveries/s end to end (${elapsed.toFixed(1)} s, sandbox accepted ${accepted}); request-to-accepted p50 ${(percentile(lat, 50) / 1000).toFixed(1)} s, p99 ${(percentile(lat, 99) / 1000).toFixed(1)} s; peak RSS ${Object.entries(rss).map(([k, v]) => `${k} ${(v / 1e6).toFixed(0)} MB`).join(', ')}`);
+    // Only deliveries a provider accepted count; the expired and failed are reported beside them.
+    const rate = lat.length / elapsed;
+    const firstMs = lat[0] ?? NaN;
+    console.log(`first provider acceptance ${firstMs.toFixed(0)} ms after the request; ${fmtN(lat.length)} accepted, ${fmtN(final.expired)} expired, ${fmtN(final.failed)} failed`);
+    console.log(`ours      ${rate.toFixed(0)} accepted deliveries/s end to end (${elapsed.toFixed(1)} s, sandbox accepted ${accepted}); request-to-accepted p50 ${(percentile(lat, 50) / 1000).toFixed(1)} s, p99 ${(percentile(lat, 99) / 1000).toFixed(1)} s; peak RSS ${Object.entries(rss).map(([k, v]) => `${k} ${(v / 1e6).toFixed(0)} MB`).join(', ')}`);
     console.log(cpu.text);
     await d.stop();
     const profile = profileDir ? summarizeProfiles(profileDir) : [];
     if (profile.length) console.log(`CPU profile, self time by category:\n${profile.join('\n')}`);
-    return { describe: d.describe, recipients, seedPerSecond: recipients / seedSeconds, seconds: elapsed, rate, accepted, p50: percentile(lat, 50), p99: percentile(lat, 99), rss, cpu, profile, ...(storage ? { storage } : {}), ...(pagedUsersPerSecond ? { pagedUsersPerSecond } : {}) };
+    return { describe: d.describe, recipients, seedPerSecond: recipients / seedSeconds, seconds: elapsed, rate, accepted, firstAcceptanceMs: firstMs, expired: final.expired, p50: percentile(lat, 50), p99: percentile(lat, 99), rss, cpu, profile, ...(storage ? { storage } : {}), ...(pagedUsersPerSecond ? { pagedUsersPerSecond } : {}) };
   } catch (e) {
     for (const p of d.processes) if (p.child.exitCode !== null) console.error(`---- ${p.name} exited ${p.child.exitCode}:\n${p.output().slice(-3000)}`);
     await d.stop();
@@ -231,7 +239,7 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
 };
 
 const summary = (r: FanoutResult) => ({
-  topology: r.describe, recipients: r.recipients, seconds: +r.seconds.toFixed(1), deliveriesPerSecond: Math.round(r.rate), accepted: r.accepted,
+  topology: r.describe, recipients: r.recipients, seconds: +r.seconds.toFixed(1), deliveriesPerSecond: Math.round(r.rate), accepted: r.accepted, firstAcceptanceMs: Math.round(r.firstAcceptanceMs), expired: r.expired,
   p50Ms: Math.round(r.p50), p99Ms: Math.round(r.p99), peakRssBytes: r.rss, seedUsersPerSecond: Math.round(r.seedPerSecond),
   cpuCores: Object.fromEntries(Object.entries(r.cpu.per).map(([k, v]) => [k, +v.toFixed(2)])), machineBusyCores: +r.cpu.busy.toFixed(2),
   ...(r.storage ? { storage: r.storage } : {}), ...(r.pagedUsersPerSecond ? { pagedUsersPerSecond: Math.round(r.pagedUsersPerSecond) } : {}), profile: r.profile,
