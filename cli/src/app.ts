@@ -26,7 +26,7 @@ import { ExpiryService } from '#expiry/service';
 import { evictErasedKeys } from '#expiry/evictor';
 import { LiveHub } from '#query/live/hub';
 import { startProjections } from '#projections/runner';
-import { activityReadModels, allCollections, allReadModels, audienceReadModels } from '#projections/index';
+import { allCollections, allReadModels, runnerGroups } from '#projections/index';
 import type { JobBus } from '#platform/bus/port';
 import type { DeliveryConfig } from '#delivery/config';
 import { startWebhookDispatcher } from '#delivery/webhooks/index';
@@ -139,11 +139,10 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
   const startRunner = (name: string, models: typeof allReadModels) =>
     startProjections({ eventStore, readStore, models, health: health.register(`projections:${name}`), onError: (e) => logger.error({ err: e, runner: name }, 'projection failed; restarting from its checkpoints') });
   const projections = config.roles.includes('projections')
-    ? { audience: await startRunner('audience', audienceReadModels), activity: await startRunner('activity', activityReadModels) }
+    ? Object.fromEntries(await Promise.all(Object.entries(runnerGroups).map(async ([name, models]) => [name, await startRunner(name, models)] as const)))
     : null;
   if (projections) stops.push(async () => {
-    await projections.activity.stop();
-    await projections.audience.stop();
+    for (const runner of Object.values(projections).reverse()) await runner.stop();
   });
 
   let expiry: ExpiryService | null = null;
@@ -187,8 +186,9 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
   let delivery: DeliveryRole | null = null;
   if (config.roles.includes('delivery')) {
     // A send waits once for who may receive it (the audience's read models), never for the activity.
-    const readModelsCaughtUp = projections
-      ? (position: number) => projections.audience.caughtUp(position)
+    const audience = projections?.['audience'];
+    const readModelsCaughtUp = audience
+      ? (position: number) => audience.caughtUp(position)
       : (position: number) => waitForReadModels(readStore, ['users', 'groups'], position);
     delivery = await startDelivery({
       eventStore, readStore, bus, cipher, clock, logger, metrics, readModelsCaughtUp,
@@ -280,7 +280,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
     health,
     settle: async () => {
       const head = await eventStore.headPosition();
-      if (projections) await Promise.all([projections.audience.caughtUp(head), projections.activity.caughtUp(head)]);
+      if (projections) await Promise.all(Object.values(projections).map((runner) => runner.caughtUp(head)));
       if (expiry) await expiry.caughtUp(head);
     },
     stop: async () => {

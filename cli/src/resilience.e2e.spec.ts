@@ -80,7 +80,7 @@ describe('long-running roles survive store errors', () => {
     faults.a!.failing('readAll', true).failing('headPosition', true);
     faults.b!.failing('readAll', true).failing('headPosition', true);
     faults.bRead!.failing('commit', true);
-    const roles = ['key-evictor', 'live-hub', 'projections:audience', 'projections:activity', 'expiry-schedule', 'planner', 'webhook-outbox'];
+    const roles = ['key-evictor', 'live-hub', 'projections:audience', 'projections:progress', 'projections:timeline', 'expiry-schedule', 'planner', 'webhook-outbox'];
     await until('every role to report the failure', () => {
       const report = processHealth.report().components;
       return roles.every((r) => report[r]?.healthy === false);

@@ -1,4 +1,4 @@
-import type { NotificationRequested, RecordedEvent } from '#schema/events';
+import type { DeliverySucceeded, NotificationRequested, RecordedEvent } from '#schema/events';
 import { streams } from '#schema/streams';
 import type { EventStore } from '#platform/event-store/port';
 import { followLog, type FollowedLog } from '#platform/event-store/follow';
@@ -19,6 +19,8 @@ import { DELIVERY_TOPIC } from './ids';
 import type { SliceJob } from './job';
 
 const TIMELINE_CHECKPOINT = checkpointName(timelineReadModel);
+/** Deliveries up to which a send's reach is counted from its own streams (a set of its users in memory). */
+const REACH_FROM_LOG_MAX = 100_000;
 
 export type PlannerDeps = Readonly<{
   eventStore: EventStore;
@@ -135,12 +137,16 @@ export class Planner {
         for (const n of page.items) {
           const p = n.progress;
           if (p.succeeded + p.failed + p.expired < p.total) continue;
-          // On a store without transactions a commit's documents land one collection at a time:
-          // count the reach only once the timeline's checkpoint says all of it is there.
-          if (((await this.deps.readStore.checkpoint(TIMELINE_CHECKPOINT)) ?? 0) < n.lastPosition) continue;
+          // A small send counts its reach from its own delivery streams, at once; a large one from
+          // the timeline (sorted by user, in constant memory), once the timeline's checkpoint says
+          // all of it is there (on a store without transactions a commit's documents land one
+          // collection at a time). The timeline may be far behind a flood of other sends.
+          const small = p.total <= REACH_FROM_LOG_MAX;
+          if (!small && ((await this.deps.readStore.checkpoint(TIMELINE_CHECKPOINT)) ?? 0) < n.lastPosition) continue;
+          const reachedUsers = small ? await this.reachedUsersFromLog(n) : await this.reachedUsers(n);
           await handleCommand(this.deps.eventStore, streams.notification(n.tenantId, n.notificationId), notificationDecider, {
             type: 'CompleteNotification',
-            data: { notificationId: n.notificationId, succeeded: p.succeeded, failed: p.failed, expired: p.expired, reachedUsers: await this.reachedUsers(n) },
+            data: { notificationId: n.notificationId, succeeded: p.succeeded, failed: p.failed, expired: p.expired, reachedUsers },
             now: this.deps.clock.now(),
           }, { tenantId: n.tenantId, actor: 'system', requestId: `complete-${n.notificationId}`, at: this.deps.clock.now().toISOString() });
         }
@@ -152,6 +158,19 @@ export class Planner {
     } finally {
       this.completing = false;
     }
+  }
+
+  /** Users with at least one successful delivery, from the send's own delivery streams. */
+  private async reachedUsersFromLog(n: NotificationDocument): Promise<number> {
+    const sliced = (await this.deps.eventStore.readStream(streams.notification(n.tenantId, n.notificationId))).find((e) => e.type === 'NotificationSliced');
+    const partitions = (sliced?.data as { partitions?: number } | undefined)?.partitions ?? this.deps.config.partitions;
+    const users = new Set<string>();
+    for (let partition = 0; partition < partitions; partition++) {
+      for (const e of await this.deps.eventStore.readStream(streams.deliveries(n.tenantId, n.notificationId, partition))) {
+        if (e.type === 'DeliverySucceeded') for (const d of (e.data as DeliverySucceeded['data']).deliveries) users.add(d.userId);
+      }
+    }
+    return users.size;
   }
 
   /** Users with at least one successful delivery, counted exactly: ledger entries sort by user. */

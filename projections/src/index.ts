@@ -8,13 +8,16 @@ import { timeline } from './timeline/evolve';
 import { users } from './users/evolve';
 
 /**
- * Two runners, each with its own subscription: who may receive (tenants, users, groups,
- * integrations) stays at the head of the log whatever the flood of delivery events the activity
- * (notifications' progress, the timeline) is working through, so a new send waits for the former
- * only.
+ * Runners, each with its own subscription filtered by its models' types: who may receive
+ * (tenants, users, groups, integrations) stays at the head of the log whatever the flood of
+ * delivery events; so does each send's progress (a document a send, updated once an event), while
+ * the timeline (a document a delivery, the heavy one) works through the flood on its own.
  */
 export const audienceReadModels: readonly AnyReadModel[] = [tenants, users, groups, integrations];
-export const activityReadModels: readonly AnyReadModel[] = [notifications, timeline];
+export const progressReadModels: readonly AnyReadModel[] = [notifications];
+export const timelineReadModels: readonly AnyReadModel[] = [timeline];
+export const activityReadModels: readonly AnyReadModel[] = [...progressReadModels, ...timelineReadModels];
+export const runnerGroups: Readonly<Record<string, readonly AnyReadModel[]>> = { audience: audienceReadModels, progress: progressReadModels, timeline: timelineReadModels };
 export const allReadModels: readonly AnyReadModel[] = [...audienceReadModels, ...activityReadModels];
 
 /** What a read-only process (the query role) declares before it queries: the runner's specs. */

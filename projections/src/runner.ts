@@ -222,7 +222,7 @@ export const startProjections = async (deps: ProjectionDeps): Promise<RunningPro
    * alone), so a wait for a position in this process or another ends without a matching event.
    */
   const advance = async (): Promise<void> => {
-    if (stopped || !subscription || !health.healthy) return;
+    if (stopped || !subscription) return;
     const seen = subscription.progress();
     const behind = active().filter((m) => position(m.name) < seen);
     if (behind.length === 0) return;
