@@ -10,6 +10,7 @@ import {
   type GraphQLInputType,
   type GraphQLSchema,
 } from 'graphql';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiSchema } from '#api/schema';
 import { API_ONLY, registerTenant, startHarness, type Harness } from './testing/harness';
@@ -159,4 +160,55 @@ describe('fuzz: every operation, hostile arguments, every kind of key', () => {
     expect(seen.get('BAD_USER_INPUT') ?? 0).toBeGreaterThan(0);
     expect((seen.get('FORBIDDEN') ?? 0) + (seen.get('UNAUTHENTICATED') ?? 0)).toBeGreaterThan(0);
   }, 300_000);
+
+  it('answers generated subscriptions over the WebSocket with documented errors, or events, and keeps the socket open', async () => {
+    const subscriptions = operations.filter((op) => op.kind === 'subscription');
+    expect(subscriptions.length).toBeGreaterThan(0);
+    const codes = new Map<string, number>();
+    // Not the operator: the requests above may have rotated its key (rotateOperatorKey is one of the operations).
+    for (const who of ['admin', 'read'] as const) {
+      const socket = new WebSocket(h.wsUrl, 'graphql-transport-ws');
+      const inbox: { id?: string; type: string; payload?: unknown }[] = [];
+      let closed: number | null = null;
+      socket.on('message', (data) => inbox.push(JSON.parse(String(data))));
+      socket.on('close', (code) => (closed = code));
+      await new Promise((r) => socket.once('open', r));
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${keys[who]}` } }));
+      const waitFor = async (match: (m: (typeof inbox)[number]) => boolean, ms: number) => {
+        const end = Date.now() + ms;
+        while (Date.now() < end && closed === null) {
+          const found = inbox.find(match);
+          if (found) return found;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        return inbox.find(match);
+      };
+      expect(await waitFor((m) => m.type === 'connection_ack', 2_000), `${who}: connection_ack`).toBeDefined();
+      let n = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 0, max: subscriptions.length - 1 }).chain((i) => fc.tuple(fc.constant(subscriptions[i]!), fc.record(Object.fromEntries(subscriptions[i]!.field.args.map((a) => [a.name, valueOf(a.type)]))))),
+          async ([op, variables]) => {
+            const id = `s${++n}`;
+            socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query: documentOf(op), variables } }));
+            // An error comes at once; a subscription that was accepted streams (or waits): both fine.
+            const answer = await waitFor((m) => m.id === id && (m.type === 'error' || m.type === 'next' || m.type === 'complete'), 100);
+            const context = `${op.field.name} as ${who} with ${JSON.stringify(variables).slice(0, 200)}: ${String(JSON.stringify(answer)).slice(0, 300)}`;
+            expect(closed, `${context}: the socket closed`).toBeNull();
+            const errors = (answer?.type === 'error' ? (answer.payload as { extensions?: { code?: string } }[]) : answer?.type === 'next' ? ((answer.payload as { errors?: { extensions?: { code?: string } }[] }).errors ?? []) : []);
+            for (const e of errors) {
+              const code = e.extensions?.code ?? '(none)';
+              expect(DOCUMENTED.has(code), `${context}: code ${code}`).toBe(true);
+              codes.set(code, (codes.get(code) ?? 0) + 1);
+            }
+            if (answer?.type !== 'error' && answer?.type !== 'complete') socket.send(JSON.stringify({ id, type: 'complete' }));
+          },
+        ),
+        { seed: SEED, numRuns: 60, endOnFailure: true },
+      );
+      socket.close();
+    }
+    console.log(`fuzz over the WebSocket: errors by code ${JSON.stringify(Object.fromEntries(codes))}`);
+    expect(codes.get('BAD_USER_INPUT') ?? 0).toBeGreaterThan(0);
+  }, 120_000);
 });
