@@ -22,36 +22,15 @@ import { CloseCode, handleProtocols, makeServer, type Context as WsContext } fro
 import { isDomainError } from '#schema/errors';
 import type { Logger } from '#platform/logger';
 import { Lanes } from './lanes';
+import type { ApiSettings } from '#platform/config';
 import { aliasAndDirectiveLimit, checkCost, depthLimit, mutationFieldLimit, requestError, selectOperation } from './limits';
 
 export type Route = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean> | boolean;
 
-/** What the API refuses before running anything (see README, "API in brief"). */
-export type RequestLimits = Readonly<{
-  maxDepth: number;
-  maxCost: number;
-  maxAliases: number;
-  maxDirectives: number;
-  maxTokens: number;
-  maxMutationFields: number;
-  maxBodyBytes: number;
-  auditScanLimit: number;
-  introspection: boolean;
-  landingPage: boolean;
-  /** Requests of one tenant running at once on this replica, and queued beyond those. */
-  tenantConcurrency: number;
-  tenantQueue: number;
-}>;
+/** What the API refuses before running anything (see README, "API in brief"): the configured settings, with depth and cost. */
+export type RequestLimits = Readonly<{ maxDepth: number; maxCost: number }> & Omit<ApiSettings, 'ws' | 'rateLimits'>;
 
-export type WebSocketLimits = Readonly<{
-  maxPayloadBytes: number;
-  keepAliveMs: number;
-  maxConnectionMs: number;
-  maxConnectionsPerKey: number;
-  maxConnectionsPerTenant: number;
-  maxSubscriptionsPerKey: number;
-  maxSubscriptionsPerTenant: number;
-}>;
+export type WebSocketLimits = ApiSettings['ws'];
 
 /** Who a context belongs to, for counting connections and closing a revoked key's sockets. */
 export type Identity = Readonly<{ key: string; tenantId: string | null }>;

@@ -118,6 +118,25 @@ export function withDeadline(signal: AbortSignal | undefined, timeoutMs: number)
   };
 }
 
+/**
+ * A call of one request per message (APNs, SMTP, Twilio, SNS): every message sent at once under
+ * the call's deadline (the caller's signal, or the adapter's own timeout), outcomes settled.
+ */
+export async function sendEachWithin(
+  provider: string,
+  messages: readonly { deliveryId: string }[],
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+  sendOne: (index: number, signal: AbortSignal) => Promise<Draft>,
+): Promise<readonly SendOutcome[]> {
+  const deadline = withDeadline(signal, timeoutMs);
+  try {
+    return settle(provider, await Promise.all(messages.map((_, i) => sendOne(i, deadline.signal))));
+  } finally {
+    deadline.done();
+  }
+}
+
 /** Applies the rule above. */
 export function settle(provider: string, drafts: readonly Draft[]): readonly SendOutcome[] {
   const outcomes = drafts.map((d) => d.outcome);

@@ -77,3 +77,23 @@ export const safeName = (kind: string, name: string): string => {
   if (!NAME.test(name)) throw new Error(`invalid ${kind} name "${name}": use letters, digits and '_', starting with a letter`);
   return name;
 };
+
+/**
+ * Which of a collection's index plans serves a filter (one on exactly the filter's fields), or a
+ * clear error naming the declared indexes; filter values must be scalars. For the SQL adapters.
+ */
+export const planForFilter = <P extends Readonly<{ fields: readonly string[] }>>(spec: CollectionSpec, plans: readonly P[], filter: Filter): P => {
+  const keys = Object.keys(filter);
+  for (const k of keys) {
+    const v = filter[k];
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+      throw new Error(`${spec.name}: filter value of ${k} must be a string, number or boolean, got ${v === null ? 'null' : typeof v}`);
+    }
+  }
+  const plan = plans.find((p) => p.fields.length === keys.length && p.fields.every((f) => keys.includes(f)));
+  if (!plan) {
+    const declared = spec.indexes.map((i) => `[${i.join(', ')}]`).join(' ');
+    throw new Error(`no index of ${spec.name} serves a filter on [${keys.join(', ')}]; declared: ${declared || 'none'}`);
+  }
+  return plan;
+};

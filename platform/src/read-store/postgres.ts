@@ -12,6 +12,7 @@ import {
   type Page,
   type ReadStore,
   type Sort,
+  planForFilter,
 } from './port';
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -213,21 +214,7 @@ export const openPostgresReadStore = async (
     return { spec: { ...spec, sortFields: sorts }, sorts, table, plans, sides };
   };
 
-  const planFor = (c: Compiled, filter: Filter): Plan => {
-    const keys = Object.keys(filter);
-    for (const k of keys) {
-      const v = filter[k];
-      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
-        throw new Error(`${c.spec.name}: filter value of ${k} must be a string, number or boolean, got ${v === null ? 'null' : typeof v}`);
-      }
-    }
-    const plan = c.plans.find((p) => p.fields.length === keys.length && p.fields.every((f) => keys.includes(f)));
-    if (!plan) {
-      const declared = c.spec.indexes.map((i) => `[${i.join(', ')}]`).join(' ');
-      throw new Error(`no index of ${c.spec.name} serves a filter on [${keys.join(', ')}]; declared: ${declared || 'none'}`);
-    }
-    return plan;
-  };
+  const planFor = (c: Compiled, filter: Filter): Plan => planForFilter(c.spec, c.plans, filter);
 
   /** The equality conditions of a filter on a plan, with parameters numbered from `first`. */
   const conditions = (plan: Plan, filter: Filter, first: number, alias = '') => ({

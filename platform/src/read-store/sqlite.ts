@@ -12,6 +12,7 @@ import {
   type Page,
   type ReadStore,
   type Sort,
+  planForFilter,
 } from './port';
 
 /** Names of derived tables and indexes: a change of fields gives a new object, never a stale one. */
@@ -168,21 +169,7 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
   };
 
   /** Which index serves a filter, or a clear error naming the declared ones. */
-  const planFor = (c: Compiled, filter: Filter): Plan => {
-    const keys = Object.keys(filter);
-    for (const k of keys) {
-      const v = filter[k];
-      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
-        throw new Error(`${c.spec.name}: filter value of ${k} must be a string, number or boolean, got ${v === null ? 'null' : typeof v}`);
-      }
-    }
-    const plan = c.plans.find((p) => p.fields.length === keys.length && p.fields.every((f) => keys.includes(f)));
-    if (!plan) {
-      const declared = c.spec.indexes.map((i) => `[${i.join(', ')}]`).join(' ');
-      throw new Error(`no index of ${c.spec.name} serves a filter on [${keys.join(', ')}]; declared: ${declared || 'none'}`);
-    }
-    return plan;
-  };
+  const planFor = (c: Compiled, filter: Filter): Plan => planForFilter(c.spec, c.plans, filter);
 
   /** Where a plan reads from, and the equality conditions of a filter on it. */
   const source = (c: Compiled, plan: Plan, filter: Filter, sort: Sort | null) => {

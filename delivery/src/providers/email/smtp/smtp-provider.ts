@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import nodemailer from 'nodemailer';
 import type { Channel, OutboundMessage, Provider, SendOptions, SendOutcome } from '../../port';
-import { accepted, credentialsRejected, describeError, givenUp, mayHaveArrived, permanent, settle, transient, withDeadline, type Draft } from '../../outcomes';
+import { accepted, credentialsRejected, describeError, givenUp, mayHaveArrived, permanent, sendEachWithin, transient, type Draft } from '../../outcomes';
 
 export type SmtpProviderOptions = {
   /** Default "smtp". */
@@ -113,14 +113,8 @@ export class SmtpProvider implements Provider {
     });
   }
 
-  async send(messages: readonly OutboundMessage[], options: SendOptions = {}): Promise<readonly SendOutcome[]> {
-    const deadline = withDeadline(options.signal, this.timeoutMs);
-    try {
-      const drafts = await Promise.all(messages.map((m) => this.sendOne(m, deadline.signal)));
-      return settle(this.name, drafts);
-    } finally {
-      deadline.done();
-    }
+  send(messages: readonly OutboundMessage[], options: SendOptions = {}): Promise<readonly SendOutcome[]> {
+    return sendEachWithin(this.name, messages, options.signal, this.timeoutMs, (i, signal) => this.sendOne(messages[i]!, signal));
   }
 
   /** Whether the pool still holds the message in its queue (no connection has it): then it was never sent. */

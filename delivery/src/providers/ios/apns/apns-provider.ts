@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type http2 from 'node:http2';
 import apn from '@parse/node-apn';
 import type { Channel, OutboundMessage, Provider, SendOptions, SendOutcome } from '../../port';
-import { accepted, collapseIdFor, credentialsRejected, describeError, givenUp, givenUpError, mayHaveArrived, permanent, retryAfterMs, settle, transient, withDeadline, type Draft } from '../../outcomes';
+import { accepted, collapseIdFor, credentialsRejected, describeError, givenUp, givenUpError, mayHaveArrived, permanent, retryAfterMs, sendEachWithin, transient, type Draft } from '../../outcomes';
 
 export type ApnsProviderOptions = {
   /** Default "apns". */
@@ -121,14 +121,8 @@ export class ApnsProvider implements Provider {
     };
   }
 
-  async send(messages: readonly OutboundMessage[], options: SendOptions = {}): Promise<readonly SendOutcome[]> {
-    const deadline = withDeadline(options.signal, this.timeoutMs);
-    try {
-      const drafts = await Promise.all(messages.map((m) => this.sendOne(m, deadline.signal)));
-      return settle(this.name, drafts);
-    } finally {
-      deadline.done();
-    }
+  send(messages: readonly OutboundMessage[], options: SendOptions = {}): Promise<readonly SendOutcome[]> {
+    return sendEachWithin(this.name, messages, options.signal, this.timeoutMs, (i, signal) => this.sendOne(messages[i]!, signal));
   }
 
   private sendOne(m: OutboundMessage, signal: AbortSignal): Promise<Draft> {

@@ -1,6 +1,6 @@
 import { PublishCommand, SNSClient, SNSServiceException } from '@aws-sdk/client-sns';
 import type { Channel, OutboundMessage, Provider, SendOptions, SendOutcome } from '../../port';
-import { accepted, credentialsRejected, describeError, givenUp, mayHaveArrived, permanent, retryAfterMs, settle, transient, withDeadline, type Draft } from '../../outcomes';
+import { accepted, credentialsRejected, describeError, givenUp, mayHaveArrived, permanent, retryAfterMs, sendEachWithin, transient, type Draft } from '../../outcomes';
 import { CallAgent } from '../../shared/call-agent';
 
 export type SnsProviderOptions = {
@@ -92,14 +92,8 @@ export class SnsProvider implements Provider {
     });
   }
 
-  async send(messages: readonly OutboundMessage[], options: SendOptions = {}): Promise<readonly SendOutcome[]> {
-    const deadline = withDeadline(options.signal, this.timeoutMs);
-    try {
-      const drafts = await Promise.all(messages.map((m) => this.agent.run(deadline.signal, (call) => this.sendOne(m, call))));
-      return settle(this.name, drafts);
-    } finally {
-      deadline.done();
-    }
+  send(messages: readonly OutboundMessage[], options: SendOptions = {}): Promise<readonly SendOutcome[]> {
+    return sendEachWithin(this.name, messages, options.signal, this.timeoutMs, (i, signal) => this.agent.run(signal, (call) => this.sendOne(messages[i]!, call)));
   }
 
   private async sendOne(m: OutboundMessage, call: { signal: AbortSignal | undefined; written: boolean }): Promise<Draft> {

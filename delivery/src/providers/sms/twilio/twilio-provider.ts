@@ -2,7 +2,7 @@ import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient';
 import type TwilioResponse from 'twilio/lib/http/response';
 import type { Channel, OutboundMessage, Provider, SendOptions, SendOutcome } from '../../port';
-import { accepted, credentialsRejected, describeError, givenUp, mayHaveArrived, permanent, settle, transient, withDeadline, type Draft } from '../../outcomes';
+import { accepted, credentialsRejected, describeError, givenUp, mayHaveArrived, permanent, sendEachWithin, transient, type Draft } from '../../outcomes';
 import { CallAgent } from '../../shared/call-agent';
 
 export type TwilioProviderOptions = {
@@ -134,14 +134,8 @@ export class TwilioProvider implements Provider {
       : twilio(options.accountSid, options.authToken, { httpClient: this.http, autoRetry: false });
   }
 
-  async send(messages: readonly OutboundMessage[], options: SendOptions = {}): Promise<readonly SendOutcome[]> {
-    const deadline = withDeadline(options.signal, this.timeoutMs);
-    try {
-      const drafts = await Promise.all(messages.map((m) => this.sendOne(m, deadline.signal)));
-      return settle(this.name, drafts);
-    } finally {
-      deadline.done();
-    }
+  send(messages: readonly OutboundMessage[], options: SendOptions = {}): Promise<readonly SendOutcome[]> {
+    return sendEachWithin(this.name, messages, options.signal, this.timeoutMs, (i, signal) => this.sendOne(messages[i]!, signal));
   }
 
   private sendOne(m: OutboundMessage, signal: AbortSignal): Promise<Draft> {
