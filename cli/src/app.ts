@@ -41,6 +41,7 @@ import { startDelivery, type DeliveryRole } from '#delivery/runtime';
 import { startSandbox, type Sandbox, type SandboxDescription } from '#sandbox/index';
 import { sandboxProviderInputs } from '#sandbox/inputs';
 import { waitForReadModels } from '#projections/wait';
+import { PIPELINE_ROLES, startPipelineThread, type PipelineThread } from './pipeline';
 
 export type App = Readonly<{
   config: ServiceConfig;
@@ -133,12 +134,16 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
   });
   const metrics = createMetrics();
   const stops: (() => Promise<void>)[] = [];
+  // With the API here, projections and delivery go to a thread of their own (started below).
+  const threaded = config.pipelineThread && config.roles.includes('api') && config.roles.some((r) => PIPELINE_ROLES.includes(r));
+  const roles = threaded ? config.roles.filter((r) => !PIPELINE_ROLES.includes(r)) : config.roles;
+  let pipeline: PipelineThread | null = null;
   // Every role reads the read models' collections, so declare them even where projections don't run.
   await readStore.ensureCollections(allCollections);
 
   const startRunner = (name: string, models: typeof allReadModels) =>
     startProjections({ eventStore, readStore, models, health: health.register(`projections:${name}`), onError: (e) => logger.error({ err: e, runner: name }, 'projection failed; restarting from its checkpoints') });
-  const projections = config.roles.includes('projections')
+  const projections = roles.includes('projections')
     ? Object.fromEntries(await Promise.all(Object.entries(runnerGroups).map(async ([name, models]) => [name, await startRunner(name, models)] as const)))
     : null;
   if (projections) stops.push(async () => {
@@ -146,7 +151,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
   });
 
   let expiry: ExpiryService | null = null;
-  if (config.roles.includes('expiry')) {
+  if (roles.includes('expiry')) {
     const leases = await infrastructure.openLeases();
     expiry = new ExpiryService({ eventStore, readStore, leases, shredder, clock, logger, instanceId: `${os.hostname()}:${process.pid}:${ulid()}`, ...options.expiry });
     await expiry.start();
@@ -157,7 +162,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
   }
 
   // Every process that decrypts keeps a key cache; an erasure anywhere must empty it here too.
-  if (config.roles.includes('api') || config.roles.includes('delivery')) {
+  if (roles.includes('api') || roles.includes('delivery')) {
     const evictor = await evictErasedKeys(eventStore, cipher, {
       health: health.register('key-evictor'),
       onError: (e) => logger.error({ err: e }, 'key eviction failed; keys are read from the vault until it resumes'),
@@ -184,7 +189,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
 
   let publicUrl = config.publicUrl;
   let delivery: DeliveryRole | null = null;
-  if (config.roles.includes('delivery')) {
+  if (roles.includes('delivery')) {
     // A send waits once for who may receive it (the audience's read models), never for the activity.
     const audience = projections?.['audience'];
     const readModelsCaughtUp = audience
@@ -218,7 +223,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
 
   let server: RunningServer | null = null;
   let operatorKey: string | null = null;
-  if (config.roles.includes('api')) {
+  if (roles.includes('api')) {
     operatorKey = await commands.operator.bootstrapKey();
     const keyFile = operatorKeyFile(config);
     if (operatorKey && keyFile) writePrivateFile(keyFile, operatorKey + '\n');
@@ -250,7 +255,9 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
         },
         async (req, res) => {
           if (req.url !== '/metrics') return false;
-          res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
+          // Delivery's metrics are counted where it runs.
+          const text = pipeline ? await pipeline.metrics() : await metrics.registry.metrics();
+          res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
           return true;
         },
       ],
@@ -258,6 +265,21 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
     stops.unshift(() => server!.stop());
     // Without PUBLIC_URL, receipts of this process's own sends come back to where it listens.
     publicUrl ??= server.url.replace(/\/graphql$/, '');
+  }
+
+  if (threaded) {
+    try {
+      pipeline = await startPipelineThread({ roles: config.roles.filter((r) => PIPELINE_ROLES.includes(r)), publicUrl }, logger, (reason) => {
+        logger.fatal({ reason }, 'the pipeline thread ended: exiting for a restart');
+        process.exit(1);
+      });
+    } catch (e) {
+      for (const stop of stops) await stop().catch(() => {});
+      await infrastructure.close();
+      throw e;
+    }
+    // After the API stops taking requests, before the sandbox closes: in-flight sends finish.
+    stops.splice(1, 0, () => pipeline!.stop());
   }
 
   return {

@@ -158,6 +158,9 @@ export class ExpiryService {
     for (;;) {
       if (this.stopped || !this.holding) return;
       const now = this.deps.clock.now().toISOString();
+      // Most pokes come from registrations due far ahead: look at the earliest before reading a page.
+      const first = await this.deps.readStore.find<ScheduleDocument>(SCHEDULE, {}, { limit: 1, sort: { field: 'dueAt', direction: 'asc' } });
+      if (!first.items[0] || first.items[0].dueAt > now) return;
       const page = await this.deps.readStore.find<ScheduleDocument>(SCHEDULE, {}, { limit: this.deps.batchSize ?? 1000, sort: { field: 'dueAt', direction: 'asc' } });
       const due = page.items.filter((d) => d.dueAt <= now);
       if (due.length === 0) return;

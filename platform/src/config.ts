@@ -106,6 +106,17 @@ export type Config = Readonly<{
   adapters: Adapters;
   /** Whether a delivery process also plans fan-outs (one planner is enough; more are safe). */
   deliveryPlans: boolean;
+  /**
+   * With the api role and projections, delivery or expiry in one process: run those on a worker
+   * thread of their own (PIPELINE_THREAD, default true), so requests never queue behind a
+   * fan-out's work on the same event loop.
+   */
+  pipelineThread: boolean;
+  /**
+   * The pipeline thread's scheduling priority (PIPELINE_NICE, 0 to 19, default 10; Linux): where
+   * the cores are contended, requests get the CPU first and the pipeline takes what is left.
+   */
+  pipelineNice: number;
   api: ApiSettings;
 }>;
 
@@ -267,6 +278,8 @@ export const readServiceConfig = (r: EnvReader, cwd: string = process.cwd()): Co
     printOperatorKey: bool('PRINT_OPERATOR_KEY', false),
     adapters,
     deliveryPlans: bool('DELIVERY_PLAN', true),
+    pipelineThread: bool('PIPELINE_THREAD', true),
+    pipelineNice: integer('PIPELINE_NICE', 10, 0, 19),
     sandbox: value('SANDBOX_FILE')
       ? { kind: 'file', path: path.resolve(cwd, value('SANDBOX_FILE')!) }
       : oneOf('SANDBOX', ['none', 'embedded'] as const, 'none') === 'embedded'

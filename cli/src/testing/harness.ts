@@ -49,7 +49,8 @@ export const startHarness = async (
 ): Promise<Harness> => {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'notify-e2e-'));
   created.add(dataDir);
-  const config = loadConfig({ PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', SANDBOX: 'embedded', ...options.env });
+  // One thread: the tests reach into the running roles (the router's breakers, the sandbox).
+  const config = { ...loadConfig({ PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', SANDBOX: 'embedded', ...options.env }), pipelineThread: false };
   const logger = options.logLines
     ? pino({ level: 'debug', base: { service: 'notify' } }, { write: (line: string) => void options.logLines!.push(line) })
     : undefined;

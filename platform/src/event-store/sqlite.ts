@@ -1,3 +1,4 @@
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import { pollingSubscription } from './polling';
@@ -27,6 +28,24 @@ const toRecorded = (r: Row): RecordedEvent<AnyEvent> =>
     revision: r.revision,
     position: r.position,
   }) as RecordedEvent<AnyEvent>;
+
+/** How long a statement waits for a lock holding its thread; a write then retries asynchronously. */
+const SYNC_BUSY_MS = 2;
+/** How long a write waits for the file's write lock in all. */
+const BUSY_WAIT_MS = 5_000;
+
+/** Runs a write transaction, retrying it on timers while another connection holds the write lock. */
+const whenWritable = async <T>(write: () => T): Promise<T> => {
+  const until = Date.now() + BUSY_WAIT_MS;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 16)) {
+    try {
+      return write();
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > until) throw e;
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+};
 
 /** How often a subscriber looks for appends made by other processes on the same file. */
 const POLL_MS = 200;
@@ -71,6 +90,10 @@ export const openSqliteEventStore = (options: Readonly<{ path: string; chainKeys
         events = (SELECT COUNT(*) FROM events WHERE events.tenant_id = chain_heads.tenant_id)`);
     }).immediate();
   }
+
+  // From here on a busy file is waited for without holding the thread (whenWritable): another
+  // thread's or process's transaction then delays only the append that needs the lock.
+  db.pragma(`busy_timeout = ${SYNC_BUSY_MS}`);
 
   const currentRevision = db.prepare<[string], { revision: number }>('SELECT revision FROM streams WHERE stream = ?');
   const insertEvent = db.prepare<[string, number, string, string, string, string]>(
@@ -123,6 +146,24 @@ export const openSqliteEventStore = (options: Readonly<{ path: string; chainKeys
   const appended = new EventEmitter();
   appended.setMaxListeners(0);
   let closed = false;
+  // Other threads of this process that opened the same file hear of appends at once; other
+  // processes by polling.
+  const threads = options.path === ':memory:' ? null : new BroadcastChannel(`notify:sqlite-events:${path.resolve(options.path)}`);
+  if (threads) {
+    threads.onmessage = () => appended.emit('append');
+    (threads as unknown as { unref?: () => void }).unref?.();
+  }
+  // Coalesced: a busy writer wakes the other threads' subscriptions every few milliseconds, not per append.
+  let announcing = false;
+  const announce = () => {
+    appended.emit('append');
+    if (!threads || announcing) return;
+    announcing = true;
+    setTimeout(() => {
+      announcing = false;
+      if (!closed) threads.postMessage(0);
+    }, 5).unref();
+  };
 
   /** Chain heads touched by the transaction in progress; written once at its end. */
   type Head = { hash: string; position: number; events: number };
@@ -214,14 +255,14 @@ export const openSqliteEventStore = (options: Readonly<{ path: string; chainKeys
   return {
     appendToStream: async (streamName, events, opts = {}) => {
       ensureOpen();
-      const result = appendSingle.immediate(streamName, events, opts.expectedRevision ?? 'any');
-      if (events.length > 0) appended.emit('append');
+      const result = await whenWritable(() => appendSingle.immediate(streamName, events, opts.expectedRevision ?? 'any'));
+      if (events.length > 0) announce();
       return result;
     },
     appendToStreams: async (appends) => {
       ensureOpen();
-      const lastPosition = appendMany.immediate(appends);
-      if (appends.some((a) => a.events.length > 0)) appended.emit('append');
+      const lastPosition = await whenWritable(() => appendMany.immediate(appends));
+      if (appends.some((a) => a.events.length > 0)) announce();
       return { lastPosition };
     },
     readStream: async (streamName, opts = {}) =>
@@ -235,7 +276,7 @@ export const openSqliteEventStore = (options: Readonly<{ path: string; chainKeys
     authenticateChainHead: async (tenantId, expected) => {
       ensureOpen();
       if (!options.chainKeys) throw new Error('this event store has no chain keys to authenticate heads with');
-      return authenticate.immediate(tenantId, expected);
+      return whenWritable(() => authenticate.immediate(tenantId, expected));
     },
     tenants: async () => tenantsStmt.all().map((r) => r.tenant_id),
     subscribe,
@@ -243,6 +284,7 @@ export const openSqliteEventStore = (options: Readonly<{ path: string; chainKeys
       if (closed) return;
       await Promise.all([...subscriptions].map((sub) => sub.stop()));
       closed = true;
+      threads?.close();
       db.close();
     },
   };

@@ -1,6 +1,6 @@
 import type { EventStore } from '#platform/event-store/port';
 import { followLog, type FollowedLog } from '#platform/event-store/follow';
-import { processHealth, type Health } from '#platform/health';
+import { processHealth, type ComponentHealth, type Health } from '#platform/health';
 import type { ReadStore } from '#platform/read-store/port';
 import type { AnyEvent, RecordedEvent } from '#schema/events';
 import type { Logger } from '#platform/logger';
@@ -20,6 +20,11 @@ type NotificationDoc = Readonly<{ lastPosition: number }>;
 type EventWatcher = Readonly<{ tenantId: string; notificationId: string | null; userId: string | null; channel: Channel<LiveEvent> }>;
 type ProgressWatcher<D> = Readonly<{ channel: Channel<D> }>;
 
+/** Matches no event: the idle subscription reads only how far the log goes. */
+const NO_EVENT_TYPE = 'LiveHubIdle';
+/** How long the hub keeps reading every event after its last watcher left (watchers come and go). */
+const IDLE_AFTER_MS = 10_000;
+
 const field = (e: RecordedEvent<AnyEvent>, name: string): string | null => {
   const v = (e.data as Record<string, unknown>)[name];
   return typeof v === 'string' ? v : null;
@@ -35,7 +40,14 @@ export class LiveHub {
   private readonly eventWatchers = new Set<EventWatcher>();
   private readonly progressWatchers = new Map<string, Set<ProgressWatcher<unknown>>>();
   private readonly dirty = new Map<string, number>();
-  private subscription: FollowedLog | null = null;
+  private subscription: Readonly<{ log: FollowedLog; everything: boolean }> | null = null;
+  private health: ComponentHealth | null = null;
+  private kept: ComponentHealth | null = null;
+  /** Whether the current (or starting) subscription reads every event. */
+  private following = false;
+  private stopped = false;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private switching: Promise<void> = Promise.resolve();
   /** The last event handed to watchers: a restart resumes after it, so nothing is skipped. */
   private dispatched = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -47,29 +59,74 @@ export class LiveHub {
 
   async start(): Promise<void> {
     this.dispatched = await this.deps.eventStore.headPosition();
-    // A store error must not end live updates for good: resume after the last event dispatched.
-    this.subscription = await followLog({
+    const health = (this.deps.health ?? processHealth).register('live-hub');
+    this.health = health;
+    // One registration across the subscriptions the hub switches between (a stop removes it).
+    this.kept = { name: health.name, ok: () => health.ok(), failing: (e) => health.failing(e), get healthy() { return health.healthy; }, remove: () => undefined };
+    await this.follow(false);
+    this.timer = setInterval(() => void this.flush(), 1000 / (this.deps.flushHz ?? 4));
+    this.timer.unref();
+  }
+
+  /**
+   * Follows every event while anyone watches; otherwise only the log's head (no event is read),
+   * so a service nobody watches live pays nothing for a fan-out's events. A store error does
+   * not end live updates for good: the subscription resumes after the last event dispatched.
+   */
+  private async follow(everything: boolean): Promise<void> {
+    const previous = this.subscription;
+    this.subscription = null;
+    this.following = everything;
+    if (previous) {
+      // Idle, the subscription saw the log up to its progress: nothing after it was dropped.
+      if (!previous.everything) this.dispatched = Math.max(this.dispatched, previous.log.progress());
+      await previous.log.stop();
+    }
+    if (this.stopped) return;
+    const log = await followLog({
       eventStore: this.deps.eventStore,
-      health: (this.deps.health ?? processHealth).register('live-hub'),
+      health: this.kept!,
       resumeAfter: async () => this.dispatched,
+      ...(everything ? {} : { types: [NO_EVENT_TYPE] }),
       handler: async (events) => {
         this.dispatch(events);
         this.dispatched = events.at(-1)?.position ?? this.dispatched;
       },
       onFailure: (e, failures, waitMs) => this.deps.logger.error({ err: e, failures, waitMs }, 'live hub subscription failed; resuming'),
     });
-    this.timer = setInterval(() => void this.flush(), 1000 / (this.deps.flushHz ?? 4));
-    this.timer.unref();
+    this.subscription = { log, everything };
+  }
+
+  /** Called as watchers come and go: reads events only while there is one (idle a while after the last). */
+  private watchersChanged(): void {
+    const watched = this.eventWatchers.size > 0 || this.progressWatchers.size > 0;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    if (watched && !this.following) {
+      // Exact: everything after what the idle subscription saw (so far) is read from here on.
+      if (this.subscription && !this.subscription.everything) this.dispatched = Math.max(this.dispatched, this.subscription.log.progress());
+      this.switching = this.switching.then(() => this.follow(true)).catch((e) => this.deps.logger.error({ err: e }, 'live hub could not follow the log'));
+    } else if (!watched && this.following) {
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = null;
+        this.switching = this.switching.then(() => this.follow(false)).catch((e) => this.deps.logger.error({ err: e }, 'live hub could not idle'));
+      }, IDLE_AFTER_MS);
+      this.idleTimer.unref();
+    }
   }
 
   /** False while the hub's subscription is down (restarting). */
   get healthy(): boolean {
-    return this.subscription?.healthy ?? false;
+    return this.health?.healthy ?? false;
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await this.subscription?.stop();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    await this.switching;
+    await this.subscription?.log.stop();
+    this.health?.remove();
     for (const w of this.eventWatchers) w.channel.close();
     for (const set of this.progressWatchers.values()) for (const w of set) w.channel.close();
   }
@@ -85,10 +142,14 @@ export class LiveHub {
           capacity: this.deps.queueCapacity ?? 10_000,
           dropped: (count) => ({ position: 0, type: 'EventsDropped', at: new Date(), notificationId: null, userId: null, dropped: count }),
         },
-        () => this.eventWatchers.delete(watcher),
+        () => {
+          this.eventWatchers.delete(watcher);
+          this.watchersChanged();
+        },
       ),
     };
     this.eventWatchers.add(watcher);
+    this.watchersChanged();
     return watcher.channel;
   }
 
@@ -100,11 +161,13 @@ export class LiveHub {
         const set = this.progressWatchers.get(key);
         set?.delete(watcher as ProgressWatcher<unknown>);
         if (set?.size === 0) this.progressWatchers.delete(key);
+        this.watchersChanged();
       }),
     };
     let set = this.progressWatchers.get(key);
     if (!set) this.progressWatchers.set(key, (set = new Set()));
     set.add(watcher as ProgressWatcher<unknown>);
+    this.watchersChanged();
     watcher.channel.push(initial);
     return watcher.channel;
   }

@@ -1,0 +1,89 @@
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Role } from '#platform/config';
+import type { Logger } from '#platform/logger';
+
+/** The roles that run on the pipeline thread when the process also serves the API. */
+export const PIPELINE_ROLES: readonly Role[] = ['projections', 'delivery', 'expiry'];
+
+/** What the main thread sends the pipeline thread, and what comes back. */
+export type ToPipeline = Readonly<{ type: 'stop' }> | Readonly<{ type: 'metrics'; id: number }>;
+export type FromPipeline =
+  | Readonly<{ type: 'ready' }>
+  | Readonly<{ type: 'failed'; message: string }>
+  | Readonly<{ type: 'metrics'; id: number; text: string }>
+  | Readonly<{ type: 'stopped' }>;
+
+/** What the pipeline thread is started with (the rest of its configuration it reads from the environment). */
+export type PipelineData = Readonly<{ roles: readonly Role[]; publicUrl: string | null }>;
+
+export type PipelineThread = Readonly<{
+  /** The thread's Prometheus exposition (delivery metrics live where delivery runs). */
+  metrics: () => Promise<string>;
+  /** Drains the thread's roles (in-flight sends finish and are recorded), then ends it. */
+  stop: () => Promise<void>;
+}>;
+
+/**
+ * Starts projections, delivery and expiry on a worker thread of their own, on the same stores: requests
+ * on the main thread then never wait behind a fan-out's batches. The thread failing ends the
+ * process (`onExit`), for its supervisor to restart, rather than leave an API that accepts sends
+ * nothing delivers.
+ */
+export const startPipelineThread = async (
+  data: PipelineData,
+  logger: Logger,
+  onExit: (reason: string) => void,
+): Promise<PipelineThread> => {
+  const worker = new Worker(path.join(__dirname, 'pipeline-thread.js'), { workerData: data });
+  let nextId = 0;
+  const pending = new Map<number, (text: string) => void>();
+  let stopping: Promise<void> | null = null;
+  let stopped: () => void = () => {};
+  const stoppedOnce = new Promise<void>((resolve) => (stopped = resolve));
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      worker.on('message', (m: FromPipeline) => {
+        if (m.type === 'ready') resolve();
+        if (m.type === 'failed') reject(new Error(`the pipeline thread failed to start: ${m.message}`));
+      });
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`the pipeline thread exited (code ${code}) before it started`)));
+    });
+  } catch (e) {
+    await worker.terminate();
+    throw e;
+  }
+  worker.removeAllListeners('message').removeAllListeners('error').removeAllListeners('exit');
+
+  worker.on('message', (m: FromPipeline) => {
+    if (m.type === 'metrics') {
+      pending.get(m.id)?.(m.text);
+      pending.delete(m.id);
+    } else if (m.type === 'stopped') stopped();
+  });
+  worker.on('error', (e) => logger.error({ err: e }, 'the pipeline thread failed'));
+  worker.on('exit', (code) => {
+    for (const resolve of pending.values()) resolve('');
+    pending.clear();
+    stopped();
+    if (!stopping) onExit(`the pipeline thread (projections, delivery) exited with code ${code}`);
+  });
+
+  const send = (m: ToPipeline) => worker.postMessage(m);
+  return {
+    metrics: () =>
+      new Promise<string>((resolve) => {
+        const id = nextId++;
+        pending.set(id, resolve);
+        send({ type: 'metrics', id });
+      }),
+    stop: () =>
+      (stopping ??= (async () => {
+        send({ type: 'stop' });
+        await stoppedOnce;
+        await worker.terminate();
+      })()),
+  };
+};
