@@ -31,7 +31,7 @@ import type { JobBus } from '#platform/bus/port';
 import type { DeliveryConfig } from '#delivery/config';
 import { startWebhookDispatcher } from '#delivery/webhooks/index';
 import type { WebhookConfig } from '#delivery/webhooks/config';
-import { estimateAdmission } from '#delivery/admission';
+import { cachedSendsUnderWay, estimateAdmission, sendsUnderWay } from '#delivery/admission';
 import { chainCapacity } from '#delivery/routing/capacity';
 import { testIntegration } from '#delivery/routing/test-integration';
 import { PLATFORM } from '#schema/integrations';
@@ -105,6 +105,9 @@ export const masterKeysOf = (config: ServiceConfig, logger: Logger): MasterKeyri
 export const operatorKeyFile = (config: ServiceConfig): string | null =>
   config.writeOperatorKeyFile ? path.join(config.dataDir, 'operator.key') : null;
 
+/** How old a view of the sends under way the admission of a new one may use. */
+const ADMISSION_VIEW_MS = 100;
+
 /** Starts the roles named in the configuration, on the embedded adapters. */
 export const startApp = async (config: ServiceConfig, options: AppOptions = {}): Promise<App> => {
   const logger = options.logger ?? createLogger(config.logLevel);
@@ -120,6 +123,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
   const cipher = new PersonalDataCipher(vault, masters);
   const shredder = new Shredder({ eventStore, vault, cipher, clock });
   const deliveryConfig: DeliveryConfig = { ...config.delivery, ...options.delivery };
+  const underWay = cachedSendsUnderWay(sendsUnderWay(readStore), ADMISSION_VIEW_MS);
   const commands = createCommands({
     eventStore,
     cipher,
@@ -129,7 +133,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
     webhookUrls: { allowHttpLocalhost: config.webhooks.allowHttpLocalhost },
     admission: async (tenantId, target, minutes, now) => {
       const [own, platform] = await Promise.all([commands.integrations.state(tenantId), commands.integrations.state(PLATFORM)]);
-      return estimateAdmission(readStore, (channel) => chainCapacity(deliveryConfig, own, platform, channel), deliveryConfig.clusterRatePerSecond, tenantId, target, minutes, now);
+      return estimateAdmission(readStore, (channel) => chainCapacity(deliveryConfig, own, platform, channel), deliveryConfig.clusterRatePerSecond, tenantId, target, minutes, now, Math.random, underWay);
     },
   });
   const metrics = createMetrics();

@@ -35,40 +35,67 @@ const PER_SHARD = 64;
 
 type Load = Readonly<{ total: number; byChannel: Readonly<Partial<Record<DeviceKind, number>>> }>;
 
+/** The sends accepted and not finished, by deadline (earliest first). */
+export type SendsUnderWay = () => Promise<readonly NotificationDocument[]>;
+
+/** Every send under way, read from the notifications read model. */
+export const sendsUnderWay = (readStore: ReadStore): SendsUnderWay => async () => {
+  const all: NotificationDocument[] = [];
+  for (const status of ['REQUESTED', 'PLANNING', 'DELIVERING'] as const) {
+    let after: string | undefined;
+    do {
+      const page = await readStore.find<NotificationDocument>(NOTIFICATIONS, { status }, { limit: 500, sort: { field: 'deadline', direction: 'asc' }, ...(after ? { after } : {}) });
+      all.push(...page.items);
+      after = page.next ?? undefined;
+    } while (after);
+  }
+  return all.sort((a, b) => (a.deadline < b.deadline ? -1 : a.deadline > b.deadline ? 1 : 0));
+};
+
+/**
+ * The same list, read at most once per `ttlMs` however many sends are requested meanwhile: the
+ * API's admission otherwise reads every send under way for each new one (quadratic in a burst),
+ * and the read model it reads lags the log by more than this anyway.
+ */
+export const cachedSendsUnderWay = (source: SendsUnderWay, ttlMs: number, now: () => number = Date.now): SendsUnderWay => {
+  let cached: Readonly<{ at: number; sends: Promise<readonly NotificationDocument[]> }> | null = null;
+  return () => {
+    const t = now();
+    if (!cached || t - cached.at >= ttlMs) {
+      const sends = source();
+      cached = { at: t, sends };
+      // A failed read is not kept: the next call reads again.
+      sends.catch(() => {
+        if (cached?.sends === sends) cached = null;
+      });
+    }
+    return cached.sends;
+  };
+};
+
 /**
  * What the sends already accepted and due before `deadline` still have to deliver: every tenant's
  * (they share the workers), and this tenant's per channel (they share its integrations). A send
  * still being planned counts what its admission estimated, or what is planned if more.
  */
-const loadAhead = async (readStore: ReadStore, tenantId: string, deadline: string): Promise<{ all: number; own: Load }> => {
+const loadAhead = (sends: readonly NotificationDocument[], tenantId: string, deadline: string): { all: number; own: Load } => {
   let all = 0;
   let ownTotal = 0;
   const own: Partial<Record<DeviceKind, number>> = {};
-  for (const status of ['REQUESTED', 'PLANNING', 'DELIVERING'] as const) {
-    let after: string | undefined;
-    let beyond = false;
-    do {
-      // By deadline: only the sends due before this one are read, not every send under way.
-      const page = await readStore.find<NotificationDocument>(NOTIFICATIONS, { status }, { limit: 200, sort: { field: 'deadline', direction: 'asc' }, ...(after ? { after } : {}) });
-      for (const n of page.items) {
-        if (n.deadline > deadline) {
-          beyond = true;
-          break;
-        }
-        const p = n.progress;
-        const estimated = n.admission?.deliveries ?? 0;
-        const remaining = Math.max(0, Math.max(p.total, estimated) - p.succeeded - p.failed - p.expired);
-        all += remaining;
-        if (n.tenantId !== tenantId) continue;
-        ownTotal += remaining;
-        for (const c of n.admission?.byChannel ?? []) {
-          const counts = p.byChannel[c.channel];
-          const done = counts ? counts.succeeded + counts.failed + counts.expired : 0;
-          own[c.channel] = (own[c.channel] ?? 0) + Math.max(0, Math.max(counts?.total ?? 0, c.deliveries) - done);
-        }
-      }
-      after = page.next ?? undefined;
-    } while (after && !beyond);
+  for (const n of sends) {
+    // By deadline: only the sends due before this one count.
+    if (n.deadline > deadline) break;
+    const p = n.progress;
+    const estimated = n.admission?.deliveries ?? 0;
+    const remaining = Math.max(0, Math.max(p.total, estimated) - p.succeeded - p.failed - p.expired);
+    all += remaining;
+    if (n.tenantId !== tenantId) continue;
+    ownTotal += remaining;
+    for (const c of n.admission?.byChannel ?? []) {
+      const counts = p.byChannel[c.channel];
+      const done = counts ? counts.succeeded + counts.failed + counts.expired : 0;
+      own[c.channel] = (own[c.channel] ?? 0) + Math.max(0, Math.max(counts?.total ?? 0, c.deliveries) - done);
+    }
   }
   return { all, own: { total: ownTotal, byChannel: own } };
 };
@@ -97,6 +124,7 @@ export const estimateAdmission = async (
   deadlineMinutes: number,
   now: Date,
   random: () => number = Math.random,
+  sends: SendsUnderWay = sendsUnderWay(readStore),
 ): Promise<AdmissionEstimate> => {
   let recipients: number;
   let sample: readonly UserDocument[];
@@ -118,7 +146,7 @@ export const estimateAdmission = async (
   }
   const scale = sample.length === 0 ? 0 : recipients / sample.length;
   const deadlineSeconds = deadlineMinutes * 60;
-  const ahead = await loadAhead(readStore, tenantId, new Date(now.getTime() + deadlineSeconds * 1000).toISOString());
+  const ahead = loadAhead(await sends(), tenantId, new Date(now.getTime() + deadlineSeconds * 1000).toISOString());
   const byChannel: ChannelEstimate[] = [...perChannel].map(([channel, n]) => {
     const deliveries = Math.round(n * scale);
     const capacityPerSecond = capacity(channel);
