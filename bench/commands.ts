@@ -54,7 +54,7 @@ const main = async (): Promise<void> => {
   const masterKey = newMasterKey();
   // The providers' stand-in yields its turn to the client and the service (see startSandbox).
   const sandbox = await startSandbox(dir, num('latency-ms', 20), num('sandbox-nice', 10));
-  const profileDir = flag('profile') ? path.join(dir, 'profile') : undefined;
+  const profileDir = flag('profile') ? (process.env.PROF_DIR ?? path.join(dir, 'profile')) : undefined;
   const d = await deploy({ dir, masterKey, sandboxFile: sandbox.file, topology, ...(profileDir ? { profileDir } : {}) });
   console.log(`bench:commands  ${d.describe}; ${clients} clients, ${seconds} s per phase, ${os.cpus().length} cores, node ${process.version}\n`);
   const results: Record<string, unknown> = {};

@@ -36,7 +36,11 @@ export type Infrastructure = Readonly<{
 /**
  * Opens the adapters the configuration names, closing whatever opened if one fails.
  */
-export const openInfrastructure = async (config: Config, logger: Logger, options: Readonly<{ chainKeys?: ChainKeys | null }> = {}): Promise<Infrastructure> => {
+export const openInfrastructure = async (
+  config: Config,
+  logger: Logger,
+  options: Readonly<{ chainKeys?: ChainKeys | null; /** SQLite: this process's event log commits checkpoint the WAL (see openSqliteEventStore). */ checkpoints?: boolean }> = {},
+): Promise<Infrastructure> => {
   const a = config.adapters;
   const file = (name: string) => path.join(config.dataDir, name);
   const opened: { close: () => Promise<void> }[] = [];
@@ -47,7 +51,7 @@ export const openInfrastructure = async (config: Config, logger: Logger, options
     } else if (a.eventStore === 'eventstoredb') {
       eventStore = await openKurrentDbEventStore({ connectionString: a.eventStoreDbUrl!, chainKeys: options.chainKeys ?? null });
     } else {
-      eventStore = openSqliteEventStore({ path: file('events.db'), chainKeys: options.chainKeys ?? null });
+      eventStore = openSqliteEventStore({ path: file('events.db'), chainKeys: options.chainKeys ?? null, checkpoints: options.checkpoints ?? true });
     }
     opened.push(eventStore);
 

@@ -116,7 +116,9 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
   const masters = masterKeysOf(config, logger);
   // Chain heads are authenticated with a key derived from the master key (the previous one still verifies).
   const chainKeys = chainKeysOf([masters.current, ...(masters.previous ?? [])].map((key) => ({ id: masterKeyId(key), key })));
-  const opened = await openInfrastructure(config, logger, { chainKeys });
+  // With the pipeline on its own thread, its connection checkpoints the log (it writes the most).
+  const threaded = config.pipelineThread && config.roles.includes('api') && config.roles.some((r) => PIPELINE_ROLES.includes(r));
+  const opened = await openInfrastructure(config, logger, { chainKeys, checkpoints: !threaded });
   const infrastructure = options.wrapInfrastructure ? options.wrapInfrastructure(opened) : opened;
   const health = processHealth;
   const { eventStore, readStore, vault, bus } = infrastructure;
@@ -138,8 +140,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
   });
   const metrics = createMetrics();
   const stops: (() => Promise<void>)[] = [];
-  // With the API here, projections and delivery go to a thread of their own (started below).
-  const threaded = config.pipelineThread && config.roles.includes('api') && config.roles.some((r) => PIPELINE_ROLES.includes(r));
+  // With the API here, projections, delivery and expiry go to a thread of their own (started below).
   const roles = threaded ? config.roles.filter((r) => !PIPELINE_ROLES.includes(r)) : config.roles;
   let pipeline: PipelineThread | null = null;
   // Every role reads the read models' collections, so declare them even where projections don't run.

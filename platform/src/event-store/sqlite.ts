@@ -30,7 +30,7 @@ const toRecorded = (r: Row): RecordedEvent<AnyEvent> =>
   }) as RecordedEvent<AnyEvent>;
 
 /** How long a statement waits for a lock holding its thread; a write then retries asynchronously. */
-const SYNC_BUSY_MS = 2;
+const SYNC_BUSY_MS = 1;
 /** How long a write waits for the file's write lock in all. */
 const BUSY_WAIT_MS = 5_000;
 
@@ -56,7 +56,18 @@ const POLL_MS = 200;
  * when another process writes to the file; and as SQLite has one writer at a time, positions
  * (AUTOINCREMENT, never reused) are assigned in commit order: a reader never sees a gap fill in.
  */
-export const openSqliteEventStore = (options: Readonly<{ path: string; chainKeys?: ChainKeys | null }>): EventStore => {
+export const openSqliteEventStore = (
+  options: Readonly<{
+    path: string;
+    chainKeys?: ChainKeys | null;
+    /**
+     * Whether this connection's commits also checkpoint the WAL into the file (SQLite's default).
+     * Off for the API's connection when another thread writes much more: a checkpoint then
+     * lands on whichever commit crosses the threshold, a request's among them.
+     */
+    checkpoints?: boolean;
+  }>,
+): EventStore => {
   const db = new Database(options.path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
@@ -94,6 +105,7 @@ export const openSqliteEventStore = (options: Readonly<{ path: string; chainKeys
   // From here on a busy file is waited for without holding the thread (whenWritable): another
   // thread's or process's transaction then delays only the append that needs the lock.
   db.pragma(`busy_timeout = ${SYNC_BUSY_MS}`);
+  if (options.checkpoints === false) db.pragma('wal_autocheckpoint = 0');
 
   const currentRevision = db.prepare<[string], { revision: number }>('SELECT revision FROM streams WHERE stream = ?');
   const insertEvent = db.prepare<[string, number, string, string, string, string]>(
