@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
+import type { Registry } from 'prom-client';
 import type { ServiceConfig } from './config';
 import { createLogger, type Logger } from '#platform/logger';
 import { systemClock, type Clock } from '#platform/clock';
@@ -41,6 +42,10 @@ import { startDelivery, type DeliveryRole } from '#delivery/runtime';
 import { startSandbox, type Sandbox, type SandboxDescription } from '#sandbox/index';
 import { sandboxProviderInputs } from '#sandbox/inputs';
 import { waitForReadModels } from '#projections/wait';
+import { createRegistry } from '#platform/metrics';
+import { startOpsServer, type OpsServer } from '#platform/ops/server';
+import { checkReadiness, type ReadinessCheck } from '#platform/ops/readiness';
+import { readinessChecks, registerRoleMetrics } from './ops';
 
 export type App = Readonly<{
   config: ServiceConfig;
@@ -60,6 +65,8 @@ export type App = Readonly<{
   sandbox: Sandbox | null;
   metrics: DeliveryMetrics;
   server: RunningServer | null;
+  /** The ops port (/livez, /startupz, /readyz, /metrics); none for a command-line tool (no roles). */
+  ops: OpsServer | null;
   /** The operator key, when this start created it (first start on an empty store). */
   operatorKey: string | null;
   /**
@@ -108,6 +115,36 @@ export const operatorKeyFile = (config: ServiceConfig): string | null =>
 export const startApp = async (config: ServiceConfig, options: AppOptions = {}): Promise<App> => {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
+  const registry = createRegistry();
+  // Listening before anything starts: liveness answers during a long start, readiness once all of it runs.
+  let started = false;
+  let draining = false;
+  const checks: ReadinessCheck[] = [];
+  const ops = config.roles.length === 0 ? null : await startOpsServer(config.ops.host, config.ops.port, {
+    started: () => started,
+    readiness: () => checkReadiness(checks, processHealth.report(), draining, config.ops.readinessTimeoutMs),
+    registry,
+  }, logger);
+  try {
+    return await startRoles(config, options, { logger, clock, registry, ops, checks, markStarted: () => (started = true), markDraining: () => (draining = true) });
+  } catch (e) {
+    await ops?.stop();
+    throw e;
+  }
+};
+
+type OpsWiring = Readonly<{
+  logger: Logger;
+  clock: Clock;
+  registry: Registry;
+  ops: OpsServer | null;
+  checks: ReadinessCheck[];
+  markStarted: () => void;
+  markDraining: () => void;
+}>;
+
+const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: OpsWiring): Promise<App> => {
+  const { logger, clock, registry, ops } = wiring;
   fs.mkdirSync(config.dataDir, { recursive: true });
   const masters = masterKeysOf(config, logger);
   // Chain heads are authenticated with a key derived from the master key (the previous one still verifies).
@@ -131,7 +168,9 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
       return estimateAdmission(readStore, (channel) => chainCapacity(deliveryConfig, own, platform, channel), deliveryConfig.clusterRatePerSecond, tenantId, target, minutes, now);
     },
   });
-  const metrics = createMetrics();
+  const metrics = createMetrics(registry);
+  wiring.checks.push(...readinessChecks(config.roles, infrastructure));
+  registerRoleMetrics(registry, config.roles, infrastructure, clock, config.deliveryPlans);
   const stops: (() => Promise<void>)[] = [];
   // Every role reads the read models' collections, so declare them even where projections don't run.
   await readStore.ensureCollections(allCollections);
@@ -243,24 +282,22 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
       rateLimits: { ...config.api.rateLimits, backend: rateLimitCounters.backend },
       routes: [
         receiptRoute(createReceiptIntake({ commands, cipher, logger }), () => config.publicUrl),
-        (req, res) => {
-          if (req.url !== '/healthz') return false;
-          res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-          return true;
-        },
+        // Kept for load balancers that probe the API's own port: the ops port's readiness.
         async (req, res) => {
-          if (req.url !== '/metrics') return false;
-          res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
+          if (req.url !== '/healthz') return false;
+          const ready = (await checkReadiness(wiring.checks, health.report(), false, config.ops.readinessTimeoutMs)).ready;
+          res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ok' : 'not ready' }));
           return true;
         },
       ],
+      registry,
     });
     stops.unshift(() => server!.stop());
     // Without PUBLIC_URL, receipts of this process's own sends come back to where it listens.
     publicUrl ??= server.url.replace(/\/graphql$/, '');
   }
 
-  return {
+  const app: App = {
     config,
     logger,
     eventStore,
@@ -276,6 +313,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
     sandbox,
     metrics,
     server,
+    ops,
     operatorKey,
     health,
     settle: async () => {
@@ -284,8 +322,15 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
       if (expiry) await expiry.caughtUp(head);
     },
     stop: async () => {
-      for (const stop of stops) await stop();
-      await infrastructure.close();
+      wiring.markDraining();
+      try {
+        for (const stop of stops) await stop();
+        await infrastructure.close();
+      } finally {
+        await ops?.stop();
+      }
     },
   };
+  wiring.markStarted();
+  return app;
 };

@@ -17,6 +17,7 @@ import { checkpointName } from '#projections/read-model';
 import type { DeliveryConfig } from './config';
 import { DELIVERY_TOPIC } from './ids';
 import type { SliceJob } from './job';
+import type { DeliveryMetrics } from './metrics';
 
 const TIMELINE_CHECKPOINT = checkpointName(timelineReadModel);
 /**
@@ -34,6 +35,7 @@ export type PlannerDeps = Readonly<{
   config: DeliveryConfig;
   /** Where the planner reports whether its subscription works (default: the process's registry). */
   health?: Health;
+  metrics?: DeliveryMetrics;
 }>;
 
 const CHECKPOINT = 'planner';
@@ -123,6 +125,7 @@ export class Planner {
     const job: SliceJob = { kind: 'slice', tenantId, notificationId: request.notificationId, requestedPosition: event.position, requestedAt: request.requestedAt, deadline: request.deadline, target: request.target };
     const messages: OutgoingMessage[] = Array.from({ length: partitions }, (_, partition) => ({ partition, key: request.notificationId, value: job }));
     await this.deps.bus.publish(DELIVERY_TOPIC, messages);
+    this.deps.metrics?.notificationsSliced.inc({ tenant: tenantId });
     failpoint('planner:after-publish');
     await handleCommand(this.deps.eventStore, stream, notificationDecider,
       { type: 'SliceNotification', data: { notificationId: request.notificationId, partitions }, now: this.deps.clock.now() },

@@ -132,7 +132,8 @@ export class Sender {
     }
     const handled = new Set<string>();
     for (const routed of result.sent) {
-      this.deps.metrics?.attemptSeconds.observe({ provider: routed.provider }, routed.latencyMs / 1000);
+      this.deps.metrics?.attemptSeconds.observe({ integration: routed.provider }, routed.latencyMs / 1000);
+      const acceptedAt = this.deps.clock.now().getTime();
       const refused = routed.outcomes.filter((o) => o.outcome !== 'accepted');
       // Reasons are the adapters' own words (codes, never a provider's text, which may quote an address).
       if (refused.length > 0 && this.deps.logger.isLevelEnabled('debug'))
@@ -157,7 +158,10 @@ export class Sender {
           // Said wherever it is news: a copy beyond the first, or one whose answer was lost.
           ...(copies > 1 || (copies === 1 && outcome.outcome !== 'accepted') ? { possibleCopies: copies } : {}),
         });
-        if (outcome.outcome === 'accepted') this.succeed(item, routed.provider);
+        if (outcome.outcome === 'accepted') {
+          this.deps.metrics?.deadlineSlackSeconds.observe({ channel: item.ref.channel }, (item.deadline - acceptedAt) / 1000);
+          this.succeed(item, routed.provider);
+        }
         else if (outcome.outcome === 'permanent') {
           if (outcome.invalidDevice) recorder.deviceInvalidated(item.batch, item.ref.userId, item.ref.deviceId, routed.provider, outcome.reason);
           this.fail(item, routed.provider, outcome.reason);

@@ -37,7 +37,7 @@ export class SlicePlanner {
   private seq = 0;
 
   constructor(
-    private readonly deps: Pick<WorkerDeps, 'readStore' | 'eventStore' | 'clock' | 'config' | 'logger' | 'readModelsCaughtUp'> &
+    private readonly deps: Pick<WorkerDeps, 'readStore' | 'eventStore' | 'clock' | 'config' | 'logger' | 'readModelsCaughtUp' | 'metrics'> &
       Readonly<{ pending: Pending; scheduler: Scheduler; ownership: Ownership; commits: Commits }>,
   ) {}
 
@@ -101,6 +101,7 @@ export class SlicePlanner {
     await this.deps.eventStore.appendToStream(streams.deliveries(job.tenantId, job.notificationId, slice.partition), [
       { ...planned, metadata: { tenantId: job.tenantId, actor: 'system', requestId: `plan-${job.notificationId}`, at: now } },
     ], { expectedRevision: 'any' });
+    for (const [channel, n] of Object.entries(byChannel)) this.deps.metrics?.deliveriesPlanned.inc({ tenant: job.tenantId, channel }, n);
     notification.cursor = page.cursor;
     notification.planned = done;
     this.queue(slice, refs.filter((r) => !this.deps.pending.active.has(r.deliveryId)).map((r) => this.item(slice, r, false)));

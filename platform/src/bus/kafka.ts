@@ -459,6 +459,15 @@ export const openKafkaBus = async (options: KafkaBusOptions): Promise<JobBus> =>
       if (!topic.endsWith('.dlq')) await ensureOne(deadLetterTopic(topic), partitions);
     },
     partitions: partitionsOf,
+    lag: async (topic, group) => {
+      const [ends, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId: group, topics: [topic] })]);
+      const done = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+      // Kafka's committed offset is the next to read; -1: the group never committed (it reads from the low mark).
+      return ends.map((e) => {
+        const next = done.get(e.partition) ?? -1;
+        return { partition: e.partition, lag: Math.max(0, Number(e.high) - (next >= 0 ? next : Number(e.low))) };
+      }).sort((a, b) => a.partition - b.partition);
+    },
     publish,
     consume,
     close: async () => {

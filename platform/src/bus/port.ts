@@ -34,6 +34,8 @@ export type ConsumeOptions = Readonly<{
   maxBatch?: number;
 }>;
 
+export type PartitionLag = Readonly<{ partition: number; lag: number }>;
+
 export interface Consumer {
   /** Everything up to and including `offset` on `partition` is done: not delivered again. */
   commit(partition: number, offset: number): Promise<void>;
@@ -52,5 +54,7 @@ export interface JobBus {
   /** Appends durably (all or nothing for the embedded bus; per partition for Kafka). */
   publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
   consume(options: ConsumeOptions): Promise<Consumer>;
+  /** Per partition, the messages published that the group has not committed (metrics, alerts). */
+  lag(topic: string, group: string): Promise<readonly PartitionLag[]>;
   close(): Promise<void>;
 }

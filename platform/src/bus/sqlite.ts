@@ -33,6 +33,9 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
   const putCommitted = db.prepare(
     'INSERT INTO committed (topic, grp, partition, offset) VALUES (?, ?, ?, ?) ON CONFLICT (topic, grp, partition) DO UPDATE SET offset = MAX(offset, excluded.offset)',
   );
+  const lagOf = db.prepare<[string, string], { partition: number; lag: number }>(
+    'SELECT h.partition AS partition, h.offset - COALESCE(c.offset, -1) AS lag FROM heads h LEFT JOIN committed c ON c.topic = h.topic AND c.partition = h.partition AND c.grp = ? WHERE h.topic = ? ORDER BY h.partition',
+  );
   const prune = db.prepare(
     'DELETE FROM messages WHERE topic = ? AND partition = ? AND offset <= (SELECT MIN(offset) FROM committed WHERE topic = ? AND partition = ?)',
   );
@@ -60,6 +63,7 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
       const actual = getTopic.get(topic)!.partitions;
       if (actual !== partitions) throw new Error(`topic ${topic} has ${actual} partitions, not ${partitions}`);
     },
+    lag: async (topic, group) => lagOf.all(group, topic).map((r) => ({ partition: r.partition, lag: Math.max(0, r.lag) })),
     partitions: async (topic) => {
       const p = getTopic.get(topic)?.partitions;
       if (p === undefined) throw new Error(`topic ${topic} does not exist`);
