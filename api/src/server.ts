@@ -21,6 +21,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode, handleProtocols, makeServer, type Context as WsContext } from 'graphql-ws';
 import { isDomainError } from '#schema/errors';
 import { currentRequestId, withLogContext, type Logger } from '#platform/logger';
+import { describeActiveSpan, extractTrace, inSpan, SpanKind } from '#platform/tracing';
 import { ulid } from '#platform/ids';
 import { Lanes } from './lanes';
 import type { ApiSettings } from '#platform/config';
@@ -404,6 +405,7 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
           let name: string | null = null;
           return {
             async willSendResponse({ response, request, contextValue, errors }) {
+              describeActiveSpan(`graphql ${label}`, { 'graphql.operation.name': label, 'notify.request_id': currentRequestId() ?? '' });
               if (!options.onOperation) return;
               const body = response.body;
               const first = (body.kind === 'single' ? body.singleResult.errors?.[0] : undefined) ?? errors?.[0];
@@ -440,7 +442,7 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
   httpServer.on('request', (req, res) => {
     const requestId = requestIdOf(req, ulid);
     res.setHeader('x-request-id', requestId);
-    void withLogContext({ requestId }, async () => {
+    void withLogContext({ requestId }, () => inSpan('http', { parent: extractTrace(req.headers), kind: SpanKind.SERVER }, async () => {
       try {
         for (const route of options.routes ?? []) if (await route(req, res)) return;
         const url = new URL(req.url ?? '/', 'http://localhost');
@@ -517,7 +519,7 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
         logger.error({ err: e }, 'http handler failed');
         jsonError(res, 500, 'internal error', 'INTERNAL_SERVER_ERROR');
       }
-    });
+    }));
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig } from './config';
 import { operatorKeyFile, startApp } from './app';
+import { startTracing } from './tracing';
 import { writePrivateFile } from '#platform/private-file';
 import { ulid } from '#platform/ids';
 import { watch } from './watch';
@@ -22,6 +23,8 @@ commands:
 
 const start = async (): Promise<void> => {
   const config = loadConfig(process.env);
+  // Before anything opens a connection or serves a request: every span belongs to the SDK.
+  const stopTracing = await startTracing(process.env);
   const app = await startApp(config);
   const url = app.server?.url;
   app.logger.info({ url, ops: app.ops?.url, roles: config.roles, dataDir: config.dataDir }, 'started');
@@ -47,7 +50,7 @@ const start = async (): Promise<void> => {
       process.exit(1);
     }, config.ops.drainMs);
     force.unref();
-    app.stop().then(
+    app.stop().then(() => stopTracing?.()).then(
       () => process.exit(0),
       (e) => {
         app.logger.error({ err: e }, 'shutdown failed');

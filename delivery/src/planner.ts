@@ -18,6 +18,7 @@ import type { DeliveryConfig } from './config';
 import { DELIVERY_TOPIC } from './ids';
 import type { SliceJob } from './job';
 import type { DeliveryMetrics } from './metrics';
+import { extractTrace, injectTrace, inSpan, SpanKind } from '#platform/tracing';
 
 const TIMELINE_CHECKPOINT = checkpointName(timelineReadModel);
 /**
@@ -115,6 +116,11 @@ export class Planner {
    * notification's planning starts at once, whatever the sizes of the ones before it.
    */
   async plan(event: RecordedEvent<NotificationRequested>): Promise<void> {
+    // The send's trace continues from the request that appended the event.
+    return inSpan('planner.slice', { parent: extractTrace(event.metadata), attributes: { 'notify.tenant': event.metadata.tenantId } }, () => this.slice(event));
+  }
+
+  private async slice(event: RecordedEvent<NotificationRequested>): Promise<void> {
     const tenantId = event.metadata.tenantId;
     const request = event.data;
     const stream = streams.notification(tenantId, request.notificationId);
@@ -123,8 +129,11 @@ export class Planner {
     if (state.status !== 'Requested') return;
     const { partitions } = this.deps.config;
     const job: SliceJob = { kind: 'slice', tenantId, notificationId: request.notificationId, requestedPosition: event.position, requestedAt: request.requestedAt, deadline: request.deadline, target: request.target };
-    const messages: OutgoingMessage[] = Array.from({ length: partitions }, (_, partition) => ({ partition, key: request.notificationId, value: job }));
-    await this.deps.bus.publish(DELIVERY_TOPIC, messages);
+    await inSpan('bus.publish', { kind: SpanKind.PRODUCER, attributes: { 'messaging.destination.name': DELIVERY_TOPIC } }, async () => {
+      const headers = injectTrace();
+      const messages: OutgoingMessage[] = Array.from({ length: partitions }, (_, partition) => ({ partition, key: request.notificationId, value: job, headers }));
+      await this.deps.bus.publish(DELIVERY_TOPIC, messages);
+    });
     this.deps.metrics?.notificationsSliced.inc({ tenant: tenantId });
     failpoint('planner:after-publish');
     await handleCommand(this.deps.eventStore, stream, notificationDecider,

@@ -1,3 +1,4 @@
+import { inSpan, SpanKind } from '#platform/tracing';
 import { userKeyId } from '#schema/streams';
 import { failpoint } from '#platform/failpoints';
 import { USERS, userDocId, type UserDocument } from '#projections/users/document';
@@ -125,7 +126,10 @@ export class Sender {
     });
     let result;
     try {
-      result = await this.deps.router.send(tenantId, channel, live.map((o) => o.message));
+      const trace = live[0]?.item.notification.trace;
+      const send = () => this.deps.router.send(tenantId, channel, live.map((o) => o.message));
+      // One span per provider call, in the trace of its first delivery's send (a call may carry several sends).
+      result = trace ? await inSpan('provider.send', { parent: trace, kind: SpanKind.CLIENT, attributes: { 'notify.tenant': tenantId, 'notify.channel': channel, 'notify.deliveries': live.length } }, send) : await send();
     } catch (e) {
       result = { sent: [], unsent: live.map((o) => o.message), waitMs: 100 };
       this.deps.logger.error({ err: e, channel }, 'router failed');

@@ -1,3 +1,4 @@
+import { inSpan } from '#platform/tracing';
 import type { ChannelCounts, DeliveryRef, DeliverySlicePlanned } from '#schema/events';
 import { streams } from '#schema/streams';
 import { partitionOf, shardsOf } from '#schema/sharding';
@@ -55,6 +56,11 @@ export class SlicePlanner {
 
   /** Plans the slice's next page and queues it; puts the slice back while pages remain. */
   async plan(slice: Slice): Promise<void> {
+    if (!slice.notification.trace) return this.planPage(slice);
+    return inSpan('delivery.plan-page', { parent: slice.notification.trace, attributes: { 'notify.tenant': slice.job.tenantId, 'messaging.destination.partition.id': String(slice.partition) } }, () => this.planPage(slice));
+  }
+
+  private async planPage(slice: Slice): Promise<void> {
     const { job, notification } = slice;
     if (!this.deps.ownership.owns(slice.partition)) return;
     // One catch-up per slice: the read models then hold every change accepted before the request;

@@ -22,6 +22,19 @@ export function jobBusContract(adapterName: string, open: () => Promise<{ bus: J
     afterAll(async () => cleanup());
     const topic = () => `t-${randomUUID().slice(0, 8)}`;
 
+    it('carries message headers (trace context) to the consumer', async () => {
+      const t = topic();
+      await bus.ensureTopic(t, 1);
+      const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+      await bus.publish(t, [{ partition: 0, key: 'a', value: { i: 1 }, headers: { traceparent } }, { partition: 0, key: 'b', value: { i: 2 } }]);
+      const seen: BusMessage[] = [];
+      const consumer = await bus.consume({ topic: t, group: 'headers', handler: async (m) => void seen.push(...m) });
+      await until(() => seen.length === 2);
+      expect(seen[0]!.headers).toEqual({ traceparent });
+      expect(seen[1]!.headers ?? {}).toEqual({});
+      await consumer.stop();
+    });
+
     it('reports per partition what a group has not committed (consumer lag)', async () => {
       const t = topic();
       await bus.ensureTopic(t, 2);

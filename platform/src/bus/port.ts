@@ -3,9 +3,10 @@
  * shares the partitions among its members, and a member commits, per partition, the offset up
  * to which it is done. After a crash, messages after the last commit are delivered again.
  */
-export type OutgoingMessage = Readonly<{ partition: number; key: string; value: unknown }>;
+/** `headers`: small string metadata beside the value (W3C trace context: Kafka headers on Kafka). */
+export type OutgoingMessage = Readonly<{ partition: number; key: string; value: unknown; headers?: Readonly<Record<string, string>> }>;
 
-export type BusMessage = Readonly<{ topic: string; partition: number; offset: number; key: string; value: unknown }>;
+export type BusMessage = Readonly<{ topic: string; partition: number; offset: number; key: string; value: unknown; headers?: Readonly<Record<string, string>> }>;
 
 export type ConsumeOptions = Readonly<{
   topic: string;

@@ -21,13 +21,17 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
     CREATE TABLE IF NOT EXISTS committed (topic TEXT NOT NULL, grp TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (topic, grp, partition)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS heads (topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (topic, partition)) WITHOUT ROWID;
   `);
+  // Headers (trace context) came after the first files: added to a file that lacks them.
+  if (!(db.prepare("SELECT name FROM pragma_table_info('messages')").all() as { name: string }[]).some((c) => c.name === 'headers')) {
+    db.exec('ALTER TABLE messages ADD COLUMN headers TEXT');
+  }
   const getTopic = db.prepare<[string], { partitions: number }>('SELECT partitions FROM topics WHERE topic = ?');
   const putTopic = db.prepare('INSERT OR IGNORE INTO topics (topic, partitions) VALUES (?, ?)');
   const getHead = db.prepare<[string, number], { offset: number }>('SELECT offset FROM heads WHERE topic = ? AND partition = ?');
   const putHead = db.prepare('INSERT INTO heads (topic, partition, offset) VALUES (?, ?, ?) ON CONFLICT (topic, partition) DO UPDATE SET offset = excluded.offset');
-  const insert = db.prepare('INSERT INTO messages (topic, partition, offset, key, value) VALUES (?, ?, ?, ?, ?)');
-  const read = db.prepare<[string, number, number, number], { offset: number; key: string; value: string }>(
-    'SELECT offset, key, value FROM messages WHERE topic = ? AND partition = ? AND offset > ? ORDER BY offset LIMIT ?',
+  const insert = db.prepare('INSERT INTO messages (topic, partition, offset, key, value, headers) VALUES (?, ?, ?, ?, ?, ?)');
+  const read = db.prepare<[string, number, number, number], { offset: number; key: string; value: string; headers: string | null }>(
+    'SELECT offset, key, value, headers FROM messages WHERE topic = ? AND partition = ? AND offset > ? ORDER BY offset LIMIT ?',
   );
   const getCommitted = db.prepare<[string, string, number], { offset: number }>('SELECT offset FROM committed WHERE topic = ? AND grp = ? AND partition = ?');
   const putCommitted = db.prepare(
@@ -51,7 +55,7 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
       if (!Number.isInteger(m.partition) || m.partition < 0 || m.partition >= partitions) throw new Error(`partition ${m.partition} is out of range for ${topic} (${partitions} partitions)`);
       const offset = (heads.get(m.partition) ?? getHead.get(topic, m.partition)?.offset ?? -1) + 1;
       heads.set(m.partition, offset);
-      insert.run(topic, m.partition, offset, m.key, JSON.stringify(m.value));
+      insert.run(topic, m.partition, offset, m.key, JSON.stringify(m.value), m.headers ? JSON.stringify(m.headers) : null);
     }
     for (const [p, o] of heads) putHead.run(topic, p, o);
   });
@@ -93,7 +97,7 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
             for (const p of all) {
               const rows = read.all(o.topic, p, position[p]!, maxBatch);
               if (rows.length === 0) continue;
-              const batch: BusMessage[] = rows.map((r) => ({ topic: o.topic, partition: p, offset: r.offset, key: r.key, value: JSON.parse(r.value) }));
+              const batch: BusMessage[] = rows.map((r) => ({ topic: o.topic, partition: p, offset: r.offset, key: r.key, value: JSON.parse(r.value), ...(r.headers ? { headers: JSON.parse(r.headers) as Record<string, string> } : {}) }));
               position[p] = rows[rows.length - 1]!.offset;
               delivered += rows.length;
               await o.handler(batch);
