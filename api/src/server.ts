@@ -18,7 +18,7 @@ import {
   type ValidationRule,
 } from 'graphql';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CloseCode, handleProtocols, makeServer, type Context as WsContext } from 'graphql-ws';
+import { CloseCode, handleProtocols, makeServer, type Context as WsContext, type SubscribePayload } from 'graphql-ws';
 import { isDomainError } from '#schema/errors';
 import { currentRequestId, withLogContext, type Logger } from '#platform/logger';
 import { describeActiveSpan, extractTrace, inSpan, SpanKind } from '#platform/tracing';
@@ -228,6 +228,60 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
     throw e;
   };
 
+  type Seen = { label: string; name: string | null; tenantId: string | null };
+  const subscribe = async (ctx: WsContext<Record<string, unknown>, { socket: WebSocket }>, id: string, payload: SubscribePayload, seen: Seen): Promise<ExecutionArgs | readonly GraphQLError[]> => {
+    const entry = sockets.get(ctx.extra.socket);
+    if (!entry?.identity) return [requestError('the connection is not authenticated', 'UNAUTHENTICATED', {}, 401)];
+    // The key is checked again for every operation: a revoked key stops here.
+    let context: Ctx;
+    try {
+      context = await options.wsContext(ctx.connectionParams);
+    } catch (e) {
+      const errors = asErrors(e);
+      if (errors[0]?.extensions?.['code'] === 'UNAUTHENTICATED' || (isDomainError(e) && e.code === 'UNAUTHENTICATED')) close(entry, WS_CLOSE.revoked, 'API key invalid or revoked');
+      return errors;
+    }
+    entry.ctx = context;
+    seen.tenantId = options.identify(context).tenantId;
+    let document: DocumentNode;
+    try {
+      document = parse(payload.query, { maxTokens: limits.maxTokens });
+    } catch (e) {
+      return [withCode(e as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
+    }
+    const errors = validate(schema, document, wsRules);
+    if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+    try {
+      const operation = selectOperation(document, payload.operationName);
+      seen.label = operationLabel(operation);
+      seen.name = operation.name?.value ?? seen.name;
+      if (operation.operation !== 'subscription') {
+        return [requestError(`only subscriptions run over WebSocket; send ${operation.operation === 'mutation' ? 'mutations' : 'queries'} as HTTP POST to /graphql`, 'BAD_REQUEST')];
+      }
+      checkCost(schema, document, payload.variables, payload.operationName, limits.maxCost, costContext);
+      await options.beforeExecute?.(context, operation, document);
+    } catch (e) {
+      return asErrors(e);
+    }
+    // Counted and admitted in one synchronous step: subscribes of one burst cannot all pass.
+    const ws = options.ws;
+    const identity = entry.identity;
+    if (subscriptionsOf(entriesOf((i) => i.key === identity.key)) >= ws.maxSubscriptionsPerKey) {
+      return [requestError(`too many subscriptions for this API key (limit ${ws.maxSubscriptionsPerKey}); complete some first`, 'RATE_LIMITED')];
+    }
+    if (identity.tenantId !== null && subscriptionsOf(entriesOf((i) => i.tenantId === identity.tenantId)) >= ws.maxSubscriptionsPerTenant) {
+      return [requestError(`too many subscriptions for this tenant (limit ${ws.maxSubscriptionsPerTenant}); complete some first`, 'RATE_LIMITED')];
+    }
+    entry.admitted.add(id);
+    return {
+      schema,
+      document,
+      contextValue: context,
+      variableValues: payload.variables ?? null,
+      operationName: payload.operationName ?? null,
+    };
+  };
+
   const graphqlWs = makeServer<Record<string, unknown>, { socket: WebSocket }>({
     schema,
     onConnect: async (ctx) => {
@@ -264,54 +318,15 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
       entry.timers.push(lifetime);
       return true;
     },
+    // One access line per subscribe, admitted or refused, like an HTTP operation's.
     onSubscribe: async (ctx, id, payload): Promise<ExecutionArgs | readonly GraphQLError[]> => {
-      const entry = sockets.get(ctx.extra.socket);
-      if (!entry?.identity) return [requestError('the connection is not authenticated', 'UNAUTHENTICATED', {}, 401)];
-      // The key is checked again for every operation: a revoked key stops here.
-      let context: Ctx;
-      try {
-        context = await options.wsContext(ctx.connectionParams);
-      } catch (e) {
-        const errors = asErrors(e);
-        if (errors[0]?.extensions?.['code'] === 'UNAUTHENTICATED' || (isDomainError(e) && e.code === 'UNAUTHENTICATED')) close(entry, WS_CLOSE.revoked, 'API key invalid or revoked');
-        return errors;
-      }
-      entry.ctx = context;
-      let document: DocumentNode;
-      try {
-        document = parse(payload.query, { maxTokens: limits.maxTokens });
-      } catch (e) {
-        return [withCode(e as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
-      }
-      const errors = validate(schema, document, wsRules);
-      if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
-      try {
-        const operation = selectOperation(document, payload.operationName);
-        if (operation.operation !== 'subscription') {
-          return [requestError(`only subscriptions run over WebSocket; send ${operation.operation === 'mutation' ? 'mutations' : 'queries'} as HTTP POST to /graphql`, 'BAD_REQUEST')];
-        }
-        checkCost(schema, document, payload.variables, payload.operationName, limits.maxCost, costContext);
-        await options.beforeExecute?.(context, operation, document);
-      } catch (e) {
-        return asErrors(e);
-      }
-      // Counted and admitted in one synchronous step: subscribes of one burst cannot all pass.
-      const ws = options.ws;
-      const identity = entry.identity;
-      if (subscriptionsOf(entriesOf((i) => i.key === identity.key)) >= ws.maxSubscriptionsPerKey) {
-        return [requestError(`too many subscriptions for this API key (limit ${ws.maxSubscriptionsPerKey}); complete some first`, 'RATE_LIMITED')];
-      }
-      if (identity.tenantId !== null && subscriptionsOf(entriesOf((i) => i.tenantId === identity.tenantId)) >= ws.maxSubscriptionsPerTenant) {
-        return [requestError(`too many subscriptions for this tenant (limit ${ws.maxSubscriptionsPerTenant}); complete some first`, 'RATE_LIMITED')];
-      }
-      entry.admitted.add(id);
-      return {
-        schema,
-        document,
-        contextValue: context,
-        variableValues: payload.variables ?? null,
-        operationName: payload.operationName ?? null,
-      };
+      const started = performance.now();
+      const requestId = ulid();
+      const seen: Seen = { label: 'unknown', name: nameOf(payload.operationName), tenantId: null };
+      const result = await withLogContext({ requestId }, () => subscribe(ctx, id, payload, seen));
+      const code = Array.isArray(result) ? String((result as readonly GraphQLError[])[0]?.extensions?.['code'] ?? 'BAD_REQUEST') : null;
+      options.onOperation?.({ requestId, transport: 'ws', operation: seen.label, operationName: seen.name, tenantId: seen.tenantId, status: code ? 400 : 200, code, durationMs: performance.now() - started });
+      return result;
     },
     onComplete: (ctx, id) => {
       sockets.get(ctx.extra.socket)?.admitted.delete(id);

@@ -78,6 +78,20 @@ describe('the ops port of the embedded default (every role in one process)', () 
     expect(events.find((e) => e.type === 'GroupCreated' && e.metadata.requestId === 'req-ops-43')).toBeDefined();
   });
 
+  it('writes an access line for each WebSocket subscribe too, and counts it', async () => {
+    const client = h.ws(admin);
+    const events = client.iterate({ query: 'subscription Watch { deliveryEvents { type } }' });
+    const first = events.next();
+    await until(async () => logLines.some((l) => l.includes('"transport":"ws"')), 5_000, 'the subscribe\'s access line');
+    const line = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'graphql' && l['transport'] === 'ws')!;
+    expect(line).toMatchObject({ operation: 'subscription.deliveryEvents', operationName: 'Watch', tenantId: 'acme', code: null });
+    expect(line['requestId']).toMatch(/^[0-9A-Z]{26}$/);
+    expect(series(await scrape(), 'notify_graphql_requests_total', { operation: 'subscription.deliveryEvents', outcome: 'ok', transport: 'ws' })).toBe(1);
+    await events.return?.();
+    void first.catch(() => undefined);
+    await client.dispose();
+  });
+
   it('GraphQL request metrics move by operation and outcome', async () => {
     const before = await scrape();
     await h.gql(admin, '{ groups { nodes { groupId } } }');
