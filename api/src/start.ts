@@ -1,7 +1,6 @@
-import type http from 'node:http';
 import type { OperationDefinitionNode } from 'graphql';
 import { isDomainError } from '#schema/errors';
-import type { Logger } from '#platform/logger';
+import { currentRequestId, type Logger } from '#platform/logger';
 import { ulid } from '#platform/ids';
 import type { Subscription } from '#platform/event-store/port';
 import { authenticate, type Principal } from './auth';
@@ -59,7 +58,8 @@ export const startApi = async (options: ApiOptions): Promise<RunningServer> => {
     limits: options.limits,
     ws: options.ws,
     httpContext: (req, requestId) => context(req.headers.authorization, requestId),
-    wsContext: (params) => context(params?.['authorization'] ?? params?.['Authorization'], ulid()),
+    // A subscribe runs in its access line's log context: the same request id.
+    wsContext: (params) => context(params?.['authorization'] ?? params?.['Authorization'], currentRequestId() ?? ulid()),
     identify: (ctx) => ({ key: keyRef(ctx.principal), tenantId: ctx.principal.kind === 'tenant' ? ctx.principal.tenantId : null }),
     beforeExecute: async (ctx, operation: OperationDefinitionNode, document) => {
       if (operation.operation !== 'mutation') return;
