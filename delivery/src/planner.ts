@@ -130,8 +130,10 @@ export class Planner {
     const { partitions } = this.deps.config;
     const job: SliceJob = { kind: 'slice', tenantId, notificationId: request.notificationId, requestedPosition: event.position, requestedAt: request.requestedAt, deadline: request.deadline, target: request.target };
     await inSpan('bus.publish', { kind: SpanKind.PRODUCER, attributes: { 'messaging.destination.name': DELIVERY_TOPIC } }, async () => {
+      // Headers only while tracing: without them the worker adds no span of its own.
       const headers = injectTrace();
-      const messages: OutgoingMessage[] = Array.from({ length: partitions }, (_, partition) => ({ partition, key: request.notificationId, value: job, headers }));
+      const traced = headers['traceparent'] ? { headers } : {};
+      const messages: OutgoingMessage[] = Array.from({ length: partitions }, (_, partition) => ({ partition, key: request.notificationId, value: job, ...traced }));
       await this.deps.bus.publish(DELIVERY_TOPIC, messages);
     });
     this.deps.metrics?.notificationsSliced.inc({ tenant: tenantId });

@@ -127,7 +127,7 @@ export class Intake {
       }
       const message = commits.track(m.partition, m.offset, 1);
       const notification = await this.deps.states.get(job, m.partition);
-      if (m.headers) notification.trace = extractTrace(m.headers);
+      if (m.headers?.['traceparent']) notification.trace = extractTrace(m.headers);
       const slice: Slice = { key, job, partition: m.partition, deadline: Date.parse(job.deadline), seq: planner.nextSeq(), message, notification, caughtUp: false };
       this.slices.set(key, slice);
       planner.resume(slice);
