@@ -282,6 +282,12 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
       rateLimits: { ...config.api.rateLimits, backend: rateLimitCounters.backend },
       routes: [
         receiptRoute(createReceiptIntake({ commands, cipher, logger }), () => config.publicUrl),
+        // What the api readiness check calls: the API's own port takes connections and answers.
+        (req, res) => {
+          if (req.url !== '/livez') return false;
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+          return true;
+        },
         // Kept for load balancers that probe the API's own port: the ops port's readiness.
         async (req, res) => {
           if (req.url !== '/healthz') return false;
@@ -293,6 +299,14 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
       registry,
     });
     stops.unshift(() => server!.stop());
+    const apiLivez = server.url.replace(/\/graphql$/, '/livez');
+    wiring.checks.push({
+      name: 'api',
+      check: async () => {
+        const res = await fetch(apiLivez, { signal: AbortSignal.timeout(config.ops.readinessTimeoutMs) });
+        if (res.status !== 200) throw new Error(`the API answered ${res.status}`);
+      },
+    });
     // Without PUBLIC_URL, receipts of this process's own sends come back to where it listens.
     publicUrl ??= server.url.replace(/\/graphql$/, '');
   }

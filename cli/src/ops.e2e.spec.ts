@@ -53,7 +53,7 @@ describe('the ops port of the embedded default (every role in one process)', () 
     expect(ready.status).toBe(200);
     const body = (await ready.json()) as { status: string; checks: Record<string, { ok: boolean }>; components: Record<string, unknown> };
     expect(body.status).toBe('ready');
-    expect(Object.keys(body.checks).sort()).toEqual(['bus', 'event-store', 'key-vault', 'read-store']);
+    expect(Object.keys(body.checks).sort()).toEqual(['api', 'bus', 'event-store', 'key-vault', 'read-store']);
     expect(Object.keys(body.components)).toEqual(expect.arrayContaining(['projections:audience', 'planner', 'expiry', 'live-hub']));
     expect((await fetch(`${ops()}/nope`)).status).toBe(404);
     // The API's own port keeps /healthz for load balancers; metrics are on the ops port only.
