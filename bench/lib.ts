@@ -216,7 +216,7 @@ export const deploy = async (options: Readonly<{ dir: string; masterKey: string;
   const run = `bench${randomBytes(4).toString('hex')}`;
   const dataDir = path.join(options.dir, `data-${options.tag ?? run}`);
   fs.mkdirSync(dataDir, { recursive: true });
-  const env: Record<string, string> = { DATA_DIR: dataDir, MASTER_KEY: options.masterKey, SANDBOX_FILE: options.sandboxFile, LOG_LEVEL: 'warn', PORT: '0', WRITE_OPERATOR_KEY_FILE: 'true',
+  const env: Record<string, string> = { DATA_DIR: dataDir, MASTER_KEY: options.masterKey, SANDBOX_FILE: options.sandboxFile, LOG_LEVEL: 'warn', PORT: '0', OPS_PORT: '0', WRITE_OPERATOR_KEY_FILE: 'true',
     // The API's per-tenant and per-key request limits are off: the benchmarks measure capacity, not the limits.
     RATE_LIMIT_TENANT_REQUESTS: '0', RATE_LIMIT_KEY_REQUESTS: '0', RATE_LIMIT_TENANT_SENDS: '0', RATE_LIMIT_KEY_SENDS: '0',
     ...(options.env ?? {}) };

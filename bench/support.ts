@@ -40,7 +40,7 @@ export const startService = async (env: Record<string, string> = {}): Promise<Se
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'notify-bench-'));
   const main = path.resolve(__dirname, '../cli/src/main.js');
   const child = spawn(process.execPath, [main, 'start'], {
-    env: { ...process.env, PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, PORT: '0', OPS_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

@@ -17,6 +17,8 @@ export const openRateLimitBackend = async (
       : a.readStore === 'mongodb' && a.mongodbUrl ? 'mongodb' : 'memory';
   if (kind === 'postgres') {
     const pool = new pg.Pool({ connectionString: a.postgresUrl!, max: 4 });
+    // An idle connection PostgreSQL dropped is an 'error' event: unhandled, it would end the process.
+    pool.on('error', () => undefined);
     return { backend: { kind, pool }, close: () => pool.end() };
   }
   if (kind === 'mongodb') {

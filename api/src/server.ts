@@ -18,9 +18,11 @@ import {
   type ValidationRule,
 } from 'graphql';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CloseCode, handleProtocols, makeServer, type Context as WsContext } from 'graphql-ws';
+import { CloseCode, handleProtocols, makeServer, type Context as WsContext, type SubscribePayload } from 'graphql-ws';
 import { isDomainError } from '#schema/errors';
-import type { Logger } from '#platform/logger';
+import { currentRequestId, withLogContext, type Logger } from '#platform/logger';
+import { describeActiveSpan, extractTrace, inSpan, SpanKind } from '#platform/tracing';
+import { ulid } from '#platform/ids';
 import { Lanes } from './lanes';
 import type { ApiSettings } from '#platform/config';
 import { aliasAndDirectiveLimit, checkCost, depthLimit, mutationFieldLimit, requestError, selectOperation } from './limits';
@@ -43,7 +45,7 @@ export type GraphQLServerOptions<Ctx extends BaseContext> = Readonly<{
   limits: RequestLimits;
   ws: WebSocketLimits;
   /** Builds the context of one HTTP request (authenticated, admitted by the rate limits); throw a GraphQLError to refuse it. */
-  httpContext: (req: http.IncomingMessage) => Promise<Ctx>;
+  httpContext: (req: http.IncomingMessage, requestId: string) => Promise<Ctx>;
   /**
    * Builds the context of one WebSocket operation from the connection params: called at connect
    * and again for every subscribe, so a revoked key stops at its next operation.
@@ -56,7 +58,42 @@ export type GraphQLServerOptions<Ctx extends BaseContext> = Readonly<{
   watchRevocations?: (onRevoked: (key: string) => void) => Promise<() => Promise<void>>;
   /** Extra HTTP routes (health, metrics); return true when handled. */
   routes?: readonly Route[];
+  /** Called once per GraphQL operation that got an answer (HTTP) or was refused or started (WebSocket): access log, metrics. */
+  onOperation?: (record: OperationRecord) => void;
 }>;
+
+/** One GraphQL operation as the access log and the metrics see it: ids, names and codes only. */
+export type OperationRecord = Readonly<{
+  requestId: string;
+  transport: 'http' | 'ws';
+  /** `<type>.<first root field>` (bounded by the schema), or `unknown` when it never parsed. */
+  operation: string;
+  /** The client's operation name, when it gave a valid one. */
+  operationName: string | null;
+  tenantId: string | null;
+  status: number;
+  /** The first error's code, null when it succeeded. */
+  code: string | null;
+  durationMs: number;
+}>;
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const NAME = /^[_A-Za-z][_0-9A-Za-z]{0,99}$/;
+
+/** The caller's `x-request-id` when it is a sane token, else a new one; echoed in the response. */
+export const requestIdOf = (req: http.IncomingMessage, make: () => string): string => {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : make();
+};
+
+/** The metric label of an operation: its type and first root field, which the schema bounds. */
+export const operationLabel = (operation: OperationDefinitionNode | null | undefined): string => {
+  if (!operation) return 'unknown';
+  const first = operation.selectionSet.selections.find((s) => s.kind === 'Field');
+  return `${operation.operation}.${first && first.kind === 'Field' ? first.name.value : 'unknown'}`;
+};
+
+const nameOf = (name: unknown): string | null => (typeof name === 'string' && NAME.test(name) ? name : null);
 
 export type RunningServer = Readonly<{ url: string; wsUrl: string; port: number; stop: () => Promise<void> }>;
 
@@ -191,6 +228,60 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
     throw e;
   };
 
+  type Seen = { label: string; name: string | null; tenantId: string | null };
+  const subscribe = async (ctx: WsContext<Record<string, unknown>, { socket: WebSocket }>, id: string, payload: SubscribePayload, seen: Seen): Promise<ExecutionArgs | readonly GraphQLError[]> => {
+    const entry = sockets.get(ctx.extra.socket);
+    if (!entry?.identity) return [requestError('the connection is not authenticated', 'UNAUTHENTICATED', {}, 401)];
+    // The key is checked again for every operation: a revoked key stops here.
+    let context: Ctx;
+    try {
+      context = await options.wsContext(ctx.connectionParams);
+    } catch (e) {
+      const errors = asErrors(e);
+      if (errors[0]?.extensions?.['code'] === 'UNAUTHENTICATED' || (isDomainError(e) && e.code === 'UNAUTHENTICATED')) close(entry, WS_CLOSE.revoked, 'API key invalid or revoked');
+      return errors;
+    }
+    entry.ctx = context;
+    seen.tenantId = options.identify(context).tenantId;
+    let document: DocumentNode;
+    try {
+      document = parse(payload.query, { maxTokens: limits.maxTokens });
+    } catch (e) {
+      return [withCode(e as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
+    }
+    const errors = validate(schema, document, wsRules);
+    if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+    try {
+      const operation = selectOperation(document, payload.operationName);
+      seen.label = operationLabel(operation);
+      seen.name = operation.name?.value ?? seen.name;
+      if (operation.operation !== 'subscription') {
+        return [requestError(`only subscriptions run over WebSocket; send ${operation.operation === 'mutation' ? 'mutations' : 'queries'} as HTTP POST to /graphql`, 'BAD_REQUEST')];
+      }
+      checkCost(schema, document, payload.variables, payload.operationName, limits.maxCost, costContext);
+      await options.beforeExecute?.(context, operation, document);
+    } catch (e) {
+      return asErrors(e);
+    }
+    // Counted and admitted in one synchronous step: subscribes of one burst cannot all pass.
+    const ws = options.ws;
+    const identity = entry.identity;
+    if (subscriptionsOf(entriesOf((i) => i.key === identity.key)) >= ws.maxSubscriptionsPerKey) {
+      return [requestError(`too many subscriptions for this API key (limit ${ws.maxSubscriptionsPerKey}); complete some first`, 'RATE_LIMITED')];
+    }
+    if (identity.tenantId !== null && subscriptionsOf(entriesOf((i) => i.tenantId === identity.tenantId)) >= ws.maxSubscriptionsPerTenant) {
+      return [requestError(`too many subscriptions for this tenant (limit ${ws.maxSubscriptionsPerTenant}); complete some first`, 'RATE_LIMITED')];
+    }
+    entry.admitted.add(id);
+    return {
+      schema,
+      document,
+      contextValue: context,
+      variableValues: payload.variables ?? null,
+      operationName: payload.operationName ?? null,
+    };
+  };
+
   const graphqlWs = makeServer<Record<string, unknown>, { socket: WebSocket }>({
     schema,
     onConnect: async (ctx) => {
@@ -227,54 +318,15 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
       entry.timers.push(lifetime);
       return true;
     },
+    // One access line per subscribe, admitted or refused, like an HTTP operation's.
     onSubscribe: async (ctx, id, payload): Promise<ExecutionArgs | readonly GraphQLError[]> => {
-      const entry = sockets.get(ctx.extra.socket);
-      if (!entry?.identity) return [requestError('the connection is not authenticated', 'UNAUTHENTICATED', {}, 401)];
-      // The key is checked again for every operation: a revoked key stops here.
-      let context: Ctx;
-      try {
-        context = await options.wsContext(ctx.connectionParams);
-      } catch (e) {
-        const errors = asErrors(e);
-        if (errors[0]?.extensions?.['code'] === 'UNAUTHENTICATED' || (isDomainError(e) && e.code === 'UNAUTHENTICATED')) close(entry, WS_CLOSE.revoked, 'API key invalid or revoked');
-        return errors;
-      }
-      entry.ctx = context;
-      let document: DocumentNode;
-      try {
-        document = parse(payload.query, { maxTokens: limits.maxTokens });
-      } catch (e) {
-        return [withCode(e as GraphQLError, 'GRAPHQL_PARSE_FAILED')];
-      }
-      const errors = validate(schema, document, wsRules);
-      if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
-      try {
-        const operation = selectOperation(document, payload.operationName);
-        if (operation.operation !== 'subscription') {
-          return [requestError(`only subscriptions run over WebSocket; send ${operation.operation === 'mutation' ? 'mutations' : 'queries'} as HTTP POST to /graphql`, 'BAD_REQUEST')];
-        }
-        checkCost(schema, document, payload.variables, payload.operationName, limits.maxCost, costContext);
-        await options.beforeExecute?.(context, operation, document);
-      } catch (e) {
-        return asErrors(e);
-      }
-      // Counted and admitted in one synchronous step: subscribes of one burst cannot all pass.
-      const ws = options.ws;
-      const identity = entry.identity;
-      if (subscriptionsOf(entriesOf((i) => i.key === identity.key)) >= ws.maxSubscriptionsPerKey) {
-        return [requestError(`too many subscriptions for this API key (limit ${ws.maxSubscriptionsPerKey}); complete some first`, 'RATE_LIMITED')];
-      }
-      if (identity.tenantId !== null && subscriptionsOf(entriesOf((i) => i.tenantId === identity.tenantId)) >= ws.maxSubscriptionsPerTenant) {
-        return [requestError(`too many subscriptions for this tenant (limit ${ws.maxSubscriptionsPerTenant}); complete some first`, 'RATE_LIMITED')];
-      }
-      entry.admitted.add(id);
-      return {
-        schema,
-        document,
-        contextValue: context,
-        variableValues: payload.variables ?? null,
-        operationName: payload.operationName ?? null,
-      };
+      const started = performance.now();
+      const requestId = ulid();
+      const seen: Seen = { label: 'unknown', name: nameOf(payload.operationName), tenantId: null };
+      const result = await withLogContext({ requestId }, () => subscribe(ctx, id, payload, seen));
+      const code = Array.isArray(result) ? String((result as readonly GraphQLError[])[0]?.extensions?.['code'] ?? 'BAD_REQUEST') : null;
+      options.onOperation?.({ requestId, transport: 'ws', operation: seen.label, operationName: seen.name, tenantId: seen.tenantId, status: code ? 400 : 200, code, durationMs: performance.now() - started });
+      return result;
     },
     onComplete: (ctx, id) => {
       sockets.get(ctx.extra.socket)?.admitted.delete(id);
@@ -363,9 +415,32 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
           };
         },
         async requestDidStart() {
+          const started = performance.now();
+          let label = 'unknown';
+          let name: string | null = null;
           return {
+            async willSendResponse({ response, request, contextValue, errors }) {
+              describeActiveSpan(`graphql ${label}`, { 'graphql.operation.name': label, 'notify.request_id': currentRequestId() ?? '' });
+              if (!options.onOperation) return;
+              const body = response.body;
+              const first = (body.kind === 'single' ? body.singleResult.errors?.[0] : undefined) ?? errors?.[0];
+              const code = first ? String((first.extensions?.['code'] as string | undefined) ?? 'INTERNAL_SERVER_ERROR') : null;
+              const ctx = contextValue as Ctx | undefined;
+              options.onOperation({
+                requestId: currentRequestId() ?? 'unknown',
+                transport: 'http',
+                operation: label,
+                operationName: name ?? nameOf(request.operationName),
+                tenantId: ctx ? options.identify(ctx).tenantId : null,
+                status: response.http.status ?? 200,
+                code,
+                durationMs: performance.now() - started,
+              });
+            },
             async didResolveOperation({ request, document, contextValue }: GraphQLRequestContextDidResolveOperation<Ctx>) {
               const operation = selectOperation(document, request.operationName);
+              label = operationLabel(operation);
+              name = operation.name?.value ?? null;
               if (operation.operation === 'subscription') {
                 throw requestError('subscriptions run over WebSocket (graphql-ws) at this URL, not over HTTP', 'BAD_REQUEST');
               }
@@ -380,7 +455,9 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
   await apollo.start();
 
   httpServer.on('request', (req, res) => {
-    void (async () => {
+    const requestId = requestIdOf(req, ulid);
+    res.setHeader('x-request-id', requestId);
+    void withLogContext({ requestId }, () => inSpan('http', { parent: extractTrace(req.headers), kind: SpanKind.SERVER }, async () => {
       try {
         for (const route of options.routes ?? []) if (await route(req, res)) return;
         const url = new URL(req.url ?? '/', 'http://localhost');
@@ -417,15 +494,23 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
         let release: (() => void) | null = null;
         if (!browsing) {
           // Authenticated and admitted first, then queued in the tenant's own lane.
+          const started = performance.now();
           try {
-            context = await options.httpContext(req);
+            context = await options.httpContext(req, requestId);
             const identity = options.identify(context);
             release = await lanes.acquire(identity.tenantId ?? identity.key);
           } catch (e) {
             if (!(e instanceof GraphQLError)) throw e;
             const http = (e.extensions?.['http'] ?? {}) as { status?: number; headers?: Map<string, string> };
+            const formatted = format(e.toJSON(), e);
             res.writeHead(http.status ?? 400, { 'content-type': 'application/json', ...Object.fromEntries(http.headers ?? []) });
-            res.end(JSON.stringify({ errors: [format(e.toJSON(), e)] }));
+            res.end(JSON.stringify({ errors: [formatted] }));
+            // Refused before the operation was parsed (authentication, rate limits, the tenant's queue).
+            options.onOperation?.({
+              requestId, transport: 'http', operation: 'unknown', operationName: nameOf((body as { operationName?: unknown } | null)?.operationName),
+              tenantId: context ? options.identify(context).tenantId : null, status: http.status ?? 400,
+              code: String(formatted.extensions?.['code'] ?? 'BAD_REQUEST'), durationMs: performance.now() - started,
+            });
             return;
           }
         }
@@ -433,7 +518,7 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
         try {
           response = await apollo.executeHTTPGraphQLRequest({
             httpGraphQLRequest,
-            context: () => (context ? Promise.resolve(context) : options.httpContext(req)),
+            context: () => (context ? Promise.resolve(context) : options.httpContext(req, requestId)),
           });
         } finally {
           release?.();
@@ -449,7 +534,7 @@ export const startGraphQLServer = async <Ctx extends BaseContext>(options: Graph
         logger.error({ err: e }, 'http handler failed');
         jsonError(res, 500, 'internal error', 'INTERNAL_SERVER_ERROR');
       }
-    })();
+    }));
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -1,7 +1,6 @@
-import type http from 'node:http';
 import type { OperationDefinitionNode } from 'graphql';
 import { isDomainError } from '#schema/errors';
-import type { Logger } from '#platform/logger';
+import { currentRequestId, type Logger } from '#platform/logger';
 import { ulid } from '#platform/ids';
 import type { Subscription } from '#platform/event-store/port';
 import { authenticate, type Principal } from './auth';
@@ -10,6 +9,8 @@ import { apiSchema } from './schema';
 import { httpError, startGraphQLServer, type RequestLimits, type Route, type RunningServer, type WebSocketLimits } from './server';
 import { RateLimits, TenantLimitOverrides, type RateLimitBackend, type RateLimitValues } from './rate-limits';
 import { countRootFields } from './operations';
+import { observeOperations } from './observe';
+import type { Registry } from 'prom-client';
 
 export type ApiOptions = Readonly<{
   services: Services;
@@ -21,14 +22,9 @@ export type ApiOptions = Readonly<{
   rateLimits: RateLimitValues & Readonly<{ backend: RateLimitBackend }>;
   /** Extra HTTP routes on the same port (health, metrics). */
   routes?: readonly Route[];
+  /** Where the request metrics go (the process's registry); absent: none kept. */
+  registry?: Registry;
 }>;
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-
-const requestIdOf = (req: http.IncomingMessage): string => {
-  const given = req.headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : ulid();
-};
 
 /** The key a principal authenticated with, as the revocation events name it. */
 export const keyRef = (p: Principal): string => (p.kind === 'operator' ? `operator.${p.keyId}` : `${p.tenantId}.${p.keyId}`);
@@ -61,8 +57,9 @@ export const startApi = async (options: ApiOptions): Promise<RunningServer> => {
     logger,
     limits: options.limits,
     ws: options.ws,
-    httpContext: (req) => context(req.headers.authorization, requestIdOf(req)),
-    wsContext: (params) => context(params?.['authorization'] ?? params?.['Authorization'], ulid()),
+    httpContext: (req, requestId) => context(req.headers.authorization, requestId),
+    // A subscribe runs in its access line's log context: the same request id.
+    wsContext: (params) => context(params?.['authorization'] ?? params?.['Authorization'], currentRequestId() ?? ulid()),
     identify: (ctx) => ({ key: keyRef(ctx.principal), tenantId: ctx.principal.kind === 'tenant' ? ctx.principal.tenantId : null }),
     beforeExecute: async (ctx, operation: OperationDefinitionNode, document) => {
       if (operation.operation !== 'mutation') return;
@@ -101,5 +98,6 @@ export const startApi = async (options: ApiOptions): Promise<RunningServer> => {
       };
     },
     routes: options.routes ?? [],
+    ...(options.registry ? { onOperation: observeOperations(options.registry, logger) } : {}),
   });
 };

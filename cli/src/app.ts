@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
+import type { Registry } from 'prom-client';
 import type { ServiceConfig } from './config';
 import { createLogger, type Logger } from '#platform/logger';
 import { systemClock, type Clock } from '#platform/clock';
@@ -41,6 +42,10 @@ import { startDelivery, type DeliveryRole } from '#delivery/runtime';
 import { startSandbox, type Sandbox, type SandboxDescription } from '#sandbox/index';
 import { sandboxProviderInputs } from '#sandbox/inputs';
 import { waitForReadModels } from '#projections/wait';
+import { createRegistry } from '#platform/metrics';
+import { startOpsServer, type OpsServer } from '#platform/ops/server';
+import { checkReadiness, type ReadinessCheck } from '#platform/ops/readiness';
+import { readinessChecks, registerRoleMetrics } from './ops';
 import { PIPELINE_ROLES, startPipelineThread, type PipelineThread } from './pipeline';
 
 export type App = Readonly<{
@@ -61,6 +66,8 @@ export type App = Readonly<{
   sandbox: Sandbox | null;
   metrics: DeliveryMetrics;
   server: RunningServer | null;
+  /** The ops port (/livez, /startupz, /readyz, /metrics); none for a command-line tool (no roles). */
+  ops: OpsServer | null;
   /** The operator key, when this start created it (first start on an empty store). */
   operatorKey: string | null;
   /**
@@ -83,6 +90,8 @@ export type AppOptions = Readonly<{
   /** Overrides of the delivery configuration (tests), over what the environment configured. */
   delivery?: Partial<DeliveryConfig>;
   webhooks?: Partial<WebhookConfig>;
+  /** Whether this start serves the ops port (false: a thread of a process whose main thread does). */
+  ops?: boolean;
 }>;
 
 /**
@@ -112,6 +121,39 @@ const ADMISSION_VIEW_MS = 100;
 export const startApp = async (config: ServiceConfig, options: AppOptions = {}): Promise<App> => {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
+  const registry = createRegistry();
+  // Listening before anything starts: liveness answers during a long start, readiness once all of it runs.
+  let started = false;
+  let draining = false;
+  const checks: ReadinessCheck[] = [];
+  const extraMetrics: (() => Promise<string>)[] = [];
+  const ops = config.roles.length === 0 || options.ops === false ? null : await startOpsServer(config.ops.host, config.ops.port, {
+    started: () => started,
+    readiness: () => checkReadiness(checks, processHealth.report(), draining, config.ops.readinessTimeoutMs),
+    registry,
+    extraMetrics,
+  }, logger);
+  try {
+    return await startRoles(config, options, { logger, clock, registry, ops, checks, extraMetrics, markStarted: () => (started = true), markDraining: () => (draining = true) });
+  } catch (e) {
+    await ops?.stop();
+    throw e;
+  }
+};
+
+type OpsWiring = Readonly<{
+  logger: Logger;
+  clock: Clock;
+  registry: Registry;
+  ops: OpsServer | null;
+  checks: ReadinessCheck[];
+  extraMetrics: (() => Promise<string>)[];
+  markStarted: () => void;
+  markDraining: () => void;
+}>;
+
+const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: OpsWiring): Promise<App> => {
+  const { logger, clock, registry, ops } = wiring;
   fs.mkdirSync(config.dataDir, { recursive: true });
   const masters = masterKeysOf(config, logger);
   // Chain heads are authenticated with a key derived from the master key (the previous one still verifies).
@@ -138,11 +180,14 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
       return estimateAdmission(readStore, (channel) => chainCapacity(deliveryConfig, own, platform, channel), deliveryConfig.clusterRatePerSecond, tenantId, target, minutes, now, Math.random, underWay);
     },
   });
-  const metrics = createMetrics();
-  const stops: (() => Promise<void>)[] = [];
+  // Delivery's metrics are exposed by the thread that delivers (see below).
+  const metrics = createMetrics(threaded ? createRegistry() : registry);
   // With the API here, projections, delivery and expiry go to a thread of their own (started below).
   const roles = threaded ? config.roles.filter((r) => !PIPELINE_ROLES.includes(r)) : config.roles;
   let pipeline: PipelineThread | null = null;
+  wiring.checks.push(...readinessChecks(roles, infrastructure));
+  registerRoleMetrics(registry, roles, infrastructure, clock, config.deliveryPlans);
+  const stops: (() => Promise<void>)[] = [];
   // Every role reads the read models' collections, so declare them even where projections don't run.
   await readStore.ensureCollections(allCollections);
 
@@ -253,21 +298,31 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
       rateLimits: { ...config.api.rateLimits, backend: rateLimitCounters.backend },
       routes: [
         receiptRoute(createReceiptIntake({ commands, cipher, logger }), () => config.publicUrl),
+        // What the api readiness check calls: the API's own port takes connections and answers.
         (req, res) => {
-          if (req.url !== '/healthz') return false;
+          if (req.url !== '/livez') return false;
           res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
           return true;
         },
+        // Kept for load balancers that probe the API's own port: the ops port's readiness.
         async (req, res) => {
-          if (req.url !== '/metrics') return false;
-          // Delivery's metrics are counted where it runs.
-          const text = pipeline ? await pipeline.metrics() : await metrics.registry.metrics();
-          res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
+          if (req.url !== '/healthz') return false;
+          const ready = (await checkReadiness(wiring.checks, health.report(), false, config.ops.readinessTimeoutMs)).ready;
+          res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ok' : 'not ready' }));
           return true;
         },
       ],
+      registry,
     });
     stops.unshift(() => server!.stop());
+    const apiLivez = server.url.replace(/\/graphql$/, '/livez');
+    wiring.checks.push({
+      name: 'api',
+      check: async () => {
+        const res = await fetch(apiLivez, { signal: AbortSignal.timeout(config.ops.readinessTimeoutMs) });
+        if (res.status !== 200) throw new Error(`the API answered ${res.status}`);
+      },
+    });
     // Without PUBLIC_URL, receipts of this process's own sends come back to where it listens.
     publicUrl ??= server.url.replace(/\/graphql$/, '');
   }
@@ -283,11 +338,15 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
       await infrastructure.close();
       throw e;
     }
+    const thread = pipeline;
+    // Its metrics are counted where it runs; its readiness is its own stores' and components'.
+    wiring.extraMetrics.push(() => thread.metrics());
+    wiring.checks.push({ name: 'pipeline-thread', check: () => thread.ready() });
     // After the API stops taking requests, before the sandbox closes: in-flight sends finish.
-    stops.splice(1, 0, () => pipeline!.stop());
+    stops.splice(1, 0, () => thread.stop());
   }
 
-  return {
+  const app: App = {
     config,
     logger,
     eventStore,
@@ -303,6 +362,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
     sandbox,
     metrics,
     server,
+    ops,
     operatorKey,
     health,
     settle: async () => {
@@ -311,8 +371,15 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
       if (expiry) await expiry.caughtUp(head);
     },
     stop: async () => {
-      for (const stop of stops) await stop();
-      await infrastructure.close();
+      wiring.markDraining();
+      try {
+        for (const stop of stops) await stop();
+        await infrastructure.close();
+      } finally {
+        await ops?.stop();
+      }
     },
   };
+  wiring.markStarted();
+  return app;
 };

@@ -36,7 +36,7 @@ describe('a bad PROVIDERS_FILE at start', () => {
       { name: 'sms', channel: 'sms', twilio: { accountSid: `AC${'a'.repeat(32)}`, authToken: 'b'.repeat(32) } },
     ]));
     const r = spawnSync(process.execPath, [main, 'start'], {
-      env: { ...process.env, PORT: '0', DATA_DIR: path.join(dir, 'data'), PROVIDERS_FILE: file },
+      env: { ...process.env, PORT: '0', OPS_PORT: '0', DATA_DIR: path.join(dir, 'data'), PROVIDERS_FILE: file },
       encoding: 'utf8',
       timeout: 30_000,
     });

@@ -20,7 +20,17 @@ describe('loadConfig', () => {
         ws: { maxPayloadBytes: 1_000_000, keepAliveMs: 12_000, maxConnectionMs: 3_600_000, maxConnectionsPerKey: 20, maxConnectionsPerTenant: 200, maxSubscriptionsPerKey: 100, maxSubscriptionsPerTenant: 1_000 },
         rateLimits: { store: 'auto', tenantRequestsPerMinute: 6_000, keyRequestsPerMinute: 3_000, tenantSendsPerMinute: 600, keySendsPerMinute: 300 },
       },
+      ops: { host: '0.0.0.0', port: 9464, drainMs: 20_000, readinessTimeoutMs: 2_000 },
     });
+  });
+
+  it('reads the ops port, its interface and the drain time, and refuses an ops port that is the API\'s', () => {
+    expect(loadConfig({ OPS_PORT: '9100', OPS_HOST: '0.0.0.0', SHUTDOWN_DRAIN_MS: '5000', READINESS_TIMEOUT_MS: '500' }).ops).toEqual({ host: '0.0.0.0', port: 9100, drainMs: 5000, readinessTimeoutMs: 500 });
+    expect(() => loadConfig({ OPS_PORT: '70000' })).toThrow(/OPS_PORT must be an integer from 0 to 65535, got "70000"/);
+    expect(() => loadConfig({ PORT: '9000', OPS_PORT: '9000' })).toThrow(/OPS_PORT must differ from PORT/);
+    // Processes without the API may use the port number the API would have.
+    expect(loadConfig({ PORT: '9000', OPS_PORT: '9000', ROLES: 'delivery' }).ops.port).toBe(9000);
+    expect(() => loadConfig({ SHUTDOWN_DRAIN_MS: '-1' })).toThrow(/SHUTDOWN_DRAIN_MS must be an integer from 0 to 600000/);
   });
 
   it('writes the operator key to a file only in the embedded default unless asked, and prints it only when asked', () => {

@@ -88,9 +88,9 @@ describe('delivery to every channel, over GraphQL', () => {
       expect(e.steps[1].outcome).toBe('accepted');
       expect(e.possiblyDuplicate).toBe(false);
     }
-    const metrics = await (await fetch(h.url.replace('/graphql', '/metrics'))).text();
-    expect(metrics).toMatch(/notify_deliveries_total\{status="succeeded",channel="sms",provider="twilio"\} 3/);
-    expect(metrics).toMatch(/notify_provider_breaker_state\{provider="platform\/fcm-primary"\} 0/);
+    const metrics = await (await fetch(`${h.app.ops!.url}/metrics`)).text();
+    expect(metrics).toMatch(/notify_deliveries_total\{outcome="succeeded",channel="sms",integration="twilio",tenant="[^"]+"\} 3/);
+    expect(metrics).toMatch(/notify_provider_breaker_state\{integration="platform\/fcm-primary"\} 0/);
   });
 
   it('marks a device invalid on a permanent error and does not retry it', async () => {
@@ -284,6 +284,9 @@ describe('a send that cannot fit its deadline', () => {
     expect(late).toEqual([]);
     const expiredEvents = await h.app.eventStore.readAll({ after: 0, maxCount: 1_000_000, tenantId: 'late', types: ['DeliveryExpired'] });
     expect(expiredEvents.flatMap((e) => (e.data as any).deliveries).length).toBe(n.progress.expired);
+    // The count operators page on moves with it.
+    const metrics = await (await fetch(`${h.app.ops!.url}/metrics`)).text();
+    expect(metrics).toContain(`notify_deliveries_expired_total{channel="sms",tenant="late"} ${n.progress.expired}`);
   }, 120_000);
 });
 

@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig } from './config';
 import { operatorKeyFile, startApp } from './app';
+import { startTracing } from './tracing';
 import { writePrivateFile } from '#platform/private-file';
 import { ulid } from '#platform/ids';
 import { watch } from './watch';
@@ -22,10 +23,13 @@ commands:
 
 const start = async (): Promise<void> => {
   const config = loadConfig(process.env);
+  // Before anything opens a connection or serves a request: every span belongs to the SDK.
+  const stopTracing = await startTracing(process.env);
   const app = await startApp(config);
   const url = app.server?.url;
-  app.logger.info({ url, roles: config.roles, dataDir: config.dataDir }, 'started');
+  app.logger.info({ url, ops: app.ops?.url, roles: config.roles, dataDir: config.dataDir }, 'started');
   if (url) process.stdout.write(`\nGraphQL API:    ${url}\nSubscriptions:  ${app.server!.wsUrl}\n`);
+  if (app.ops) process.stdout.write(`Ops:            ${app.ops.url}/readyz, /livez, /startupz, /metrics\n`);
   const a = config.adapters;
   process.stdout.write(`Roles:          ${config.roles.join(', ')} (event store ${a.eventStore}, read store ${a.readStore}, bus ${a.bus})\n`);
   if (app.operatorKey) {
@@ -39,10 +43,14 @@ const start = async (): Promise<void> => {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    app.logger.info({ signal }, 'stopping');
-    const force = setTimeout(() => process.exit(1), 10_000);
+    app.logger.info({ signal, drainMs: config.ops.drainMs }, 'stopping');
+    // Past SHUTDOWN_DRAIN_MS the process exits anyway; the manifests' grace period is longer.
+    const force = setTimeout(() => {
+      app.logger.error({ drainMs: config.ops.drainMs }, 'drain did not finish in time; exiting');
+      process.exit(1);
+    }, config.ops.drainMs);
     force.unref();
-    app.stop().then(
+    app.stop().then(() => stopTracing?.()).then(
       () => process.exit(0),
       (e) => {
         app.logger.error({ err: e }, 'shutdown failed');

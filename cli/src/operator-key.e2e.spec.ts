@@ -13,7 +13,7 @@ describe('the operator key at first start', () => {
     for (const a of apps.splice(0)) await a.stop();
   });
   const start = async (env: Record<string, string>) => {
-    const app = await startApp(loadConfig({ PORT: '0', LOG_LEVEL: 'silent', ROLES: 'api', ...env }));
+    const app = await startApp(loadConfig({ PORT: '0', OPS_PORT: '0', LOG_LEVEL: 'silent', ROLES: 'api', ...env }));
     apps.push(app);
     return app;
   };

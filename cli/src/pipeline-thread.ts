@@ -5,6 +5,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadConfig } from './config';
 import { startApp, type App } from './app';
 import type { FromPipeline, PipelineData, ToPipeline } from './pipeline';
+import { readinessChecks } from './ops';
+import { checkReadiness } from '#platform/ops/readiness';
+import { processHealth } from '#platform/health';
 
 /**
  * The pipeline thread's entry: projections, delivery and expiry of this process, on stores of their
@@ -28,13 +31,18 @@ const main = async (): Promise<void> => {
       providersFile: null,
       platformProviders: [],
       pipelineThread: false,
-    });
+    }, { ops: false });
   } catch (e) {
     post({ type: 'failed', message: e instanceof Error ? e.message : String(e) });
     return;
   }
   port.on('message', (m: ToPipeline) => {
-    if (m.type === 'metrics') {
+    if (m.type === 'readiness') {
+      void checkReadiness(readinessChecks(data.roles, app), processHealth.report(), false, app.config.ops.readinessTimeoutMs).then(
+        (r) => post({ type: 'readiness', id: m.id, problem: r.ready ? null : `not ready: ${JSON.stringify(r)}`.slice(0, 500) }),
+        (e) => post({ type: 'readiness', id: m.id, problem: e instanceof Error ? e.message : String(e) }),
+      );
+    } else if (m.type === 'metrics') {
       void app.metrics.registry.metrics().then((text) => post({ type: 'metrics', id: m.id, text }), () => post({ type: 'metrics', id: m.id, text: '' }));
     } else if (m.type === 'stop') {
       void app.stop().then(

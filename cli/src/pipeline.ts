@@ -7,11 +7,12 @@ import type { Logger } from '#platform/logger';
 export const PIPELINE_ROLES: readonly Role[] = ['projections', 'delivery', 'expiry'];
 
 /** What the main thread sends the pipeline thread, and what comes back. */
-export type ToPipeline = Readonly<{ type: 'stop' }> | Readonly<{ type: 'metrics'; id: number }>;
+export type ToPipeline = Readonly<{ type: 'stop' }> | Readonly<{ type: 'metrics'; id: number }> | Readonly<{ type: 'readiness'; id: number }>;
 export type FromPipeline =
   | Readonly<{ type: 'ready' }>
   | Readonly<{ type: 'failed'; message: string }>
   | Readonly<{ type: 'metrics'; id: number; text: string }>
+  | Readonly<{ type: 'readiness'; id: number; problem: string | null }>
   | Readonly<{ type: 'stopped' }>;
 
 /** What the pipeline thread is started with (the rest of its configuration it reads from the environment). */
@@ -20,6 +21,8 @@ export type PipelineData = Readonly<{ roles: readonly Role[]; publicUrl: string 
 export type PipelineThread = Readonly<{
   /** The thread's Prometheus exposition (delivery metrics live where delivery runs). */
   metrics: () => Promise<string>;
+  /** Resolves when the thread's stores answer and its components run; rejects with why not. */
+  ready: () => Promise<void>;
   /** Drains the thread's roles (in-flight sends finish and are recorded), then ends it. */
   stop: () => Promise<void>;
 }>;
@@ -37,7 +40,7 @@ export const startPipelineThread = async (
 ): Promise<PipelineThread> => {
   const worker = new Worker(path.join(__dirname, 'pipeline-thread.js'), { workerData: data });
   let nextId = 0;
-  const pending = new Map<number, (text: string) => void>();
+  const pending = new Map<number, (answer: string | null) => void>();
   let stopping: Promise<void> | null = null;
   let stopped: () => void = () => {};
   const stoppedOnce = new Promise<void>((resolve) => (stopped = resolve));
@@ -58,27 +61,33 @@ export const startPipelineThread = async (
   worker.removeAllListeners('message').removeAllListeners('error').removeAllListeners('exit');
 
   worker.on('message', (m: FromPipeline) => {
-    if (m.type === 'metrics') {
-      pending.get(m.id)?.(m.text);
+    if (m.type === 'metrics' || m.type === 'readiness') {
+      pending.get(m.id)?.(m.type === 'metrics' ? m.text : m.problem);
       pending.delete(m.id);
     } else if (m.type === 'stopped') stopped();
   });
   worker.on('error', (e) => logger.error({ err: e }, 'the pipeline thread failed'));
   worker.on('exit', (code) => {
-    for (const resolve of pending.values()) resolve('');
+    for (const resolve of pending.values()) resolve('the pipeline thread has exited');
     pending.clear();
     stopped();
     if (!stopping) onExit(`the pipeline thread (projections, delivery) exited with code ${code}`);
   });
 
   const send = (m: ToPipeline) => worker.postMessage(m);
+  const ask = (type: 'metrics' | 'readiness') =>
+    new Promise<string | null>((resolve) => {
+      const id = nextId++;
+      pending.set(id, resolve);
+      send({ type, id });
+    });
   return {
-    metrics: () =>
-      new Promise<string>((resolve) => {
-        const id = nextId++;
-        pending.set(id, resolve);
-        send({ type: 'metrics', id });
-      }),
+    metrics: async () => (stopping ? '' : ((await ask('metrics')) ?? '')),
+    ready: async () => {
+      if (stopping) throw new Error('the pipeline thread is stopping');
+      const problem = await ask('readiness');
+      if (problem !== null) throw new Error(problem);
+    },
     stop: () =>
       (stopping ??= (async () => {
         send({ type: 'stop' });

@@ -16,9 +16,10 @@ const unique = (i: number) => ({
 describe('personal data never reaches a store in clear', () => {
   let h: Harness;
   const people = Array.from({ length: 5 }, (_, i) => unique(i));
+  const logLines: string[] = [];
 
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startHarness({ logLines });
     const admin = await registerTenant(h, 'privacy');
     await h.ok(admin, `mutation { createGroup(input: { groupId: "probe-group", name: "Clear group name probe" }) { groupId } }`);
     for (const [i, p] of people.entries()) {
@@ -64,6 +65,20 @@ describe('personal data never reaches a store in clear', () => {
   it('no raw byte of any SQLite file (database, WAL, shared memory) holds a name, email, phone or token', async () => {
     expect(fs.readdirSync(h.dataDir).some((f) => f.endsWith('-wal'))).toBe(true);
     expect(await scanFiles(h.dataDir, needles())).toEqual([]);
+  });
+
+  it('no line of the service\'s log output (debug level, the access lines included) and no metric holds one', async () => {
+    // The probe: the requests that carried the data were logged, one access line each.
+    const access = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'graphql');
+    expect(access.filter((l) => l['operation'] === 'mutation.registerUser')).toHaveLength(people.length);
+    expect(access.filter((l) => l['operation'] === 'mutation.changeDevice')).toHaveLength(people.length);
+    expect(access.every((l) => typeof l['requestId'] === 'string')).toBe(true);
+    const escaped = (n: string) => [n, JSON.stringify(n).slice(1, -1), n.replace('+', '\\u002b')];
+    const leaks = logLines.filter((line) => needles().some((n) => escaped(n).some((e) => line.includes(e))));
+    expect(leaks).toEqual([]);
+    const metrics = await (await fetch(`${h.app.ops!.url}/metrics`)).text();
+    expect(metrics).toContain('notify_graphql_requests_total{operation="mutation.registerUser"');
+    expect(needles().filter((n) => metrics.includes(n))).toEqual([]);
   });
 
   it('nor after the files are checkpointed and closed', async () => {

@@ -41,7 +41,7 @@ describe('long-running roles survive store errors', () => {
     });
 
   beforeAll(async () => {
-    const env = { PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent' };
+    const env = { PORT: '0', OPS_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent' };
     a = await startApp(loadConfig({ ...env, ROLES: 'api' }), {
       wrapInfrastructure: (i) => {
         const eventStore = faultyEventStore(i.eventStore);

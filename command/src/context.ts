@@ -3,6 +3,7 @@ import type { PersonalDataCipher } from '#platform/crypto/personal-data';
 import type { Clock } from '#platform/clock';
 import type { IdGenerator } from '#platform/ids';
 import type { EventMetadata } from '#schema/events';
+import { currentTraceparent } from '#platform/tracing';
 
 /** Who is acting, and on which request; tenant ids come from here, never from the input. */
 export type Actor = Readonly<{ keyId: string; requestId: string }>;
@@ -20,4 +21,5 @@ export const metadataOf = (ctx: Pick<CommandContext, 'clock'>, tenantId: string,
   actor: actor.keyId,
   requestId: actor.requestId,
   at: ctx.clock.now().toISOString(),
+  ...currentTraceparent(),
 });

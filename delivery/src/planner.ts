@@ -17,6 +17,8 @@ import { checkpointName } from '#projections/read-model';
 import type { DeliveryConfig } from './config';
 import { DELIVERY_TOPIC } from './ids';
 import type { SliceJob } from './job';
+import type { DeliveryMetrics } from './metrics';
+import { extractTrace, injectTrace, inSpan, SpanKind } from '#platform/tracing';
 
 const TIMELINE_CHECKPOINT = checkpointName(timelineReadModel);
 /**
@@ -34,6 +36,7 @@ export type PlannerDeps = Readonly<{
   config: DeliveryConfig;
   /** Where the planner reports whether its subscription works (default: the process's registry). */
   health?: Health;
+  metrics?: DeliveryMetrics;
 }>;
 
 const CHECKPOINT = 'planner';
@@ -113,6 +116,11 @@ export class Planner {
    * notification's planning starts at once, whatever the sizes of the ones before it.
    */
   async plan(event: RecordedEvent<NotificationRequested>): Promise<void> {
+    // The send's trace continues from the request that appended the event.
+    return inSpan('planner.slice', { parent: extractTrace(event.metadata), attributes: { 'notify.tenant': event.metadata.tenantId } }, () => this.slice(event));
+  }
+
+  private async slice(event: RecordedEvent<NotificationRequested>): Promise<void> {
     const tenantId = event.metadata.tenantId;
     const request = event.data;
     const stream = streams.notification(tenantId, request.notificationId);
@@ -121,8 +129,14 @@ export class Planner {
     if (state.status !== 'Requested') return;
     const { partitions } = this.deps.config;
     const job: SliceJob = { kind: 'slice', tenantId, notificationId: request.notificationId, requestedPosition: event.position, requestedAt: request.requestedAt, deadline: request.deadline, target: request.target };
-    const messages: OutgoingMessage[] = Array.from({ length: partitions }, (_, partition) => ({ partition, key: request.notificationId, value: job }));
-    await this.deps.bus.publish(DELIVERY_TOPIC, messages);
+    await inSpan('bus.publish', { kind: SpanKind.PRODUCER, attributes: { 'messaging.destination.name': DELIVERY_TOPIC } }, async () => {
+      // Headers only while tracing: without them the worker adds no span of its own.
+      const headers = injectTrace();
+      const traced = headers['traceparent'] ? { headers } : {};
+      const messages: OutgoingMessage[] = Array.from({ length: partitions }, (_, partition) => ({ partition, key: request.notificationId, value: job, ...traced }));
+      await this.deps.bus.publish(DELIVERY_TOPIC, messages);
+    });
+    this.deps.metrics?.notificationsSliced.inc({ tenant: tenantId });
     failpoint('planner:after-publish');
     await handleCommand(this.deps.eventStore, stream, notificationDecider,
       { type: 'SliceNotification', data: { notificationId: request.notificationId, partitions }, now: this.deps.clock.now() },

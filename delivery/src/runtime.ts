@@ -47,10 +47,10 @@ export const startDelivery = async (deps: Readonly<{
     ...(deps.clientOptions ? { clientOptions: deps.clientOptions } : {}),
     ...(deps.receiptsUrl ? { receiptsUrl: deps.receiptsUrl } : {}),
     ...(deps.clientOf ? { clientOf: deps.clientOf } : {}),
-    onBuilt: (route) => deps.metrics?.breakerState.set({ provider: `${route.owner}/${route.name}` }, route.rejected ? BREAKER_GAUGE.open : BREAKER_GAUGE.closed),
+    onBuilt: (route) => deps.metrics?.breakerState.set({ integration: `${route.owner}/${route.name}` }, route.rejected ? BREAKER_GAUGE.open : BREAKER_GAUGE.closed),
     onBreaker: (route, state, reason) => {
       const key = `${route.owner}/${route.name}`;
-      deps.metrics?.breakerState.set({ provider: key }, BREAKER_GAUGE[state]);
+      deps.metrics?.breakerState.set({ integration: key }, BREAKER_GAUGE[state]);
       deps.logger.warn({ owner: route.owner, integration: route.name, state, reason }, 'provider circuit changed');
       void deps.eventStore
         .appendToStream(streams.provider(`${route.owner}.${route.name}`), [{

@@ -65,12 +65,14 @@ up() {
   )
   [ "$read_store" = mongodb ] && common+=(MONGODB_URL="${MONGODB_URL:-mongodb://127.0.0.1:$FERRETDB_PORT/}" MONGODB_DATABASE="${MONGODB_DATABASE:-notify}")
   [ -n "${EVENTSTORE_CONNECTION_STRING:-}" ] && common+=(EVENTSTORE_CONNECTION_STRING="$EVENTSTORE_CONNECTION_STRING")
-  start_proc api "${common[@]}" ROLES=command,query PORT="${CLUSTER_PORT:-4000}" WRITE_OPERATOR_KEY_FILE=true
+  # Each process's ops port (/readyz, /livez, /metrics): CLUSTER_OPS_PORT and the next four.
+  local ops="${CLUSTER_OPS_PORT:-9464}"
+  start_proc api "${common[@]}" ROLES=command,query PORT="${CLUSTER_PORT:-4000}" OPS_PORT="$ops" WRITE_OPERATOR_KEY_FILE=true
   wait_started api
-  start_proc projections "${common[@]}" ROLES=projections
-  start_proc delivery-1 "${common[@]}" ROLES=delivery
-  start_proc delivery-2 "${common[@]}" ROLES=delivery DELIVERY_PLAN=false
-  start_proc expiry "${common[@]}" ROLES=expiry
+  start_proc projections "${common[@]}" ROLES=projections OPS_PORT=$((ops + 1))
+  start_proc delivery-1 "${common[@]}" ROLES=delivery OPS_PORT=$((ops + 2))
+  start_proc delivery-2 "${common[@]}" ROLES=delivery DELIVERY_PLAN=false OPS_PORT=$((ops + 3))
+  start_proc expiry "${common[@]}" ROLES=expiry OPS_PORT=$((ops + 4))
   for p in projections delivery-1 delivery-2 expiry; do wait_started "$p"; done
   grep -E "^(GraphQL API|Subscriptions|Operator key):" "$LOCAL/log/cluster-api.log" || true
   log "cluster up: ${procs[*]} on read store $read_store (logs: $LOCAL/log/cluster-*.log)"
@@ -85,8 +87,14 @@ down() {
 
 status() {
   local p
-  for p in sandbox "${procs[@]}"; do
-    if alive "cluster-$p"; then echo "$p: running (pid $(cat "$LOCAL/run/cluster-$p.pid"))"; else echo "$p: stopped"; fi
+  local ops="${CLUSTER_OPS_PORT:-9464}" i=0 ready
+  if alive cluster-sandbox; then echo "sandbox: running (pid $(cat "$LOCAL/run/cluster-sandbox.pid"))"; else echo "sandbox: stopped"; fi
+  for p in "${procs[@]}"; do
+    if alive "cluster-$p"; then
+      ready=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((ops + i))/readyz" || true)
+      echo "$p: running (pid $(cat "$LOCAL/run/cluster-$p.pid")), /readyz on :$((ops + i)) answers ${ready:-nothing}"
+    else echo "$p: stopped"; fi
+    i=$((i + 1))
   done
 }
 

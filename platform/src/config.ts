@@ -118,6 +118,18 @@ export type Config = Readonly<{
    */
   pipelineNice: number;
   api: ApiSettings;
+  ops: OpsSettings;
+}>;
+
+/** The operations port every process serves (probes, metrics) and how long shutdown may take. */
+export type OpsSettings = Readonly<{
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** How long a stopping process drains (finishes requests and sends in flight) before it exits anyway. */
+  drainMs: number;
+  /** How long one readiness check (a store or the bus answering) may take before it counts as failed. */
+  readinessTimeoutMs: number;
 }>;
 
 export class ConfigError extends Error {
@@ -289,7 +301,16 @@ export const readServiceConfig = (r: EnvReader, cwd: string = process.cwd()): Co
     allowTenantEndpoints: bool('ALLOW_TENANT_ENDPOINTS', false),
     publicUrl: publicUrl(value('PUBLIC_URL')),
     api: readApiSettings(r, adapters),
+    ops: {
+      host: value('OPS_HOST') ?? value('HOST') ?? '127.0.0.1',
+      port: integer('OPS_PORT', 9464, 0, 65535),
+      drainMs: integer('SHUTDOWN_DRAIN_MS', 20_000, 0, 600_000),
+      readinessTimeoutMs: integer('READINESS_TIMEOUT_MS', 2_000, 100, 60_000),
+    },
   };
+  if (config.ops.port !== 0 && config.ops.port === config.port && config.ops.host === config.host && roles.includes('api')) {
+    problems.push(`OPS_PORT must differ from PORT (both ${config.port})`);
+  }
   return config;
 };
 

@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import pino from 'pino';
 import { createClient, type Client } from 'graphql-ws';
 import { loadConfig } from '../config';
 import type { Clock } from '#platform/clock';
+import { createLogger } from '#platform/logger';
 import { startApp, type App } from '../app';
 import type { DeliveryConfig } from '#delivery/config';
 
@@ -50,9 +50,9 @@ export const startHarness = async (
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'notify-e2e-'));
   created.add(dataDir);
   // One thread: the tests reach into the running roles (the router's breakers, the sandbox).
-  const config = { ...loadConfig({ PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', SANDBOX: 'embedded', ...options.env }), pipelineThread: false };
+  const config = { ...loadConfig({ PORT: '0', OPS_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', SANDBOX: 'embedded', ...options.env }), pipelineThread: false };
   const logger = options.logLines
-    ? pino({ level: 'debug', base: { service: 'notify' } }, { write: (line: string) => void options.logLines!.push(line) })
+    ? createLogger('debug', {}, { write: (line: string) => void options.logLines!.push(line) })
     : undefined;
   const app = await startApp(config, {
     ...(options.clock ? { clock: options.clock } : {}),

@@ -15,14 +15,14 @@ export const buildService = (): void => {
   execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 };
 
-export type ServiceProcess = Readonly<{ child: ChildProcess; url: string; output: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }>;
+export type ServiceProcess = Readonly<{ child: ChildProcess; url: string; /** The ops port's base URL (/readyz, /metrics). */ opsUrl: string; output: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }>;
 
 /** Resolves once the process printed its roles (everything started); `url` is empty without the API role. */
 
 /** `notify start` as a real process on the given data directory and a free port (`nodeArgs`: --cpu-prof, say). */
 export const startServiceProcess = async (env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<ServiceProcess> => {
   const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'dist/cli/src/main.js'), 'start'], {
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, PORT: '0', OPS_PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -40,7 +40,8 @@ export const startServiceProcess = async (env: Record<string, string>, nodeArgs:
       reject(new Error(`service exited before it started:\n${out}`));
     });
   });
-  return { child, url, output: () => out, exited };
+  const opsUrl = /Ops:\s+(http:\/\/\S+?)\/readyz/.exec(out)?.[1] ?? '';
+  return { child, url, opsUrl, output: () => out, exited };
 };
 
 export type SandboxProcess = Readonly<{

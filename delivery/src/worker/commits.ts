@@ -46,15 +46,14 @@ export class Commits {
   settled(terminals: readonly Terminal[]): void {
     const { pending, metrics } = this.deps;
     const partitions = new Set<number>();
-    const now = this.deps.clock.now().getTime();
     for (const t of terminals) {
       const item = pending.active.get(t.ref.deliveryId);
       if (!item) continue;
       pending.active.delete(t.ref.deliveryId);
       item.message.remaining--;
       partitions.add(item.message.partition);
-      metrics?.deliveries.inc({ status: t.status, channel: t.ref.channel, provider: t.provider ?? 'none' });
-      metrics?.deadlineSlackSeconds.observe((item.deadline - now) / 1000);
+      metrics?.deliveries.inc({ outcome: t.status, channel: t.ref.channel, integration: t.provider ?? 'none', tenant: t.batch.tenantId });
+      if (t.status === 'expired') metrics?.expired.inc({ channel: t.ref.channel, tenant: t.batch.tenantId });
     }
     for (const p of partitions) this.release(p);
     metrics?.queueDepth.set(this.deps.scheduler.depth);

@@ -1,3 +1,4 @@
+import { inSpan, SpanKind } from '#platform/tracing';
 import { userKeyId } from '#schema/streams';
 import { failpoint } from '#platform/failpoints';
 import { USERS, userDocId, type UserDocument } from '#projections/users/document';
@@ -125,14 +126,18 @@ export class Sender {
     });
     let result;
     try {
-      result = await this.deps.router.send(tenantId, channel, live.map((o) => o.message));
+      const trace = live[0]?.item.notification.trace;
+      const send = () => this.deps.router.send(tenantId, channel, live.map((o) => o.message));
+      // One span per provider call, in the trace of its first delivery's send (a call may carry several sends).
+      result = trace ? await inSpan('provider.send', { parent: trace, kind: SpanKind.CLIENT, attributes: { 'notify.tenant': tenantId, 'notify.channel': channel, 'notify.deliveries': live.length } }, send) : await send();
     } catch (e) {
       result = { sent: [], unsent: live.map((o) => o.message), waitMs: 100 };
       this.deps.logger.error({ err: e, channel }, 'router failed');
     }
     const handled = new Set<string>();
     for (const routed of result.sent) {
-      this.deps.metrics?.attemptSeconds.observe({ provider: routed.provider }, routed.latencyMs / 1000);
+      this.deps.metrics?.attemptSeconds.observe({ integration: routed.provider }, routed.latencyMs / 1000);
+      const acceptedAt = this.deps.clock.now().getTime();
       const refused = routed.outcomes.filter((o) => o.outcome !== 'accepted');
       // Reasons are the adapters' own words (codes, never a provider's text, which may quote an address).
       if (refused.length > 0 && this.deps.logger.isLevelEnabled('debug'))
@@ -157,7 +162,10 @@ export class Sender {
           // Said wherever it is news: a copy beyond the first, or one whose answer was lost.
           ...(copies > 1 || (copies === 1 && outcome.outcome !== 'accepted') ? { possibleCopies: copies } : {}),
         });
-        if (outcome.outcome === 'accepted') this.succeed(item, routed.provider);
+        if (outcome.outcome === 'accepted') {
+          this.deps.metrics?.deadlineSlackSeconds.observe({ channel: item.ref.channel }, (item.deadline - acceptedAt) / 1000);
+          this.succeed(item, routed.provider);
+        }
         else if (outcome.outcome === 'permanent') {
           if (outcome.invalidDevice) recorder.deviceInvalidated(item.batch, item.ref.userId, item.ref.deviceId, routed.provider, outcome.reason);
           this.fail(item, routed.provider, outcome.reason);

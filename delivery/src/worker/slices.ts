@@ -1,3 +1,4 @@
+import { inSpan } from '#platform/tracing';
 import type { ChannelCounts, DeliveryRef, DeliverySlicePlanned } from '#schema/events';
 import { streams } from '#schema/streams';
 import { partitionOf, shardsOf } from '#schema/sharding';
@@ -37,7 +38,7 @@ export class SlicePlanner {
   private seq = 0;
 
   constructor(
-    private readonly deps: Pick<WorkerDeps, 'readStore' | 'eventStore' | 'clock' | 'config' | 'logger' | 'readModelsCaughtUp'> &
+    private readonly deps: Pick<WorkerDeps, 'readStore' | 'eventStore' | 'clock' | 'config' | 'logger' | 'readModelsCaughtUp' | 'metrics'> &
       Readonly<{ pending: Pending; scheduler: Scheduler; ownership: Ownership; commits: Commits }>,
   ) {}
 
@@ -55,6 +56,11 @@ export class SlicePlanner {
 
   /** Plans the slice's next page and queues it; puts the slice back while pages remain. */
   async plan(slice: Slice): Promise<void> {
+    if (!slice.notification.trace) return this.planPage(slice);
+    return inSpan('delivery.plan-page', { parent: slice.notification.trace, attributes: { 'notify.tenant': slice.job.tenantId, 'messaging.destination.partition.id': String(slice.partition) } }, () => this.planPage(slice));
+  }
+
+  private async planPage(slice: Slice): Promise<void> {
     const { job, notification } = slice;
     if (!this.deps.ownership.owns(slice.partition)) return;
     // One catch-up per slice: the read models then hold every change accepted before the request;
@@ -101,6 +107,7 @@ export class SlicePlanner {
     await this.deps.eventStore.appendToStream(streams.deliveries(job.tenantId, job.notificationId, slice.partition), [
       { ...planned, metadata: { tenantId: job.tenantId, actor: 'system', requestId: `plan-${job.notificationId}`, at: now } },
     ], { expectedRevision: 'any' });
+    for (const [channel, n] of Object.entries(byChannel)) this.deps.metrics?.deliveriesPlanned.inc({ tenant: job.tenantId, channel }, n);
     notification.cursor = page.cursor;
     notification.planned = done;
     this.queue(slice, refs.filter((r) => !this.deps.pending.active.has(r.deliveryId)).map((r) => this.item(slice, r, false)));

@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { DeliveryRef } from '#schema/events';
 import type { EventStore } from '#platform/event-store/port';
 import type { ReadStore } from '#platform/read-store/port';
@@ -52,6 +53,8 @@ export type Notification = {
   /** Where the slice's next page starts (null: from the beginning), and whether it is all planned. */
   cursor: string | null;
   planned: boolean;
+  /** The send's trace (from the bus message's headers) that planning and provider calls continue. */
+  trace?: Context;
 };
 
 /** One notification's slice of this worker's partition, planned page by page as the queue drains. */

@@ -22,6 +22,42 @@ export function jobBusContract(adapterName: string, open: () => Promise<{ bus: J
     afterAll(async () => cleanup());
     const topic = () => `t-${randomUUID().slice(0, 8)}`;
 
+    it('carries message headers (trace context) to the consumer', async () => {
+      const t = topic();
+      await bus.ensureTopic(t, 1);
+      const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+      await bus.publish(t, [{ partition: 0, key: 'a', value: { i: 1 }, headers: { traceparent } }, { partition: 0, key: 'b', value: { i: 2 } }]);
+      const seen: BusMessage[] = [];
+      const consumer = await bus.consume({ topic: t, group: 'headers', handler: async (m) => void seen.push(...m) });
+      await until(() => seen.length === 2);
+      expect(seen[0]!.headers).toEqual({ traceparent });
+      expect(seen[1]!.headers ?? {}).toEqual({});
+      await consumer.stop();
+    });
+
+    it('reports per partition what a group has not committed (consumer lag)', async () => {
+      const t = topic();
+      await bus.ensureTopic(t, 2);
+      const lagOf = async (group: string) => Object.fromEntries((await bus.lag(t, group)).map((p) => [p.partition, p.lag]));
+      await bus.publish(t, [0, 0, 0, 1].map((partition, i) => ({ partition, key: `k${i}`, value: { i } })));
+      expect(await lagOf('lagging')).toMatchObject({ 0: 3, 1: 1 });
+      const seen: BusMessage[] = [];
+      const consumer = await bus.consume({ topic: t, group: 'lagging', handler: async (m) => void seen.push(...m) });
+      await until(() => seen.length === 4);
+      await consumer.commit(0, seen.filter((m) => m.partition === 0).at(-2)!.offset);
+      const partial = async () => (await lagOf('lagging'))[0] === 1;
+      for (let i = 0; i < 100 && !(await partial()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await lagOf('lagging')).toMatchObject({ 0: 1, 1: 1 });
+      await consumer.commit(0, seen.filter((m) => m.partition === 0).at(-1)!.offset);
+      await consumer.commit(1, seen.find((m) => m.partition === 1)!.offset);
+      const none = async () => Object.values(await lagOf('lagging')).every((l) => l === 0);
+      for (let i = 0; i < 100 && !(await none()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await lagOf('lagging')).toMatchObject({ 0: 0, 1: 0 });
+      // Another group has read nothing.
+      expect(await lagOf('other')).toMatchObject({ 0: 3, 1: 1 });
+      await consumer.stop();
+    });
+
     it('delivers every message once, in order within each partition', async () => {
       const t = topic();
       await bus.ensureTopic(t, 4);

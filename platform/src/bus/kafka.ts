@@ -17,6 +17,14 @@ export const deadLetterTopic = (topic: string): string => `${topic}.dlq`;
  * Parks messages that can never be processed on `<topic>.dlq`, same partition where it exists,
  * with the reason; the caller then commits past them. Works on any bus (namespaced too).
  */
+/** Kafka headers as strings (trace context); absent when the message has none. */
+const headersOf = (m: KafkaMessage): { headers?: Record<string, string> } => {
+  if (!m.headers) return {};
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.headers)) if (v !== undefined) out[k] = Array.isArray(v) ? String(v[0]) : String(v);
+  return Object.keys(out).length > 0 ? { headers: out } : {};
+};
+
 export const deadLetter = async (bus: JobBus, topic: string, messages: readonly BusMessage[], reason: string): Promise<void> => {
   if (messages.length === 0) return;
   const dlq = deadLetterTopic(topic);
@@ -243,7 +251,7 @@ export const openKafkaBus = async (options: KafkaBusOptions): Promise<JobBus> =>
     const sizes: number[] = [];
     for (const m of messages) {
       const value = Buffer.from(JSON.stringify(m.value ?? null), 'utf8');
-      encoded.push({ partition: m.partition, key: m.key, value });
+      encoded.push({ partition: m.partition, key: m.key, value, ...(m.headers ? { headers: { ...m.headers } } : {}) });
       sizes.push(value.length + Buffer.byteLength(m.key) + 64);
     }
     await new Promise<void>((resolve, reject) => {
@@ -370,7 +378,7 @@ export const openKafkaBus = async (options: KafkaBusOptions): Promise<JobBus> =>
             const unreadable: BusMessage[] = [];
             for (const m of chunk) {
               const decoded = decode(m);
-              const base = { topic: o.topic, partition, offset: Number(m.offset), key: m.key?.toString('utf8') ?? '' };
+              const base = { topic: o.topic, partition, offset: Number(m.offset), key: m.key?.toString('utf8') ?? '', ...headersOf(m) };
               if (decoded.ok) messages.push({ ...base, value: decoded.value });
               else unreadable.push({ ...base, value: m.value!.toString('base64') });
             }
@@ -459,6 +467,15 @@ export const openKafkaBus = async (options: KafkaBusOptions): Promise<JobBus> =>
       if (!topic.endsWith('.dlq')) await ensureOne(deadLetterTopic(topic), partitions);
     },
     partitions: partitionsOf,
+    lag: async (topic, group) => {
+      const [ends, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId: group, topics: [topic] })]);
+      const done = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+      // Kafka's committed offset is the next to read; -1: the group never committed (it reads from the low mark).
+      return ends.map((e) => {
+        const next = done.get(e.partition) ?? -1;
+        return { partition: e.partition, lag: Math.max(0, Number(e.high) - (next >= 0 ? next : Number(e.low))) };
+      }).sort((a, b) => a.partition - b.partition);
+    },
     publish,
     consume,
     close: async () => {

@@ -14,6 +14,7 @@ export const namespacedBus = (bus: JobBus, namespace: string): JobBus => {
     publish: (topic: string, messages: readonly OutgoingMessage[]) => bus.publish(full(topic), messages),
     consume: (options: ConsumeOptions): Promise<Consumer> =>
       bus.consume({ ...options, topic: full(options.topic), group: full(options.group), handler: (messages) => options.handler(messages.map(strip)) }),
+    lag: (topic: string, group: string) => bus.lag(full(topic), full(group)),
     close: () => bus.close(),
   };
 };

@@ -3,9 +3,10 @@
  * shares the partitions among its members, and a member commits, per partition, the offset up
  * to which it is done. After a crash, messages after the last commit are delivered again.
  */
-export type OutgoingMessage = Readonly<{ partition: number; key: string; value: unknown }>;
+/** `headers`: small string metadata beside the value (W3C trace context: Kafka headers on Kafka). */
+export type OutgoingMessage = Readonly<{ partition: number; key: string; value: unknown; headers?: Readonly<Record<string, string>> }>;
 
-export type BusMessage = Readonly<{ topic: string; partition: number; offset: number; key: string; value: unknown }>;
+export type BusMessage = Readonly<{ topic: string; partition: number; offset: number; key: string; value: unknown; headers?: Readonly<Record<string, string>> }>;
 
 export type ConsumeOptions = Readonly<{
   topic: string;
@@ -34,6 +35,8 @@ export type ConsumeOptions = Readonly<{
   maxBatch?: number;
 }>;
 
+export type PartitionLag = Readonly<{ partition: number; lag: number }>;
+
 export interface Consumer {
   /** Everything up to and including `offset` on `partition` is done: not delivered again. */
   commit(partition: number, offset: number): Promise<void>;
@@ -52,5 +55,7 @@ export interface JobBus {
   /** Appends durably (all or nothing for the embedded bus; per partition for Kafka). */
   publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
   consume(options: ConsumeOptions): Promise<Consumer>;
+  /** Per partition, the messages published that the group has not committed (metrics, alerts). */
+  lag(topic: string, group: string): Promise<readonly PartitionLag[]>;
   close(): Promise<void>;
 }

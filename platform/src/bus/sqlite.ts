@@ -21,17 +21,24 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
     CREATE TABLE IF NOT EXISTS committed (topic TEXT NOT NULL, grp TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (topic, grp, partition)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS heads (topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (topic, partition)) WITHOUT ROWID;
   `);
+  // Headers (trace context) came after the first files: added to a file that lacks them.
+  if (!(db.prepare("SELECT name FROM pragma_table_info('messages')").all() as { name: string }[]).some((c) => c.name === 'headers')) {
+    db.exec('ALTER TABLE messages ADD COLUMN headers TEXT');
+  }
   const getTopic = db.prepare<[string], { partitions: number }>('SELECT partitions FROM topics WHERE topic = ?');
   const putTopic = db.prepare('INSERT OR IGNORE INTO topics (topic, partitions) VALUES (?, ?)');
   const getHead = db.prepare<[string, number], { offset: number }>('SELECT offset FROM heads WHERE topic = ? AND partition = ?');
   const putHead = db.prepare('INSERT INTO heads (topic, partition, offset) VALUES (?, ?, ?) ON CONFLICT (topic, partition) DO UPDATE SET offset = excluded.offset');
-  const insert = db.prepare('INSERT INTO messages (topic, partition, offset, key, value) VALUES (?, ?, ?, ?, ?)');
-  const read = db.prepare<[string, number, number, number], { offset: number; key: string; value: string }>(
-    'SELECT offset, key, value FROM messages WHERE topic = ? AND partition = ? AND offset > ? ORDER BY offset LIMIT ?',
+  const insert = db.prepare('INSERT INTO messages (topic, partition, offset, key, value, headers) VALUES (?, ?, ?, ?, ?, ?)');
+  const read = db.prepare<[string, number, number, number], { offset: number; key: string; value: string; headers: string | null }>(
+    'SELECT offset, key, value, headers FROM messages WHERE topic = ? AND partition = ? AND offset > ? ORDER BY offset LIMIT ?',
   );
   const getCommitted = db.prepare<[string, string, number], { offset: number }>('SELECT offset FROM committed WHERE topic = ? AND grp = ? AND partition = ?');
   const putCommitted = db.prepare(
     'INSERT INTO committed (topic, grp, partition, offset) VALUES (?, ?, ?, ?) ON CONFLICT (topic, grp, partition) DO UPDATE SET offset = MAX(offset, excluded.offset)',
+  );
+  const lagOf = db.prepare<[string, string], { partition: number; lag: number }>(
+    'SELECT h.partition AS partition, h.offset - COALESCE(c.offset, -1) AS lag FROM heads h LEFT JOIN committed c ON c.topic = h.topic AND c.partition = h.partition AND c.grp = ? WHERE h.topic = ? ORDER BY h.partition',
   );
   const prune = db.prepare(
     'DELETE FROM messages WHERE topic = ? AND partition = ? AND offset <= (SELECT MIN(offset) FROM committed WHERE topic = ? AND partition = ?)',
@@ -48,7 +55,7 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
       if (!Number.isInteger(m.partition) || m.partition < 0 || m.partition >= partitions) throw new Error(`partition ${m.partition} is out of range for ${topic} (${partitions} partitions)`);
       const offset = (heads.get(m.partition) ?? getHead.get(topic, m.partition)?.offset ?? -1) + 1;
       heads.set(m.partition, offset);
-      insert.run(topic, m.partition, offset, m.key, JSON.stringify(m.value));
+      insert.run(topic, m.partition, offset, m.key, JSON.stringify(m.value), m.headers ? JSON.stringify(m.headers) : null);
     }
     for (const [p, o] of heads) putHead.run(topic, p, o);
   });
@@ -60,6 +67,7 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
       const actual = getTopic.get(topic)!.partitions;
       if (actual !== partitions) throw new Error(`topic ${topic} has ${actual} partitions, not ${partitions}`);
     },
+    lag: async (topic, group) => lagOf.all(group, topic).map((r) => ({ partition: r.partition, lag: Math.max(0, r.lag) })),
     partitions: async (topic) => {
       const p = getTopic.get(topic)?.partitions;
       if (p === undefined) throw new Error(`topic ${topic} does not exist`);
@@ -89,7 +97,7 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
             for (const p of all) {
               const rows = read.all(o.topic, p, position[p]!, maxBatch);
               if (rows.length === 0) continue;
-              const batch: BusMessage[] = rows.map((r) => ({ topic: o.topic, partition: p, offset: r.offset, key: r.key, value: JSON.parse(r.value) }));
+              const batch: BusMessage[] = rows.map((r) => ({ topic: o.topic, partition: p, offset: r.offset, key: r.key, value: JSON.parse(r.value), ...(r.headers ? { headers: JSON.parse(r.headers) as Record<string, string> } : {}) }));
               position[p] = rows[rows.length - 1]!.offset;
               delivered += rows.length;
               await o.handler(batch);

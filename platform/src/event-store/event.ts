@@ -21,6 +21,8 @@ export type EventMetadata = Readonly<{
    * chaining each tenant's history so an edit or a deletion is detectable (see chain.ts).
    */
   prevHash?: string;
+  /** W3C trace context of the request that caused it (only while tracing is on): a send's trace continues in the roles that read it. */
+  traceparent?: string;
 }>;
 
 /** Filled in by the domain: `declare module` with `{ events: TheUnion }`. */
