@@ -58,10 +58,17 @@ describe.skipIf(process.platform !== 'linux')('notify start: projections, delive
     }
     expect(n).toEqual({ status: 'COMPLETED', progress: { total: 40, succeeded: 40 } });
 
-    // The API's /metrics shows the pipeline thread's delivery counters.
-    const metrics = await (await fetch(service.url.replace(/\/graphql$/, '/metrics'))).text();
-    const delivered = [...metrics.matchAll(/^notify_deliveries_total\{[^}]*status="succeeded"[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
+    // The ops port's /metrics shows the pipeline thread's delivery counters, each family once.
+    const metrics = await (await fetch(`${service.opsUrl}/metrics`)).text();
+    const delivered = [...metrics.matchAll(/^notify_deliveries_total\{[^}]*outcome="succeeded"[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
     expect(delivered).toBe(40);
+    const families = [...metrics.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]);
+    expect(families.length).toBe(new Set(families).size);
+    expect(families).toContain('notify_graphql_requests_total');
+    // Ready: the main thread's checks and the pipeline thread's.
+    const ready = await fetch(`${service.opsUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(JSON.stringify(await ready.json())).toContain('pipeline-thread');
 
     // PIPELINE_NICE (10 by default): one thread of the process runs at it, the main thread at 0.
     const nices = threadNices(service.child.pid!);
