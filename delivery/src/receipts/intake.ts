@@ -14,6 +14,8 @@ export type Callback = Readonly<{
   body: string;
 }>;
 
+type IntegrationOf = NonNullable<ReturnType<Awaited<ReturnType<Commands['integrations']['state']>>['integrations']['get']>>;
+
 /** What a callback may claim: a tenant's own integration only its own deliveries, a platform default any tenant's. */
 const mayClaim = (owner: string, receipt: ProviderReceipt): boolean => owner === PLATFORM || receipt.ref.tenantId === owner;
 
@@ -24,7 +26,39 @@ const mayClaim = (owner: string, receipt: ProviderReceipt): boolean => owner ===
  * per delivery. An unsigned, wrongly signed or unknown callback is refused with 403 and recorded
  * nowhere; one that claims another tenant's deliveries likewise.
  */
-export const createReceiptIntake = (deps: Readonly<{ commands: Pick<Commands, 'integrations' | 'receipts'>; cipher: PersonalDataCipher; logger: Logger }>) => {
+export const createReceiptIntake = (
+  deps: Readonly<{
+    commands: Pick<Commands, 'integrations' | 'receipts'>;
+    cipher: PersonalDataCipher;
+    logger: Logger;
+    /**
+     * How long an integration's state and opened secret serve its callbacks (a provider sends
+     * one per message): a change of credentials takes effect on callbacks within this time.
+     */
+    credentialsTtlMs?: number;
+    now?: () => number;
+  }>,
+) => {
+  const ttl = deps.credentialsTtlMs ?? 1_000;
+  const now = deps.now ?? Date.now;
+  type Opened = Readonly<{ integration: IntegrationOf; secret: Awaited<ReturnType<typeof openIntegrationSecret>> }>;
+  const opened = new Map<string, Readonly<{ at: number; value: Promise<Opened | null> }>>();
+  const openCached = (owner: string, name: string): Promise<Opened | null> => {
+    const key = `${owner}\u0000${name}`;
+    const t = now();
+    const hit = opened.get(key);
+    if (hit && t - hit.at < ttl) return hit.value;
+    if (opened.size > 10_000) opened.clear();
+    const value = (async () => {
+      const integration = (await deps.commands.integrations.state(owner)).integrations.get(name);
+      if (!integration) return null;
+      return { integration, secret: await openIntegrationSecret(deps.cipher, owner, integration.credentials).catch(() => null) };
+    })();
+    opened.set(key, { at: t, value });
+    // A failed read is not kept.
+    value.catch(() => opened.delete(key));
+    return value;
+  };
   const record = async (owner: string, name: string, receipts: readonly ProviderReceipt[], requestId: string): Promise<number> => {
     if (receipts.some((r) => !mayClaim(owner, r))) return 403;
     for (const r of receipts) {
@@ -44,9 +78,9 @@ export const createReceiptIntake = (deps: Readonly<{ commands: Pick<Commands, 'i
   };
 
   const handle = async (c: Callback): Promise<number> => {
-    const integration = (await deps.commands.integrations.state(c.owner)).integrations.get(c.name);
-    if (!integration || integration.vendor !== c.vendor) return 403;
-    const secret = await openIntegrationSecret(deps.cipher, c.owner, integration.credentials).catch(() => null);
+    const found = await openCached(c.owner, c.name);
+    if (!found || found.integration.vendor !== c.vendor) return 403;
+    const { integration, secret } = found;
     if (!secret) return 403;
     const requestId = `receipt-${c.vendor}-${c.owner}.${c.name}`;
     if (secret.vendor === 'twilio' && integration.settings.vendor === 'twilio') {
