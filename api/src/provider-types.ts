@@ -173,6 +173,21 @@ export class ProviderError {
   at!: Date;
 }
 
+@ObjectType({ description: 'A breaker of one integration changed, as a delivery worker recorded it.' })
+export class ProviderBreakerChange {
+  @Field(() => ID, { description: 'The tenant, or "platform". Empty when changes were dropped because the client fell behind: read `providers` again.' })
+  owner!: string;
+
+  @Field(() => ID)
+  name!: string;
+
+  @Field(() => BreakerView)
+  breaker!: BreakerView;
+
+  @Field(() => ProviderError, { nullable: true, description: 'Set when the breaker opened after a failure.' })
+  lastError!: ProviderError | null;
+}
+
 @ObjectType({ description: 'A provider integration: a tenant\'s own, or a platform default.' })
 export class ProviderIntegration {
   @Field(() => ID, { description: 'The tenant, or "platform" for a platform default.' })

@@ -16,6 +16,7 @@ import type { RunningServer } from '#api/server';
 import { startApi } from '#api/start';
 import { openRateLimitBackend } from '#api/rate-limit-backend';
 import { receiptRoute } from '#api/receipts';
+import { dashboardRoute } from '#api/dashboard';
 import { createReceiptIntake } from '#delivery/receipts/intake';
 import type { EventStore } from '#platform/event-store/port';
 import type { ReadStore } from '#platform/read-store/port';
@@ -82,7 +83,17 @@ export type AppOptions = Readonly<{
   /** Overrides of the delivery configuration (tests), over what the environment configured. */
   delivery?: Partial<DeliveryConfig>;
   webhooks?: Partial<WebhookConfig>;
+  /** Where the built dashboard is (tests build their own); the clone's `dist/dashboard` by default. */
+  dashboardDir?: string;
 }>;
+
+/** The clone's root, whether this runs from the sources (tests) or from dist/. */
+const cloneRoot = (): string => {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return process.cwd();
+  }
+};
 
 /**
  * The embedded default keeps its master key beside the data; production passes MASTER_KEY, and
@@ -229,7 +240,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
     stops.push(() => rateLimitCounters.close());
     server = await startApi({
       services: {
-        commands, eventStore, readStore, cipher, live,
+        commands, eventStore, readStore, cipher, live, chainKeys,
         providers: {
           test: (owner, name, address) => testIntegration({ eventStore, cipher }, owner, name, address),
           allowTenantEndpoints: config.allowTenantEndpoints,
@@ -243,6 +254,7 @@ export const startApp = async (config: ServiceConfig, options: AppOptions = {}):
       rateLimits: { ...config.api.rateLimits, backend: rateLimitCounters.backend },
       routes: [
         receiptRoute(createReceiptIntake({ commands, cipher, logger }), () => config.publicUrl),
+        dashboardRoute(options.dashboardDir ?? path.join(cloneRoot(), 'dist', 'dashboard')),
         (req, res) => {
           if (req.url !== '/healthz') return false;
           res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');

@@ -17,7 +17,20 @@ export type LiveEvent = Readonly<{
 
 type NotificationDoc = Readonly<{ lastPosition: number }>;
 
-type EventWatcher = Readonly<{ tenantId: string; notificationId: string | null; userId: string | null; channel: Channel<LiveEvent> }>;
+type EventWatcher = Readonly<{ tenantId: string; notificationId: string | null; userId: string | null; types: ReadonlySet<string> | null; channel: Channel<LiveEvent> }>;
+
+/** A breaker of one integration changed, as the delivery workers recorded it. */
+export type BreakerChange = Readonly<{
+  owner: string;
+  name: string;
+  channel: string;
+  state: 'open' | 'half-open' | 'closed';
+  reason: string;
+  at: Date;
+  lastFailure: string | null;
+}>;
+
+type BreakerWatcher = Readonly<{ owners: ReadonlySet<string>; channel: Channel<BreakerChange> }>;
 type ProgressWatcher<D> = Readonly<{ channel: Channel<D> }>;
 
 const field = (e: RecordedEvent<AnyEvent>, name: string): string | null => {
@@ -33,6 +46,7 @@ const field = (e: RecordedEvent<AnyEvent>, name: string): string | null => {
  */
 export class LiveHub {
   private readonly eventWatchers = new Set<EventWatcher>();
+  private readonly breakerWatchers = new Set<BreakerWatcher>();
   private readonly progressWatchers = new Map<string, Set<ProgressWatcher<unknown>>>();
   private readonly dirty = new Map<string, number>();
   private subscription: FollowedLog | null = null;
@@ -71,14 +85,16 @@ export class LiveHub {
     if (this.timer) clearInterval(this.timer);
     await this.subscription?.stop();
     for (const w of this.eventWatchers) w.channel.close();
+    for (const w of this.breakerWatchers) w.channel.close();
     for (const set of this.progressWatchers.values()) for (const w of set) w.channel.close();
   }
 
-  watchEvents(tenantId: string, filter: Readonly<{ notificationId?: string | null; userId?: string | null }>): AsyncIterableIterator<LiveEvent> {
+  watchEvents(tenantId: string, filter: Readonly<{ notificationId?: string | null; userId?: string | null; types?: readonly string[] | null }>): AsyncIterableIterator<LiveEvent> {
     const watcher: EventWatcher = {
       tenantId,
       notificationId: filter.notificationId ?? null,
       userId: filter.userId ?? null,
+      types: filter.types ? new Set(filter.types) : null,
       channel: new Channel<LiveEvent>(
         {
           mode: 'bounded',
@@ -89,6 +105,20 @@ export class LiveHub {
       ),
     };
     this.eventWatchers.add(watcher);
+    return watcher.channel;
+  }
+
+  /** Breaker changes of the integrations of these owners (a tenant, `platform`), as they are recorded. */
+  watchBreakers(owners: readonly string[]): AsyncIterableIterator<BreakerChange> {
+    const watcher: BreakerWatcher = {
+      owners: new Set(owners),
+      channel: new Channel<BreakerChange>(
+        // A client this far behind reads the list again: the marker names no integration.
+        { mode: 'bounded', capacity: 1_000, dropped: (count) => ({ owner: '', name: '', channel: '', state: 'closed', reason: `${count} changes dropped`, at: new Date(), lastFailure: null }) },
+        () => this.breakerWatchers.delete(watcher),
+      ),
+    };
+    this.breakerWatchers.add(watcher);
     return watcher.channel;
   }
 
@@ -117,6 +147,12 @@ export class LiveHub {
         const key = `notifications\u0000${e.metadata.tenantId}:${notificationId}`;
         if (this.progressWatchers.has(key)) this.dirty.set(key, e.position);
       }
+      if (e.type === 'ProviderCircuitChanged' && this.breakerWatchers.size > 0) {
+        const d = e.data;
+        const owner = d.owner ?? e.metadata.tenantId;
+        const change: BreakerChange = { owner, name: d.provider, channel: d.channel, state: d.state, reason: d.reason, at: new Date(e.metadata.at), lastFailure: d.lastFailure ?? null };
+        for (const w of this.breakerWatchers) if (w.owners.has(owner)) w.channel.push(change);
+      }
       if (this.eventWatchers.size === 0) continue;
       const live: LiveEvent = { position: e.position, type: e.type, at: new Date(e.metadata.at), notificationId, userId, dropped: null };
       // Delivery events are batches: they concern every user among their deliveries.
@@ -124,6 +160,7 @@ export class LiveHub {
       const users = userId === null && Array.isArray(batch) ? new Set(batch.map((d) => d.userId)) : null;
       for (const w of this.eventWatchers) {
         if (w.tenantId !== e.metadata.tenantId) continue;
+        if (w.types !== null && !w.types.has(e.type)) continue;
         if (w.notificationId !== null && w.notificationId !== notificationId) continue;
         if (w.userId !== null && w.userId !== userId && !users?.has(w.userId)) continue;
         w.channel.push(w.userId !== null && userId === null ? { ...live, userId: w.userId } : live);

@@ -1,0 +1,74 @@
+import { useEffect, useState } from 'preact/hooks';
+import type { ApiError } from '../api';
+import { Breakers, Providers, type ProvidersResult } from '../generated';
+import { Problem, useSession } from '../ui';
+
+type Integration = ProvidersResult['providers'][number];
+
+const STATE: Readonly<Record<string, string>> = { CLOSED: 'closed', HALF_OPEN: 'half-open', OPEN: 'open' };
+
+export const ProvidersView = () => {
+  const { api, me } = useSession();
+  const [list, setList] = useState<readonly Integration[] | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const tenantId = me.kind === 'operator' ? 'platform' : null;
+  useEffect(() => {
+    const load = () => api.request(Providers, { tenantId }).then((r) => setList(r.providers), setError);
+    load();
+    const stop = api.subscribe(
+      Breakers,
+      { tenantId },
+      ({ providerBreakers: c }) => {
+        if (c.name === '') return void load();
+        setList((l) => l && l.map((i) => (i.owner === c.owner && i.name === c.name ? { ...i, breaker: c.breaker, lastError: c.lastError ?? i.lastError } : i)));
+      },
+      setError,
+    );
+    return stop;
+  }, [api, tenantId]);
+  return (
+    <section aria-labelledby="providers-title">
+      <h1 id="providers-title">Providers</h1>
+      <p class="hint">{tenantId ? 'The platform defaults.' : "This tenant's integrations, then the platform defaults behind them."} Breakers update live.</p>
+      <Problem error={error} />
+      {list && (
+        <table class="providers">
+          <thead>
+            <tr>
+              <th scope="col">owner</th>
+              <th scope="col">integration</th>
+              <th scope="col">vendor</th>
+              <th scope="col">channel</th>
+              <th scope="col">priority</th>
+              <th scope="col">quota/s</th>
+              <th scope="col">breaker</th>
+              <th scope="col">last error</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((i) => {
+              const state = i.breaker?.state ?? 'CLOSED';
+              return (
+                <tr key={`${i.owner}/${i.name}`} data-integration={i.name} data-owner={i.owner}>
+                  <td>{i.owner}</td>
+                  <th scope="row">{i.name}</th>
+                  <td>{i.vendor.toLowerCase()}</td>
+                  <td>{i.channel.toLowerCase()}</td>
+                  <td>{i.priority}</td>
+                  <td>{i.quotaPerSecond ?? '—'}</td>
+                  <td>
+                    <span class={`breaker ${STATE[state]}`} data-state={state} title={i.breaker?.reason ?? 'no change reported yet'}>
+                      {STATE[state]}
+                    </span>
+                    {i.credentialsRejected ? <span class="breaker open"> credentials rejected ({i.credentialsRejected})</span> : null}
+                  </td>
+                  <td>{i.lastError ? `${i.lastError.code} at ${i.lastError.at.slice(11, 19)}` : '—'}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+};
