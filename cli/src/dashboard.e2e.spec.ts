@@ -19,7 +19,15 @@ const root = path.resolve(__dirname, '../..');
 const CHROMIUM = [process.env['CHROMIUM_PATH'], '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find(
   (p): p is string => !!p && fs.existsSync(p),
 );
-if (!CHROMIUM) console.warn('dashboard browser tests skipped: no Chromium found (apt-get install -y chromium, or set CHROMIUM_PATH)');
+// CI installs Chromium and sets DASHBOARD_BROWSER=required: there, a missing browser fails instead of skipping.
+const REQUIRED = process.env['DASHBOARD_BROWSER'] === 'required';
+if (!CHROMIUM && !REQUIRED) console.warn('dashboard browser tests skipped: no Chromium found (apt-get install -y chromium, or set CHROMIUM_PATH)');
+
+describe.runIf(!CHROMIUM && REQUIRED)('the dashboard in a real browser', () => {
+  it('needs a Chromium (DASHBOARD_BROWSER=required)', () => {
+    expect.fail('no Chromium at CHROMIUM_PATH, /usr/bin/chromium, /usr/bin/chromium-browser or /usr/bin/google-chrome');
+  });
+});
 
 const SCREENSHOTS = path.join(root, 'docs', 'dashboard');
 const USERS = 120;
@@ -221,6 +229,8 @@ describe.skipIf(!CHROMIUM)('the dashboard in a real browser', () => {
     }
     expect(await breaker.evaluate((b) => getComputedStyle(b).backgroundColor)).toBe('rgb(26, 127, 55)');
     expect(await page.locator('tr[data-integration="twilio"] td').last().textContent()).not.toBe('—');
+    // The attempts refused during the outage count in its recent error rate.
+    await expect.poll(() => page.locator('tr[data-integration="twilio"] [data-field=error-rate]').textContent(), { timeout: 5_000 }).toMatch(/^(?!0\.0 %)\d+\.\d % of \d+ attempts$/);
     await shoot(page, 'providers');
   }, 90_000);
 

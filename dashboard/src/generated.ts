@@ -341,3 +341,19 @@ export type ErasureVariables = {
   readonly userId: string;
 };
 export const Erasure: Operation<ErasureResult, ErasureVariables> = { kind: 'query', name: 'Erasure', document: "query Erasure($userId: ID!) {\n  erasure(userId: $userId) {\n    userId\n    shreddedAt\n  }\n}" };
+
+export type RecentProviderCountsResult = {
+  readonly notifications: {
+    readonly nodes: ReadonlyArray<{
+      readonly progress: {
+        readonly byProvider: ReadonlyArray<{
+          readonly key: string;
+          readonly succeeded: number;
+          readonly attempts: number;
+        }>;
+      };
+    }>;
+  };
+};
+export type RecentProviderCountsVariables = Record<string, never>;
+export const RecentProviderCounts: Operation<RecentProviderCountsResult, RecentProviderCountsVariables> = { kind: 'query', name: 'RecentProviderCounts', document: "query RecentProviderCounts {\n  notifications(first: 20) {\n    nodes {\n      progress {\n        byProvider {\n          key\n          succeeded\n          attempts\n        }\n      }\n    }\n  }\n}" };

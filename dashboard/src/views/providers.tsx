@@ -1,9 +1,21 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ApiError } from '../api';
-import { Breakers, Providers, type ProvidersResult } from '../generated';
+import { Breakers, Providers, RecentProviderCounts, type ProvidersResult, type RecentProviderCountsResult } from '../generated';
 import { Problem, useSession } from '../ui';
 
 type Integration = ProvidersResult['providers'][number];
+
+/** Per integration over the tenant's last sends: the share of its attempts that did not succeed. */
+const errorRates = (r: RecentProviderCountsResult): Map<string, { attempts: number; rate: number }> => {
+  const sums = new Map<string, { attempts: number; succeeded: number }>();
+  for (const n of r.notifications.nodes) {
+    for (const p of n.progress.byProvider) {
+      const s = sums.get(p.key) ?? { attempts: 0, succeeded: 0 };
+      sums.set(p.key, { attempts: s.attempts + p.attempts, succeeded: s.succeeded + p.succeeded });
+    }
+  }
+  return new Map([...sums].map(([k, s]) => [k, { attempts: s.attempts, rate: s.attempts === 0 ? 0 : Math.max(0, s.attempts - s.succeeded) / s.attempts }]));
+};
 
 const STATE: Readonly<Record<string, string>> = { CLOSED: 'closed', HALF_OPEN: 'half-open', OPEN: 'open' };
 
@@ -11,20 +23,33 @@ export const ProvidersView = () => {
   const { api, me } = useSession();
   const [list, setList] = useState<readonly Integration[] | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
+  const [rates, setRates] = useState<ReturnType<typeof errorRates> | null>(null);
   const tenantId = me.kind === 'operator' ? 'platform' : null;
   useEffect(() => {
     const load = () => api.request(Providers, { tenantId }).then((r) => setList(r.providers), setError);
+    // Operator keys read no tenant's sends: no rates for them.
+    const loadRates = () => void (tenantId === null && api.request(RecentProviderCounts, {}).then((r) => setRates(errorRates(r)), setError));
+    let later: ReturnType<typeof setTimeout> | null = null;
     load();
+    loadRates();
     const stop = api.subscribe(
       Breakers,
       { tenantId },
       ({ providerBreakers: c }) => {
+        // The attempts behind a change reach the read model a moment after it.
+        later ??= setTimeout(() => {
+          later = null;
+          loadRates();
+        }, 500);
         if (c.name === '') return void load();
         setList((l) => l && l.map((i) => (i.owner === c.owner && i.name === c.name ? { ...i, breaker: c.breaker, lastError: c.lastError ?? i.lastError } : i)));
       },
       setError,
     );
-    return stop;
+    return () => {
+      stop();
+      if (later) clearTimeout(later);
+    };
   }, [api, tenantId]);
   return (
     <section aria-labelledby="providers-title">
@@ -42,6 +67,7 @@ export const ProvidersView = () => {
               <th scope="col">priority</th>
               <th scope="col">quota/s</th>
               <th scope="col">breaker</th>
+              <th scope="col">error rate (last 20 sends)</th>
               <th scope="col">last error</th>
             </tr>
           </thead>
@@ -61,6 +87,12 @@ export const ProvidersView = () => {
                       {STATE[state]}
                     </span>
                     {i.credentialsRejected ? <span class="breaker open"> credentials rejected ({i.credentialsRejected})</span> : null}
+                  </td>
+                  <td data-field="error-rate">
+                    {(() => {
+                      const r = i.owner === me.tenantId || i.owner === 'platform' ? rates?.get(i.name) : undefined;
+                      return r ? `${(100 * r.rate).toFixed(1)} % of ${r.attempts} attempts` : '—';
+                    })()}
                   </td>
                   <td>{i.lastError ? `${i.lastError.code} at ${i.lastError.at.slice(11, 19)}` : '—'}</td>
                 </tr>
