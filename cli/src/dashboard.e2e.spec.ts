@@ -196,6 +196,13 @@ describe.skipIf(!CHROMIUM)('the dashboard in a real browser', () => {
     await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 10_000 }).toMatch(/Not found/);
     await page.evaluate(() => (location.hash = '#/users/u1'));
     await page.getByText('No such user.').waitFor({ timeout: 10_000 });
+    // Nor does A's next send reach B's live list.
+    await page.evaluate(() => (location.hash = '#/sends'));
+    await page.getByText('No notifications sent yet.').waitFor();
+    const next = await send(adminA, `userIds: ["u1"], text: "Release notes, again"`);
+    await until(async () => (await h.ok<any>(adminA, `{ notification(notificationId: "${next}") { status } }`)).notification.status === 'COMPLETED', 30_000, 'the send to complete');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await page.locator('li.send').count()).toBe(0);
     const text = await page.locator('body').textContent();
     expect(text).not.toContain('Release');
     expect(text).not.toContain('dash-a');
@@ -286,6 +293,39 @@ describe.skipIf(!CHROMIUM)('the dashboard in a real browser', () => {
       }
     }
   }, 90_000);
+
+  it('a send projected past its deadline turns red, its countdown below zero', async () => {
+    // Every SMS provider down: the texts wait for a provider while the deadline approaches.
+    const sms = ['twilio', 'sns'].map((n) => h.app.sandbox!.instance(n));
+    for (const s of sms) s.setFaults({ outage: true });
+    try {
+      const context = await browser.newContext({ viewport: { width: 1200, height: 600 } });
+      contexts.push(context);
+      const page = await context.newPage();
+      await page.clock.install();
+      await page.goto(`${base}/dashboard/`);
+      await page.getByLabel('API key').fill(adminA);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      const id = await send(adminA, `userIds: ["u3", "u4", "u5"], text: "Waiting for a provider"`);
+      const row = page.locator(`li.send[data-id="${id}"]`);
+      await row.waitFor({ timeout: 10_000 });
+      await expect.poll(() => row.locator('[data-channel=email]').getAttribute('data-channel'), { timeout: 10_000 }).toBe('email');
+      expect(await row.getAttribute('data-status')).not.toBe('COMPLETED');
+      expect(await row.getAttribute('class')).not.toContain('late');
+      expect(await row.locator('.deadline').textContent()).toMatch(/^deadline in 1[45] min/);
+      // Sixteen minutes on in the page: the 15-minute deadline is behind it and the texts still pending.
+      const { deadline } = (await h.ok<any>(adminA, `{ notification(notificationId: "${id}") { deadline } }`)).notification;
+      await page.clock.setSystemTime(Date.parse(deadline) + 60_000);
+      await expect.poll(() => row.getAttribute('class'), { timeout: 5_000 }).toContain('late');
+      expect(await row.locator('.deadline').textContent()).toMatch(/^deadline passed 1 min 0\d s ago/);
+      expect(await row.locator('.projected').textContent()).toMatch(/past the deadline$/);
+      expect(await row.locator('.projected').evaluate((e) => getComputedStyle(e).color)).toBe('rgb(180, 35, 24)');
+      await accessible(page);
+      await shoot(page, 'sends-late');
+    } finally {
+      for (const s of sms) s.setFaults({ outage: false });
+    }
+  }, 60_000);
 
   it('asked nothing of any other origin', () => {
     expect(requested.length).toBeGreaterThan(0);

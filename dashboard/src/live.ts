@@ -32,7 +32,8 @@ export const projectedEnd = (
     const rate = (latest.done - first.done) / (latest.at - first.at);
     return now + Math.max(0, n.total - n.done) / rate;
   }
-  return n.estimateSeconds === null ? null : Date.parse(n.requestedAt) + n.estimateSeconds * 1_000;
+  // A running send does not end before now, whatever was estimated.
+  return n.estimateSeconds === null ? null : Math.max(now, Date.parse(n.requestedAt) + n.estimateSeconds * 1_000);
 };
 
 /** "4 min 05 s", "12 s", "-1 min 30 s" past it. */

@@ -16,6 +16,7 @@ describe('dashboard figures', () => {
     // 10 deliveries a second, 50 left: 5 s from now.
     expect(projectedEnd(n, { at: t0, done: 0 }, { at: t0 + 5_000, done: 50 }, t0 + 5_000)).toBe(t0 + 10_000);
     expect(projectedEnd(n, null, null, t0)).toBe(Date.parse('2026-12-04T10:00:30Z'));
+    expect(projectedEnd(n, null, null, t0 + 60_000)).toBe(t0 + 60_000);
     expect(projectedEnd({ ...n, status: 'COMPLETED', completedAt: '2026-12-04T10:00:07Z' }, null, null, t0)).toBe(Date.parse('2026-12-04T10:00:07Z'));
     expect(projectedEnd({ ...n, estimateSeconds: null }, null, null, t0)).toBeNull();
   });

@@ -111,14 +111,14 @@ export const SendsView = () => {
                 <div class="send-meta">
                   <span>requested {clock(Date.parse(r.requestedAt))} UTC</span>
                   <span class="deadline">
-                    {r.status === 'COMPLETED' ? 'deadline' : `deadline in ${countdown(deadline - now)}`} ({clock(deadline)})
+                    {r.status === 'COMPLETED' ? 'deadline' : deadline >= now ? `deadline in ${countdown(deadline - now)}` : `deadline passed ${countdown(now - deadline)} ago`} ({clock(deadline)})
                   </span>
                   <span class="projected">
                     {r.status === 'COMPLETED' ? 'ended' : 'projected end'} {end === null ? 'unknown' : clock(end)}
                     {late ? ' — past the deadline' : ''}
                   </span>
                   <span>
-                    <span class="total">{ended}</span>/{r.progress.total} deliveries · {r.progress.reachedUsers ?? 0} users reached
+                    <span class="total">{ended}</span>/{r.progress.total} deliveries · {r.progress.reachedUsers ?? 0} {r.progress.reachedUsers === 1 ? 'user' : 'users'} reached
                   </span>
                 </div>
                 {channels.length === 0 ? <Bar label="all" counts={r.progress} /> : channels.map((c) => <Bar key={c.key} label={c.key} counts={c} />)}
