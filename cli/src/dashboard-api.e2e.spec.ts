@@ -77,6 +77,27 @@ describe('the API behind the dashboard', () => {
     await b.return?.();
   });
 
+  it("the operator sees every tenant's integrations' health, without their settings or credentials, and their breakers live", async () => {
+    const twilio = { accountSid: `AC${'c'.repeat(32)}`, authToken: 'd'.repeat(32), from: '+15005550007' };
+    await h.ok(admin, `mutation($in: ConfigureProviderInput!) { configureProvider(input: $in) { name } }`, { in: { name: 'own-sms', channel: 'SMS', twilio } });
+    await h.app.settle();
+    const all = h.ws(h.operatorKey).iterate({ query: `subscription { providerBreakers(tenantId: "*") { owner name breaker { state } } }` });
+    await new Promise((r) => setTimeout(r, 100));
+    await h.app.eventStore.appendToStream('provider-dapi-a.own-sms', [{
+      type: 'ProviderCircuitChanged',
+      data: { provider: 'own-sms', owner: 'dapi-a', channel: 'sms', state: 'open', reason: 'test', lastFailure: 'twilio-20003' },
+      metadata: { tenantId: 'dapi-a', actor: 'system', requestId: 'test', at: new Date().toISOString() },
+    }] as any);
+    expect(((await all.next()).value as any).data.providerBreakers).toEqual({ owner: 'dapi-a', name: 'own-sms', breaker: { state: 'OPEN' } });
+    await all.return?.();
+    await h.app.settle();
+    const health = (await h.ok<any>(h.operatorKey, `{ providerHealth(tenantId: "dapi-a") { owner name vendor channel breaker { state } lastError { code } credentialsRejected } }`)).providerHealth;
+    expect(health).toEqual([{ owner: 'dapi-a', name: 'own-sms', vendor: 'TWILIO', channel: 'SMS', breaker: { state: 'OPEN' }, lastError: { code: 'twilio-20003' }, credentialsRejected: null }]);
+    expect((await h.gql(admin, `{ providerHealth(tenantId: "dapi-a") { name } }`)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const sneaky = await h.ws(adminB).iterate({ query: `subscription { providerBreakers(tenantId: "*") { name } }` }).next();
+    expect((sneaky.value as any).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
   it('a notification carries its admission estimate and, once completed, when', async () => {
     const sent = await h.ok<any>(admin, `mutation { sendNotification(input: { userIds: ["u"], text: "estimate" }) { notification { notificationId } estimate { deliveries seconds } } }`);
     const id = sent.sendNotification.notification.notificationId;

@@ -241,6 +241,20 @@ describe.skipIf(!CHROMIUM)('the dashboard in a real browser', () => {
     await shoot(page, 'providers');
   }, 90_000);
 
+  it("the operator sees the platform defaults and every tenant's integrations, and no tenant data", async () => {
+    const twilio = { accountSid: `AC${'c'.repeat(32)}`, authToken: 'd'.repeat(32), from: '+15005550007' };
+    await h.ok(adminB, `mutation($in: ConfigureProviderInput!) { configureProvider(input: $in) { name } }`, { in: { name: 'b-sms', channel: 'SMS', twilio } });
+    await h.app.settle();
+    const page = await open(h.operatorKey, '#/providers');
+    await page.locator('tr[data-owner="platform"][data-integration="twilio"]').waitFor();
+    await page.locator('tr[data-owner="dash-b"][data-integration="b-sms"]').waitFor();
+    expect(await page.locator('body').textContent()).not.toContain('+15005550007');
+    await accessible(page);
+    await shoot(page, 'providers-operator');
+    await page.evaluate(() => (location.hash = '#/sends'));
+    await page.getByText('Operator keys read no tenant data').waitFor();
+  });
+
   it('a user erased with forgetUser shows as shredded, with no personal data left in the DOM', async () => {
     const name = '<img src=x id=injected>Zoë Erasable';
     const email = 'zoe.erasable@example.com';

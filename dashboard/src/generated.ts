@@ -357,3 +357,37 @@ export type RecentProviderCountsResult = {
 };
 export type RecentProviderCountsVariables = Record<string, never>;
 export const RecentProviderCounts: Operation<RecentProviderCountsResult, RecentProviderCountsVariables> = { kind: 'query', name: 'RecentProviderCounts', document: "query RecentProviderCounts {\n  notifications(first: 20) {\n    nodes {\n      progress {\n        byProvider {\n          key\n          succeeded\n          attempts\n        }\n      }\n    }\n  }\n}" };
+
+export type TenantsResult = {
+  readonly tenants: {
+    readonly nodes: ReadonlyArray<{
+      readonly tenantId: string;
+    }>;
+  };
+};
+export type TenantsVariables = Record<string, never>;
+export const Tenants: Operation<TenantsResult, TenantsVariables> = { kind: 'query', name: 'Tenants', document: "query Tenants {\n  tenants(first: 100) {\n    nodes {\n      tenantId\n    }\n  }\n}" };
+
+export type ProviderHealthResult = {
+  readonly providerHealth: ReadonlyArray<{
+    readonly owner: string;
+    readonly name: string;
+    readonly vendor: Vendor;
+    readonly channel: DeviceKind;
+    readonly priority: number;
+    readonly breaker: {
+      readonly state: BreakerState;
+      readonly reason: string;
+      readonly at: string;
+    } | null;
+    readonly lastError: {
+      readonly code: string;
+      readonly at: string;
+    } | null;
+    readonly credentialsRejected: string | null;
+  }>;
+};
+export type ProviderHealthVariables = {
+  readonly tenantId: string;
+};
+export const ProviderHealth: Operation<ProviderHealthResult, ProviderHealthVariables> = { kind: 'query', name: 'ProviderHealth', document: "query ProviderHealth($tenantId: ID!) {\n  providerHealth(tenantId: $tenantId) {\n    owner\n    name\n    vendor\n    channel\n    priority\n    breaker {\n      state\n      reason\n      at\n    }\n    lastError {\n      code\n      at\n    }\n    credentialsRejected\n  }\n}" };

@@ -84,12 +84,13 @@ export class ProviderResolver {
     description: "Breaker changes of the owner's integrations as they are recorded; for a tenant, of the platform defaults too.",
     subscribe: ({ args, context }: { args: { tenantId?: string | null }; context: GraphQLContext }) => {
       requireAccess(context.principal, ['providers:admin', 'read', 'operator']);
+      if (context.principal.kind === 'operator' && args.tenantId === '*') return context.services.live.watchBreakers(null);
       const owner = ownerOf(context.principal, args.tenantId);
       return context.services.live.watchBreakers(owner === PLATFORM ? [PLATFORM] : [owner, PLATFORM]);
     },
   })
   providerBreakers(
-    @Arg('tenantId', () => ID, { nullable: true, description: 'Operator keys: "platform".' }) _tenantId: string | null,
+    @Arg('tenantId', () => ID, { nullable: true, description: 'Operator keys: "platform", or "*" for every owner\'s.' }) _tenantId: string | null,
     @Root() change: BreakerChange,
   ): P.ProviderBreakerChange {
     return {
@@ -98,6 +99,15 @@ export class ProviderResolver {
       breaker: { state: change.state, reason: change.reason, at: change.at },
       lastError: change.state === 'open' && change.lastFailure ? { code: change.lastFailure, at: change.at } : null,
     };
+  }
+
+  @Authorized('operator')
+  @Query(() => [P.ProviderHealth], { description: "Operator only: a tenant's integrations as the delivery workers see them (breaker, last error), without settings or credentials." })
+  async providerHealth(@Arg('tenantId', () => ID) tenantId: string, @Ctx() ctx: GraphQLContext): Promise<P.ProviderHealth[]> {
+    return (await listIntegrations(ctx.services.readStore, parseEntityId('tenantId', tenantId))).map((i) => {
+      const v = integrationView(i);
+      return { owner: v.owner, name: v.name, vendor: v.vendor, channel: v.channel, priority: v.priority, breaker: v.breaker, lastError: v.lastError, credentialsRejected: v.credentialsRejected };
+    });
   }
 
   @Authorized('providers:admin', 'read', 'operator')

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ApiError } from '../api';
-import { Breakers, Providers, RecentProviderCounts, type ProvidersResult, type RecentProviderCountsResult } from '../generated';
+import { Breakers, ProviderHealth, Providers, RecentProviderCounts, Tenants, type ProvidersResult, type RecentProviderCountsResult } from '../generated';
 import { Problem, useSession } from '../ui';
 
 type Integration = ProvidersResult['providers'][number];
@@ -26,7 +26,18 @@ export const ProvidersView = () => {
   const [rates, setRates] = useState<ReturnType<typeof errorRates> | null>(null);
   const tenantId = me.kind === 'operator' ? 'platform' : null;
   useEffect(() => {
-    const load = () => api.request(Providers, { tenantId }).then((r) => setList(r.providers), setError);
+    const load = async () => {
+      try {
+        const own = (await api.request(Providers, { tenantId })).providers;
+        if (tenantId === null) return setList(own);
+        // The operator sees the platform defaults, then how every tenant's own integrations are doing.
+        const tenants = (await api.request(Tenants, {})).tenants.nodes;
+        const health = await Promise.all(tenants.map((t) => api.request(ProviderHealth, { tenantId: t.tenantId })));
+        setList([...own, ...health.flatMap((h) => h.providerHealth.map((i) => ({ ...i, quotaPerSecond: null })))]);
+      } catch (e) {
+        setError(e as ApiError);
+      }
+    };
     // Operator keys read no tenant's sends: no rates for them.
     const loadRates = () => void (tenantId === null && api.request(RecentProviderCounts, {}).then((r) => setRates(errorRates(r)), setError));
     let later: ReturnType<typeof setTimeout> | null = null;
@@ -34,7 +45,7 @@ export const ProvidersView = () => {
     loadRates();
     const stop = api.subscribe(
       Breakers,
-      { tenantId },
+      { tenantId: tenantId === null ? null : '*' },
       ({ providerBreakers: c }) => {
         // The attempts behind a change reach the read model a moment after it.
         later ??= setTimeout(() => {
@@ -54,7 +65,7 @@ export const ProvidersView = () => {
   return (
     <section aria-labelledby="providers-title">
       <h1 id="providers-title">Providers</h1>
-      <p class="hint">{tenantId ? 'The platform defaults.' : "This tenant's integrations, then the platform defaults behind them."} Breakers update live.</p>
+      <p class="hint">{tenantId ? "The platform defaults, then every tenant's own integrations (breaker and last error only)." : "This tenant's integrations, then the platform defaults behind them."} Breakers update live.</p>
       <Problem error={error} />
       {list && (
         <table class="providers">

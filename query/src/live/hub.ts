@@ -30,7 +30,8 @@ export type BreakerChange = Readonly<{
   lastFailure: string | null;
 }>;
 
-type BreakerWatcher = Readonly<{ owners: ReadonlySet<string>; channel: Channel<BreakerChange> }>;
+/** owners null: every owner's (the operator's view). */
+type BreakerWatcher = Readonly<{ owners: ReadonlySet<string> | null; channel: Channel<BreakerChange> }>;
 type ProgressWatcher<D> = Readonly<{ channel: Channel<D> }>;
 
 const field = (e: RecordedEvent<AnyEvent>, name: string): string | null => {
@@ -108,10 +109,10 @@ export class LiveHub {
     return watcher.channel;
   }
 
-  /** Breaker changes of the integrations of these owners (a tenant, `platform`), as they are recorded. */
-  watchBreakers(owners: readonly string[]): AsyncIterableIterator<BreakerChange> {
+  /** Breaker changes of the integrations of these owners (a tenant, `platform`; null: every owner), as they are recorded. */
+  watchBreakers(owners: readonly string[] | null): AsyncIterableIterator<BreakerChange> {
     const watcher: BreakerWatcher = {
-      owners: new Set(owners),
+      owners: owners && new Set(owners),
       channel: new Channel<BreakerChange>(
         // A client this far behind reads the list again: the marker names no integration.
         { mode: 'bounded', capacity: 1_000, dropped: (count) => ({ owner: '', name: '', channel: '', state: 'closed', reason: `${count} changes dropped`, at: new Date(), lastFailure: null }) },
@@ -151,7 +152,7 @@ export class LiveHub {
         const d = e.data;
         const owner = d.owner ?? e.metadata.tenantId;
         const change: BreakerChange = { owner, name: d.provider, channel: d.channel, state: d.state, reason: d.reason, at: new Date(e.metadata.at), lastFailure: d.lastFailure ?? null };
-        for (const w of this.breakerWatchers) if (w.owners.has(owner)) w.channel.push(change);
+        for (const w of this.breakerWatchers) if (w.owners === null || w.owners.has(owner)) w.channel.push(change);
       }
       if (this.eventWatchers.size === 0) continue;
       const live: LiveEvent = { position: e.position, type: e.type, at: new Date(e.metadata.at), notificationId, userId, dropped: null };
