@@ -64,7 +64,20 @@ if (args[0] === '--deps' || args[0] === '--build') {
     sh('npm', ['rebuild', 'better-sqlite3']);
     fs.writeFileSync(marker, abi);
   }
-  if (args[0] === '--build') sh(node, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json']);
+  if (args[0] === '--build') {
+    sh(node, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json']);
+    // The dashboard the api role serves at /dashboard: rebuilt when its sources or the schema changed.
+    const newest = (dir) => fs.readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).reduce((m, e) => Math.max(m, mtime(path.join(e.parentPath, e.name))), 0);
+    const sources = Math.max(newest(path.join(root, 'dashboard')), mtime(path.join(root, 'schema', 'schema.graphql')));
+    if (mtime(path.join(root, 'dist', 'dashboard', 'index.html')) < sources) {
+      // The service runs without it (/dashboard then says it is not built): schema:emit must, to fix what broke it.
+      try {
+        sh(node, [path.join(root, 'dashboard', 'build.mjs')]);
+      } catch {
+        process.stderr.write('The dashboard did not build (see above); continuing without it.\n');
+      }
+    }
+  }
   args.shift();
 }
 

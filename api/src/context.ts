@@ -1,4 +1,5 @@
 import type { EventStore } from '#platform/event-store/port';
+import type { ChainKeys } from '#platform/event-store/chain';
 import type { ReadStore } from '#platform/read-store/port';
 import type { PersonalDataCipher } from '#platform/crypto/personal-data';
 import type { Actor, Commands } from '#command/application';
@@ -21,6 +22,8 @@ export type Services = Readonly<{
   cipher: PersonalDataCipher;
   live: LiveHub;
   providers: ProviderServices;
+  /** Authenticates chain heads when the tenant's audit chain is verified (null: hashes only). */
+  chainKeys?: ChainKeys | null;
 }>;
 
 /** What the API layer itself keeps: its rate limits, the operator's overrides of them, its limits on reads. */

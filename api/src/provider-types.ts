@@ -173,6 +173,48 @@ export class ProviderError {
   at!: Date;
 }
 
+@ObjectType({ description: "How a tenant's integration is doing, for the operator: no settings, no credentials." })
+export class ProviderHealth {
+  @Field(() => ID)
+  owner!: string;
+
+  @Field(() => ID)
+  name!: string;
+
+  @Field(() => VendorEnum)
+  vendor!: Vendor;
+
+  @Field(() => DeviceKindEnum)
+  channel!: DeviceKind;
+
+  @Field(() => Int)
+  priority!: number;
+
+  @Field(() => BreakerView, { nullable: true })
+  breaker!: BreakerView | null;
+
+  @Field(() => ProviderError, { nullable: true })
+  lastError!: ProviderError | null;
+
+  @Field(() => String, { nullable: true })
+  credentialsRejected!: string | null;
+}
+
+@ObjectType({ description: 'A breaker of one integration changed, as a delivery worker recorded it.' })
+export class ProviderBreakerChange {
+  @Field(() => ID, { description: 'The tenant, or "platform". Empty when changes were dropped because the client fell behind: read `providers` again.' })
+  owner!: string;
+
+  @Field(() => ID)
+  name!: string;
+
+  @Field(() => BreakerView)
+  breaker!: BreakerView;
+
+  @Field(() => ProviderError, { nullable: true, description: 'Set when the breaker opened after a failure.' })
+  lastError!: ProviderError | null;
+}
+
 @ObjectType({ description: 'A provider integration: a tenant\'s own, or a platform default.' })
 export class ProviderIntegration {
   @Field(() => ID, { description: 'The tenant, or "platform" for a platform default.' })

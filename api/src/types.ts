@@ -333,6 +333,12 @@ export class Notification {
 
   @Field(() => Progress)
   progress!: Progress;
+
+  @Field(() => AdmissionEstimate, { nullable: true, description: 'What admission estimated when the send was accepted; null where no delivery role estimated it.' })
+  estimate!: AdmissionEstimate | null;
+
+  @Field(() => Date, { nullable: true, description: 'When its last delivery ended; null until COMPLETED.' })
+  completedAt!: Date | null;
 }
 
 @ObjectType()
@@ -452,6 +458,39 @@ export class AuditEntry {
 
 @ObjectType()
 export class AuditConnection extends Connection(AuditEntry, 'Audit') {}
+
+@ObjectType({ description: 'Where the hash chain first breaks: an event changed, removed or inserted.' })
+export class ChainBreakView {
+  @Field(() => Int)
+  position!: number;
+
+  @Field()
+  streamName!: string;
+
+  @Field()
+  type!: string;
+
+  @Field()
+  reason!: string;
+}
+
+@ObjectType({ description: "The tenant's audit chain, checked from its first event." })
+export class AuditVerification {
+  @Field({ description: 'Every event hashes to the next and the head matches the log.' })
+  ok!: boolean;
+
+  @Field(() => Int, { description: 'Events checked.' })
+  checked!: number;
+
+  @Field(() => Int, { description: 'Position of the last event checked (0: none).' })
+  lastPosition!: number;
+
+  @Field(() => Date, { nullable: true })
+  lastAt!: Date | null;
+
+  @Field(() => ChainBreakView, { nullable: true })
+  firstBreak!: ChainBreakView | null;
+}
 
 @ObjectType({ description: "A tenant's event as it happens, without its data." })
 export class DeliveryEvent {

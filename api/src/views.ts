@@ -1,6 +1,6 @@
 import { SHREDDED, type PersonalDataCipher } from '#platform/crypto/personal-data';
 import type { Page } from '#platform/read-store/port';
-import type { Sealed } from '#schema/events';
+import type { Admission, Sealed } from '#schema/events';
 import type { Scope } from '#schema/scopes';
 import { userKeyId } from '#schema/streams';
 import type { UserDocument } from '#projections/users/document';
@@ -58,6 +58,12 @@ export const userView = async (cipher: PersonalDataCipher, tenantId: string, use
 /** A notification as the read model has it, or as a mutation just decided it. */
 export type NotificationRecord = Omit<NotificationDocument, 'id' | 'tenantId' | 'lastPosition' | 'status'> & Readonly<{ status: string }>;
 
+export const estimateView = (a: Admission): G.AdmissionEstimate => ({
+  ...a,
+  ahead: a.ahead ?? 0,
+  byChannel: a.byChannel.map((c) => ({ ...c, ahead: c.ahead ?? 0 })),
+});
+
 export const notificationView = (n: NotificationRecord): G.Notification => {
   const p = n.progress;
   const done = p.succeeded + p.failed + p.expired;
@@ -98,6 +104,8 @@ export const notificationView = (n: NotificationRecord): G.Notification => {
       delivered: p.delivered ?? 0,
       bounced: p.bounced ?? 0,
     },
+    estimate: n.admission ? estimateView(n.admission) : null,
+    completedAt: n.completedAt ? new Date(n.completedAt) : null,
   };
 };
 

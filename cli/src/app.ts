@@ -17,6 +17,7 @@ import type { RunningServer } from '#api/server';
 import { startApi } from '#api/start';
 import { openRateLimitBackend } from '#api/rate-limit-backend';
 import { receiptRoute } from '#api/receipts';
+import { dashboardRoute } from '#api/dashboard';
 import { createReceiptIntake } from '#delivery/receipts/intake';
 import type { EventStore } from '#platform/event-store/port';
 import type { ReadStore } from '#platform/read-store/port';
@@ -92,7 +93,17 @@ export type AppOptions = Readonly<{
   webhooks?: Partial<WebhookConfig>;
   /** Whether this start serves the ops port (false: a thread of a process whose main thread does). */
   ops?: boolean;
+  /** Where the built dashboard is (tests build their own); the clone's `dist/dashboard` by default. */
+  dashboardDir?: string;
 }>;
+
+/** The clone's root, whether this runs from the sources (tests) or from dist/. */
+const cloneRoot = (): string => {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return process.cwd();
+  }
+};
 
 /**
  * The embedded default keeps its master key beside the data; production passes MASTER_KEY, and
@@ -284,7 +295,7 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
     stops.push(() => rateLimitCounters.close());
     server = await startApi({
       services: {
-        commands, eventStore, readStore, cipher, live,
+        commands, eventStore, readStore, cipher, live, chainKeys,
         providers: {
           test: (owner, name, address) => testIntegration({ eventStore, cipher }, owner, name, address),
           allowTenantEndpoints: config.allowTenantEndpoints,
@@ -298,6 +309,7 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
       rateLimits: { ...config.api.rateLimits, backend: rateLimitCounters.backend },
       routes: [
         receiptRoute(createReceiptIntake({ commands, cipher, logger }), () => config.publicUrl),
+        dashboardRoute(options.dashboardDir ?? path.join(cloneRoot(), 'dist', 'dashboard')),
         // What the api readiness check calls: the API's own port takes connections and answers.
         (req, res) => {
           if (req.url !== '/livez') return false;

@@ -28,7 +28,7 @@ const start = async (): Promise<void> => {
   const app = await startApp(config);
   const url = app.server?.url;
   app.logger.info({ url, ops: app.ops?.url, roles: config.roles, dataDir: config.dataDir }, 'started');
-  if (url) process.stdout.write(`\nGraphQL API:    ${url}\nSubscriptions:  ${app.server!.wsUrl}\n`);
+  if (url) process.stdout.write(`\nGraphQL API:    ${url}\nSubscriptions:  ${app.server!.wsUrl}\nDashboard:      ${url.replace(/\/graphql$/, '/dashboard/')}\n`);
   if (app.ops) process.stdout.write(`Ops:            ${app.ops.url}/readyz, /livez, /startupz, /metrics\n`);
   const a = config.adapters;
   process.stdout.write(`Roles:          ${config.roles.join(', ')} (event store ${a.eventStore}, read store ${a.readStore}, bus ${a.bus})\n`);

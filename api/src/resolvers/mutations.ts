@@ -1,6 +1,6 @@
 import { Arg, Authorized, Ctx, ID, Int, Mutation, Resolver } from 'type-graphql';
 import * as G from '../types';
-import { groupView, notificationRecordOf, notificationView, tenantView, userRecordOf, userView } from '../views';
+import { estimateView, groupView, notificationRecordOf, notificationView, tenantView, userRecordOf, userView } from '../views';
 import { satisfies, tenantOf } from '../auth';
 import { perIdComplexity } from '../limits';
 import { actorOf, type GraphQLContext } from '../context';
@@ -150,7 +150,7 @@ export class MutationResolver {
     return {
       notification: notificationView(notificationRecordOf(state)),
       duplicate: result.duplicate,
-      estimate: state.status !== 'None' && state.admission ? { ...state.admission, ahead: state.admission.ahead ?? 0, byChannel: state.admission.byChannel.map((c) => ({ ...c, ahead: c.ahead ?? 0 })) } : null,
+      estimate: state.status !== 'None' && state.admission ? estimateView(state.admission) : null,
     };
   }
 }

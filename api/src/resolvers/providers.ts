@@ -1,11 +1,12 @@
-import { Arg, Authorized, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Authorized, Ctx, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { PLATFORM } from '#schema/integrations';
 import { forbidden, notFound } from '#schema/errors';
 import { parseEntityId } from '#schema/values';
 import { listIntegrations } from '#projections/integrations/queries';
 import * as P from '../provider-types';
 import { integrationView, integrationViewOf } from '../views';
-import type { Principal } from '../auth';
+import { requireAccess, type Principal } from '../auth';
+import type { BreakerChange } from '#query/live/hub';
 import { actorOf, type GraphQLContext } from '../context';
 
 /**
@@ -76,6 +77,37 @@ export class ProviderResolver {
     const own = await listIntegrations(ctx.services.readStore, owner);
     const defaults = owner === PLATFORM ? [] : await listIntegrations(ctx.services.readStore, PLATFORM);
     return [...own, ...defaults].map(integrationView);
+  }
+
+  @Authorized('providers:admin', 'read', 'operator')
+  @Subscription(() => P.ProviderBreakerChange, {
+    description: "Breaker changes of the owner's integrations as they are recorded; for a tenant, of the platform defaults too.",
+    subscribe: ({ args, context }: { args: { tenantId?: string | null }; context: GraphQLContext }) => {
+      requireAccess(context.principal, ['providers:admin', 'read', 'operator']);
+      if (context.principal.kind === 'operator' && args.tenantId === '*') return context.services.live.watchBreakers(null);
+      const owner = ownerOf(context.principal, args.tenantId);
+      return context.services.live.watchBreakers(owner === PLATFORM ? [PLATFORM] : [owner, PLATFORM]);
+    },
+  })
+  providerBreakers(
+    @Arg('tenantId', () => ID, { nullable: true, description: 'Operator keys: "platform", or "*" for every owner\'s.' }) _tenantId: string | null,
+    @Root() change: BreakerChange,
+  ): P.ProviderBreakerChange {
+    return {
+      owner: change.owner,
+      name: change.name,
+      breaker: { state: change.state, reason: change.reason, at: change.at },
+      lastError: change.state === 'open' && change.lastFailure ? { code: change.lastFailure, at: change.at } : null,
+    };
+  }
+
+  @Authorized('operator')
+  @Query(() => [P.ProviderHealth], { description: "Operator only: a tenant's integrations as the delivery workers see them (breaker, last error), without settings or credentials." })
+  async providerHealth(@Arg('tenantId', () => ID) tenantId: string, @Ctx() ctx: GraphQLContext): Promise<P.ProviderHealth[]> {
+    return (await listIntegrations(ctx.services.readStore, parseEntityId('tenantId', tenantId))).map((i) => {
+      const v = integrationView(i);
+      return { owner: v.owner, name: v.name, vendor: v.vendor, channel: v.channel, priority: v.priority, breaker: v.breaker, lastError: v.lastError, credentialsRejected: v.credentialsRejected };
+    });
   }
 
   @Authorized('providers:admin', 'read', 'operator')

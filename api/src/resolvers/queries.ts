@@ -10,10 +10,10 @@ import type { GraphQLContext } from '../context';
 import { getUser, listUsers } from '#projections/users/queries';
 import { getGroup, listGroups } from '#projections/groups/queries';
 import { getNotification, listNotifications } from '#projections/notifications/queries';
-import { listTimeline } from '#projections/timeline/queries';
+import { getErasureMark, listTimeline } from '#projections/timeline/queries';
 import { getTenant, listTenants } from '#projections/tenants/queries';
 import { connection, notificationView, tenantView, userView } from '../views';
-import { replayAudit, SECRET } from '#query/audit/replay';
+import { replayAudit, SECRET, verifyTenantChain } from '#query/audit/replay';
 
 export const MAX_PAGE = 500;
 
@@ -66,6 +66,13 @@ export class QueryResolver {
     const doc = await getUser(ctx.services.readStore, tenantId, parseEntityId('userId', userId));
     if (!doc) throw notFound(`user ${userId}`);
     return userView(ctx.services.cipher, tenantId, doc);
+  }
+
+  @Authorized('read')
+  @Query(() => G.ForgottenUser, { nullable: true, description: "The user's erasure (consent expiry or forgetUser) once their data is shredded; null otherwise." })
+  async erasure(@Arg('userId', () => ID) userId: string, @Ctx() ctx: GraphQLContext) {
+    const mark = await getErasureMark(ctx.services.readStore, tenantOf(ctx.principal), parseEntityId('userId', userId));
+    return mark ? { userId, shreddedAt: new Date(mark.at) } : null;
   }
 
   @Authorized('read')
@@ -131,6 +138,23 @@ export class QueryResolver {
     const cursor = storeCursor('notifications', tenantId, after);
     const page = await withCursor('notifications', () => listNotifications(ctx.services.readStore, tenantId, { first: size, after: cursor }));
     return connection('notifications', tenantId, page, notificationView);
+  }
+
+  @Authorized('audit:read')
+  @Query(() => G.AuditVerification, {
+    complexity: 1000,
+    description: "Checks the tenant's hash chain from its first event (reads the whole of the tenant's log), as `notify audit verify` does.",
+  })
+  async auditVerification(@Ctx() ctx: GraphQLContext): Promise<G.AuditVerification> {
+    const report = await verifyTenantChain(ctx.services.eventStore, tenantOf(ctx.principal), { keys: ctx.services.chainKeys ?? null });
+    const b = report.firstBreak;
+    return {
+      ok: report.ok,
+      checked: report.checked,
+      lastPosition: report.lastPosition,
+      lastAt: report.lastAt ? new Date(report.lastAt) : null,
+      firstBreak: b ? { position: b.position, streamName: b.streamName, type: b.type, reason: b.reason } : null,
+    };
   }
 
   @Authorized('audit:read')

@@ -31,7 +31,7 @@ export class SubscriptionResolver {
   @Subscription(() => G.DeliveryEvent, {
     description:
       "The tenant's events as they are appended, optionally only one notification's or one user's. A client that falls behind gets an EventsDropped entry with the count instead of an unbounded queue.",
-    subscribe: ({ args, context }: SubscribeArgs<{ notificationId?: string | null; userId?: string | null }>) => {
+    subscribe: ({ args, context }: SubscribeArgs<{ notificationId?: string | null; userId?: string | null; types?: string[] | null }>) => {
       requireAccess(context.principal, ['read']);
       return context.services.live.watchEvents(tenantOf(context.principal), args);
     },
@@ -39,6 +39,7 @@ export class SubscriptionResolver {
   deliveryEvents(
     @Arg('notificationId', () => ID, { nullable: true }) _notificationId: string | null,
     @Arg('userId', () => ID, { nullable: true }) _userId: string | null,
+    @Arg('types', () => [String], { nullable: true, description: 'Only events of these types (NotificationRequested, say); EventsDropped always.' }) _types: string[] | null,
     @Root() event: LiveEvent,
   ): G.DeliveryEvent {
     return event;

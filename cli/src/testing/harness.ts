@@ -45,6 +45,8 @@ export const startHarness = async (
     delivery?: Partial<DeliveryConfig>;
     /** Every log line the service writes (debug level and up), for scans of what it logs. */
     logLines?: string[];
+    /** A built dashboard to serve at /dashboard. */
+    dashboardDir?: string;
   }> = {},
 ): Promise<Harness> => {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'notify-e2e-'));
@@ -58,6 +60,7 @@ export const startHarness = async (
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.delivery ? { delivery: options.delivery } : {}),
     ...(logger ? { logger } : {}),
+    ...(options.dashboardDir ? { dashboardDir: options.dashboardDir } : {}),
   });
   const server = app.server!;
   const operatorKey = app.operatorKey ?? fs.readFileSync(path.join(dataDir, 'operator.key'), 'utf8').trim();

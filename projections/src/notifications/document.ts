@@ -58,6 +58,8 @@ export type NotificationDocument = Readonly<{
   progress: NotificationProgress;
   /** What admission estimated when the send was accepted. */
   admission?: Admission;
+  /** When its last delivery ended (absent on documents older than this field). */
+  completedAt?: string;
   /** Position of the last event applied: live snapshots wait until the model has reached it. */
   lastPosition: number;
 }>;

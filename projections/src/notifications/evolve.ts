@@ -108,7 +108,7 @@ export const evolve = (doc: NotificationDocument | null, event: RecordedEvent): 
     }
     case 'NotificationCompleted': {
       const { reachedSketch: _dropped, ...rest } = p;
-      return { ...at, status: 'COMPLETED', progress: { ...rest, reachedUsers: event.data.reachedUsers, reachedUsersExact: true } };
+      return { ...at, status: 'COMPLETED', completedAt: event.metadata.at, progress: { ...rest, reachedUsers: event.data.reachedUsers, reachedUsersExact: true } };
     }
     case 'DeliveryDispatched':
       return at;

@@ -1,5 +1,5 @@
 import type { Cursor, Page, ReadStore } from '#platform/read-store/port';
-import { TIMELINE, type TimelineEntryDocument } from './document';
+import { erasureMarkId, TIMELINE, type TimelineEntryDocument } from './document';
 
 /** One user's steps, oldest first. */
 export const listTimeline = (
@@ -9,3 +9,7 @@ export const listTimeline = (
   options: Readonly<{ first: number; after?: Cursor | null }>,
 ): Promise<Page<TimelineEntryDocument>> =>
   store.find<TimelineEntryDocument>(TIMELINE, { tenantId, userId }, { limit: options.first, ...(options.after ? { after: options.after } : {}) });
+
+/** Where a user's erasure was recorded (the only entry shredding leaves), or null. */
+export const getErasureMark = (store: ReadStore, tenantId: string, userId: string): Promise<TimelineEntryDocument | null> =>
+  store.get<TimelineEntryDocument>(TIMELINE, erasureMarkId(tenantId, userId));

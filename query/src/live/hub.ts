@@ -17,7 +17,21 @@ export type LiveEvent = Readonly<{
 
 type NotificationDoc = Readonly<{ lastPosition: number }>;
 
-type EventWatcher = Readonly<{ tenantId: string; notificationId: string | null; userId: string | null; channel: Channel<LiveEvent> }>;
+type EventWatcher = Readonly<{ tenantId: string; notificationId: string | null; userId: string | null; types: ReadonlySet<string> | null; channel: Channel<LiveEvent> }>;
+
+/** A breaker of one integration changed, as the delivery workers recorded it. */
+export type BreakerChange = Readonly<{
+  owner: string;
+  name: string;
+  channel: string;
+  state: 'open' | 'half-open' | 'closed';
+  reason: string;
+  at: Date;
+  lastFailure: string | null;
+}>;
+
+/** owners null: every owner's (the operator's view). */
+type BreakerWatcher = Readonly<{ owners: ReadonlySet<string> | null; channel: Channel<BreakerChange> }>;
 type ProgressWatcher<D> = Readonly<{ channel: Channel<D> }>;
 
 /** Matches no event: the idle subscription reads only how far the log goes. */
@@ -38,6 +52,7 @@ const field = (e: RecordedEvent<AnyEvent>, name: string): string | null => {
  */
 export class LiveHub {
   private readonly eventWatchers = new Set<EventWatcher>();
+  private readonly breakerWatchers = new Set<BreakerWatcher>();
   private readonly progressWatchers = new Map<string, Set<ProgressWatcher<unknown>>>();
   private readonly dirty = new Map<string, number>();
   private subscription: Readonly<{ log: FollowedLog; everything: boolean }> | null = null;
@@ -99,7 +114,7 @@ export class LiveHub {
 
   /** Called as watchers come and go: reads events only while there is one (idle a while after the last). */
   private watchersChanged(): void {
-    const watched = this.eventWatchers.size > 0 || this.progressWatchers.size > 0;
+    const watched = this.eventWatchers.size > 0 || this.progressWatchers.size > 0 || this.breakerWatchers.size > 0;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
     if (watched && !this.following) {
@@ -128,14 +143,16 @@ export class LiveHub {
     await this.subscription?.log.stop();
     this.health?.remove();
     for (const w of this.eventWatchers) w.channel.close();
+    for (const w of this.breakerWatchers) w.channel.close();
     for (const set of this.progressWatchers.values()) for (const w of set) w.channel.close();
   }
 
-  watchEvents(tenantId: string, filter: Readonly<{ notificationId?: string | null; userId?: string | null }>): AsyncIterableIterator<LiveEvent> {
+  watchEvents(tenantId: string, filter: Readonly<{ notificationId?: string | null; userId?: string | null; types?: readonly string[] | null }>): AsyncIterableIterator<LiveEvent> {
     const watcher: EventWatcher = {
       tenantId,
       notificationId: filter.notificationId ?? null,
       userId: filter.userId ?? null,
+      types: filter.types ? new Set(filter.types) : null,
       channel: new Channel<LiveEvent>(
         {
           mode: 'bounded',
@@ -149,6 +166,24 @@ export class LiveHub {
       ),
     };
     this.eventWatchers.add(watcher);
+    this.watchersChanged();
+    return watcher.channel;
+  }
+
+  /** Breaker changes of the integrations of these owners (a tenant, `platform`; null: every owner), as they are recorded. */
+  watchBreakers(owners: readonly string[] | null): AsyncIterableIterator<BreakerChange> {
+    const watcher: BreakerWatcher = {
+      owners: owners && new Set(owners),
+      channel: new Channel<BreakerChange>(
+        // A client this far behind reads the list again: the marker names no integration.
+        { mode: 'bounded', capacity: 1_000, dropped: (count) => ({ owner: '', name: '', channel: '', state: 'closed', reason: `${count} changes dropped`, at: new Date(), lastFailure: null }) },
+        () => {
+          this.breakerWatchers.delete(watcher);
+          this.watchersChanged();
+        },
+      ),
+    };
+    this.breakerWatchers.add(watcher);
     this.watchersChanged();
     return watcher.channel;
   }
@@ -180,6 +215,12 @@ export class LiveHub {
         const key = `notifications\u0000${e.metadata.tenantId}:${notificationId}`;
         if (this.progressWatchers.has(key)) this.dirty.set(key, e.position);
       }
+      if (e.type === 'ProviderCircuitChanged' && this.breakerWatchers.size > 0) {
+        const d = e.data;
+        const owner = d.owner ?? e.metadata.tenantId;
+        const change: BreakerChange = { owner, name: d.provider, channel: d.channel, state: d.state, reason: d.reason, at: new Date(e.metadata.at), lastFailure: d.lastFailure ?? null };
+        for (const w of this.breakerWatchers) if (w.owners === null || w.owners.has(owner)) w.channel.push(change);
+      }
       if (this.eventWatchers.size === 0) continue;
       const live: LiveEvent = { position: e.position, type: e.type, at: new Date(e.metadata.at), notificationId, userId, dropped: null };
       // Delivery events are batches: they concern every user among their deliveries.
@@ -187,6 +228,7 @@ export class LiveHub {
       const users = userId === null && Array.isArray(batch) ? new Set(batch.map((d) => d.userId)) : null;
       for (const w of this.eventWatchers) {
         if (w.tenantId !== e.metadata.tenantId) continue;
+        if (w.types !== null && !w.types.has(e.type)) continue;
         if (w.notificationId !== null && w.notificationId !== notificationId) continue;
         if (w.userId !== null && w.userId !== userId && !users?.has(w.userId)) continue;
         w.channel.push(w.userId !== null && userId === null ? { ...live, userId: w.userId } : live);
