@@ -11,9 +11,9 @@ import { addressOf, seedUsers } from './testing/seed';
 
 /*
  * The dashboard in a real browser (Debian's Chromium driven by playwright-core) against the
- * whole service on the embedded default and the provider sandbox. With DASHBOARD_SCREENSHOTS=1
- * every page's screenshot is saved into docs/dashboard/ for the README (they hold times and ids,
- * so a plain test run leaves the clone unchanged).
+ * whole service on the embedded default and the provider sandbox. Every page's screenshot is
+ * saved into docs/dashboard/ for the README: the test keeps them current (DASHBOARD_SCREENSHOTS=0
+ * skips that, for a run that must leave the clone unchanged).
  */
 
 const root = path.resolve(__dirname, '../..');
@@ -66,7 +66,7 @@ describe.skipIf(!CHROMIUM)('the dashboard in a real browser', () => {
   };
 
   const shoot = async (page: Page, name: string) => {
-    if (!process.env['DASHBOARD_SCREENSHOTS']) return;
+    if (process.env['DASHBOARD_SCREENSHOTS'] === '0') return;
     fs.mkdirSync(SCREENSHOTS, { recursive: true });
     await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
   };
