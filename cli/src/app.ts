@@ -284,6 +284,7 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
 
   let server: RunningServer | null = null;
   let operatorKey: string | null = null;
+  const localReceipts = createReceiptIntake({ commands, cipher, logger });
   if (roles.includes('api')) {
     operatorKey = await commands.operator.bootstrapKey();
     const keyFile = operatorKeyFile(config);
@@ -308,7 +309,8 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
       ws: config.api.ws,
       rateLimits: { ...config.api.rateLimits, backend: rateLimitCounters.backend },
       routes: [
-        receiptRoute(createReceiptIntake({ commands, cipher, logger }), () => config.publicUrl),
+        // Providers' receipts are recorded where delivery runs (the pipeline thread, once it is up).
+        receiptRoute({ handle: (c) => (pipeline ? pipeline.receipt(c) : localReceipts.handle(c)) }, () => config.publicUrl),
         dashboardRoute(options.dashboardDir ?? path.join(cloneRoot(), 'dist', 'dashboard')),
         // What the api readiness check calls: the API's own port takes connections and answers.
         (req, res) => {

@@ -6,6 +6,7 @@ import { loadConfig } from './config';
 import { startApp, type App } from './app';
 import type { FromPipeline, PipelineData, ToPipeline } from './pipeline';
 import { readinessChecks } from './ops';
+import { createReceiptIntake } from '#delivery/receipts/intake';
 import { checkReadiness } from '#platform/ops/readiness';
 import { processHealth } from '#platform/health';
 
@@ -36,8 +37,11 @@ const main = async (): Promise<void> => {
     post({ type: 'failed', message: e instanceof Error ? e.message : String(e) });
     return;
   }
+  const receipts = createReceiptIntake({ commands: app.commands, cipher: app.cipher, logger: app.logger });
   port.on('message', (m: ToPipeline) => {
-    if (m.type === 'readiness') {
+    if (m.type === 'receipt') {
+      void receipts.handle(m.callback).then((status) => post({ type: 'receipt', id: m.id, status }));
+    } else if (m.type === 'readiness') {
       void checkReadiness(readinessChecks(data.roles, app), processHealth.report(), false, app.config.ops.readinessTimeoutMs).then(
         (r) => post({ type: 'readiness', id: m.id, problem: r.ready ? null : `not ready: ${JSON.stringify(r)}`.slice(0, 500) }),
         (e) => post({ type: 'readiness', id: m.id, problem: e instanceof Error ? e.message : String(e) }),

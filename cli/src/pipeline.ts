@@ -2,17 +2,23 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Role } from '#platform/config';
 import type { Logger } from '#platform/logger';
+import type { Callback } from '#delivery/receipts/intake';
 
 /** The roles that run on the pipeline thread when the process also serves the API. */
 export const PIPELINE_ROLES: readonly Role[] = ['projections', 'delivery', 'expiry'];
 
 /** What the main thread sends the pipeline thread, and what comes back. */
-export type ToPipeline = Readonly<{ type: 'stop' }> | Readonly<{ type: 'metrics'; id: number }> | Readonly<{ type: 'readiness'; id: number }>;
+export type ToPipeline =
+  | Readonly<{ type: 'stop' }>
+  | Readonly<{ type: 'metrics'; id: number }>
+  | Readonly<{ type: 'readiness'; id: number }>
+  | Readonly<{ type: 'receipt'; id: number; callback: Callback }>;
 export type FromPipeline =
   | Readonly<{ type: 'ready' }>
   | Readonly<{ type: 'failed'; message: string }>
   | Readonly<{ type: 'metrics'; id: number; text: string }>
   | Readonly<{ type: 'readiness'; id: number; problem: string | null }>
+  | Readonly<{ type: 'receipt'; id: number; status: number }>
   | Readonly<{ type: 'stopped' }>;
 
 /** What the pipeline thread is started with (the rest of its configuration it reads from the environment). */
@@ -23,6 +29,8 @@ export type PipelineThread = Readonly<{
   metrics: () => Promise<string>;
   /** Resolves when the thread's stores answer and its components run; rejects with why not. */
   ready: () => Promise<void>;
+  /** Records a provider's callback on the thread (its signature checked there); answers the HTTP status. */
+  receipt: (callback: Callback) => Promise<number>;
   /** Drains the thread's roles (in-flight sends finish and are recorded), then ends it. */
   stop: () => Promise<void>;
 }>;
@@ -40,7 +48,7 @@ export const startPipelineThread = async (
 ): Promise<PipelineThread> => {
   const worker = new Worker(path.join(__dirname, 'pipeline-thread.js'), { workerData: data });
   let nextId = 0;
-  const pending = new Map<number, (answer: string | null) => void>();
+  const pending = new Map<number, (answer: string | number | null) => void>();
   let stopping: Promise<void> | null = null;
   let stopped: () => void = () => {};
   const stoppedOnce = new Promise<void>((resolve) => (stopped = resolve));
@@ -61,8 +69,8 @@ export const startPipelineThread = async (
   worker.removeAllListeners('message').removeAllListeners('error').removeAllListeners('exit');
 
   worker.on('message', (m: FromPipeline) => {
-    if (m.type === 'metrics' || m.type === 'readiness') {
-      pending.get(m.id)?.(m.type === 'metrics' ? m.text : m.problem);
+    if (m.type === 'metrics' || m.type === 'readiness' || m.type === 'receipt') {
+      pending.get(m.id)?.(m.type === 'metrics' ? m.text : m.type === 'readiness' ? m.problem : m.status);
       pending.delete(m.id);
     } else if (m.type === 'stopped') stopped();
   });
@@ -75,18 +83,24 @@ export const startPipelineThread = async (
   });
 
   const send = (m: ToPipeline) => worker.postMessage(m);
-  const ask = (type: 'metrics' | 'readiness') =>
-    new Promise<string | null>((resolve) => {
+  const ask = (m: (id: number) => ToPipeline) =>
+    new Promise<string | number | null>((resolve) => {
       const id = nextId++;
       pending.set(id, resolve);
-      send({ type, id });
+      send(m(id));
     });
   return {
-    metrics: async () => (stopping ? '' : ((await ask('metrics')) ?? '')),
+    metrics: async () => (stopping ? '' : String((await ask((id) => ({ type: 'metrics', id }))) ?? '')),
     ready: async () => {
       if (stopping) throw new Error('the pipeline thread is stopping');
-      const problem = await ask('readiness');
-      if (problem !== null) throw new Error(problem);
+      const problem = await ask((id) => ({ type: 'readiness', id }));
+      if (problem !== null) throw new Error(String(problem));
+    },
+    // The provider tries again later: a callback that came while the thread stops is not lost.
+    receipt: async (callback) => {
+      if (stopping) return 503;
+      const status = await ask((id) => ({ type: 'receipt', id, callback }));
+      return typeof status === 'number' ? status : 503;
     },
     stop: () =>
       (stopping ??= (async () => {
