@@ -234,6 +234,8 @@ describe('webhook dispatcher', () => {
     const shredded = all.requests.flatMap((r) => r.messages).find((m) => m.type === 'user.shredded')!;
     expect(shredded.data).toEqual({ tenantId: TENANT, userId: expect.any(String), reason: 'erasure-requested' });
 
+    // The endpoint's status is a read model: it catches up with the acknowledgements just after them.
+    await until("the endpoint's status has every acknowledgement", async () => (await webhookStatuses(w.main.readStore, TENANT, [a.endpointId])).get(a.endpointId)?.pending === 0);
     const statuses = await webhookStatuses(w.main.readStore, TENANT, [a.endpointId, b.endpointId]);
     expect(statuses.get(a.endpointId)).toMatchObject({ pending: 0, failingSince: null });
     const attempts = await listWebhookAttempts(w.main.readStore, TENANT, a.endpointId, 5);
