@@ -3,8 +3,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase } from './testing/postgres';
 import { buildService, startServiceProcess, type ServiceProcess } from './testing/process';
 
 /**
@@ -63,15 +63,13 @@ describe.skipIf(!ready)('readiness of the cluster\'s processes follows PostgreSQ
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'notify-readiness-'));
   const procs = new Map<string, ServiceProcess>();
   let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let database: Awaited<ReturnType<typeof createDatabase>> | undefined;
   const status = async (p: ServiceProcess) => (await fetch(`${p.opsUrl}/readyz`, { signal: AbortSignal.timeout(5_000) })).status;
   const all = async (want: number) => (await Promise.all([...procs.values()].map((p) => status(p).catch(() => 0)))).every((s) => s === want);
 
   beforeAll(async () => {
     buildService();
-    const admin = new pg.Client({ connectionString: POSTGRES_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${run}`);
-    await admin.end();
+    database = await createDatabase(POSTGRES_URL!, run);
     const real = new URL(POSTGRES_URL!);
     proxy = await startProxy({ host: real.hostname, port: Number(real.port || 5432) });
     const viaProxy = new URL(POSTGRES_URL!);
@@ -91,10 +89,7 @@ describe.skipIf(!ready)('readiness of the cluster\'s processes follows PostgreSQ
   afterAll(async () => {
     for (const p of procs.values()) p.child.kill('SIGKILL');
     proxy?.close();
-    const admin = new pg.Client({ connectionString: POSTGRES_URL });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${run} WITH (FORCE)`);
-    await admin.end();
+    await database?.drop();
     fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 

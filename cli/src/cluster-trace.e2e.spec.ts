@@ -3,9 +3,9 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '#sandbox/index';
+import { createDatabase } from './testing/postgres';
 import { buildService, startServiceProcess, type ServiceProcess } from './testing/process';
 
 /**
@@ -34,6 +34,7 @@ describe.skipIf(!ready)('one trace across the cluster\'s processes', () => {
   const procs: ServiceProcess[] = [];
   const spans: OtlpSpan[] = [];
   let sandbox: Sandbox;
+  let database: Awaited<ReturnType<typeof createDatabase>> | undefined;
   let collector: http.Server;
   let api: string;
 
@@ -57,17 +58,12 @@ describe.skipIf(!ready)('one trace across the cluster\'s processes', () => {
     });
     await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
     const port = (collector.address() as { port: number }).port;
-    const admin = new pg.Client({ connectionString: POSTGRES_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${run}`);
-    await admin.end();
-    const url = new URL(POSTGRES_URL!);
-    url.pathname = `/${run}`;
+    database = await createDatabase(POSTGRES_URL!, run);
     sandbox = await startSandbox({ faults: { latencyMs: 5 }, recording: { logLimit: 0 } });
     fs.writeFileSync(path.join(dir, 'sandbox.json'), JSON.stringify(sandbox.describe()));
     const env = {
       MASTER_KEY: randomBytes(32).toString('base64'), SANDBOX_FILE: path.join(dir, 'sandbox.json'),
-      EVENT_STORE: 'postgres', READ_STORE: 'postgres', POSTGRES_URL: url.toString(),
+      EVENT_STORE: 'postgres', READ_STORE: 'postgres', POSTGRES_URL: database.url,
       BUS: 'kafka', KAFKA_BROKERS: KAFKA_BROKERS!, KAFKA_PREFIX: run, LOG_LEVEL: 'error',
       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${port}/v1/traces`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '200',
     };
@@ -84,10 +80,7 @@ describe.skipIf(!ready)('one trace across the cluster\'s processes', () => {
     for (const p of procs) p.child.kill('SIGKILL');
     await sandbox?.close();
     collector?.close();
-    const admin = new pg.Client({ connectionString: POSTGRES_URL });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${run} WITH (FORCE)`);
-    await admin.end();
+    await database?.drop();
     fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
