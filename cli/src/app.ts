@@ -284,8 +284,8 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
 
   let server: RunningServer | null = null;
   let operatorKey: string | null = null;
-  const localReceipts = createReceiptIntake({ commands, cipher, logger });
   if (roles.includes('api')) {
+    const localReceipts = createReceiptIntake({ commands, cipher, logger });
     operatorKey = await commands.operator.bootstrapKey();
     const keyFile = operatorKeyFile(config);
     if (operatorKey && keyFile) writePrivateFile(keyFile, operatorKey + '\n');
