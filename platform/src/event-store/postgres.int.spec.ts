@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyEvent, RecordedEvent } from './event';
-import { ChainVerifier } from './chain';
+import { chainKeys, ChainVerifier, headMacProblem } from './chain';
 import { eventStoreContract } from './contract';
 import { ConcurrencyError, type EventStore, type NewEvent } from './port';
 import { openPostgresEventStore } from './postgres';
@@ -48,6 +48,40 @@ const openInstances = async (n: number): Promise<{ stores: EventStore[]; schema:
 };
 
 describe.skipIf(!url)('postgres event store', () => {
+  it('appends in one statement under the lock: heads carry a MAC the chain key checks, chained across two writers', async () => {
+    const schema = freshSchema();
+    const keys = chainKeys([{ id: 'k1', key: randomBytes(32) }]);
+    const stores = await Promise.all([0, 1].map(() => openPostgresEventStore({ connectionString: url!, schema, poolSize: 4, chainKeys: keys })));
+    try {
+      const tenant = `mac-${randomUUID().slice(0, 8)}`;
+      // Two writers, interleaved appends of one tenant, some to the same stream with an expected revision.
+      await Promise.all(stores.map((store, w) => (async () => {
+        for (let i = 0; i < 20; i++) {
+          await store.appendToStreams([
+            { streamName: `s-${w}-${i}`, events: [ev('A', { i, w, text: '안녕 "quoted" \\ slash' }, tenant), ev('B', {}, tenant)], expectedRevision: 'no_stream' },
+            { streamName: `shared-${w}`, events: [ev('C', { i }, tenant)], expectedRevision: i === 0 ? 'no_stream' : i - 1 },
+          ]);
+        }
+      })()));
+      const head = await stores[0]!.chainHead(tenant);
+      expect(head).toMatchObject({ events: 120, position: 120 });
+      expect(headMacProblem(keys, tenant, head!)).toBeNull();
+      const verifier = new ChainVerifier(tenant);
+      for (const e of await stores[1]!.readAll({ after: 0, maxCount: 1_000, tenantId: tenant })) verifier.add(e);
+      expect(verifier.report(head)).toMatchObject({ ok: true, checked: 120, firstBreak: null });
+      // A conflict in the second append of a batch writes nothing of the first.
+      await expect(stores[0]!.appendToStreams([
+        { streamName: 'fresh', events: [ev('D', {}, tenant)], expectedRevision: 'no_stream' },
+        { streamName: 'shared-0', events: [ev('E', {}, tenant)], expectedRevision: 3 },
+      ])).rejects.toMatchObject({ name: 'ConcurrencyError', streamName: 'shared-0', expected: 3, actual: 19 });
+      expect(await stores[0]!.readStream('fresh')).toEqual([]);
+      expect(await stores[0]!.chainHead(tenant)).toEqual(head);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+      await dropSchema(schema);
+    }
+  });
+
   eventStoreContract('postgres', async () => {
     const schema = freshSchema();
     const store = await openPostgresEventStore({ connectionString: url!, schema });
