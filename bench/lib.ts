@@ -180,12 +180,12 @@ export const collectAccepted = (sandbox: Sandbox, instances: readonly string[], 
 // ---- deployments -------------------------------------------------------------------------------
 export type Topology =
   | Readonly<{ kind: 'embedded' }>
-  | Readonly<{ kind: 'cluster'; workers: number; readStore: 'postgres' | 'mongodb'; eventStore: 'postgres' | 'sqlite'; bus: 'kafka' | 'sqlite'; expiry?: boolean }>;
+  | Readonly<{ kind: 'cluster'; workers: number; readStore: 'postgres' | 'mongodb'; eventStore: 'postgres' | 'sqlite'; bus: 'kafka' | 'sqlite'; expiry?: boolean; /** The nice value of every process but the api's (0 unless given). */ pipelineNice?: number }>;
 
 export const describeTopology = (t: Topology): string =>
   t.kind === 'embedded'
     ? 'embedded default: one process, all roles, SQLite'
-    : `cluster: api, projections, ${t.workers} delivery worker${t.workers > 1 ? 's' : ''}${t.expiry ? ', expiry' : ''} as processes; event store ${t.eventStore}, read store ${t.readStore}, bus ${t.bus}`;
+    : `cluster: api, projections, ${t.workers} delivery worker${t.workers > 1 ? 's' : ''}${t.expiry ? ', expiry' : ''} as processes${t.pipelineNice ? ` (all but the api at nice ${t.pipelineNice})` : ''}; event store ${t.eventStore}, read store ${t.readStore}, bus ${t.bus}`;
 
 /** The topology the common flags name: --cluster, or --bus/--read-store/--event-store as bench:fanout always had. */
 export const topologyFromFlags = (defaults: { workers?: number } = {}): Topology => {
@@ -194,7 +194,7 @@ export const topologyFromFlags = (defaults: { workers?: number } = {}): Topology
   const eventStore = arg('event-store', flag('cluster') || bus !== 'sqlite' || readStore !== 'sqlite' ? 'postgres' : 'sqlite');
   if (bus === 'sqlite' && readStore === 'sqlite' && eventStore === 'sqlite') return { kind: 'embedded' };
   if (readStore === 'sqlite') throw new Error('a cluster needs --read-store postgres or mongodb');
-  return { kind: 'cluster', workers: num('workers', defaults.workers ?? 2), readStore: readStore as 'postgres' | 'mongodb', eventStore: eventStore as 'postgres', bus };
+  return { kind: 'cluster', workers: num('workers', defaults.workers ?? 2), readStore: readStore as 'postgres' | 'mongodb', eventStore: eventStore as 'postgres', bus, pipelineNice: num('pipeline-nice', 10) };
 };
 
 export type Running = Readonly<{ name: string; child: ChildProcess; output: () => string }>;
@@ -245,9 +245,9 @@ export const deploy = async (options: Readonly<{ dir: string; masterKey: string;
     }
   }
   const processes: Running[] = [];
-  const start = async (name: string, extra: Record<string, string>) => {
+  const start = async (name: string, extra: Record<string, string>, nice = 0) => {
     const prof = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(options.profileDir, name)}`] : [];
-    const p = await startServiceProcess({ ...env, ...extra }, prof);
+    const p = await startServiceProcess({ ...env, ...extra }, prof, nice);
     track(p.child);
     processes.push({ name, child: p.child, output: p.output });
     return p;
@@ -257,11 +257,14 @@ export const deploy = async (options: Readonly<{ dir: string; masterKey: string;
   try {
     if (topology.kind === 'cluster') {
       url = (await start('api', { ROLES: 'command,query' })).url;
-      const rest: Promise<unknown>[] = [start('projections', { ROLES: 'projections' })];
+      // The roles behind the API run at a lower priority, as the embedded default's pipeline thread
+      // does (PIPELINE_NICE): here they share the API's two cores, in a deployment they would not.
+      const nice = topology.pipelineNice ?? 0;
+      const rest: Promise<unknown>[] = [start('projections', { ROLES: 'projections' }, nice)];
       for (let w = 1; w <= topology.workers; w++) {
-        rest.push(start(`delivery-${w}`, { ROLES: 'delivery', ...(w > 1 ? { DELIVERY_PLAN: 'false' } : {}) }));
+        rest.push(start(`delivery-${w}`, { ROLES: 'delivery', ...(w > 1 ? { DELIVERY_PLAN: 'false' } : {}) }, nice));
       }
-      if (topology.expiry) rest.push(start('expiry', { ROLES: 'expiry' }));
+      if (topology.expiry) rest.push(start('expiry', { ROLES: 'expiry' }, nice));
       await Promise.all(rest);
     } else {
       url = (await start('service', {})).url;
