@@ -12,6 +12,9 @@ import {
   type Page,
   type ReadStore,
   type Sort,
+  checkSortedIndexes,
+  checkSortedRead,
+  isSortedIndex,
 } from './port';
 import { byId, isFerretDb } from '../mongodb/by-id';
 
@@ -345,6 +348,8 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
       throw new Error(`${s.name} cannot be sorted by ${sort.field}; sort fields: [${(s.sortFields ?? []).join(', ')}]`);
     }
     if (sort && sort.direction !== 'asc' && sort.direction !== 'desc') throw new Error(`sort direction must be asc or desc, got ${String(sort.direction)}`);
+    const fields = Object.keys(filter);
+    checkSortedRead(s, fields, fields.some((f) => (s.arrayFields ?? []).includes(f)), o);
     const cursor = o.after !== undefined ? decodeCursor(o.after, sort) : null;
     const desc = sort?.direction === 'desc';
     // Missing and null sort values come first ascending (MongoDB's order, and SQLite's).
@@ -359,7 +364,10 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
           ? { $or: [{ [f]: { $lt: v } }, { [f]: v, _id: { $lt: cursor.id } }, { [f]: null }] }
           : { $or: [{ [f]: { $gt: v } }, { [f]: v, _id: { $gt: cursor.id } }] };
     }
-    const query = after ? { $and: [base, after] } : base;
+    // $lt compares within a type (MongoDB's type bracketing): other types and missing fields are left out.
+    const bound: Document | null = sort && o.below !== undefined ? { [sort.field]: { $lt: o.below } } : null;
+    const parts = [base, ...(after ? [after] : []), ...(bound ? [bound] : [])];
+    const query = parts.length > 1 ? { $and: parts } : base;
     const order: Record<string, 1 | -1> = sort ? { [sort.field]: desc ? -1 : 1, _id: desc ? -1 : 1 } : { _id: 1 };
     const rows = await coll(collection).find(query).sort(order).limit(o.limit + 1).toArray();
     const items = rows.slice(0, o.limit).map((r) => fromMongo<D>(r));
@@ -381,10 +389,12 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
         const sorts = (s.sortFields ?? []).map((f) => safe('field', f));
         for (const f of sorts) if (arrays.has(f)) throw new Error(`${name}: sort field ${f} is an array field`);
         const keys: Record<string, 1>[] = [];
+        checkSortedIndexes(s);
         for (const fields of s.indexes) {
           if (new Set(fields).size !== fields.length) throw new Error(`${name}: index [${fields.join(', ')}] repeats a field`);
-          if (fields.filter((f) => arrays.has(safe('field', f))).length > 1) throw new Error(`${name}: index [${fields.join(', ')}] has more than one array field`);
-          for (const sort of [null, ...sorts]) {
+          const arrayFields = fields.filter((f) => arrays.has(safe('field', f)));
+          if (arrayFields.length > 1) throw new Error(`${name}: index [${fields.join(', ')}] has more than one array field`);
+          for (const sort of [null, ...(arrayFields.length > 0 || isSortedIndex(s, fields) ? sorts : [])]) {
             const cols = [...fields, ...(sort && !fields.includes(sort) ? [sort] : [])];
             if (cols.length > 0) keys.push(Object.fromEntries([...cols, '_id'].map((f) => [f, 1 as const])));
           }

@@ -12,6 +12,9 @@ import {
   type Page,
   type ReadStore,
   type Sort,
+  checkSortedIndexes,
+  checkSortedRead,
+  isSortedIndex,
   planForFilter,
 } from './port';
 
@@ -170,6 +173,7 @@ export const openPostgresReadStore = async (
     const arrays = new Set((spec.arrayFields ?? []).map((f) => safe('field', f)));
     const sorts = (spec.sortFields ?? []).map((f) => safe('field', f));
     for (const f of sorts) if (arrays.has(f)) throw new Error(`${name}: sort field ${f} is an array field`);
+    checkSortedIndexes(spec);
     // Only what is missing is created: CREATE INDEX IF NOT EXISTS would still lock the table
     // against writers while every process starts.
     const existing = new Set(
@@ -186,7 +190,7 @@ export const openPostgresReadStore = async (
       if (arrayFields.length > 1) throw new Error(`${name}: index [${fields.join(', ')}] has more than one array field`);
       const arrayField = arrayFields[0] ?? null;
       if (arrayField === null) {
-        for (const sort of [null, ...sorts]) {
+        for (const sort of [null, ...(isSortedIndex(spec, fields) ? sorts : [])]) {
           const keys = [...fields.map((f) => field(f)), ...(sort && !fields.includes(sort) ? [`(${sortKey(sort)})`] : [])];
           if (keys.length === 0) continue; // the primary key orders the whole collection by id
           const index = objectName('x', name, [fields, sort]);
@@ -228,6 +232,7 @@ export const openPostgresReadStore = async (
     const sort = o.sort ?? null;
     if (sort && !c.sorts.includes(sort.field)) throw new Error(`${c.spec.name} cannot be sorted by ${sort.field}; sort fields: [${c.sorts.join(', ')}]`);
     if (sort && sort.direction !== 'asc' && sort.direction !== 'desc') throw new Error(`sort direction must be asc or desc, got ${String(sort.direction)}`);
+    checkSortedRead(c.spec, plan.fields, plan.side !== null, o);
     const cursor = o.after !== undefined ? decodeCursor(o.after, sort) : null;
     const { where, values: filterValues } = conditions(plan, filter, 1, plan.side ? 'm.' : '');
     const values: unknown[] = filterValues;
@@ -243,6 +248,11 @@ export const openPostgresReadStore = async (
         where.push(`${id} > $${n}`);
         values.push(cursor.id);
       }
+    }
+    if (by && o.below !== undefined) {
+      // jsonb orders null < strings < numbers: strings from "" up are one index range.
+      where.push(typeof o.below === 'string' ? `${by} >= '""'::jsonb AND ${by} < $${values.length + 1}::jsonb` : `jsonb_typeof(${by}) = 'number' AND ${by} < $${values.length + 1}::jsonb`);
+      values.push(JSON.stringify(o.below));
     }
     const dir = desc ? 'DESC' : 'ASC';
     const order = by ? `${by} ${dir}, ${id} ${dir}` : `${id} ASC`;

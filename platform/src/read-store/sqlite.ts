@@ -12,6 +12,9 @@ import {
   type Page,
   type ReadStore,
   type Sort,
+  checkSortedIndexes,
+  checkSortedRead,
+  isSortedIndex,
   planForFilter,
 } from './port';
 
@@ -96,6 +99,7 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
     const arrays = new Set((spec.arrayFields ?? []).map((f) => safe('field', f)));
     const sorts = (spec.sortFields ?? []).map((f) => safe('field', f));
     for (const f of sorts) if (arrays.has(f)) throw new Error(`${name}: sort field ${f} is an array field`);
+    checkSortedIndexes(spec);
     db.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID`);
     const columns = new Set(db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_xinfo('${table}')`).all().map((r) => r.name));
     const scalars = new Set([...spec.indexes.flat().map((f) => safe('field', f)), ...sorts].filter((f) => !arrays.has(f)));
@@ -110,7 +114,7 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
       if (arrayFields.length > 1) throw new Error(`${name}: index [${fields.join(', ')}] has more than one array field`);
       const arrayField = arrayFields[0] ?? null;
       if (arrayField === null) {
-        for (const sort of [null, ...sorts]) {
+        for (const sort of [null, ...(isSortedIndex(spec, fields) ? sorts : [])]) {
           const cols = [...fields, ...(sort && !fields.includes(sort) ? [sort] : [])].map((f) => `f_${f}`);
           if (cols.length === 0) continue; // the primary key already orders the whole collection by id
           db.exec(`CREATE INDEX IF NOT EXISTS x_${name}_${digest([fields, sort])} ON ${table} (${[...cols, 'id'].join(', ')})`);
@@ -202,6 +206,7 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
       throw new Error(`${c.spec.name} cannot be sorted by ${sort.field}; sort fields: [${(c.spec.sortFields ?? []).join(', ')}]`);
     }
     if (sort && sort.direction !== 'asc' && sort.direction !== 'desc') throw new Error(`sort direction must be asc or desc, got ${String(sort.direction)}`);
+    checkSortedRead(c.spec, plan.fields, plan.side !== null, o);
     const cursor = o.after !== undefined ? decodeCursor(o.after, sort) : null;
     const src = source(c, plan, filter, sort);
     const desc = sort?.direction === 'desc';
@@ -231,13 +236,18 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
         : [{ cond: `(${s}, ${src.id}) > (?, ?)`, params: [cursor.v, cursor.id] }];
     }
 
+    // A bound is one index range: SQLite orders numbers before text and leaves NULL out of any
+    // comparison, so `>= ''` keeps text alone and `< number` numbers alone.
+    const bound: Segment | null =
+      o.below === undefined ? null : typeof o.below === 'string' ? { cond: `${s} >= '' AND ${s} < ?`, params: [o.below] } : { cond: `${s} < ?`, params: [o.below] };
+
     const docs: string[] = [];
     for (const seg of segments) {
       const want = o.limit + 1 - docs.length;
       if (want <= 0) break;
-      const where = [...src.where, ...(seg.cond ? [seg.cond] : [])];
+      const where = [...src.where, ...(seg.cond ? [seg.cond] : []), ...(bound ? [bound.cond] : [])];
       const sql = `SELECT ${src.doc} AS doc FROM ${src.from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`;
-      for (const row of stmt(sql).all(...src.params, ...seg.params, want) as { doc: string }[]) docs.push(row.doc);
+      for (const row of stmt(sql).all(...src.params, ...seg.params, ...(bound ? bound.params : []), want) as { doc: string }[]) docs.push(row.doc);
     }
     const items = docs.slice(0, o.limit).map((d) => JSON.parse(d) as D);
     const last = items[items.length - 1];
