@@ -148,18 +148,6 @@ export function readStoreContract(adapterName: string, open: () => Promise<{ sto
       await expect(store.find(c, { tenantId: 't1' }, { limit: 1, below: 3 })).rejects.toThrow(/below/);
     });
 
-    it('sorts only the indexes a collection names as sorted, when it names some', async () => {
-      const name = `c${randomUUID().replace(/-/g, '')}`;
-      await expect(store.ensureCollections([{ name, indexes: [['tenantId']], sortFields: ['rank'], sortedIndexes: [['label']] }])).rejects.toThrow(/sorted index \[label\]/);
-      await store.ensureCollections([{ name, indexes: [['tenantId'], ['active'], ['tenantId', 'tags']], arrayFields: ['tags'], sortFields: ['rank'], sortedIndexes: [['tenantId']] }]);
-      await put(name, item('a', { rank: 2, tags: ['x'] }), item('b', { rank: 1, tags: ['x'] }));
-      const asc = { field: 'rank', direction: 'asc' } as const;
-      expect((await all(store, name, { tenantId: 't1' }, 1, asc)).map((d) => d.id)).toEqual(['b', 'a']);
-      expect((await all(store, name, { tenantId: 't1', tags: 'x' }, 1, asc)).map((d) => d.id)).toEqual(['b', 'a']);
-      expect((await all(store, name, { active: true }, 1)).map((d) => d.id)).toEqual(['a', 'b']);
-      await expect(store.find(name, { active: true }, { limit: 1, sort: asc })).rejects.toThrow(/not sorted/);
-    });
-
     it('needs an index with no fields to list a whole collection', async () => {
       const name = `c${randomUUID().replace(/-/g, '')}`;
       await store.ensureCollections([{ name, indexes: [['tenantId']] }]);

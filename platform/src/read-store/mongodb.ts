@@ -12,9 +12,7 @@ import {
   type Page,
   type ReadStore,
   type Sort,
-  checkSortedIndexes,
-  checkSortedRead,
-  isSortedIndex,
+  checkBelow,
 } from './port';
 import { byId, isFerretDb } from '../mongodb/by-id';
 
@@ -348,8 +346,7 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
       throw new Error(`${s.name} cannot be sorted by ${sort.field}; sort fields: [${(s.sortFields ?? []).join(', ')}]`);
     }
     if (sort && sort.direction !== 'asc' && sort.direction !== 'desc') throw new Error(`sort direction must be asc or desc, got ${String(sort.direction)}`);
-    const fields = Object.keys(filter);
-    checkSortedRead(s, fields, fields.some((f) => (s.arrayFields ?? []).includes(f)), o);
+    checkBelow(s, o);
     const cursor = o.after !== undefined ? decodeCursor(o.after, sort) : null;
     const desc = sort?.direction === 'desc';
     // Missing and null sort values come first ascending (MongoDB's order, and SQLite's).
@@ -389,12 +386,10 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
         const sorts = (s.sortFields ?? []).map((f) => safe('field', f));
         for (const f of sorts) if (arrays.has(f)) throw new Error(`${name}: sort field ${f} is an array field`);
         const keys: Record<string, 1>[] = [];
-        checkSortedIndexes(s);
         for (const fields of s.indexes) {
           if (new Set(fields).size !== fields.length) throw new Error(`${name}: index [${fields.join(', ')}] repeats a field`);
-          const arrayFields = fields.filter((f) => arrays.has(safe('field', f)));
-          if (arrayFields.length > 1) throw new Error(`${name}: index [${fields.join(', ')}] has more than one array field`);
-          for (const sort of [null, ...(arrayFields.length > 0 || isSortedIndex(s, fields) ? sorts : [])]) {
+          if (fields.filter((f) => arrays.has(safe('field', f))).length > 1) throw new Error(`${name}: index [${fields.join(', ')}] has more than one array field`);
+          for (const sort of [null, ...sorts]) {
             const cols = [...fields, ...(sort && !fields.includes(sort) ? [sort] : [])];
             if (cols.length > 0) keys.push(Object.fromEntries([...cols, '_id'].map((f) => [f, 1 as const])));
           }

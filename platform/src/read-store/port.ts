@@ -20,12 +20,6 @@ export type CollectionSpec = Readonly<{
   indexes: readonly (readonly string[])[];
   arrayFields?: readonly string[];
   sortFields?: readonly string[];
-  /**
-   * The scalar indexes that serve sorted reads, when not all of them: each costs one more
-   * database index per sort field, so a large collection names only the ones it sorts. (An index
-   * with an array field is always sorted: its side table holds the sort fields anyway.)
-   */
-  sortedIndexes?: readonly (readonly string[])[];
 }>;
 
 export type Sort = Readonly<{ field: string; direction: 'asc' | 'desc' }>;
@@ -83,28 +77,8 @@ export interface ReadStore {
   close(): Promise<void>;
 }
 
-const sameFields = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((f) => b.includes(f));
-
-/** Whether a scalar index (by its fields) may be read sorted: all may, unless `sortedIndexes` names some. */
-export const isSortedIndex = (spec: CollectionSpec, fields: readonly string[]): boolean =>
-  spec.sortedIndexes === undefined || spec.sortedIndexes.some((i) => sameFields(i, fields));
-
-/** The checks of `sortedIndexes` when a collection is declared: each one a declared index. */
-export const checkSortedIndexes = (spec: CollectionSpec): void => {
-  for (const fields of spec.sortedIndexes ?? []) {
-    if (!spec.indexes.some((i) => sameFields(i, fields))) throw new Error(`${spec.name}: sorted index [${fields.join(', ')}] is not one of its indexes`);
-  }
-};
-
-/**
- * The checks of a sorted read every adapter makes: the index serving `fields` is sorted, and a
- * `below` bound comes with a sort and is a string or a finite number.
- */
-export const checkSortedRead = (spec: CollectionSpec, fields: readonly string[], isArrayIndex: boolean, o: FindOptions): void => {
-  if (o.sort && !isArrayIndex && !isSortedIndex(spec, fields)) {
-    const sorted = (spec.sortedIndexes ?? []).map((i) => `[${i.join(', ')}]`).join(' ');
-    throw new Error(`${spec.name}: the index on [${fields.join(', ')}] is not sorted; sorted indexes: ${sorted || 'none'}`);
-  }
+/** The check of a `below` bound every adapter makes: it comes with a sort, and is a string or a finite number. */
+export const checkBelow = (spec: CollectionSpec, o: FindOptions): void => {
   if (o.below === undefined) return;
   if (!o.sort) throw new Error(`${spec.name}: below needs a sort (it bounds the sort field)`);
   if (typeof o.below !== 'string' && !(typeof o.below === 'number' && Number.isFinite(o.below))) {

@@ -12,9 +12,7 @@ import {
   type Page,
   type ReadStore,
   type Sort,
-  checkSortedIndexes,
-  checkSortedRead,
-  isSortedIndex,
+  checkBelow,
   planForFilter,
 } from './port';
 
@@ -173,7 +171,6 @@ export const openPostgresReadStore = async (
     const arrays = new Set((spec.arrayFields ?? []).map((f) => safe('field', f)));
     const sorts = (spec.sortFields ?? []).map((f) => safe('field', f));
     for (const f of sorts) if (arrays.has(f)) throw new Error(`${name}: sort field ${f} is an array field`);
-    checkSortedIndexes(spec);
     // Only what is missing is created: CREATE INDEX IF NOT EXISTS would still lock the table
     // against writers while every process starts.
     const existing = new Set(
@@ -190,7 +187,7 @@ export const openPostgresReadStore = async (
       if (arrayFields.length > 1) throw new Error(`${name}: index [${fields.join(', ')}] has more than one array field`);
       const arrayField = arrayFields[0] ?? null;
       if (arrayField === null) {
-        for (const sort of [null, ...(isSortedIndex(spec, fields) ? sorts : [])]) {
+        for (const sort of [null, ...sorts]) {
           const keys = [...fields.map((f) => field(f)), ...(sort && !fields.includes(sort) ? [`(${sortKey(sort)})`] : [])];
           if (keys.length === 0) continue; // the primary key orders the whole collection by id
           const index = objectName('x', name, [fields, sort]);
@@ -232,7 +229,7 @@ export const openPostgresReadStore = async (
     const sort = o.sort ?? null;
     if (sort && !c.sorts.includes(sort.field)) throw new Error(`${c.spec.name} cannot be sorted by ${sort.field}; sort fields: [${c.sorts.join(', ')}]`);
     if (sort && sort.direction !== 'asc' && sort.direction !== 'desc') throw new Error(`sort direction must be asc or desc, got ${String(sort.direction)}`);
-    checkSortedRead(c.spec, plan.fields, plan.side !== null, o);
+    checkBelow(c.spec, o);
     const cursor = o.after !== undefined ? decodeCursor(o.after, sort) : null;
     const { where, values: filterValues } = conditions(plan, filter, 1, plan.side ? 'm.' : '');
     const values: unknown[] = filterValues;

@@ -12,9 +12,7 @@ import {
   type Page,
   type ReadStore,
   type Sort,
-  checkSortedIndexes,
-  checkSortedRead,
-  isSortedIndex,
+  checkBelow,
   planForFilter,
 } from './port';
 
@@ -99,7 +97,6 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
     const arrays = new Set((spec.arrayFields ?? []).map((f) => safe('field', f)));
     const sorts = (spec.sortFields ?? []).map((f) => safe('field', f));
     for (const f of sorts) if (arrays.has(f)) throw new Error(`${name}: sort field ${f} is an array field`);
-    checkSortedIndexes(spec);
     db.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID`);
     const columns = new Set(db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_xinfo('${table}')`).all().map((r) => r.name));
     const scalars = new Set([...spec.indexes.flat().map((f) => safe('field', f)), ...sorts].filter((f) => !arrays.has(f)));
@@ -114,7 +111,7 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
       if (arrayFields.length > 1) throw new Error(`${name}: index [${fields.join(', ')}] has more than one array field`);
       const arrayField = arrayFields[0] ?? null;
       if (arrayField === null) {
-        for (const sort of [null, ...(isSortedIndex(spec, fields) ? sorts : [])]) {
+        for (const sort of [null, ...sorts]) {
           const cols = [...fields, ...(sort && !fields.includes(sort) ? [sort] : [])].map((f) => `f_${f}`);
           if (cols.length === 0) continue; // the primary key already orders the whole collection by id
           db.exec(`CREATE INDEX IF NOT EXISTS x_${name}_${digest([fields, sort])} ON ${table} (${[...cols, 'id'].join(', ')})`);
@@ -206,7 +203,7 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
       throw new Error(`${c.spec.name} cannot be sorted by ${sort.field}; sort fields: [${(c.spec.sortFields ?? []).join(', ')}]`);
     }
     if (sort && sort.direction !== 'asc' && sort.direction !== 'desc') throw new Error(`sort direction must be asc or desc, got ${String(sort.direction)}`);
-    checkSortedRead(c.spec, plan.fields, plan.side !== null, o);
+    checkBelow(c.spec, o);
     const cursor = o.after !== undefined ? decodeCursor(o.after, sort) : null;
     const src = source(c, plan, filter, sort);
     const desc = sort?.direction === 'desc';

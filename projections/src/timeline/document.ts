@@ -45,17 +45,7 @@ export type TimelineEntryDocument = Readonly<{
 
 export const TIMELINE = 'timeline';
 
-/**
- * (tenantId, type) sorted by `at` finds a tenant's oldest delivery entries (their `at` is the
- * request time) for the history sweep; the other indexes are not sorted, so the largest read
- * model pays one sorted index, not one per index.
- */
-export const timelineCollection: CollectionSpec = {
-  name: TIMELINE,
-  indexes: [['tenantId', 'userId'], ['notificationId', 'status'], ['tenantId', 'type']],
-  sortFields: ['at'],
-  sortedIndexes: [['tenantId', 'type']],
-};
+export const timelineCollection: CollectionSpec = { name: TIMELINE, indexes: [['tenantId', 'userId'], ['notificationId', 'status']] };
 
 /** Ids sort in log order within a user, so the default id order is chronological. */
 export const timelineEntryId = (tenantId: string, userId: string, position: number): string =>

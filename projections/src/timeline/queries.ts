@@ -1,5 +1,5 @@
 import type { Cursor, Page, ReadStore } from '#platform/read-store/port';
-import { erasureMarkId, TIMELINE, type TimelineEntryDocument } from './document';
+import { erasureMarkId, TIMELINE, type DeliveryStatus, type TimelineEntryDocument } from './document';
 
 /** One user's steps, oldest first. */
 export const listTimeline = (
@@ -14,16 +14,11 @@ export const listTimeline = (
 export const getErasureMark = (store: ReadStore, tenantId: string, userId: string): Promise<TimelineEntryDocument | null> =>
   store.get<TimelineEntryDocument>(TIMELINE, erasureMarkId(tenantId, userId));
 
-/** A tenant's delivery entries requested before `before` (ISO time), oldest first. */
-export const listDeliveriesBefore = (
+/** The delivery entries of a notification id in one status, by user (any tenant's: ids are the tenants' own). */
+export const listDeliveriesOf = (
   store: ReadStore,
-  tenantId: string,
-  before: string,
+  notificationId: string,
+  status: DeliveryStatus,
   options: Readonly<{ first: number; after?: Cursor | null }>,
 ): Promise<Page<TimelineEntryDocument>> =>
-  store.find<TimelineEntryDocument>(TIMELINE, { tenantId, type: 'Delivery' }, {
-    limit: options.first,
-    sort: { field: 'at', direction: 'asc' },
-    below: before,
-    ...(options.after ? { after: options.after } : {}),
-  });
+  store.find<TimelineEntryDocument>(TIMELINE, { notificationId, status }, { limit: options.first, ...(options.after ? { after: options.after } : {}) });
