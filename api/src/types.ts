@@ -86,6 +86,9 @@ export class Tenant {
   @Field(() => Int, { description: 'Every notification must be delivered within this many minutes (10-30).' })
   deliveryDeadlineMinutes!: number;
 
+  @Field(() => Int, { description: 'Days each delivery keeps its steps in the timeline (1-3650, default 90); notification counts and the audit log stay.' })
+  deliveryHistoryDays!: number;
+
   @Field(() => [ApiKey])
   apiKeys!: ApiKey[];
 }

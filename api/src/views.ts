@@ -2,6 +2,7 @@ import { SHREDDED, type PersonalDataCipher } from '#platform/crypto/personal-dat
 import type { Page } from '#platform/read-store/port';
 import type { Admission, Sealed } from '#schema/events';
 import type { Scope } from '#schema/scopes';
+import { DEFAULT_HISTORY_DAYS } from '#schema/values';
 import { userKeyId } from '#schema/streams';
 import type { UserDocument } from '#projections/users/document';
 import { initialProgress, type NotificationDocument } from '#projections/notifications/document';
@@ -120,6 +121,8 @@ export type TenantRecord = Readonly<{
   tenantId: string;
   name: string;
   deliveryDeadlineMinutes: number;
+  /** Absent on tenants documents written before the setting existed. */
+  deliveryHistoryDays?: number;
   keys: Iterable<KeyRecord> | ReadonlyMap<string, Omit<KeyRecord, 'keyId'>>;
 }>;
 
@@ -135,6 +138,7 @@ export const tenantView = (t: TenantRecord | { status: string }): G.Tenant => {
     tenantId: t.tenantId,
     name: t.name,
     deliveryDeadlineMinutes: t.deliveryDeadlineMinutes,
+    deliveryHistoryDays: t.deliveryHistoryDays ?? DEFAULT_HISTORY_DAYS,
     apiKeys: keyList(t.keys).map((k) => ({
       keyId: k.keyId,
       name: k.name,

@@ -85,7 +85,7 @@ export type AppOptions = Readonly<{
   clock?: Clock;
   ids?: IdGenerator;
   logger?: Logger;
-  expiry?: Partial<Pick<ConstructorParameters<typeof ExpiryService>[0], 'onShredded' | 'batchSize' | 'leaseTtlMs' | 'restartBackoff'>>;
+  expiry?: Partial<Pick<ConstructorParameters<typeof ExpiryService>[0], 'onShredded' | 'batchSize' | 'leaseTtlMs' | 'restartBackoff' | 'history'>>;
   /** Tests: wraps the opened stores (to inject faults). */
   wrapInfrastructure?: (infrastructure: Infrastructure) => Infrastructure;
   /** Overrides of the delivery configuration (tests), over what the environment configured. */

@@ -66,6 +66,7 @@ describe('authentication, scopes and tenant isolation', () => {
   const operations: [string, 'FORBIDDEN' | 'NOT_FOUND', (ids: Ids) => string][] = [
     other('FORBIDDEN', (ids) => `{ tenant(tenantId: "tenant-a") { name } }`),
     other('FORBIDDEN', (ids) => `mutation { changeDeliveryDeadline(tenantId: "tenant-a", minutes: 20) { tenantId } }`),
+    other('FORBIDDEN', (ids) => `mutation { changeDeliveryHistory(tenantId: "tenant-a", days: 20) { tenantId } }`),
     other('FORBIDDEN', (ids) => `mutation { issueApiKey(input: { tenantId: "tenant-a", name: "x", scopes: [READ] }) { token } }`),
     other('FORBIDDEN', (ids) => `mutation { revokeApiKey(tenantId: "tenant-a", keyId: "${ids.keyIdA}") { tenantId } }`),
     other('NOT_FOUND', (ids) => `mutation { revokeApiKey(keyId: "${ids.keyIdA}") { tenantId } }`),

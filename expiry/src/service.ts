@@ -7,6 +7,7 @@ import { processHealth, type ComponentHealth, type Health } from '#platform/heal
 import { startProjections, type RunningProjections } from '#projections/runner';
 import { SCHEDULE, scheduleReadModel, type ScheduleDocument } from './schedule';
 import type { Shredded, Shredder } from './shredder';
+import { DeliveryHistorySweeper } from './history';
 
 export type ExpiryDeps = Readonly<{
   eventStore: EventStore;
@@ -25,12 +26,16 @@ export type ExpiryDeps = Readonly<{
   health?: Health;
   /** Backoff of the schedule projection's restarts after a store error (tests shorten it). */
   restartBackoff?: Readonly<{ baseMs: number; maxMs: number }>;
+  /** The delivery history sweep: how often the leader runs it (default hourly) and its page size. */
+  history?: Readonly<{ everyMs?: number; pageSize?: number }>;
 }>;
 
 const LEASE = 'consent-expiry';
 const SCHEDULE_EVENTS = new Set(['UserRegistered', 'ConsentPeriodChanged', 'ConsentExpired', 'UserErasureRequested', 'UserDataShredded']);
 /** The timer never sleeps longer than this, so a clock jump or a missed wake-up costs at most this. */
 const MAX_SLEEP_MS = 30_000;
+/** Histories are kept in days: an hour late costs nothing. */
+const HISTORY_SWEEP_MS = 3_600_000;
 
 /**
  * Destroys users' data when their consent ends. One instance at a time holds the lease; the
@@ -49,8 +54,18 @@ export class ExpiryService {
   /** Set when due users could not be processed (changed under us): retry after a pause, not in a loop. */
   private stalled = false;
   private health: ComponentHealth | null = null;
+  private readonly history: DeliveryHistorySweeper;
+  private historyTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<number> | null = null;
 
-  constructor(private readonly deps: ExpiryDeps) {}
+  constructor(private readonly deps: ExpiryDeps) {
+    this.history = new DeliveryHistorySweeper({
+      readStore: deps.readStore,
+      clock: deps.clock,
+      logger: deps.logger,
+      ...(deps.history?.pageSize ? { pageSize: deps.history.pageSize } : {}),
+    });
+  }
 
   /** False while the schedule's projection restarts after a failure, or the last run failed. */
   get healthy(): boolean {
@@ -82,13 +97,20 @@ export class ExpiryService {
     const ttl = this.deps.leaseTtlMs ?? 5_000;
     this.leaseTimer = setInterval(() => void this.renewLease(), Math.max(100, Math.floor(ttl / 3)));
     this.leaseTimer.unref();
+    // Consent expiry's lease also decides who sweeps: one instance at a time, taken over with it.
+    this.historyTimer = setInterval(() => {
+      this.sweepHistory().catch((e) => this.deps.logger.error({ err: e }, 'delivery history sweep failed; will retry at the next one'));
+    }, this.deps.history?.everyMs ?? HISTORY_SWEEP_MS);
+    this.historyTimer.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.leaseTimer) clearInterval(this.leaseTimer);
+    if (this.historyTimer) clearInterval(this.historyTimer);
     await this.running;
+    await this.sweeping?.catch(() => undefined);
     await this.projections?.stop();
     if (this.holding) await this.deps.leases.release(LEASE, this.deps.instanceId);
     this.holding = false;
@@ -106,16 +128,36 @@ export class ExpiryService {
     while (this.running) await this.running;
   }
 
+  /**
+   * Removes delivery steps past their tenant's history (see DeliveryHistorySweeper), when this
+   * instance leads. One sweep at a time: a call during one runs after it, with the clock as it is
+   * then. Resolves with the entries removed.
+   */
+  async sweepHistory(): Promise<number> {
+    while (this.sweeping) await this.sweeping.catch(() => 0);
+    if (this.stopped || !this.holding) return 0;
+    const sweep = this.history.sweep(() => !this.stopped && this.holding);
+    this.sweeping = sweep;
+    try {
+      return await sweep;
+    } finally {
+      this.sweeping = null;
+    }
+  }
+
   private async renewLease(): Promise<void> {
     if (this.stopped) return;
     try {
       const held = await this.deps.leases.acquire(LEASE, this.deps.instanceId, this.deps.leaseTtlMs ?? 5_000);
-      if (held && !this.holding) this.deps.logger.info({ instance: this.deps.instanceId }, 'consent expiry: leading');
+      const gained = held && !this.holding;
+      if (gained) this.deps.logger.info({ instance: this.deps.instanceId }, 'consent expiry: leading');
       if (!held && this.holding) this.deps.logger.warn({ instance: this.deps.instanceId }, 'consent expiry: lease lost');
       this.holding = held;
       // A follower works when it can reach the lease; a leader's health is its last run's.
       if (held) this.poke();
       else this.health?.ok();
+      // A new leader sweeps at once: instances restarted more often than hourly still sweep.
+      if (gained) this.sweepHistory().catch((e) => this.deps.logger.error({ err: e }, 'delivery history sweep failed; will retry at the next one'));
     } catch (e) {
       this.holding = false;
       this.health?.failing(e);

@@ -15,6 +15,7 @@ export const streamOf = (tenantId: string, event: AnyEvent): string => {
       return streams.operator();
     case 'TenantRegistered':
     case 'DeliveryDeadlineChanged':
+    case 'DeliveryHistoryChanged':
     case 'ApiKeyIssued':
     case 'ApiKeyRevoked':
       return streams.tenant(event.data.tenantId);

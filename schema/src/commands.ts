@@ -30,12 +30,13 @@ export type RegisterTenant = Command<
   }
 >;
 export type ChangeDeliveryDeadline = Command<'ChangeDeliveryDeadline', { deliveryDeadlineMinutes: number }>;
+export type ChangeDeliveryHistory = Command<'ChangeDeliveryHistory', { deliveryHistoryDays: number }>;
 export type IssueApiKey = Command<
   'IssueApiKey',
   { keyId: string; name: string; scopes: readonly Scope[]; secretHash: string }
 >;
 export type RevokeApiKey = Command<'RevokeApiKey', { keyId: string }>;
-export type TenantCommand = RegisterTenant | ChangeDeliveryDeadline | IssueApiKey | RevokeApiKey;
+export type TenantCommand = RegisterTenant | ChangeDeliveryDeadline | ChangeDeliveryHistory | IssueApiKey | RevokeApiKey;
 
 // ---- user ----------------------------------------------------------------------------------
 export type RegisterUser = Command<

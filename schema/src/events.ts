@@ -63,12 +63,17 @@ export type DeliveryDeadlineChanged = Event<
   'DeliveryDeadlineChanged',
   { tenantId: string; deliveryDeadlineMinutes: number }
 >;
+/** How long a tenant's per-delivery steps stay in the read models; counts and the log stay. */
+export type DeliveryHistoryChanged = Event<
+  'DeliveryHistoryChanged',
+  { tenantId: string; deliveryHistoryDays: number }
+>;
 export type ApiKeyIssued = Event<
   'ApiKeyIssued',
   { tenantId: string; keyId: string; name: string; scopes: readonly Scope[]; secretHash: string; issuedAt: string }
 >;
 export type ApiKeyRevoked = Event<'ApiKeyRevoked', { tenantId: string; keyId: string }>;
-export type TenantEvent = TenantRegistered | DeliveryDeadlineChanged | ApiKeyIssued | ApiKeyRevoked;
+export type TenantEvent = TenantRegistered | DeliveryDeadlineChanged | DeliveryHistoryChanged | ApiKeyIssued | ApiKeyRevoked;
 
 // ---- user ----------------------------------------------------------------------------------
 export type UserRegistered = Event<

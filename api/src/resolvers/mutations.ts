@@ -33,6 +33,17 @@ export class MutationResolver {
   }
 
   @Authorized('admin', 'operator')
+  @Mutation(() => G.Tenant, { description: 'How many days deliveries keep their steps in the timeline (1-3650). Older steps leave the read models; notification counts and the audit log stay.' })
+  async changeDeliveryHistory(
+    @Arg('days', () => Int) days: number,
+    @Arg('tenantId', () => ID, { nullable: true, description: 'Operator keys only.' }) tenantId: string | null,
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    const result = await ctx.services.commands.tenants.changeDeliveryHistory(actorOf(ctx), tenantOf(ctx.principal, tenantId), days);
+    return tenantView(result.state);
+  }
+
+  @Authorized('admin', 'operator')
   @Mutation(() => G.IssuedApiKey, { description: 'The token is in this response only.' })
   async issueApiKey(@Arg('input', () => G.IssueApiKeyInput) input: G.IssueApiKeyInput, @Ctx() ctx: GraphQLContext) {
     return ctx.services.commands.tenants.issueApiKey(actorOf(ctx), tenantOf(ctx.principal, input.tenantId), input);

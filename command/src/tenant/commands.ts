@@ -39,6 +39,12 @@ export class TenantCommands {
       metadataOf(this.ctx, tenantId, actor), { cache: this.cache });
   }
 
+  async changeDeliveryHistory(actor: Actor, tenantId: string, days: number) {
+    return handleCommand(this.ctx.eventStore, streams.tenant(tenantId), tenantDecider,
+      { type: 'ChangeDeliveryHistory', data: { deliveryHistoryDays: days }, now: this.ctx.clock.now() },
+      metadataOf(this.ctx, tenantId, actor), { cache: this.cache });
+  }
+
   async issueApiKey(actor: Actor, tenantId: string, input: Readonly<{ name: string; scopes: readonly string[] }>) {
     const name = parseApiKeyName('name', input.name);
     const key = newApiKey(tenantId);

@@ -1,8 +1,8 @@
-import type { ChangeDeliveryDeadline, IssueApiKey, RegisterTenant, RevokeApiKey, TenantCommand } from '#schema/commands';
+import type { ChangeDeliveryDeadline, ChangeDeliveryHistory, IssueApiKey, RegisterTenant, RevokeApiKey, TenantCommand } from '#schema/commands';
 import type { TenantEvent } from '#schema/events';
 import { conflict, notFound } from '#schema/errors';
 import type { Scope } from '#schema/scopes';
-import { parseDeliveryDeadlineMinutes, parseScopes, parseTenantName } from '#schema/values';
+import { DEFAULT_HISTORY_DAYS, parseDeliveryDeadlineMinutes, parseDeliveryHistoryDays, parseScopes, parseTenantName } from '#schema/values';
 
 export const MAX_ACTIVE_KEYS = 100;
 
@@ -15,6 +15,7 @@ export type TenantState =
       tenantId: string;
       name: string;
       deliveryDeadlineMinutes: number;
+      deliveryHistoryDays: number;
       keys: ReadonlyMap<string, TenantKey>;
     }>;
 type Registered = Extract<TenantState, { status: 'Registered' }>;
@@ -51,6 +52,13 @@ const changeDeadline = (command: ChangeDeliveryDeadline, state: TenantState): Te
   return [{ type: 'DeliveryDeadlineChanged', data: { tenantId: tenant.tenantId, deliveryDeadlineMinutes: minutes } }];
 };
 
+const changeHistory = (command: ChangeDeliveryHistory, state: TenantState): TenantEvent[] => {
+  const tenant = registered(state);
+  const days = parseDeliveryHistoryDays('deliveryHistoryDays', command.data.deliveryHistoryDays);
+  if (days === tenant.deliveryHistoryDays) return [];
+  return [{ type: 'DeliveryHistoryChanged', data: { tenantId: tenant.tenantId, deliveryHistoryDays: days } }];
+};
+
 const issueKey = (command: IssueApiKey, state: TenantState): TenantEvent[] => {
   const tenant = registered(state);
   if (tenant.keys.has(command.data.keyId)) throw conflict(`API key ${command.data.keyId} already exists`);
@@ -82,6 +90,8 @@ export const decide = (command: TenantCommand, state: TenantState): TenantEvent[
       return register(command, state);
     case 'ChangeDeliveryDeadline':
       return changeDeadline(command, state);
+    case 'ChangeDeliveryHistory':
+      return changeHistory(command, state);
     case 'IssueApiKey':
       return issueKey(command, state);
     case 'RevokeApiKey':
@@ -96,9 +106,11 @@ export const decide = (command: TenantCommand, state: TenantState): TenantEvent[
 export const evolve = (state: TenantState, event: TenantEvent): TenantState => {
   switch (event.type) {
     case 'TenantRegistered':
-      return { status: 'Registered', ...event.data, keys: new Map() };
+      return { status: 'Registered', ...event.data, deliveryHistoryDays: DEFAULT_HISTORY_DAYS, keys: new Map() };
     case 'DeliveryDeadlineChanged':
       return state.status === 'Registered' ? { ...state, deliveryDeadlineMinutes: event.data.deliveryDeadlineMinutes } : state;
+    case 'DeliveryHistoryChanged':
+      return state.status === 'Registered' ? { ...state, deliveryHistoryDays: event.data.deliveryHistoryDays } : state;
     case 'ApiKeyIssued': {
       if (state.status !== 'Registered') return state;
       const { keyId, name, scopes, secretHash, issuedAt } = event.data;

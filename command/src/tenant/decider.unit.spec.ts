@@ -26,6 +26,16 @@ describe('tenant decider', () => {
     spec.given([registered]).when(cmd({ type: 'ChangeDeliveryDeadline', data: { deliveryDeadlineMinutes: 15 } })).thenNothingHappens());
   it('changes no deadline of an unknown tenant', () =>
     spec.given([]).when(cmd({ type: 'ChangeDeliveryDeadline', data: { deliveryDeadlineMinutes: 20 } })).thenThrows('NOT_FOUND'));
+  it('keeps 90 days of delivery history until told otherwise, then records the change once', () => {
+    spec.given([registered]).when(cmd({ type: 'ChangeDeliveryHistory', data: { deliveryHistoryDays: 90 } })).thenNothingHappens();
+    const changed: TenantEvent = { type: 'DeliveryHistoryChanged', data: { tenantId: 'acme', deliveryHistoryDays: 7 } };
+    spec.given([registered]).when(cmd({ type: 'ChangeDeliveryHistory', data: { deliveryHistoryDays: 7 } })).then([changed]);
+    spec.given([registered, changed]).when(cmd({ type: 'ChangeDeliveryHistory', data: { deliveryHistoryDays: 7 } })).thenNothingHappens();
+  });
+  it.each([0, 3651, 2.5, Number.NaN])('rejects a delivery history of %s days', (days) =>
+    spec.given([registered]).when(cmd({ type: 'ChangeDeliveryHistory', data: { deliveryHistoryDays: days } })).thenThrows('BAD_USER_INPUT', /deliveryHistoryDays: .*(between 1 and 3650 days|whole number of days)/));
+  it('changes no delivery history of an unknown tenant', () =>
+    spec.given([]).when(cmd({ type: 'ChangeDeliveryHistory', data: { deliveryHistoryDays: 30 } })).thenThrows('NOT_FOUND'));
   it('issues a key with de-duplicated scopes and the issue time', () =>
     spec.given([registered]).when(cmd({ type: 'IssueApiKey', data: { keyId: 'k1', name: 'k', scopes: ['read', 'read'], secretHash: 'h' } })).then([issued('k1')]));
   it('rejects a key id in use', () =>

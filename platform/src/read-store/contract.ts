@@ -11,11 +11,11 @@ const spec = (name: string): CollectionSpec => ({
   sortFields: ['rank'],
 });
 
-const all = async (store: ReadStore, collection: string, filter: Filter, limit: number, sort?: Sort): Promise<Item[]> => {
+const all = async (store: ReadStore, collection: string, filter: Filter, limit: number, sort?: Sort, below?: string | number): Promise<Item[]> => {
   const items: Item[] = [];
   let after: string | undefined;
   for (let pages = 0; pages < 1000; pages++) {
-    const page = await store.find<Item>(collection, filter, { limit, ...(after ? { after } : {}), ...(sort ? { sort } : {}) });
+    const page = await store.find<Item>(collection, filter, { limit, ...(after ? { after } : {}), ...(sort ? { sort } : {}), ...(below !== undefined ? { below } : {}) });
     expect(page.items.length).toBeLessThanOrEqual(limit);
     items.push(...page.items);
     if (!page.next) return items;
@@ -125,6 +125,27 @@ export function readStoreContract(adapterName: string, open: () => Promise<{ sto
       await expect(store.find(c, { tenantId: 't1' }, { limit: 1, after: 'not a cursor' })).rejects.toThrow(/cursor/);
       await expect(store.find(c, { tenantId: 't1' }, { limit: 1, sort: { field: 'label', direction: 'asc' } })).rejects.toThrow(/sort/);
       await expect(store.find(c, { tenantId: 't1' }, { limit: 0 })).rejects.toThrow(/limit/);
+    });
+
+    it('reads only what lies below a bound of the sort field, page by page, values of the bound type only', async () => {
+      const c = await collection();
+      const numbers = Array.from({ length: 12 }, (_, i) => item(`a${String(i).padStart(2, '0')}`, { rank: (i * 5) % 12 }));
+      const days = Array.from({ length: 6 }, (_, i) => item(`b${i}`, { rank: `2026-01-0${6 - i}T00:00:00.000Z` as unknown as number }));
+      const none = item('c0');
+      delete (none as Partial<Item>).rank;
+      await put(c, ...numbers, ...days, none, item('z', { tenantId: 't2', rank: 1 }));
+      const asc = { field: 'rank', direction: 'asc' } as const;
+      const ids = (items: readonly Item[]) => items.map((d) => d.id);
+      const byRank = (a: Item, b: Item) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : a.id < b.id ? -1 : 1);
+      for (const limit of [1, 4, 50]) {
+        expect(ids(await all(store, c, { tenantId: 't1' }, limit, asc, 7))).toEqual(ids(numbers.filter((d) => d.rank < 7).sort(byRank)));
+        expect(ids(await all(store, c, { tenantId: 't1' }, limit, asc, '2026-01-04'))).toEqual(['b5', 'b4', 'b3']);
+      }
+      expect(ids(await all(store, c, { tenantId: 't1' }, 2, { field: 'rank', direction: 'desc' }, 3))).toEqual(ids(numbers.filter((d) => d.rank < 3).sort(byRank).reverse()));
+      expect(await all(store, c, { tenantId: 't1' }, 5, asc, 0)).toEqual([]);
+      expect(ids(await all(store, c, { tenantId: 't1' }, 5, asc, '9'))).toEqual(['b5', 'b4', 'b3', 'b2', 'b1', 'b0']);
+      expect(ids(await all(store, c, {}, 2, asc, 2))).toEqual(['a00', 'a05', 'z']);
+      await expect(store.find(c, { tenantId: 't1' }, { limit: 1, below: 3 })).rejects.toThrow(/below/);
     });
 
     it('needs an index with no fields to list a whole collection', async () => {

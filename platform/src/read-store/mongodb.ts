@@ -12,6 +12,7 @@ import {
   type Page,
   type ReadStore,
   type Sort,
+  checkBelow,
 } from './port';
 import { byId, isFerretDb } from '../mongodb/by-id';
 
@@ -345,6 +346,7 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
       throw new Error(`${s.name} cannot be sorted by ${sort.field}; sort fields: [${(s.sortFields ?? []).join(', ')}]`);
     }
     if (sort && sort.direction !== 'asc' && sort.direction !== 'desc') throw new Error(`sort direction must be asc or desc, got ${String(sort.direction)}`);
+    checkBelow(s, o);
     const cursor = o.after !== undefined ? decodeCursor(o.after, sort) : null;
     const desc = sort?.direction === 'desc';
     // Missing and null sort values come first ascending (MongoDB's order, and SQLite's).
@@ -359,7 +361,10 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
           ? { $or: [{ [f]: { $lt: v } }, { [f]: v, _id: { $lt: cursor.id } }, { [f]: null }] }
           : { $or: [{ [f]: { $gt: v } }, { [f]: v, _id: { $gt: cursor.id } }] };
     }
-    const query = after ? { $and: [base, after] } : base;
+    // $lt compares within a type (MongoDB's type bracketing): other types and missing fields are left out.
+    const bound: Document | null = sort && o.below !== undefined ? { [sort.field]: { $lt: o.below } } : null;
+    const parts = [base, ...(after ? [after] : []), ...(bound ? [bound] : [])];
+    const query = parts.length > 1 ? { $and: parts } : base;
     const order: Record<string, 1 | -1> = sort ? { [sort.field]: desc ? -1 : 1, _id: desc ? -1 : 1 } : { _id: 1 };
     const rows = await coll(collection).find(query).sort(order).limit(o.limit + 1).toArray();
     const items = rows.slice(0, o.limit).map((r) => fromMongo<D>(r));

@@ -32,6 +32,12 @@ export type FindOptions = Readonly<{
   after?: Cursor;
   /** Default: by id ascending. */
   sort?: Sort;
+  /**
+   * With `sort`: only documents whose sort field is less than this and of its type (a string
+   * bound leaves out numbers, and documents without the field); one index range, however many
+   * documents lie above it.
+   */
+  below?: string | number;
 }>;
 
 export type Page<D> = Readonly<{ items: readonly D[]; next: Cursor | null }>;
@@ -70,6 +76,15 @@ export interface ReadStore {
   commit(batch: Readonly<{ checkpoints: readonly CheckpointUpdate[]; changes: readonly Change[] }>): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The check of a `below` bound every adapter makes: it comes with a sort, and is a string or a finite number. */
+export const checkBelow = (spec: CollectionSpec, o: FindOptions): void => {
+  if (o.below === undefined) return;
+  if (!o.sort) throw new Error(`${spec.name}: below needs a sort (it bounds the sort field)`);
+  if (typeof o.below !== 'string' && !(typeof o.below === 'number' && Number.isFinite(o.below))) {
+    throw new Error(`${spec.name}: below must be a string or a finite number, got ${String(o.below)}`);
+  }
+};
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 /** Collection and field names: safe as table, column and MongoDB collection names alike. */

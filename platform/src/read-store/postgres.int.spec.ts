@@ -324,5 +324,22 @@ describe.skipIf(!url)('postgres read store', () => {
       expect(plan).toMatch(/Index Scan/);
       expect(plan).not.toMatch(/Seq Scan|Sort/);
     });
+
+    it('reads what lies below a bound from one index range, sorted, without reading what lies above', async () => {
+      // Shaped like the notifications read model: one tenant's sends by request time.
+      const sends: CollectionSpec = { name: 'sends', indexes: [['tenantId'], ['status']], sortFields: ['requestedAt'] };
+      await store.ensureCollections([sends]);
+      const hour = (i: number) => new Date(Date.UTC(2026, 0, 1) + i * 3_600_000).toISOString();
+      const docs = Array.from({ length: 20_000 }, (_, i) => ({ id: `s${String(i).padStart(6, '0')}`, tenantId: `t${i % 4}`, status: 'COMPLETED', requestedAt: hour((i * 7919) % 20_000) }));
+      for (let i = 0; i < docs.length; i += 5000) await store.commit({ checkpoints: [], changes: puts(docs.slice(i, i + 5000), 'sends') });
+      await admin((c) => c.query(`ANALYZE "${schema}".c_sends`));
+      const options = { limit: 100, sort: { field: 'requestedAt', direction: 'asc' }, below: hour(15_000) } as const;
+      const page = await store.find<Doc & { requestedAt: string }>('sends', { tenantId: 't1' }, options);
+      const expected = docs.filter((d) => d.tenantId === 't1' && d.requestedAt < hour(15_000)).sort((a, b) => (a.requestedAt < b.requestedAt ? -1 : 1));
+      expect(page.items.map((d) => d.id)).toEqual(expected.slice(0, 100).map((d) => d.id));
+      const plan = await store.explain('sends', { tenantId: 't1' }, options);
+      expect(plan).toMatch(/Index Scan using x_sends_\w+ on c_sends\n\s+Index Cond: .* < '"20\d\d-/);
+      expect(plan).not.toMatch(/Seq Scan|Sort/);
+    });
   });
 });

@@ -12,6 +12,7 @@ import {
   type Page,
   type ReadStore,
   type Sort,
+  checkBelow,
   planForFilter,
 } from './port';
 
@@ -228,6 +229,7 @@ export const openPostgresReadStore = async (
     const sort = o.sort ?? null;
     if (sort && !c.sorts.includes(sort.field)) throw new Error(`${c.spec.name} cannot be sorted by ${sort.field}; sort fields: [${c.sorts.join(', ')}]`);
     if (sort && sort.direction !== 'asc' && sort.direction !== 'desc') throw new Error(`sort direction must be asc or desc, got ${String(sort.direction)}`);
+    checkBelow(c.spec, o);
     const cursor = o.after !== undefined ? decodeCursor(o.after, sort) : null;
     const { where, values: filterValues } = conditions(plan, filter, 1, plan.side ? 'm.' : '');
     const values: unknown[] = filterValues;
@@ -243,6 +245,11 @@ export const openPostgresReadStore = async (
         where.push(`${id} > $${n}`);
         values.push(cursor.id);
       }
+    }
+    if (by && o.below !== undefined) {
+      // jsonb orders null < strings < numbers: strings from "" up are one index range.
+      where.push(typeof o.below === 'string' ? `${by} >= '""'::jsonb AND ${by} < $${values.length + 1}::jsonb` : `jsonb_typeof(${by}) = 'number' AND ${by} < $${values.length + 1}::jsonb`);
+      values.push(JSON.stringify(o.below));
     }
     const dir = desc ? 'DESC' : 'ASC';
     const order = by ? `${by} ${dir}, ${id} ${dir}` : `${id} ASC`;

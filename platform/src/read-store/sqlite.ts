@@ -12,6 +12,7 @@ import {
   type Page,
   type ReadStore,
   type Sort,
+  checkBelow,
   planForFilter,
 } from './port';
 
@@ -202,6 +203,7 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
       throw new Error(`${c.spec.name} cannot be sorted by ${sort.field}; sort fields: [${(c.spec.sortFields ?? []).join(', ')}]`);
     }
     if (sort && sort.direction !== 'asc' && sort.direction !== 'desc') throw new Error(`sort direction must be asc or desc, got ${String(sort.direction)}`);
+    checkBelow(c.spec, o);
     const cursor = o.after !== undefined ? decodeCursor(o.after, sort) : null;
     const src = source(c, plan, filter, sort);
     const desc = sort?.direction === 'desc';
@@ -231,13 +233,18 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
         : [{ cond: `(${s}, ${src.id}) > (?, ?)`, params: [cursor.v, cursor.id] }];
     }
 
+    // A bound is one index range: SQLite orders numbers before text and leaves NULL out of any
+    // comparison, so `>= ''` keeps text alone and `< number` numbers alone.
+    const bound: Segment | null =
+      o.below === undefined ? null : typeof o.below === 'string' ? { cond: `${s} >= '' AND ${s} < ?`, params: [o.below] } : { cond: `${s} < ?`, params: [o.below] };
+
     const docs: string[] = [];
     for (const seg of segments) {
       const want = o.limit + 1 - docs.length;
       if (want <= 0) break;
-      const where = [...src.where, ...(seg.cond ? [seg.cond] : [])];
+      const where = [...src.where, ...(seg.cond ? [seg.cond] : []), ...(bound ? [bound.cond] : [])];
       const sql = `SELECT ${src.doc} AS doc FROM ${src.from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`;
-      for (const row of stmt(sql).all(...src.params, ...seg.params, want) as { doc: string }[]) docs.push(row.doc);
+      for (const row of stmt(sql).all(...src.params, ...seg.params, ...(bound ? bound.params : []), want) as { doc: string }[]) docs.push(row.doc);
     }
     const items = docs.slice(0, o.limit).map((d) => JSON.parse(d) as D);
     const last = items[items.length - 1];

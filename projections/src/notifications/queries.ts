@@ -18,3 +18,16 @@ export const listNotifications = (
     { tenantId },
     { limit: options.first, sort: { field: 'requestedAt', direction: 'desc' }, ...(options.after ? { after: options.after } : {}) },
   );
+
+/** A tenant's notifications requested before `before` (ISO time), oldest first. */
+export const listNotificationsRequestedBefore = (
+  store: ReadStore,
+  tenantId: string,
+  before: string,
+  options: Readonly<{ first: number; after?: Cursor | null }>,
+): Promise<Page<NotificationDocument>> =>
+  store.find<NotificationDocument>(
+    NOTIFICATIONS,
+    { tenantId },
+    { limit: options.first, sort: { field: 'requestedAt', direction: 'asc' }, below: before, ...(options.after ? { after: options.after } : {}) },
+  );

@@ -1,4 +1,5 @@
 import type { Scope } from '#schema/scopes';
+import { DEFAULT_HISTORY_DAYS } from '#schema/values';
 import type { CollectionSpec } from '#platform/read-store/port';
 
 /** An API key as an operator may see it; the secret's hash stays in the tenant stream. */
@@ -17,6 +18,8 @@ export type TenantDocument = Readonly<{
   tenantId: string;
   name: string;
   deliveryDeadlineMinutes: number;
+  /** Days its per-delivery steps stay in the timeline; absent on documents written before the setting (the default). */
+  deliveryHistoryDays?: number;
   registeredAt: string;
   keys: readonly ApiKeyEntry[];
 }>;
@@ -25,3 +28,5 @@ export const TENANTS = 'tenants';
 
 /** The empty index lists every tenant by id, for operators. */
 export const tenantsCollection: CollectionSpec = { name: TENANTS, indexes: [[]] };
+
+export const deliveryHistoryDaysOf = (doc: TenantDocument): number => doc.deliveryHistoryDays ?? DEFAULT_HISTORY_DAYS;

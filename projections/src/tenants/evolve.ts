@@ -1,10 +1,12 @@
 import type { RecordedEvent, TenantEvent } from '#schema/events';
+import { DEFAULT_HISTORY_DAYS } from '#schema/values';
 import { eventTypes, isOneOf, readModel, unreachable, type ReadModel } from '../read-model';
 import { tenantsCollection, type TenantDocument } from './document';
 
 export const tenantEvents = eventTypes<TenantEvent['type']>({
   TenantRegistered: true,
   DeliveryDeadlineChanged: true,
+  DeliveryHistoryChanged: true,
   ApiKeyIssued: true,
   ApiKeyRevoked: true,
 });
@@ -14,12 +16,14 @@ export const evolve = (doc: TenantDocument | null, event: RecordedEvent): Tenant
   const { at } = event.metadata;
   if (event.type === 'TenantRegistered') {
     const { tenantId, name, deliveryDeadlineMinutes } = event.data;
-    return { id: tenantId, tenantId, name, deliveryDeadlineMinutes, registeredAt: at, keys: [] };
+    return { id: tenantId, tenantId, name, deliveryDeadlineMinutes, deliveryHistoryDays: DEFAULT_HISTORY_DAYS, registeredAt: at, keys: [] };
   }
   if (!doc) return null;
   switch (event.type) {
     case 'DeliveryDeadlineChanged':
       return { ...doc, deliveryDeadlineMinutes: event.data.deliveryDeadlineMinutes };
+    case 'DeliveryHistoryChanged':
+      return { ...doc, deliveryHistoryDays: event.data.deliveryHistoryDays };
     case 'ApiKeyIssued': {
       const { keyId, name, scopes, issuedAt } = event.data;
       if (doc.keys.some((k) => k.keyId === keyId)) return doc;

@@ -10,7 +10,7 @@ describe('tenants read model', () => {
     // Tenant events are decided by an operator key, on the tenant's own stream.
     const log = eventLog({ tenantId: 'acme', actor: 'op1' });
     const registered = log.record({ type: 'TenantRegistered', data: { tenantId: 'acme', name: 'Acme Inc.', deliveryDeadlineMinutes: 15 } });
-    const acme: TenantDocument = { id: 'acme', tenantId: 'acme', name: 'Acme Inc.', deliveryDeadlineMinutes: 15, registeredAt: log.atPosition(1), keys: [] };
+    const acme: TenantDocument = { id: 'acme', tenantId: 'acme', name: 'Acme Inc.', deliveryDeadlineMinutes: 15, deliveryHistoryDays: 90, registeredAt: log.atPosition(1), keys: [] };
     return { log, registered, acme };
   };
 
@@ -25,6 +25,14 @@ describe('tenants read model', () => {
       .given([registered])
       .when([log.record({ type: 'DeliveryDeadlineChanged', data: { tenantId: 'acme', deliveryDeadlineMinutes: 30 } })])
       .then({ acme: { ...acme, deliveryDeadlineMinutes: 30 } });
+  });
+
+  it('keeps 90 days of delivery history from registration, and shows a change', () => {
+    const { log, registered, acme } = setup();
+    spec
+      .given([registered])
+      .when([log.record({ type: 'DeliveryHistoryChanged', data: { tenantId: 'acme', deliveryHistoryDays: 7 } })])
+      .then({ acme: { ...acme, deliveryHistoryDays: 7 } });
   });
 
   it('lists issued and revoked keys, never their secret hash', () => {

@@ -1,5 +1,5 @@
 import type { Cursor, Page, ReadStore } from '#platform/read-store/port';
-import { erasureMarkId, TIMELINE, type TimelineEntryDocument } from './document';
+import { erasureMarkId, TIMELINE, type DeliveryStatus, type TimelineEntryDocument } from './document';
 
 /** One user's steps, oldest first. */
 export const listTimeline = (
@@ -13,3 +13,12 @@ export const listTimeline = (
 /** Where a user's erasure was recorded (the only entry shredding leaves), or null. */
 export const getErasureMark = (store: ReadStore, tenantId: string, userId: string): Promise<TimelineEntryDocument | null> =>
   store.get<TimelineEntryDocument>(TIMELINE, erasureMarkId(tenantId, userId));
+
+/** The delivery entries of a notification id in one status, by user (any tenant's: ids are the tenants' own). */
+export const listDeliveriesOf = (
+  store: ReadStore,
+  notificationId: string,
+  status: DeliveryStatus,
+  options: Readonly<{ first: number; after?: Cursor | null }>,
+): Promise<Page<TimelineEntryDocument>> =>
+  store.find<TimelineEntryDocument>(TIMELINE, { notificationId, status }, { limit: options.first, ...(options.after ? { after: options.after } : {}) });

@@ -13,6 +13,19 @@ export const parseDeliveryDeadlineMinutes = (field: string, n: unknown): number 
   return n;
 };
 
+/** Days a tenant's per-delivery steps stay in the read models (the log keeps them all). */
+export const DEFAULT_HISTORY_DAYS = 90;
+export const MIN_HISTORY_DAYS = 1;
+export const MAX_HISTORY_DAYS = 3650;
+
+export const parseDeliveryHistoryDays = (field: string, n: unknown): number => {
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw badInput(field, `expected a whole number of days, got ${String(n)}`);
+  if (n < MIN_HISTORY_DAYS || n > MAX_HISTORY_DAYS) {
+    throw badInput(field, `${n} is out of range; delivery history is kept between ${MIN_HISTORY_DAYS} and ${MAX_HISTORY_DAYS} days`);
+  }
+  return n;
+};
+
 const toDate = (field: string, v: unknown): Date => {
   const d = v instanceof Date ? v : typeof v === 'string' ? new Date(v) : new Date(NaN);
   if (Number.isNaN(d.getTime())) throw badInput(field, `"${String(v).slice(0, 40)}" is not a valid date-time (ISO 8601, e.g. 2027-01-01T00:00:00Z)`);

@@ -3,6 +3,7 @@ import { DomainError } from '../errors';
 import {
   parseConsentPeriod,
   parseDeliveryDeadlineMinutes,
+  parseDeliveryHistoryDays,
   parseDeviceAddress,
   parseDeviceKind,
   parseEmail,
@@ -86,6 +87,15 @@ describe('tenancy values', () => {
     rejects(() => parseDeliveryDeadlineMinutes('deliveryDeadlineMinutes', 9), /9 is out of range; a delivery deadline must be between 10 and 30 minutes/);
     rejects(() => parseDeliveryDeadlineMinutes('d', 31), /31 is out of range/);
     rejects(() => parseDeliveryDeadlineMinutes('d', 12.5), /whole number/);
+  });
+  it('delivery history: 1 to 3650 whole days', () => {
+    expect(parseDeliveryHistoryDays('d', 1)).toBe(1);
+    expect(parseDeliveryHistoryDays('d', 3650)).toBe(3650);
+    rejects(() => parseDeliveryHistoryDays('deliveryHistoryDays', 0), /deliveryHistoryDays: 0 is out of range; delivery history is kept between 1 and 3650 days/, 'deliveryHistoryDays');
+    rejects(() => parseDeliveryHistoryDays('d', 3651), /3651 is out of range/);
+    rejects(() => parseDeliveryHistoryDays('d', -5), /-5 is out of range/);
+    rejects(() => parseDeliveryHistoryDays('d', 1.5), /whole number of days/);
+    rejects(() => parseDeliveryHistoryDays('d', '30'), /whole number of days/);
   });
   it('consent period: end strictly after start, returned as ISO strings', () => {
     expect(parseConsentPeriod('consent', '2026-01-01T00:00:00+09:00', new Date('2027-01-01T00:00:00Z'))).toEqual({ start: '2025-12-31T15:00:00.000Z', end: '2027-01-01T00:00:00.000Z' });
