@@ -53,8 +53,12 @@ const mtime = (f) => (fs.existsSync(f) ? fs.statSync(f).mtimeMs : 0);
 const abi = execFileSync(node, ['-p', 'process.versions.modules'], { encoding: 'utf8', env }).trim();
 const marker = path.join(root, 'node_modules', '.notify-runtime');
 
+// A node_modules that links to another checkout's (a git worktree) is that checkout's to install.
+const shared = fs.existsSync(path.join(root, 'node_modules')) && fs.lstatSync(path.join(root, 'node_modules')).isSymbolicLink();
 if (args[0] === '--deps' || args[0] === '--build') {
-  if (mtime(path.join(root, 'node_modules', '.package-lock.json')) < mtime(path.join(root, 'package-lock.json'))) {
+  if (shared) {
+    // Nothing to install here.
+  } else if (mtime(path.join(root, 'node_modules', '.package-lock.json')) < mtime(path.join(root, 'package-lock.json'))) {
     process.stderr.write('Installing dependencies (npm ci; better-sqlite3 compiles from source, about a minute)...\n');
     sh('npm', ['ci', '--no-audit', '--no-fund']);
     fs.writeFileSync(marker, abi);
