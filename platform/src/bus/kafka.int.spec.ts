@@ -287,7 +287,8 @@ describe.skipIf(!brokers)('kafka bus', () => {
       }
     };
     try {
-      const [seenFast, seenSlow]: BusMessage[][] = [[], []];
+      const seenFast: BusMessage[] = [];
+      const seenSlow: BusMessage[] = [];
       const cf = await a.consume({ topic: t, group: fast, handler: async (m) => void seenFast.push(...m) });
       const cs = await b.consume({ topic: t, group: slow, handler: async (m) => void seenSlow.push(...m) });
       await until(() => seenFast.length === 40 && seenSlow.length === 40);

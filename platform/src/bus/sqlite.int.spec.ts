@@ -81,7 +81,8 @@ describe('sqlite bus: space of committed messages', () => {
       await bus.ensureTopic('jobs', 1);
       const before = onDisk(file);
       await bus.publish('jobs', Array.from({ length: 2000 }, (_, i) => ({ partition: 0, key: `k${i}`, value: { i, pad: 'x'.repeat(1000) } })));
-      const [fast, slow]: BusMessage[][] = [[], []];
+      const fast: BusMessage[] = [];
+      const slow: BusMessage[] = [];
       const cf = await bus.consume({ topic: 'jobs', group: 'fast', handler: async (m) => void fast.push(...m) });
       const cs = await bus.consume({ topic: 'jobs', group: 'slow', handler: async (m) => void slow.push(...m) });
       await until(() => fast.length === 2000 && slow.length === 2000);
