@@ -185,8 +185,9 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
     const requested = Date.parse(sent.requestedAt);
     // The sandbox's own count, polled until it moves: when a provider first accepted (within ~20 ms).
     let firstAccepted = NaN;
+    let sending = true;
     const watchFirst = (async () => {
-      while (Number.isNaN(firstAccepted) && performance.now() - t < 600_000) {
+      while (Number.isNaN(firstAccepted) && sending) {
         if ((await sandbox.acceptedTotal().catch(() => before)) > before) firstAccepted = Date.now();
         else await sleep(20);
       }
@@ -203,6 +204,7 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
     });
     const elapsed = (performance.now() - t) / 1000;
     const cpu = meter.end();
+    sending = false;
     await watchFirst;
     const completed = await storeSizes(d);
     const accepted = (await sandbox.acceptedTotal()) - before;
