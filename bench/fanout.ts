@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { createProviders } from '#delivery/providers';
 import type { SandboxDescription } from '#sandbox/types';
 import { sandboxIntegrations } from '#sandbox/integrations';
@@ -15,15 +14,16 @@ import { usersCollection } from '#projections/users/document';
 import { SHARDS } from '#schema/sharding';
 import { measureKafkaRaw } from './kafka-raw';
 import { percentile } from './support';
+import { busRecords, printStorage, storeSizes, STORES, type StoreBytes } from './storage';
 import {
   cpuMeter, createGroup, deploy, flag, fmtN, newMasterKey, num, peakRss, recordResult, registerTenant, seed, send,
-  startSandbox, summarizeProfiles, topologyFromFlags, waitCompleted, waitMembers, waitReadModels, type Sandbox, type Topology,
+  sleep, startSandbox, summarizeProfiles, topologyFromFlags, waitCompleted, waitMembers, waitReadModels, type Sandbox, type Topology,
 } from './lib';
 
 /**
  * npm run bench:fanout [-- --recipients 1000000 --latency-ms 20 --baseline 100000 --ceiling 100000]
  *                      [--bus kafka --read-store postgres|mongodb --event-store postgres --workers 2 --kafka-raw 200000]
- *                      [--profile]
+ *                      [--profile] [--reclaim-wait-s 90]
  * npm run bench:scale  [-- --recipients 100000 --ferret 10000 --ceiling 50000 --profile]   (= bench:fanout --compare)
  *
  * One send to a group with the device mix 40% Android, 30% iOS, 20% email, 10% SMS, through the
@@ -32,6 +32,16 @@ import {
  * tight loop at the same concurrency, no pipeline) and the common design (BullMQ on Redis, one job
  * per delivery). With --read-store postgres the users are seeded through the PostgreSQL event
  * store and key vault (schema notify_keyvault) of a database made for the run.
+ *
+ * Prints, besides the rate: the time from the request to the first message a provider accepted
+ * (the sandbox's count, polled) and to the first acceptance recorded in the log; the rate counts
+ * only deliveries a provider accepted before the notification's deadline, with those accepted
+ * later, expired and failed beside it; and a storage table, one line per store (log, read models
+ * and the timeline among them, key vault, bus): bytes per user after registration, bytes per
+ * delivery the send added by its completion, and per delivery once settled (the read models
+ * caught up, the bus's records of the send reclaimed), with the records the bus still held and,
+ * for SQLite, the files' sizes with their WAL. How each store is measured: bench/storage.ts.
+ * All of it goes to bench/results.json (`storage`).
  *
  * --compare measures, in one run against the same sandbox: the embedded default, the cluster with
  * one delivery worker and with two (Kafka, PostgreSQL log and read store; api, projections and
@@ -82,10 +92,16 @@ const ceiling = async (providers: readonly Provider[], count: number, inFlight: 
   return accepted / ((performance.now() - started) / 1000);
 };
 
-type PgFigures = Readonly<{
-  /** Bytes per user seeded and per delivery sent: event store, read store (the timeline apart), vault. */
-  perUser: Record<string, number>;
-  perDelivery: Record<string, number>;
+type StorageFigures = Readonly<{
+  /** Bytes per user seeded, per delivery sent (at completion) and per delivery still held once the bus reclaimed its records. */
+  perUser: StoreBytes;
+  perDelivery: StoreBytes;
+  perDeliveryAfterReclaim: StoreBytes;
+  /** The bus's records not reclaimed by the end of the wait (0: all of the send's were), and its bytes after seeding, at completion and after reclaim. */
+  busRecordsLeft: number;
+  busBytes: Readonly<{ seeded: number; completed: number; reclaimed: number }>;
+  /** SQLite files with their WAL, bytes: after seeding, at completion, after reclaim. */
+  disk?: Readonly<{ seeded: Record<string, number>; completed: Record<string, number>; reclaimed: Record<string, number> }>;
   eventsPerDelivery: number;
   eventAppendsPerSecond: number;
 }>;
@@ -95,17 +111,23 @@ type FanoutResult = Readonly<{
   recipients: number;
   seedPerSecond: number;
   seconds: number;
-  /** Deliveries a provider accepted, a second (expired and failed ones not counted). */
+  /** Deliveries a provider accepted before the deadline, a second (late, expired and failed ones not counted). */
   rate: number;
   accepted: number;
+  sandboxAccepted: number;
+  /** From the request to the first message a provider (the sandbox) accepted, and to the first recorded in the log. */
   firstAcceptanceMs: number;
+  firstRecordedMs: number;
   expired: number;
+  failed: number;
+  /** Accepted by a provider after the notification's deadline: not counted in the rate. */
+  late: number;
   p50: number;
   p99: number;
   rss: Record<string, number>;
   cpu: ReturnType<ReturnType<typeof cpuMeter>['end']>;
   profile: string[];
-  storage?: PgFigures;
+  storage: StorageFigures;
   pagedUsersPerSecond?: number;
 }>;
 
@@ -113,24 +135,6 @@ const runUrl = (run: string) => {
   const u = new URL(process.env.POSTGRES_URL!);
   u.pathname = `/${run}`;
   return u.toString();
-};
-
-const pgSizes = async (run: string): Promise<{ sizes: Record<string, number>; events: number }> => {
-  const c = new pg.Client({ connectionString: runUrl(run) });
-  await c.connect();
-  try {
-    await c.query('CHECKPOINT').catch(() => undefined);
-    const r = await c.query(`SELECT n.nspname AS schema, c.relname AS rel, pg_total_relation_size(c.oid)::bigint AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname IN ('public', 'notify_read', 'notify_keyvault')`);
-    const sizes: Record<string, number> = { events: 0, read: 0, timeline: 0, vault: 0 };
-    for (const row of r.rows as { schema: string; rel: string; bytes: string }[]) {
-      const k = row.schema === 'public' ? 'events' : row.schema === 'notify_keyvault' ? 'vault' : row.rel.startsWith('c_timeline') ? 'timeline' : 'read';
-      sizes[k] = (sizes[k] ?? 0) + Number(row.bytes);
-    }
-    const events = Number((await c.query('SELECT count(*)::bigint AS n FROM public.events').catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n);
-    return { sizes, events };
-  } finally {
-    await c.end();
-  }
 };
 
 /** Users a second one reader pages from the read store's shard index, as the slices do (PostgreSQL read store). */
@@ -163,15 +167,14 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
   try {
     const admin = await registerTenant(d, 'bench', 30);
     await createGroup(d, admin, 'all');
-    const pgRun = topology.kind === 'cluster' && (topology.readStore === 'postgres' || topology.eventStore === 'postgres');
-    const empty = pgRun ? await pgSizes(d.run) : null;
+    const empty = await storeSizes(d);
     let t = performance.now();
     await seed(d, masterKey, { tenantId: 'bench', count: recipients, groupIds: ['all'], devices: mixedDevice });
     await waitMembers(d, admin, 'all', recipients);
     const seedSeconds = (performance.now() - t) / 1000;
     const catchUp = await waitReadModels(d);
     console.log(`seeded ${fmtN(recipients)} users in ${seedSeconds.toFixed(1)} s (the audience's read models included); the activity's caught up ${catchUp.toFixed(1)} s later`);
-    const seeded = pgRun ? await pgSizes(d.run) : null;
+    const seeded = await storeSizes(d);
     const pagedUsersPerSecond = topology.kind === 'cluster' && topology.readStore === 'postgres' ? await pageRate(d.run, 'bench', 'all') : undefined;
     if (pagedUsersPerSecond) console.log(`paging the group's shard index (one reader, pages of 1,000): ${fmtN(pagedUsersPerSecond)} users/s`);
 
@@ -179,10 +182,20 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
     const meter = cpuMeter(d, sandbox);
     const sent = await send(d, admin, 'all', 'benchmark notification');
     t = performance.now();
+    const requested = Date.parse(sent.requestedAt);
+    // The sandbox's own count, polled until it moves: when a provider first accepted (within ~20 ms).
+    let firstAccepted = NaN;
+    let sending = true;
+    const watchFirst = (async () => {
+      while (Number.isNaN(firstAccepted) && sending) {
+        if ((await sandbox.acceptedTotal().catch(() => before)) > before) firstAccepted = Date.now();
+        else await sleep(20);
+      }
+    })();
     let lastPrint = 0;
-    let final = { expired: 0, failed: 0 };
+    let final = { total: 0, expired: 0, failed: 0 };
     await waitCompleted(d, admin, sent.id, (p) => {
-      final = { expired: p.expired, failed: p.failed };
+      final = { total: p.total, expired: p.expired, failed: p.failed };
       const s = (performance.now() - t) / 1000;
       if (s - lastPrint >= 10) {
         lastPrint = s;
@@ -191,17 +204,25 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
     });
     const elapsed = (performance.now() - t) / 1000;
     const cpu = meter.end();
+    sending = false;
+    await watchFirst;
+    const completed = await storeSizes(d);
     const accepted = (await sandbox.acceptedTotal()) - before;
     const rss = Object.fromEntries(d.processes.map((p) => [p.name, peakRss(p.child.pid!)]));
     const lat: number[] = [];
-    const requested = Date.parse(sent.requestedAt);
+    let late = 0;
     {
       const { eventStore: store, close } = await d.openStores();
+      const [request] = await store.readAll({ after: 0, maxCount: 1, tenantId: 'bench', types: ['NotificationRequested'] });
+      const deadline = Date.parse((request!.data as { deadline: string }).deadline);
       for (let after = 0; ; ) {
         const page = await store.readAll({ after, maxCount: 2000, tenantId: 'bench', types: ['DeliverySucceeded'] });
         for (const e of page) {
-          const ms = Date.parse(e.metadata.at) - requested;
-          for (let k = 0; k < (e.data as unknown as { deliveries: unknown[] }).deliveries.length; k++) lat.push(ms);
+          const at = Date.parse(e.metadata.at);
+          const n = (e.data as unknown as { deliveries: unknown[] }).deliveries.length;
+          // Accepted after the deadline is not a delivery that met it.
+          if (at > deadline) late += n;
+          else for (let k = 0; k < n; k++) lat.push(at - requested);
         }
         if (page.length < 2000) break;
         after = page.at(-1)!.position;
@@ -209,28 +230,46 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
       await close();
     }
     lat.sort((a, b) => a - b);
-    let storage: PgFigures | undefined;
-    if (empty && seeded) {
-      const done = await pgSizes(d.run);
-      const per = (a: Record<string, number>, b: Record<string, number>, n: number) => Object.fromEntries(Object.keys(a).map((k) => [k, Math.round((a[k]! - (b[k] ?? 0)) / n)]));
-      storage = {
-        perUser: per(seeded.sizes, empty.sizes, recipients),
-        perDelivery: per(done.sizes, seeded.sizes, recipients),
-        eventsPerDelivery: (done.events - seeded.events) / recipients,
-        eventAppendsPerSecond: (done.events - seeded.events) / elapsed,
-      };
-      console.log(`storage: per user ${JSON.stringify(storage.perUser)} B; per delivery ${JSON.stringify(storage.perDelivery)} B; ${storage.eventsPerDelivery.toFixed(4)} events per delivery (${storage.eventAppendsPerSecond.toFixed(0)} events/s during the send)`);
+    const deliveries = final.total || recipients;
+
+    // Settled: the read models caught up with the send, and the bus reclaimed its records (bounded wait).
+    const reclaimStarted = performance.now();
+    await waitReadModels(d);
+    let busRecordsLeft = await busRecords(d);
+    while (busRecordsLeft > 0 && performance.now() - reclaimStarted < num('reclaim-wait-s', 90) * 1000) {
+      await sleep(1000);
+      busRecordsLeft = await busRecords(d);
     }
-    // Only deliveries a provider accepted count; the expired and failed are reported beside them.
+    const reclaimSeconds = (performance.now() - reclaimStarted) / 1000;
+    const reclaimed = await storeSizes(d);
+    const per = (a: StoreBytes, b: StoreBytes, n: number): StoreBytes =>
+      Object.fromEntries(STORES.map((k) => [k, Math.round((a[k] - b[k]) / n)])) as StoreBytes;
+    const storage: StorageFigures = {
+      perUser: per(seeded.bytes, empty.bytes, recipients),
+      perDelivery: per(completed.bytes, seeded.bytes, deliveries),
+      perDeliveryAfterReclaim: per(reclaimed.bytes, seeded.bytes, deliveries),
+      busRecordsLeft,
+      busBytes: { seeded: seeded.bytes.bus, completed: completed.bytes.bus, reclaimed: reclaimed.bytes.bus },
+      ...(seeded.disk && completed.disk && reclaimed.disk ? { disk: { seeded: seeded.disk, completed: completed.disk, reclaimed: reclaimed.disk } } : {}),
+      eventsPerDelivery: (completed.events - seeded.events) / deliveries,
+      eventAppendsPerSecond: (completed.events - seeded.events) / elapsed,
+    };
+    printStorage(d, storage, reclaimSeconds);
+
+    // Only deliveries a provider accepted before the deadline count; the rest are reported beside them.
     const rate = lat.length / elapsed;
-    const firstMs = lat[0] ?? NaN;
-    console.log(`first provider acceptance ${firstMs.toFixed(0)} ms after the request; ${fmtN(lat.length)} accepted, ${fmtN(final.expired)} expired, ${fmtN(final.failed)} failed`);
+    const firstMs = firstAccepted - requested;
+    const firstRecordedMs = lat[0] ?? NaN;
+    console.log(`first provider acceptance ${firstMs.toFixed(0)} ms after the request (first recorded in the log ${firstRecordedMs.toFixed(0)} ms); ${fmtN(lat.length)} accepted before the deadline, ${fmtN(late)} after it, ${fmtN(final.expired)} expired, ${fmtN(final.failed)} failed`);
     console.log(`ours      ${rate.toFixed(0)} accepted deliveries/s end to end (${elapsed.toFixed(1)} s, sandbox accepted ${accepted}); request-to-accepted p50 ${(percentile(lat, 50) / 1000).toFixed(1)} s, p99 ${(percentile(lat, 99) / 1000).toFixed(1)} s; peak RSS ${Object.entries(rss).map(([k, v]) => `${k} ${(v / 1e6).toFixed(0)} MB`).join(', ')}`);
     console.log(cpu.text);
     await d.stop();
     const profile = profileDir ? summarizeProfiles(profileDir) : [];
     if (profile.length) console.log(`CPU profile, self time by category:\n${profile.join('\n')}`);
-    return { describe: d.describe, recipients, seedPerSecond: recipients / seedSeconds, seconds: elapsed, rate, accepted, firstAcceptanceMs: firstMs, expired: final.expired, p50: percentile(lat, 50), p99: percentile(lat, 99), rss, cpu, profile, ...(storage ? { storage } : {}), ...(pagedUsersPerSecond ? { pagedUsersPerSecond } : {}) };
+    return {
+      describe: d.describe, recipients, seedPerSecond: recipients / seedSeconds, seconds: elapsed, rate, accepted: lat.length, sandboxAccepted: accepted, firstAcceptanceMs: firstMs, firstRecordedMs, expired: final.expired, failed: final.failed, late,
+      p50: percentile(lat, 50), p99: percentile(lat, 99), rss, cpu, profile, storage, ...(pagedUsersPerSecond ? { pagedUsersPerSecond } : {}),
+    };
   } catch (e) {
     for (const p of d.processes) if (p.child.exitCode !== null) console.error(`---- ${p.name} exited ${p.child.exitCode}:\n${p.output().slice(-3000)}`);
     await d.stop();
@@ -239,10 +278,11 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
 };
 
 const summary = (r: FanoutResult) => ({
-  topology: r.describe, recipients: r.recipients, seconds: +r.seconds.toFixed(1), deliveriesPerSecond: Math.round(r.rate), accepted: r.accepted, firstAcceptanceMs: Math.round(r.firstAcceptanceMs), expired: r.expired,
+  topology: r.describe, recipients: r.recipients, seconds: +r.seconds.toFixed(1), deliveriesPerSecond: Math.round(r.rate), accepted: r.accepted, sandboxAccepted: r.sandboxAccepted,
+  firstAcceptanceMs: Math.round(r.firstAcceptanceMs), firstRecordedMs: Math.round(r.firstRecordedMs), late: r.late, expired: r.expired, failed: r.failed,
   p50Ms: Math.round(r.p50), p99Ms: Math.round(r.p99), peakRssBytes: r.rss, seedUsersPerSecond: Math.round(r.seedPerSecond),
   cpuCores: Object.fromEntries(Object.entries(r.cpu.per).map(([k, v]) => [k, +v.toFixed(2)])), machineBusyCores: +r.cpu.busy.toFixed(2),
-  ...(r.storage ? { storage: r.storage } : {}), ...(r.pagedUsersPerSecond ? { pagedUsersPerSecond: Math.round(r.pagedUsersPerSecond) } : {}), profile: r.profile,
+  storage: r.storage, ...(r.pagedUsersPerSecond ? { pagedUsersPerSecond: Math.round(r.pagedUsersPerSecond) } : {}), profile: r.profile,
 });
 
 const main = async (): Promise<void> => {

@@ -299,6 +299,9 @@ export const deploy = async (options: Readonly<{ dir: string; masterKey: string;
     url,
     run,
     topology,
+    /** The SQLite files' directory, and the settings every process got (the servers' addresses, the run's names). */
+    dataDir,
+    env: env as Readonly<Record<string, string>>,
     openReadStore,
     operatorKey,
     processes,

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { jobBusContract } from './contract';
 import { deadLetter, deadLetterTopic, openKafkaBus } from './kafka';
@@ -48,16 +48,18 @@ const ownership = (name = '', log: string[] = []) => {
     },
   };
 };
-const open = () => openKafkaBus({ brokers: brokers!, clientId: run });
+const open = (options: { reclaimIntervalMs?: number } = {}) => openKafkaBus({ brokers: brokers!, clientId: run, ...options });
 
 describe.skipIf(!brokers)('kafka', () => {
+  // Reclaim off: the contract's lag of a group that never committed counts from the log start,
+  // which a reclaim moves (the reclaim has its own test below).
   jobBusContract('kafka', async () => {
-    let bus: JobBus = namespacedBus(await open(), run);
+    let bus: JobBus = namespacedBus(await open({ reclaimIntervalMs: 0 }), run);
     return {
       bus,
       reopen: async () => {
         await bus.close();
-        bus = namespacedBus(await open(), run);
+        bus = namespacedBus(await open({ reclaimIntervalMs: 0 }), run);
         return bus;
       },
       cleanup: () => bus.close(),
@@ -67,8 +69,8 @@ describe.skipIf(!brokers)('kafka', () => {
 
 describe.skipIf(!brokers)('kafka bus', () => {
   const buses: JobBus[] = [];
-  const bus = async () => {
-    const b = await open();
+  const bus = async (options: { reclaimIntervalMs?: number } = {}) => {
+    const b = await open(options);
     buses.push(b);
     return b;
   };
@@ -263,5 +265,49 @@ describe.skipIf(!brokers)('kafka bus', () => {
       { reason: 'unknown job version', topic: t, partition: 1, offset: 1, value: { ok: true } },
     ]);
     await Promise.all([c.stop(), d.stop()]);
+  }, 60_000);
+
+  it('reclaims what every group that committed is past: the log start moves up to the lowest committed offset', async () => {
+    const t = topic();
+    const [fast, slow] = [group(), group()];
+    const a = await bus({ reclaimIntervalMs: 200 });
+    const b = await bus({ reclaimIntervalMs: 200 });
+    await a.ensureTopic(t, 2);
+    await a.publish(t, range(40).map((i) => ({ partition: i % 2, key: `k${i}`, value: { i, pad: 'x'.repeat(1000) } })));
+    const admin = new Kafka({ brokers: brokers!, clientId: run, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const starts = async () => Object.fromEntries((await admin.fetchTopicOffsets(t)).map((p) => [p.partition, Number(p.low)]));
+    const startsAre = async (want: Record<number, number>) => {
+      const end = Date.now() + 20_000;
+      for (;;) {
+        const now = await starts();
+        if (JSON.stringify(now) === JSON.stringify(want)) return now;
+        if (Date.now() > end) return now;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    try {
+      const seenFast: BusMessage[] = [];
+      const seenSlow: BusMessage[] = [];
+      const cf = await a.consume({ topic: t, group: fast, handler: async (m) => void seenFast.push(...m) });
+      const cs = await b.consume({ topic: t, group: slow, handler: async (m) => void seenSlow.push(...m) });
+      await until(() => seenFast.length === 40 && seenSlow.length === 40);
+      expect(await starts()).toEqual({ 0: 0, 1: 0 });
+      // fast is done with everything but partition 0's last ten; slow with partition 1's first five.
+      await Promise.all([cf.commit(0, 9), cf.commit(1, 19), cs.commit(0, 19), cs.commit(1, 4)]);
+      expect(await startsAre({ 0: 10, 1: 5 })).toEqual({ 0: 10, 1: 5 });
+      // Both groups still read from their commits: nothing they had not done was deleted.
+      const lag = async (g: string) => Object.fromEntries((await a.lag(t, g)).map((p) => [p.partition, p.lag]));
+      expect(await lag(fast)).toEqual({ 0: 10, 1: 0 });
+      expect(await lag(slow)).toEqual({ 0: 0, 1: 15 });
+      await Promise.all([cf.commit(0, 19), cs.commit(1, 19)]);
+      expect(await startsAre({ 0: 20, 1: 20 })).toEqual({ 0: 20, 1: 20 });
+      // Segments roll at least hourly, so that those wholly reclaimed leave the disk.
+      const config = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: t, configNames: ['segment.ms'] }] });
+      expect(config.resources[0]!.configEntries.find((e) => e.configName === 'segment.ms')?.configValue).toBe('3600000');
+      await Promise.all([cf.stop(), cs.stop()]);
+    } finally {
+      await admin.disconnect();
+    }
   }, 60_000);
 });

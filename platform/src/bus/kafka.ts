@@ -8,6 +8,11 @@ export type KafkaBusOptions = Readonly<{
   logger?: Logger;
   /** How long a silent member keeps its partitions: a killed worker's are reassigned after this. */
   sessionTimeoutMs?: number;
+  /**
+   * How often a member reclaims, on the partitions it owns, the records every consumer group
+   * that committed on the topic is past (deleteRecords); 0: never. 10 s by default.
+   */
+  reclaimIntervalMs?: number;
 }>;
 
 /** Where messages nobody can process go, beside their topic (created by `ensureTopic`). */
@@ -41,6 +46,10 @@ export const deadLetter = async (bus: JobBus, topic: string, messages: readonly 
 const MAX_PARTITION_BYTES = 512 * 1024;
 const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
 const DEFAULT_MAX_BATCH = 500;
+const DEFAULT_RECLAIM_MS = 10_000;
+// The broker deletes a segment wholly below the log start, never the one being written: topics
+// roll a segment at least hourly so that what was reclaimed leaves the disk too.
+const SEGMENT_MS = 3_600_000;
 
 type Pending = { topic: string; messages: Message[]; sizes: number[]; sends: number; failed: boolean; resolve: () => void; reject: (e: unknown) => void };
 
@@ -133,7 +142,7 @@ export const openKafkaBus = async (options: KafkaBusOptions): Promise<JobBus> =>
   const ensureOnce = async (topic: string, partitions: number): Promise<void> => {
     try {
       // Two processes starting at once both try: the loser sees TOPIC_ALREADY_EXISTS (false here).
-      if (await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })) {
+      if (await admin.createTopics({ topics: [{ topic, numPartitions: partitions, configEntries: [{ name: 'segment.ms', value: String(SEGMENT_MS) }] }], waitForLeaders: true })) {
         partitionCounts.set(topic, partitions);
         return;
       }
@@ -300,6 +309,8 @@ export const openKafkaBus = async (options: KafkaBusOptions): Promise<JobBus> =>
         // handler's in-flight work included), and reloading it would resend what is in flight.
         const gained = now.filter((p) => !owned.has(p));
         owned = new Set(now);
+        // What earlier owners committed here may not have been reclaimed.
+        if (gained.length > 0) reclaimDue = true;
         try {
           if (lost.length > 0) await o.onRevoked?.(lost);
           o.onAssigned?.(gained);
@@ -341,6 +352,7 @@ export const openKafkaBus = async (options: KafkaBusOptions): Promise<JobBus> =>
         try {
           await kc.commitOffsets(offsets.map(([partition, offset]) => ({ topic: o.topic, partition, offset: String(offset) })));
           for (const [p, offset] of offsets) committed.set(p, Math.max(committed.get(p) ?? 0, offset));
+          reclaimDue = true;
         } catch (e) {
           // Kept for the next round (after a rebalance, say) unless a later offset came meanwhile.
           for (const [p, offset] of offsets) if ((wanted.get(p) ?? -1) < offset) wanted.set(p, offset);
@@ -351,6 +363,28 @@ export const openKafkaBus = async (options: KafkaBusOptions): Promise<JobBus> =>
       previous = next.catch(() => undefined);
       return next;
     };
+
+    // ---- reclaim: records below every committing group's offset are deleted, as the embedded
+    // bus deletes the rows; only where local commits moved or partitions were gained since the
+    // last round, and only on this member's partitions (each partition has one reclaimer).
+    let reclaimDue = false;
+    let reclaiming: Promise<void> | null = null;
+    const reclaimMs = options.reclaimIntervalMs ?? DEFAULT_RECLAIM_MS;
+    const reclaimTimer = reclaimMs > 0
+      ? setInterval(() => {
+        if (!reclaimDue || reclaiming || stopped) return;
+        reclaimDue = false;
+        reclaiming = reclaimOwned(o.topic, o.group, [...owned])
+          .catch((e: unknown) => {
+            reclaimDue = true;
+            logger?.warn({ err: e, topic: o.topic, group: o.group }, 'kafka: reclaiming committed records failed; trying again');
+          })
+          .finally(() => {
+            reclaiming = null;
+          });
+      }, reclaimMs)
+      : null;
+    reclaimTimer?.unref();
 
     const decode = (m: KafkaMessage): { ok: true; value: unknown } | { ok: false } => {
       if (m.value === null) return { ok: true, value: null };
@@ -424,6 +458,8 @@ export const openKafkaBus = async (options: KafkaBusOptions): Promise<JobBus> =>
       },
       stop: () => (stopping ??= (async () => {
         stopped = true;
+        if (reclaimTimer) clearInterval(reclaimTimer);
+        await reclaiming;
         // Still a member here: what the caller commits while giving its partitions back counts.
         await transition;
         const mine = [...owned].sort((a, b) => a - b);
@@ -443,6 +479,30 @@ export const openKafkaBus = async (options: KafkaBusOptions): Promise<JobBus> =>
     };
     consumers.add(consumer);
     return consumer;
+  };
+
+  /**
+   * Deletes, on `partitions` of `topic`, the records below the lowest offset committed by any
+   * consumer group that has committed there (a group that never did is not waited for, as on the
+   * embedded bus): their log start moves up, and the broker frees the segments below it.
+   */
+  const reclaimOwned = async (topic: string, group: string, partitions: readonly number[]): Promise<void> => {
+    if (partitions.length === 0) return;
+    const lowest = new Map<number, number>();
+    // Every group the broker knows (one that only commits, without members, counts too), and ours.
+    const groups = new Set([group, ...(await admin.listGroups()).groups.map((g) => g.groupId)]);
+    for (const groupId of groups) {
+      const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      for (const p of offsets?.partitions ?? []) {
+        const next = Number(p.offset);
+        if (next >= 0 && partitions.includes(p.partition)) lowest.set(p.partition, Math.min(lowest.get(p.partition) ?? next, next));
+      }
+    }
+    const starts = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.low)]));
+    const deletions = [...lowest].filter(([p, next]) => next > (starts.get(p) ?? next)).map(([partition, next]) => ({ partition, offset: String(next) }));
+    if (deletions.length === 0) return;
+    await admin.deleteTopicRecords({ topic, partitions: deletions });
+    logger?.debug({ topic, partitions: Object.fromEntries(deletions.map((d) => [d.partition, d.offset])) }, 'kafka: committed records reclaimed');
   };
 
   /** Bytes that are not JSON: kept raw (base64) on the dead-letter topic rather than lost. */

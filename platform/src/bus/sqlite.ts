@@ -5,16 +5,22 @@ import type { BusMessage, ConsumeOptions, Consumer, JobBus, OutgoingMessage } fr
 
 const POLL_MS = 100;
 
+const BUSY_MS = 5000;
+
 /**
  * The embedded job bus: partitions as rows of one SQLite table, committed offsets beside them.
  * Durable across crashes like Kafka; one process consumes all partitions (the embedded default
- * runs one delivery worker). Committed messages are deleted as the consumer moves on.
+ * runs one delivery worker). Committed messages are deleted as the consumer moves on, and their
+ * space leaves the file: freed pages are given back (incremental vacuum), and once the bus holds
+ * no message the WAL is emptied too, so the file returns to its size before the sends.
  */
 export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
   const db = new Database(options.path);
+  // Set before the first table exists; a file made before this is converted once, below.
+  db.pragma('auto_vacuum = INCREMENTAL');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
+  db.pragma(`busy_timeout = ${BUSY_MS}`);
   db.exec(`
     CREATE TABLE IF NOT EXISTS topics (topic TEXT PRIMARY KEY, partitions INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS messages (topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (topic, partition, offset)) WITHOUT ROWID;
@@ -24,6 +30,15 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
   // Headers (trace context) came after the first files: added to a file that lacks them.
   if (!(db.prepare("SELECT name FROM pragma_table_info('messages')").all() as { name: string }[]).some((c) => c.name === 'headers')) {
     db.exec('ALTER TABLE messages ADD COLUMN headers TEXT');
+  }
+  if ((db.pragma('auto_vacuum', { simple: true }) as number) !== 2) {
+    // A bus holds few messages: rewriting it is quick. Another connection at work on the file
+    // (the other thread) makes it fail; the next open tries again.
+    try {
+      db.exec('VACUUM');
+    } catch {
+      // the file keeps its free pages meanwhile
+    }
   }
   const getTopic = db.prepare<[string], { partitions: number }>('SELECT partitions FROM topics WHERE topic = ?');
   const putTopic = db.prepare('INSERT OR IGNORE INTO topics (topic, partitions) VALUES (?, ?)');
@@ -43,6 +58,24 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
   const prune = db.prepare(
     'DELETE FROM messages WHERE topic = ? AND partition = ? AND offset <= (SELECT MIN(offset) FROM committed WHERE topic = ? AND partition = ?)',
   );
+  const anyMessage = db.prepare('SELECT 1 FROM messages LIMIT 1').pluck();
+  /**
+   * After messages were deleted: their pages leave the file; when none is left, the WAL is
+   * checkpointed and truncated as well, without waiting if another connection is using it (the
+   * next drained bus tries again).
+   */
+  const reclaim = () => {
+    db.pragma('incremental_vacuum');
+    if (anyMessage.get() !== undefined) return;
+    db.pragma('busy_timeout = 0');
+    try {
+      db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (e) {
+      if (!String((e as { code?: string }).code).startsWith('SQLITE_BUSY')) throw e;
+    } finally {
+      db.pragma(`busy_timeout = ${BUSY_MS}`);
+    }
+  };
   const published = new EventEmitter();
   published.setMaxListeners(0);
   const consumers = new Set<Consumer>();
@@ -116,7 +149,7 @@ export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
       const consumer: Consumer = {
         commit: async (partition, offset) => {
           putCommitted.run(o.topic, o.group, partition, offset);
-          prune.run(o.topic, partition, o.topic, partition);
+          if (prune.run(o.topic, partition, o.topic, partition).changes > 0) reclaim();
         },
         stop: async () => {
           stopped = true;
