@@ -234,9 +234,11 @@ export class FcmProvider implements Provider {
     const agent = new CallAgent({ keepAlive: true, maxSockets: options.maxSockets ?? 256 });
     if (redirect) {
       // Every HTTPS request of this app (FCM sends, OAuth token fetches) goes to the redirect,
-      // presenting the name it asked for, verified against the redirect's CA.
+      // presenting the name it asked for, verified against the redirect's CA (one context for all
+      // connections: making one per connection parses the CA again each time).
+      const secureContext = tls.createSecureContext({ ca: redirect.ca });
       (agent as unknown as { createConnection: (o: { host?: string; servername?: string }) => tls.TLSSocket }).createConnection = (o) =>
-        tls.connect({ host: redirect.host, port: redirect.port, servername: o.servername || o.host || FCM_HOST, ca: redirect.ca, ALPNProtocols: ['http/1.1'] });
+        tls.connect({ host: redirect.host, port: redirect.port, servername: o.servername || o.host || FCM_HOST, secureContext, ALPNProtocols: ['http/1.1'] });
     }
     this.agent = agent;
     const credential = credentialOf(options.credentials, this.agent, redirect !== undefined);
