@@ -70,6 +70,8 @@ const TENANTS = num('tenants', 10);
 const DELIVERIES_PER_TENANT = num('deliveries-per-tenant', 1e8); // 50M users x 2 devices
 const USERS = TENANTS * (DELIVERIES_PER_TENANT / 2);
 const SENDS_PER_DAY = num('sends-per-day', 30);
+/** How long the timeline keeps delivery steps (the tenant setting deliveryHistoryDays; 90 by default). */
+const HISTORY_DAYS = num('history-days', 90);
 const REGISTRATIONS_PER_DAY = TENANTS * 100_000;
 const MIX = [10, 15, 20, 30];
 
@@ -143,7 +145,7 @@ const day = SENDS_PER_DAY * DELIVERIES_PER_TENANT;
 console.log('\n### Storage a day (30 sends of 100M deliveries, the model\'s maximum) and standing\n');
 console.log('| store | per day | note |\n| --- | --- | --- |');
 console.log(`| log: delivery events | ${bytes(day * v.eventBytesPerDelivery)} | ${fmt(v.eventBytesPerDelivery)} B per delivery |`);
-console.log(`| read store: timeline entries | ${bytes(day * v.timelineBytesPerDelivery)} | ${fmt(v.timelineBytesPerDelivery)} B per delivery; 30 days kept: ${bytes(30 * day * v.timelineBytesPerDelivery)} |`);
+console.log(`| read store: timeline entries | ${bytes(day * v.timelineBytesPerDelivery)} | ${fmt(v.timelineBytesPerDelivery)} B per delivery; ${HISTORY_DAYS} days kept (the tenants' deliveryHistoryDays): ${bytes(HISTORY_DAYS * day * v.timelineBytesPerDelivery)} |`);
 console.log(`| read store: other | ${bytes(day * v.readBytesPerDelivery)} | ${fmt(v.readBytesPerDelivery)} B per delivery |`);
 console.log(`| log: registrations | ${bytes(REGISTRATIONS_PER_DAY * v.eventBytesPerUser)} | ${fmt(v.eventBytesPerUser)} B per user (one device seeded) |`);
 console.log(`| standing: users (${fmt(USERS / 1e6)}M) | log ${bytes(USERS * v.eventBytesPerUser)}, read store ${bytes(USERS * v.readBytesPerUser)}, vault ${bytes(USERS * v.vaultBytesPerUser)} | |`);
