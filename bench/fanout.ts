@@ -14,7 +14,7 @@ import { usersCollection } from '#projections/users/document';
 import { SHARDS } from '#schema/sharding';
 import { measureKafkaRaw } from './kafka-raw';
 import { percentile } from './support';
-import { busRecords, printStorage, storeSizes, STORES, type StoreBytes } from './storage';
+import { busRecords, printStorage, storeSizes, STORES, type StorageFigures, type StoreBytes } from './storage';
 import {
   cpuMeter, createGroup, deploy, flag, fmtN, newMasterKey, num, peakRss, recordResult, registerTenant, seed, send,
   sleep, startSandbox, summarizeProfiles, topologyFromFlags, waitCompleted, waitMembers, waitReadModels, type Sandbox, type Topology,
@@ -92,20 +92,6 @@ const ceiling = async (providers: readonly Provider[], count: number, inFlight: 
   return accepted / ((performance.now() - started) / 1000);
 };
 
-type StorageFigures = Readonly<{
-  /** Bytes per user seeded, per delivery sent (at completion) and per delivery still held once the bus reclaimed its records. */
-  perUser: StoreBytes;
-  perDelivery: StoreBytes;
-  perDeliveryAfterReclaim: StoreBytes;
-  /** The bus's records not reclaimed by the end of the wait (0: all of the send's were), and its bytes after seeding, at completion and after reclaim. */
-  busRecordsLeft: number;
-  busBytes: Readonly<{ seeded: number; completed: number; reclaimed: number }>;
-  /** SQLite files with their WAL, bytes: after seeding, at completion, after reclaim. */
-  disk?: Readonly<{ seeded: Record<string, number>; completed: Record<string, number>; reclaimed: Record<string, number> }>;
-  eventsPerDelivery: number;
-  eventAppendsPerSecond: number;
-}>;
-
 type FanoutResult = Readonly<{
   describe: string;
   recipients: number;
@@ -131,15 +117,9 @@ type FanoutResult = Readonly<{
   pagedUsersPerSecond?: number;
 }>;
 
-const runUrl = (run: string) => {
-  const u = new URL(process.env.POSTGRES_URL!);
-  u.pathname = `/${run}`;
-  return u.toString();
-};
-
 /** Users a second one reader pages from the read store's shard index, as the slices do (PostgreSQL read store). */
-const pageRate = async (run: string, tenantId: string, groupId: string): Promise<number> => {
-  const store = await openPostgresReadStore({ connectionString: runUrl(run), schema: 'notify_read' });
+const pageRate = async (postgresUrl: string, tenantId: string, groupId: string): Promise<number> => {
+  const store = await openPostgresReadStore({ connectionString: postgresUrl, schema: 'notify_read' });
   await store.ensureCollections([usersCollection]);
   const t = performance.now();
   let users = 0;
@@ -175,7 +155,7 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
     const catchUp = await waitReadModels(d);
     console.log(`seeded ${fmtN(recipients)} users in ${seedSeconds.toFixed(1)} s (the audience's read models included); the activity's caught up ${catchUp.toFixed(1)} s later`);
     const seeded = await storeSizes(d);
-    const pagedUsersPerSecond = topology.kind === 'cluster' && topology.readStore === 'postgres' ? await pageRate(d.run, 'bench', 'all') : undefined;
+    const pagedUsersPerSecond = topology.kind === 'cluster' && topology.readStore === 'postgres' ? await pageRate(d.env.POSTGRES_URL!, 'bench', 'all') : undefined;
     if (pagedUsersPerSecond) console.log(`paging the group's shard index (one reader, pages of 1,000): ${fmtN(pagedUsersPerSecond)} users/s`);
 
     const before = await sandbox.acceptedTotal();

@@ -3,7 +3,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { openSqliteEventStore } from '#platform/event-store/sqlite';
 import { openSqliteKeyVault } from '#platform/key-vault/sqlite';
 import { openPostgresEventStore } from '#platform/event-store/postgres';
@@ -18,6 +17,7 @@ import type { EventStore } from '#platform/event-store/port';
 import type { KeyVault } from '#platform/key-vault/port';
 import type { SandboxDescription } from '#sandbox/types';
 import { seedUsers, type SeedDevice } from '#cli/testing/seed';
+import { createDatabase } from '#cli/testing/postgres';
 import { startServiceProcess } from '#cli/testing/process';
 import { graphql } from './support';
 
@@ -220,19 +220,15 @@ export const deploy = async (options: Readonly<{ dir: string; masterKey: string;
     // The API's per-tenant and per-key request limits are off: the benchmarks measure capacity, not the limits.
     RATE_LIMIT_TENANT_REQUESTS: '0', RATE_LIMIT_KEY_REQUESTS: '0', RATE_LIMIT_TENANT_SENDS: '0', RATE_LIMIT_KEY_SENDS: '0',
     ...(options.env ?? {}) };
+  let database: Awaited<ReturnType<typeof createDatabase>> | undefined;
   let pgUrl: string | undefined;
   if (topology.kind === 'cluster') {
     Object.assign(env, { EVENT_STORE: topology.eventStore, READ_STORE: topology.readStore, BUS: topology.bus });
     if (topology.eventStore === 'postgres' || topology.readStore === 'postgres') {
       const base = process.env.POSTGRES_URL;
       if (!base) throw new Error('PostgreSQL needs POSTGRES_URL (eval "$(npm run -s servers:up | grep ^export)")');
-      const client = new pg.Client({ connectionString: base });
-      await client.connect();
-      await client.query(`CREATE DATABASE ${run}`);
-      await client.end();
-      const u = new URL(base);
-      u.pathname = `/${run}`;
-      pgUrl = env.POSTGRES_URL = u.toString();
+      database = await createDatabase(base, run);
+      pgUrl = env.POSTGRES_URL = database.url;
     }
     if (topology.readStore === 'mongodb') {
       if (!process.env.MONGODB_URL) throw new Error('--read-store mongodb needs MONGODB_URL');
@@ -311,12 +307,7 @@ export const deploy = async (options: Readonly<{ dir: string; masterKey: string;
     process: (name: string) => processes.find((p) => p.name === name),
     stop: async () => {
       await Promise.all(processes.map((p) => stopChild(p.child)));
-      if (pgUrl && !flag('keep-data')) {
-        const client = new pg.Client({ connectionString: process.env.POSTGRES_URL });
-        await client.connect();
-        await client.query(`DROP DATABASE IF EXISTS ${run} WITH (FORCE)`).catch(() => undefined);
-        await client.end();
-      }
+      if (database && !flag('keep-data')) await database.drop().catch(() => undefined);
       if (!flag('keep-data')) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

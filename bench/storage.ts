@@ -155,13 +155,28 @@ export const busRecords = async (d: Deployment): Promise<number> => {
   }
 };
 
+/** What bench:fanout records of the stores (results.json `storage`). */
+export type StorageFigures = Readonly<{
+  /** Bytes per user seeded, per delivery sent (at completion) and per delivery still held once the bus reclaimed its records. */
+  perUser: StoreBytes;
+  perDelivery: StoreBytes;
+  perDeliveryAfterReclaim: StoreBytes;
+  /** The bus's records not reclaimed by the end of the wait (0: all of the send's were), and its bytes after seeding, at completion and after reclaim. */
+  busRecordsLeft: number;
+  busBytes: Readonly<{ seeded: number; completed: number; reclaimed: number }>;
+  /** SQLite files with their WAL, bytes: after seeding, at completion, after reclaim. */
+  disk?: Readonly<{ seeded: Record<string, number>; completed: Record<string, number>; reclaimed: Record<string, number> }>;
+  eventsPerDelivery: number;
+  eventAppendsPerSecond: number;
+}>;
+
 const LABELS: Record<(typeof STORES)[number], string> = { events: 'log', read: 'read models', timeline: '  of which timeline', vault: 'key vault', bus: 'bus' };
 const MB = (b: number) => `${(b / 1e6).toFixed(1)}`;
 
 /** One line per store: bytes per user after registration, per delivery at completion, per delivery after the bus's reclaim. */
 export const printStorage = (
   d: Deployment,
-  s: Readonly<{ perUser: StoreBytes; perDelivery: StoreBytes; perDeliveryAfterReclaim: StoreBytes; busRecordsLeft: number; busBytes: Readonly<{ seeded: number; completed: number; reclaimed: number }>; disk?: Readonly<Record<'seeded' | 'completed' | 'reclaimed', Record<string, number>>> }>,
+  s: StorageFigures,
   reclaimSeconds: number,
 ): void => {
   const t = d.topology;
@@ -173,7 +188,7 @@ export const printStorage = (
   const cell = (n: number) => (Number.isNaN(n) ? 'n/a' : fmtN(n)).padStart(14);
   console.log(`storage (${how}), bytes:`);
   console.log(`  ${''.padEnd(22)}${'per user'.padStart(14)}${'per delivery'.padStart(14)}${'after reclaim'.padStart(14)}`);
-  for (const k of ['events', 'read', 'timeline', 'vault', 'bus'] as const) console.log(`  ${LABELS[k].padEnd(22)}${cell(u[k])}${cell(p[k])}${cell(r[k])}`);
+  for (const k of STORES) console.log(`  ${LABELS[k].padEnd(22)}${cell(u[k])}${cell(p[k])}${cell(r[k])}`);
   const b = s.busBytes;
   console.log(`  bus: ${fmtN(b.seeded)} B after seeding, ${fmtN(b.completed)} B at completion, ${fmtN(b.reclaimed)} B after reclaim; ${s.busRecordsLeft === 0 ? `every record of the send reclaimed ${reclaimSeconds.toFixed(0)} s after completion` : `${fmtN(s.busRecordsLeft)} records not reclaimed ${reclaimSeconds.toFixed(0)} s after completion`}${t.kind === 'cluster' && t.bus === 'kafka' ? " (Kafka frees a segment's file once it is closed and all below the log start)" : ''}`);
   if (s.disk) {
