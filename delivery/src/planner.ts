@@ -11,8 +11,8 @@ import { failpoint } from '#platform/failpoints';
 import { handleCommand, load } from '#command/handler';
 import { notificationDecider } from '#command/notification/decider';
 import { NOTIFICATIONS, type NotificationDocument } from '#projections/notifications/document';
-import { TIMELINE, type TimelineEntryDocument } from '#projections/timeline/document';
 import { timelineReadModel } from '#projections/timeline/evolve';
+import { listDeliveriesOf } from '#projections/timeline/queries';
 import { checkpointName } from '#projections/read-model';
 import type { DeliveryConfig } from './config';
 import { DELIVERY_TOPIC } from './ids';
@@ -199,7 +199,7 @@ export class Planner {
     let last: string | null = null;
     let after: string | undefined;
     for (;;) {
-      const page = await this.deps.readStore.find<TimelineEntryDocument>(TIMELINE, { notificationId: n.notificationId, status: 'succeeded' }, { limit: 5000, ...(after ? { after } : {}) });
+      const page = await listDeliveriesOf(this.deps.readStore, n.notificationId, 'succeeded', { first: 5000, after: after ?? null });
       for (const d of page.items) {
         if (d.tenantId !== n.tenantId || d.userId === last) continue;
         last = d.userId;
