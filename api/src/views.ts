@@ -2,9 +2,9 @@ import { SHREDDED, type PersonalDataCipher } from '#platform/crypto/personal-dat
 import type { Page } from '#platform/read-store/port';
 import type { Admission, Sealed } from '#schema/events';
 import type { Scope } from '#schema/scopes';
-import { DEFAULT_HISTORY_DAYS } from '#schema/values';
 import { userKeyId } from '#schema/streams';
 import type { UserDocument } from '#projections/users/document';
+import { deliveryHistoryDaysOf } from '#projections/tenants/document';
 import { initialProgress, type NotificationDocument } from '#projections/notifications/document';
 import type { UserState } from '#command/user/decider';
 import type { NotificationState } from '#command/notification/decider';
@@ -138,7 +138,7 @@ export const tenantView = (t: TenantRecord | { status: string }): G.Tenant => {
     tenantId: t.tenantId,
     name: t.name,
     deliveryDeadlineMinutes: t.deliveryDeadlineMinutes,
-    deliveryHistoryDays: t.deliveryHistoryDays ?? DEFAULT_HISTORY_DAYS,
+    deliveryHistoryDays: deliveryHistoryDaysOf(t),
     apiKeys: keyList(t.keys).map((k) => ({
       keyId: k.keyId,
       name: k.name,

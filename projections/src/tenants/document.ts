@@ -29,4 +29,5 @@ export const TENANTS = 'tenants';
 /** The empty index lists every tenant by id, for operators. */
 export const tenantsCollection: CollectionSpec = { name: TENANTS, indexes: [[]] };
 
-export const deliveryHistoryDaysOf = (doc: TenantDocument): number => doc.deliveryHistoryDays ?? DEFAULT_HISTORY_DAYS;
+/** A tenant's delivery history, in days; documents written before the setting have the default. */
+export const deliveryHistoryDaysOf = (tenant: Readonly<{ deliveryHistoryDays?: number }>): number => tenant.deliveryHistoryDays ?? DEFAULT_HISTORY_DAYS;
