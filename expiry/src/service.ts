@@ -98,9 +98,7 @@ export class ExpiryService {
     this.leaseTimer = setInterval(() => void this.renewLease(), Math.max(100, Math.floor(ttl / 3)));
     this.leaseTimer.unref();
     // Consent expiry's lease also decides who sweeps: one instance at a time, taken over with it.
-    this.historyTimer = setInterval(() => {
-      this.sweepHistory().catch((e) => this.deps.logger.error({ err: e }, 'delivery history sweep failed; will retry at the next one'));
-    }, this.deps.history?.everyMs ?? HISTORY_SWEEP_MS);
+    this.historyTimer = setInterval(() => this.sweepInBackground(), this.deps.history?.everyMs ?? HISTORY_SWEEP_MS);
     this.historyTimer.unref();
   }
 
@@ -145,6 +143,10 @@ export class ExpiryService {
     }
   }
 
+  private sweepInBackground(): void {
+    this.sweepHistory().catch((e) => this.deps.logger.error({ err: e }, 'delivery history sweep failed; will retry at the next one'));
+  }
+
   private async renewLease(): Promise<void> {
     if (this.stopped) return;
     try {
@@ -157,7 +159,7 @@ export class ExpiryService {
       if (held) this.poke();
       else this.health?.ok();
       // A new leader sweeps at once: instances restarted more often than hourly still sweep.
-      if (gained) this.sweepHistory().catch((e) => this.deps.logger.error({ err: e }, 'delivery history sweep failed; will retry at the next one'));
+      if (gained) this.sweepInBackground();
     } catch (e) {
       this.holding = false;
       this.health?.failing(e);
