@@ -58,26 +58,30 @@ describe('sqlite bus: space of committed messages', () => {
     return { before, full, after };
   };
 
-  it('gives the space back once every message is committed: the file and its WAL return to their size before', async () => {
+  /** A bus on a file of its own (`prepare` may make the file first), closed and removed after `fn`. */
+  const onFreshBus = async (fn: (bus: JobBus, file: string) => Promise<void>, prepare?: (file: string) => void): Promise<void> => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bus-reclaim-'));
     const file = path.join(dir, 'bus.db');
+    prepare?.(file);
     const bus = openSqliteBus({ path: file });
     try {
-      const { before, full, after } = await fillAndDrain(bus, file);
-      expect(full.disk).toBeGreaterThan(before.disk + 4_000_000);
-      expect(after.used).toBeLessThanOrEqual(before.used + 4096);
-      expect(after.disk).toBeLessThanOrEqual(before.disk + 16 * 1024);
+      await fn(bus, file);
     } finally {
       await bus.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
-  });
+  };
 
-  it('keeps what a group that committed less still needs, and gives it back when that group commits', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bus-reclaim-'));
-    const file = path.join(dir, 'bus.db');
-    const bus = openSqliteBus({ path: file });
-    try {
+  it('gives the space back once every message is committed: the file and its WAL return to their size before', () =>
+    onFreshBus(async (bus, file) => {
+      const { before, full, after } = await fillAndDrain(bus, file);
+      expect(full.disk).toBeGreaterThan(before.disk + 4_000_000);
+      expect(after.used).toBeLessThanOrEqual(before.used + 4096);
+      expect(after.disk).toBeLessThanOrEqual(before.disk + 16 * 1024);
+    }));
+
+  it('keeps what a group that committed less still needs, and gives it back when that group commits', () =>
+    onFreshBus(async (bus, file) => {
       await bus.ensureTopic('jobs', 1);
       const before = onDisk(file);
       await bus.publish('jobs', Array.from({ length: 2000 }, (_, i) => ({ partition: 0, key: `k${i}`, value: { i, pad: 'x'.repeat(1000) } })));
@@ -92,29 +96,22 @@ describe('sqlite bus: space of committed messages', () => {
       await cs.commit(0, 1999);
       expect(onDisk(file)).toBeLessThanOrEqual(before + 16 * 1024);
       await Promise.all([cf.stop(), cs.stop()]);
-    } finally {
-      await bus.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('converts a file made before reclaim (no auto-vacuum) when it opens, and reclaims in it', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bus-reclaim-'));
-    const file = path.join(dir, 'bus.db');
-    const old = new Database(file);
-    old.pragma('journal_mode = WAL');
-    old.exec('CREATE TABLE IF NOT EXISTS topics (topic TEXT PRIMARY KEY, partitions INTEGER NOT NULL) WITHOUT ROWID');
-    old.close();
-    const bus = openSqliteBus({ path: file });
-    try {
-      const probe = new Database(file, { readonly: true });
-      expect(probe.pragma('auto_vacuum', { simple: true })).toBe(2);
-      probe.close();
-      const { before, after } = await fillAndDrain(bus, file);
-      expect(after.disk).toBeLessThanOrEqual(before.disk + 16 * 1024);
-    } finally {
-      await bus.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it('converts a file made before reclaim (no auto-vacuum) when it opens, and reclaims in it', () =>
+    onFreshBus(
+      async (bus, file) => {
+        const probe = new Database(file, { readonly: true });
+        expect(probe.pragma('auto_vacuum', { simple: true })).toBe(2);
+        probe.close();
+        const { before, after } = await fillAndDrain(bus, file);
+        expect(after.disk).toBeLessThanOrEqual(before.disk + 16 * 1024);
+      },
+      (file) => {
+        const old = new Database(file);
+        old.pragma('journal_mode = WAL');
+        old.exec('CREATE TABLE IF NOT EXISTS topics (topic TEXT PRIMARY KEY, partitions INTEGER NOT NULL) WITHOUT ROWID');
+        old.close();
+      },
+    ));
 });
