@@ -286,7 +286,7 @@ export const openPostgresEventStore = async (
       });
       const conflict = r.rows.find((row) => row.kind === 'c');
       if (conflict) {
-        await client.query('ROLLBACK');
+        // Rolled back below, with every other failure.
         const a = appends[Number(conflict.key) - 1]!;
         throw new ConcurrencyError(a.streamName, a.expectedRevision, Number(conflict.num));
       }
