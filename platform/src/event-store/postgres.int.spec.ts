@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyEvent, RecordedEvent } from './event';
@@ -79,6 +80,72 @@ describe.skipIf(!url)('postgres event store', () => {
     } finally {
       await Promise.all(stores.map((s) => s.close()));
       await dropSchema(schema);
+    }
+  });
+
+  it("commits an append in its own statement: a writer whose process is away after it does not hold the others' lock", async () => {
+    // A proxy in front of writer A holds what PostgreSQL answers it for 800 ms: A's process is
+    // busy or waiting for a core. A lock held until A's next statement would hold B as long.
+    const server = new URL(url!);
+    const delayMs = 800;
+    let delaying = false;
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(server.port || 5432), server.hostname);
+      client.pipe(upstream);
+      upstream.on('data', (chunk: Buffer) => {
+        if (!delaying) return void client.write(chunk);
+        upstream.pause();
+        setTimeout(() => {
+          client.write(chunk);
+          upstream.resume();
+        }, delayMs);
+      });
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxied = new URL(url!);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String((proxy.address() as net.AddressInfo).port);
+    proxied.searchParams.set('application_name', 'writer-a');
+    const schema = freshSchema();
+    const keys = chainKeys([{ id: 'k1', key: randomBytes(32) }]);
+    const b = await openPostgresEventStore({ connectionString: url!, schema, poolSize: 2, chainKeys: keys });
+    const a = await openPostgresEventStore({ connectionString: proxied.toString(), schema, poolSize: 1, chainKeys: keys });
+    const observer = new pg.Client({ connectionString: url });
+    await observer.connect();
+    try {
+      await a.appendToStream('warm', [ev('W', {}, 'shared')]);
+      delaying = true;
+      const slow = a.appendToStream('a', [ev('A', {}, 'shared')]);
+      // Until PostgreSQL has run A's append (A has not seen its answer yet).
+      const end = Date.now() + 5000;
+      for (;;) {
+        const r = await observer.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'writer-a' AND query LIKE '%append_v1%' AND state <> 'active'`,
+        );
+        if (r.rows[0]!.n > 0) break;
+        if (Date.now() > end) throw new Error("A's append did not run");
+        await new Promise((r2) => setTimeout(r2, 5));
+      }
+      const started = Date.now();
+      const fast = await b.appendToStream('b', [ev('B', {}, 'shared')]);
+      expect(Date.now() - started).toBeLessThan(delayMs / 2);
+      const done = await slow;
+      expect(fast.lastPosition).toBe(done.lastPosition + 1);
+      delaying = false;
+      // A's head was authenticated by A after its commit, then moved on and authenticated by B.
+      expect(headMacProblem(keys, 'shared', (await b.chainHead('shared'))!)).toBeNull();
+    } finally {
+      delaying = false;
+      await observer.end();
+      await Promise.all([a.close(), b.close()]);
+      await dropSchema(schema);
+      await new Promise((resolve) => proxy.close(resolve));
     }
   });
 

@@ -50,8 +50,10 @@ const EVENT_COLUMNS = 'position, stream, revision, type, data, metadata';
  * conflict, having written nothing), assigns revisions and positions, chains each event's hash
  * to its tenant's head (the metadata is sent split around where the previous hash goes, the
  * hash is `sha256` of the same text `eventHashOfCanonical` hashes), inserts the events, moves the
- * streams and the heads and notifies subscribers. The heads' MACs are the client's: the chain key
- * never reaches the store, so they are set by the statement that commits.
+ * streams and the heads and notifies subscribers. It is called as a statement of its own, so it
+ * commits in the same round trip and the lock is never held while a client is away. The heads'
+ * MACs are the client's (the chain key never reaches the store): each head is written without
+ * one and authenticated by its writer right after the commit (see `append` below).
  */
 const appendFunction = (s: string): string => `
   CREATE OR REPLACE FUNCTION ${s}.append_v1(
@@ -136,8 +138,7 @@ const appendFunction = (s: string): string => `
  * serialized, so positions are dense and become visible in order, and a subscriber reading
  * `position > n` never sees a gap fill in later (PostgreSQL releases the lock only after the
  * commit is visible). The price is one writer at a time, as with SQLite: throughput comes from
- * batching (one multi-row statement per append, four round trips per transaction), not from
- * parallel writers. A per-row sequence without the lock would let a later position commit
+ * batching (one statement per append, its own transaction), not from parallel writers. A per-row sequence without the lock would let a later position commit
  * before an earlier one, and a subscriber would skip the earlier one forever.
  */
 export const openPostgresEventStore = async (
@@ -275,46 +276,40 @@ export const openPostgresEventStore = async (
         cols.after.push(metadata.slice(at + slot.length));
       }
     }
-    const client = await pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const r = await client.query<{ kind: string; key: string | null; hash: string | null; num: string; events: string | null }>({
-        name: 'es-append',
-        text: appendQuery,
-        values: [WRITE_LOCK, schemaKey, channel, streams, expected, counts, cols.tenant, cols.type, cols.data, cols.before, cols.after],
-      });
-      const conflict = r.rows.find((row) => row.kind === 'c');
-      if (conflict) {
-        // Rolled back below, with every other failure.
-        const a = appends[Number(conflict.key) - 1]!;
-        throw new ConcurrencyError(a.streamName, a.expectedRevision, Number(conflict.num));
-      }
-      const revisions = r.rows.filter((row) => row.kind === 'r').map((row) => Number(row.num));
-      const heads = r.rows.filter((row) => row.kind === 'h');
-      const lastPosition = Number(r.rows.find((row) => row.kind === 'p')?.num ?? 0);
-      if (heads.length === 0) {
-        await client.query('ROLLBACK');
-        return { revisions, lastPosition: 0 };
-      }
-      // The MACs and the commit in one round trip: literals, since a simple query takes no parameters.
-      const macs = options.chainKeys
-        ? heads.map((h) => {
-          const mac = headMac(options.chainKeys, h.key!, { hash: h.hash!, position: Number(h.num), events: Number(h.events) });
-          return `UPDATE ${s}.chain_heads SET mac = ${client.escapeLiteral(mac!)} WHERE tenant_id = ${client.escapeLiteral(h.key!)};`;
-        }).join(' ')
-        : '';
-      await client.query(`${macs} COMMIT`);
-      return { revisions, lastPosition };
-    } catch (e) {
-      // A connection that cannot even roll back is broken: it must not go back to the pool.
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-      });
-      throw e;
-    } finally {
-      client.release(broken);
+    // One statement, its own transaction: the lock is taken and released (at its commit) inside
+    // PostgreSQL. A failure rolls it back whole; a conflict returns before anything is written.
+    const r = await pool.query<{ kind: string; key: string | null; hash: string | null; num: string; events: string | null }>({
+      name: 'es-append',
+      text: appendQuery,
+      values: [WRITE_LOCK, schemaKey, channel, streams, expected, counts, cols.tenant, cols.type, cols.data, cols.before, cols.after],
+    });
+    const conflict = r.rows.find((row) => row.kind === 'c');
+    if (conflict) {
+      const a = appends[Number(conflict.key) - 1]!;
+      throw new ConcurrencyError(a.streamName, a.expectedRevision, Number(conflict.num));
     }
+    const revisions = r.rows.filter((row) => row.kind === 'r').map((row) => Number(row.num));
+    const heads = r.rows.filter((row) => row.kind === 'h');
+    if (heads.length === 0) return { revisions, lastPosition: 0 };
+    if (options.chainKeys) await authenticateHeads(options.chainKeys, heads.map((h) => ({ tenantId: h.key!, hash: h.hash!, position: Number(h.num), events: Number(h.events) })));
+    return { revisions, lastPosition: Number(r.rows.find((row) => row.kind === 'p')?.num ?? 0) };
+  };
+
+  /**
+   * The MACs of the heads an append committed, written right after its commit, each only while
+   * its head is still the tenant's (a later append's writer authenticates its own). The append is
+   * committed whatever happens here: a MAC that could not be written leaves the head
+   * unauthenticated until the tenant's next append, or until `notify audit checkpoint`
+   * authenticates the verified chain, so a failure is not the caller's (who would append again).
+   * One statement per head: each holds one head's row at a time, so none waits in a cycle with an
+   * append that moves several heads.
+   */
+  const authenticateHeads = async (keys: ChainKeys, heads: readonly (Readonly<{ tenantId: string; hash: string; position: number; events: number }>)[]): Promise<void> => {
+    await Promise.all(heads.map((h) => pool.query({
+      name: 'es-head-mac',
+      text: `UPDATE ${s}.chain_heads SET mac = $5 WHERE tenant_id = $1 AND hash = $2 AND position = $3 AND events = $4 AND mac IS NULL`,
+      values: [h.tenantId, h.hash, h.position, h.events, headMac(keys, h.tenantId, h)],
+    }).catch(() => undefined)));
   };
 
   const readAllShapes = new Map<string, string>();

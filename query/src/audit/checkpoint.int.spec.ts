@@ -98,7 +98,7 @@ for (const setup of [sqlite, ...(url ? [postgres] : [])]) {
       }
       return { ...opened, keys };
     };
-    const verify = (store: EventStore, keys: ChainKeys, tenantId = 't', anchor: Checkpoint['heads'][number] | null = null) => verifyTenantChain(store, tenantId, { keys, anchor });
+    const verify = (store: EventStore, keys: ChainKeys, tenantId = 't', anchor: Checkpoint['heads'][number] | null = null) => verifyTenantChain(store, tenantId, { keys, anchor, macWaitMs: 200 });
 
     it('an intact log verifies, and a checkpoint of it verifies against it as the log grows', async () => {
       const { store, keys } = await start();
@@ -174,6 +174,27 @@ for (const setup of [sqlite, ...(url ? [postgres] : [])]) {
       const tail = await tamper.eventsOf('t');
       await tamper.deleteEvents(tail.slice(-3).map((e) => e.position));
       expect((await verify(store, keys, 't', anchor)).firstBreak?.reason).toMatch(/ends before the checkpointed head|not in the chain/);
+    });
+
+    it('verifies with keys while the log grows, and reports a head its writer never authenticated until an append authenticates the next', async () => {
+      const { store, tamper, keys } = await start();
+      // On PostgreSQL a head is committed first and authenticated by its writer right after.
+      let writing = true;
+      const writer = (async () => {
+        for (let i = 0; writing; i++) await store.appendToStream(`live-${i % 5}`, [ev('t', 'OptInChanged', { userId: 'u0', optIn: i % 2 === 0 })]);
+      })();
+      try {
+        for (let i = 0; i < 10; i++) expect(await verifyTenantChain(store, 't', { keys })).toMatchObject({ ok: true, firstBreak: null });
+      } finally {
+        writing = false;
+        await writer;
+      }
+      // A writer stopped between its commit and its MAC.
+      const head = (await store.chainHead('t'))!;
+      await tamper.setHead('t', { ...head, mac: null });
+      expect((await verify(store, keys)).firstBreak?.reason).toMatch(/not authenticated/);
+      await store.appendToStream('user-t.u0', [ev('t', 'OptInChanged', { userId: 'u0', optIn: true })]);
+      expect(await verify(store, keys)).toMatchObject({ ok: true, checked: head.events! + 1 });
     });
 
     it('signs nothing over a broken chain, and authenticates heads written before heads were keyed', async () => {

@@ -97,6 +97,8 @@ export type VerifyOptions = Readonly<{
   keys?: ChainKeys | null;
   /** A checkpointed head the chain must still pass through (`audit verify --against`). */
   anchor?: AnchoredHead | null;
+  /** How long a head without a MAC is read again, waiting for its writer's (default 2 s). */
+  macWaitMs?: number;
 }>;
 
 export type TenantChainReport = ChainReport & Readonly<{
@@ -106,10 +108,27 @@ export type TenantChainReport = ChainReport & Readonly<{
   lastAt: string | null;
 }>;
 
+const MAC_WAIT_MS = 2_000;
+
+/**
+ * The tenant's head; with keys, one that carries a MAC if one comes within `macWaitMs`. On
+ * PostgreSQL an append commits its head first and its writer authenticates it right after, so a
+ * head read in between has none yet; one that stays without is reported as unauthenticated.
+ */
+const authenticatedHead = async (eventStore: EventStore, tenantId: string, o: VerifyOptions): Promise<ChainHead | null> => {
+  let head = await eventStore.chainHead(tenantId);
+  const until = Date.now() + (o.macWaitMs ?? MAC_WAIT_MS);
+  while (o.keys && head && head.mac === null && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    head = await eventStore.chainHead(tenantId);
+  }
+  return head;
+};
+
 /**
  * Checks one tenant's hash chain from the start and reports the first break. On a live log the
- * head can move while the events are read: the events appended since are read too, so a head
- * ahead of what was read is not taken for a break.
+ * head can move while the events are read: the events appended since are read too, up to the
+ * head and not past it, so a head ahead of what was read is not taken for a break.
  */
 export const verifyTenantChain = async (eventStore: EventStore, tenantId: string, options: VerifyOptions | ((checked: number) => void) = {}): Promise<TenantChainReport> => {
   const o: VerifyOptions = typeof options === 'function' ? { onProgress: options } : options;
@@ -117,9 +136,12 @@ export const verifyTenantChain = async (eventStore: EventStore, tenantId: string
   let after = 0;
   let checked = 0;
   let lastAt: string | null = null;
-  for (let rounds = 0; ; rounds++) {
+  /** Reads on to the end of the log, or to `limit` events. */
+  const read = async (limit: number): Promise<void> => {
     for (;;) {
-      const page = await eventStore.readAll({ after, maxCount: PAGE, tenantId });
+      const maxCount = Math.min(PAGE, limit - checked);
+      if (maxCount <= 0) return;
+      const page = await eventStore.readAll({ after, maxCount, tenantId });
       for (const e of page) verifier.add(e);
       checked += page.length;
       if (page.length > 0) {
@@ -127,11 +149,11 @@ export const verifyTenantChain = async (eventStore: EventStore, tenantId: string
         lastAt = page[page.length - 1]!.metadata.at;
       }
       o.onProgress?.(checked);
-      if (page.length < PAGE) break;
+      if (page.length < maxCount) return;
     }
-    const head = await eventStore.chainHead(tenantId);
-    const behind = head !== null && head.events !== null && head.events > checked && head.hash !== verifier.lastHash;
-    if (behind && rounds < 5) continue;
-    return { ...verifier.report(head, o.keys ?? null), head, lastAt };
-  }
+  };
+  await read(Number.MAX_SAFE_INTEGER);
+  const head = await authenticatedHead(eventStore, tenantId, o);
+  if (head !== null && head.events !== null && head.events > checked) await read(head.events);
+  return { ...verifier.report(head, o.keys ?? null), head, lastAt };
 };
