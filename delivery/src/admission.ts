@@ -53,23 +53,38 @@ export const sendsUnderWay = (readStore: ReadStore): SendsUnderWay => async () =
 };
 
 /**
- * The same list, read at most once per `ttlMs` however many sends are requested meanwhile: the
- * API's admission otherwise reads every send under way for each new one (quadratic in a burst),
- * and the read model it reads lags the log by more than this anyway.
+ * The same list, read at most once per `ttlMs` however many sends are requested meanwhile, and
+ * read again behind the requests: once a list is known, a send is estimated with it at once
+ * while a fresher one is read for the next sends. The API's admission otherwise read every send
+ * under way for each new one (quadratic in a burst), and then made one send in each period wait
+ * for the read (tens of milliseconds with a few thousand sends under way); the read model it
+ * reads lags the log by more than this anyway.
  */
 export const cachedSendsUnderWay = (source: SendsUnderWay, ttlMs: number, now: () => number = Date.now): SendsUnderWay => {
-  let cached: Readonly<{ at: number; sends: Promise<readonly NotificationDocument[]> }> | null = null;
-  return () => {
-    const t = now();
-    if (!cached || t - cached.at >= ttlMs) {
-      const sends = source();
-      cached = { at: t, sends };
-      // A failed read is not kept: the next call reads again.
-      sends.catch(() => {
-        if (cached?.sends === sends) cached = null;
-      });
+  let known: Readonly<{ at: number; sends: readonly NotificationDocument[] }> | null = null;
+  let reading: Promise<readonly NotificationDocument[]> | null = null;
+  const read = (): Promise<readonly NotificationDocument[]> => {
+    if (!reading) {
+      const at = now();
+      reading = source().then(
+        (sends) => {
+          known = { at, sends };
+          reading = null;
+          return sends;
+        },
+        (e: unknown) => {
+          // A failed read is not kept: the next call reads again.
+          reading = null;
+          throw e;
+        },
+      );
     }
-    return cached.sends;
+    return reading;
+  };
+  return () => {
+    if (!known) return read();
+    if (now() - known.at >= ttlMs) read().catch(() => undefined);
+    return Promise.resolve(known.sends);
   };
 };
 

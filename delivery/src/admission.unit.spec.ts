@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cachedSendsUnderWay, type SendsUnderWay } from './admission';
+import type { NotificationDocument } from '#projections/notifications/document';
 
 describe('cachedSendsUnderWay', () => {
   it('reads the sends under way at most once per period, and again after a failed read', async () => {
@@ -17,12 +18,37 @@ describe('cachedSendsUnderWay', () => {
     t = 99;
     await cached();
     expect(reads).toBe(1);
+    // Past the period: answered with what is known, a read starts behind it.
     t = 100;
     fail = true;
-    await expect(cached()).rejects.toThrow('store down');
+    await cached();
     expect(reads).toBe(2);
+    await new Promise((r) => setTimeout(r, 0));
+    // The failed read kept nothing: the next call reads again.
     fail = false;
     await cached();
     expect(reads).toBe(3);
+  });
+
+  it('answers from the last list while a fresher one is read, and uses the fresher one once read', async () => {
+    let t = 0;
+    const lists: NotificationDocument[][] = [[], [{ notificationId: 'n1' } as NotificationDocument]];
+    let release: (() => void) | null = null;
+    let reads = 0;
+    const source: SendsUnderWay = () => {
+      const list = lists[reads++]!;
+      // The second read is slow: the store is busy.
+      return reads === 1 ? Promise.resolve(list) : new Promise((resolve) => (release = () => resolve(list)));
+    };
+    const cached = cachedSendsUnderWay(source, 100, () => t);
+    expect(await cached()).toEqual([]);
+    t = 150;
+    // Not held up by the slow read, and only one read runs for many calls.
+    expect(await Promise.all([cached(), cached(), cached()])).toEqual([[], [], []]);
+    expect(reads).toBe(2);
+    release!();
+    await new Promise((r) => setTimeout(r, 0));
+    expect((await cached()).map((n) => n.notificationId)).toEqual(['n1']);
+    expect(reads).toBe(2);
   });
 });
