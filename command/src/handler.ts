@@ -39,7 +39,10 @@ export const load = async <E extends Event, S>(
 
 /**
  * Read, decide, append with the revision that was read. A concurrent writer makes the append
- * fail; deciding again on the fresh state is safe because `decide` is pure.
+ * fail; deciding again on the fresh state is safe because `decide` is pure. `loaded`: the state
+ * the caller already has (read for its own checks, or the initial state of a stream it just
+ * named), so the first attempt needs no read; the expected revision still guards it, and a
+ * conflict reads the stream as any retry does.
  */
 export const handleCommand = async <C extends Command, E extends Event, S>(
   store: EventStore,
@@ -47,13 +50,15 @@ export const handleCommand = async <C extends Command, E extends Event, S>(
   decider: Decider<C, E, S>,
   command: C,
   metadata: EventMetadata,
-  options: Readonly<{ retries?: number; cache?: StreamCache<E, S> }> = {},
+  options: Readonly<{ retries?: number; cache?: StreamCache<E, S>; loaded?: Loaded<S> }> = {},
 ): Promise<Handled<E, S>> => {
   const retries = options.retries ?? 3;
   for (let attempt = 0; ; attempt++) {
-    const loaded = options.cache
-      ? await options.cache.load(streamName)
-      : await load(store, streamName, decider);
+    const loaded = attempt === 0 && options.loaded
+      ? options.loaded
+      : options.cache
+        ? await options.cache.load(streamName)
+        : await load(store, streamName, decider);
     const events = decider.decide(command, loaded.state);
     if (events.length === 0) return { appended: [], state: loaded.state, revision: loaded.revision, position: null };
     try {
@@ -80,12 +85,13 @@ export const handleCommand = async <C extends Command, E extends Event, S>(
  * untrusted input (the tenant id in an API key), so junk names must not push real tenants out.
  */
 export class StreamCache<E extends Event, S> {
-  private readonly entries = new Map<string, Loaded<S>>();
+  private readonly entries = new Map<string, Loaded<S> & Readonly<{ checkedAt: number }>>();
 
   constructor(
     private readonly store: EventStore,
     private readonly decider: Pick<Decider<never, E, S>, 'evolve' | 'initialState'>,
     private readonly maxEntries = 10_000,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** How many streams are cached (for tests and metrics). */
@@ -93,20 +99,28 @@ export class StreamCache<E extends Event, S> {
     return this.entries.size;
   }
 
-  async load(streamName: string): Promise<Loaded<S>> {
+  /**
+   * The stream's state, read on from the cached revision. `maxAgeMs`: the cached state is taken
+   * without a read if a read confirmed it that recently (a command that reads a tenant's
+   * settings right after its request's authentication read the same stream).
+   */
+  async load(streamName: string, options: Readonly<{ maxAgeMs?: number }> = {}): Promise<Loaded<S>> {
     const cached = this.entries.get(streamName);
+    const now = this.now();
+    if (cached && options.maxAgeMs !== undefined && now - cached.checkedAt <= options.maxAgeMs) return cached;
     const loaded = await load(this.store, streamName, this.decider, cached);
     if (cached && loaded.revision === cached.revision) {
       // Used again, unchanged: move it to the young end.
       this.entries.delete(streamName);
-      this.entries.set(streamName, cached);
-      return cached;
+      const confirmed = { ...cached, checkedAt: now };
+      this.entries.set(streamName, confirmed);
+      return confirmed;
     }
-    this.remember(streamName, loaded);
+    this.remember(streamName, loaded, now);
     return loaded;
   }
 
-  remember(streamName: string, loaded: Loaded<S>): void {
+  remember(streamName: string, loaded: Loaded<S>, checkedAt = this.now()): void {
     // A stream that does not exist costs one indexed read to look up again; caching it would
     // let anyone evict every real entry by asking for names that do not exist.
     if (loaded.revision < 0) return;
@@ -117,7 +131,7 @@ export class StreamCache<E extends Event, S> {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
     }
-    this.entries.set(streamName, loaded);
+    this.entries.set(streamName, { ...loaded, checkedAt });
   }
 }
 

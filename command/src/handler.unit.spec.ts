@@ -7,9 +7,10 @@ type Counter = Readonly<{ type: 'Counted'; data: { n: number } }>;
 
 /** A store of a few streams that counts the events it hands out. */
 const storeOf = (existing: readonly string[]) => {
-  const read = { events: 0 };
+  const read = { events: 0, calls: 0 };
   const store = {
     readStream: async (name: string, o?: { fromRevision?: number }) => {
+      read.calls++;
       if (!existing.includes(name)) return [];
       const from = o?.fromRevision ?? 0;
       const all = Array.from({ length: 3 }, (_, revision) => ({ type: 'Counted', data: { n: revision }, streamName: name, revision, position: revision + 1, metadata: { tenantId: 't', actor: 'a', requestId: 'r', at: '' } }));
@@ -50,5 +51,28 @@ describe('StreamCache', () => {
     expect(read.events).toBe(before);
     await cache.load('b');
     expect(read.events).toBe(before + 3);
+  });
+
+  it('takes the cached state without a read only when a read confirmed it within maxAgeMs', async () => {
+    const { store, read } = storeOf(['tenant-acme']);
+    let t = 0;
+    const cache = new StreamCache<Counter, number>(store, decider as never, 10, () => t);
+    await cache.load('tenant-acme');
+    t = 40;
+    expect((await cache.load('tenant-acme', { maxAgeMs: 50 })).revision).toBe(2);
+    expect(read.calls).toBe(1);
+    // Without maxAgeMs (authentication) every load reads; the read confirms the entry again.
+    await cache.load('tenant-acme');
+    expect(read.calls).toBe(2);
+    t = 80;
+    await cache.load('tenant-acme', { maxAgeMs: 50 });
+    expect(read.calls).toBe(2);
+    t = 131;
+    await cache.load('tenant-acme', { maxAgeMs: 50 });
+    expect(read.calls).toBe(3);
+    // A stream that does not exist is never taken from the cache.
+    await cache.load('tenant-none', { maxAgeMs: 50 });
+    await cache.load('tenant-none', { maxAgeMs: 50 });
+    expect(read.calls).toBe(5);
   });
 });

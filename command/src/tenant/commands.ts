@@ -17,8 +17,9 @@ export class TenantCommands {
     this.cache = new StreamCache(ctx.eventStore, tenantDecider);
   }
 
-  async state(tenantId: string): Promise<TenantState> {
-    return (await this.cache.load(streams.tenant(tenantId))).state;
+  /** `maxAgeMs`: a state a read confirmed that recently will do (see `StreamCache.load`); authentication never passes it. */
+  async state(tenantId: string, options: Readonly<{ maxAgeMs?: number }> = {}): Promise<TenantState> {
+    return (await this.cache.load(streams.tenant(tenantId), options)).state;
   }
 
   /** One append: the tenant never exists without its first admin key. */

@@ -114,10 +114,13 @@ export class UserCommands {
     if (new Date(consent.end) <= now) throw badInput('consent.end', `${consent.end} is not in the future; a new user needs a consent period that has not ended`);
     const groupIds = parseGroupIds('groupIds', input.groupIds ?? []);
     const stream = streams.user(tenantId, userId);
-    const existing = await load(this.ctx.eventStore, stream, userDecider);
+    // Read at once; the user's conflict comes before the groups' error.
+    const [read, groupsFound] = await Promise.allSettled([load(this.ctx.eventStore, stream, userDecider), requireGroups(this.ctx.eventStore, tenantId, groupIds)]);
+    if (read.status === 'rejected') throw read.reason;
+    const existing = read.value;
     // Checked before a data key is made; an erased id may be registered again (a new key).
     if (existing.state.status === 'Registered' || existing.state.status === 'Erasing') throw conflict(`user ${userId} already exists`);
-    await requireGroups(this.ctx.eventStore, tenantId, groupIds);
+    if (groupsFound.status === 'rejected') throw groupsFound.reason;
 
     const key = await this.key(tenantId, userId);
     // One device per address and kind: the same phone listed twice would get every text twice.
@@ -133,7 +136,7 @@ export class UserCommands {
       type: 'RegisterUser',
       data: { userId, name: this.ctx.cipher.seal(key, name, sealContexts.userName), devices: sealed, consent, optIn: input.optIn ?? true, groupIds },
       now,
-    }, metadataOf(this.ctx, tenantId, actor));
+    }, metadataOf(this.ctx, tenantId, actor), { loaded: existing });
   }
 
   async update(actor: Actor, tenantId: string, input: UpdateUserInput) {

@@ -151,11 +151,10 @@ export class PersonalDataCipher {
     // A destroy + forget while the vault is read would otherwise let this read put the
     // destroyed key back into the cache, keeping it alive in memory.
     const forgets = this.forgets;
-    let wrapped = await this.vault.get(keyId);
-    if (!wrapped) {
-      if (!options.create) return null;
-      wrapped = await this.vault.putIfAbsent(keyId, this.wrap(keyId, randomBytes(32)));
-    }
+    // Creating stores a new key unless one is there and returns the one stored: one round trip
+    // where the key is new (a registration), two where it exists.
+    const wrapped = options.create ? await this.vault.putIfAbsent(keyId, this.wrap(keyId, randomBytes(32))) : await this.vault.get(keyId);
+    if (!wrapped) return null;
     const key = { keyId, key: this.unwrap(keyId, wrapped) };
     if (forgets === this.forgets) this.remember(key);
     return key;
