@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AnyEvent, RecordedEvent } from './event';
 import { chainKeys, ChainVerifier, headMacProblem } from './chain';
 import { eventStoreContract } from './contract';
@@ -278,6 +278,32 @@ describe.skipIf(!url)('postgres event store', () => {
       }
       await sub.stop();
       expect(Math.max(...delays)).toBeLessThan(80);
+    });
+
+    it('a reader of some types reads nothing for appends of other types from any instance, yet moves past them and reads its own', async () => {
+      const [a, b] = stores as [EventStore, EventStore];
+      const tag = randomUUID().slice(0, 8);
+      const seen: string[] = [];
+      const sub = b.subscribe({ after: await b.headPosition(), types: [`Rare${tag}`], handler: async (events) => void seen.push(...events.map((e) => e.type)) });
+      await sub.caughtUp(await b.headPosition());
+      const queries = vi.spyOn(pg.Pool.prototype, 'query');
+      try {
+        const started = Date.now();
+        let last = 0;
+        // A fan-out's appends, from the other instance and from the reader's own.
+        for (let i = 0; i < 60; i++) last = (await (i % 2 === 0 ? a : b).appendToStream(`busy-${tag}`, [ev(`Busy${tag}`, { i })])).lastPosition;
+        await sub.caughtUp(last);
+        const reads = queries.mock.calls.filter(([q]) => typeof q === 'object' && q !== null && /^es-(head|read-all)/.test((q as { name?: string }).name ?? ''));
+        // Only the fallback poll reads (every 200 ms), not 2 reads per append.
+        expect(reads.length).toBeLessThanOrEqual(2 * (Math.ceil((Date.now() - started) / 200) + 1));
+        expect(reads.length).toBeLessThan(60);
+        const rare = await a.appendToStream(`rare-${tag}`, [ev(`Rare${tag}`)]);
+        await sub.caughtUp(rare.lastPosition);
+        expect(seen).toEqual([`Rare${tag}`]);
+      } finally {
+        queries.mockRestore();
+        await sub.stop();
+      }
     });
 
     it('listens again after its LISTEN connection is lost', async () => {

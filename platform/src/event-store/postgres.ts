@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
-import { pollingSubscription } from './polling';
+import { pollingSubscription, type AppendNotice } from './polling';
 import { canonical, GENESIS, headMac, type ChainKeys } from './chain';
 import type { AnyEvent, RecordedEvent } from './event';
 import {
@@ -27,6 +27,15 @@ const toRecorded = (r: Row): RecordedEvent<AnyEvent> =>
     revision: Number(r.revision),
     position: Number(r.position),
   }) as RecordedEvent<AnyEvent>;
+
+/** What an append's NOTIFY says: "<last position> <type>,<type>..." (empty from older versions). */
+const noticeOf = (payload: string | undefined): AppendNotice | undefined => {
+  const m = /^(\d+) (\S+)$/.exec(payload ?? '');
+  return m ? { position: Number(m[1]), types: m[2]!.split(','), ordered: true } : undefined;
+};
+
+/** This process's own append, told at once; its NOTIFY follows. */
+const localNotice = (lastPosition: number, events: readonly NewEvent[]): AppendNotice => ({ position: lastPosition, types: [...new Set(events.map((e) => e.type))], ordered: false });
 
 /** Fallback poll, for when a notification is lost (LISTEN connection down, reconnecting). */
 const POLL_MS = 200;
@@ -125,7 +134,10 @@ const appendFunction = (s: string): string => `
     INSERT INTO ${s}.chain_heads AS c (tenant_id, hash, position, events, mac)
       SELECT * FROM unnest(h_tenants, h_hashes, h_pos, h_events, array_fill(NULL::text, ARRAY[array_length(h_tenants, 1)]))
       ON CONFLICT (tenant_id) DO UPDATE SET hash = excluded.hash, position = excluded.position, events = excluded.events, mac = NULL;
-    PERFORM pg_notify(channel, '');
+    -- The last position and the types appended (see AppendNotice); a payload near PostgreSQL's
+    -- limit goes without the types, which wakes every reader.
+    meta := pos || ' ' || (SELECT string_agg(DISTINCT t, ',') FROM unnest(e_type) AS t);
+    PERFORM pg_notify(channel, CASE WHEN octet_length(meta) < 7000 THEN meta ELSE '' END);
     RETURN QUERY SELECT 'r'::text, NULL::text, NULL::text, x.r, NULL::bigint FROM unnest(r_revs) WITH ORDINALITY AS x(r, n) ORDER BY x.n;
     RETURN QUERY SELECT 'h'::text, u.t, u.h, u.p, u.e FROM unnest(h_tenants, h_hashes, h_pos, h_events) AS u(t, h, p, e);
     RETURN QUERY SELECT 'p'::text, NULL::text, NULL::text, pos, NULL::bigint;
@@ -209,7 +221,7 @@ export const openPostgresEventStore = async (
   let listenRetry: NodeJS.Timeout | null = null;
   const listen = async (): Promise<void> => {
     const client = new pg.Client({ connectionString: options.connectionString });
-    client.on('notification', () => appended.emit('append'));
+    client.on('notification', (message) => appended.emit('append', noticeOf(message.payload)));
     const lost = () => {
       if (listener !== client) return;
       listener = null;
@@ -291,19 +303,25 @@ export const openPostgresEventStore = async (
     const revisions = r.rows.filter((row) => row.kind === 'r').map((row) => Number(row.num));
     const heads = r.rows.filter((row) => row.kind === 'h');
     if (heads.length === 0) return { revisions, lastPosition: 0 };
-    if (options.chainKeys) await authenticateHeads(options.chainKeys, heads.map((h) => ({ tenantId: h.key!, hash: h.hash!, position: Number(h.num), events: Number(h.events) })));
+    if (options.chainKeys) {
+      const written = authenticateHeads(options.chainKeys, heads.map((h) => ({ tenantId: h.key!, hash: h.hash!, position: Number(h.num), events: Number(h.events) })))
+        .finally(() => macsInFlight.delete(written));
+      macsInFlight.add(written);
+    }
     return { revisions, lastPosition: Number(r.rows.find((row) => row.kind === 'p')?.num ?? 0) };
   };
 
   /**
-   * The MACs of the heads an append committed, written right after its commit, each only while
-   * its head is still the tenant's (a later append's writer authenticates its own). The append is
-   * committed whatever happens here: a MAC that could not be written leaves the head
-   * unauthenticated until the tenant's next append, or until `notify audit checkpoint`
-   * authenticates the verified chain, so a failure is not the caller's (who would append again).
-   * One statement per head: each holds one head's row at a time, so none waits in a cycle with an
-   * append that moves several heads.
+   * The MACs of the heads an append committed, written right after its commit (the append is
+   * answered meanwhile), each only while its head is still the tenant's: a later append's writer
+   * authenticates its own. The append is committed whatever happens here: a MAC that could not be
+   * written leaves the head unauthenticated until the tenant's next append, or until `notify
+   * audit checkpoint` authenticates the verified chain, so a failure is not the caller's (who
+   * would append again). One statement per head: each holds one head's row at a time, so none
+   * waits in a cycle with an append that moves several heads. This instance's reads of a head and
+   * its close wait for the MACs it is writing.
    */
+  const macsInFlight = new Set<Promise<void>>();
   const authenticateHeads = async (keys: ChainKeys, heads: readonly (Readonly<{ tenantId: string; hash: string; position: number; events: number }>)[]): Promise<void> => {
     await Promise.all(heads.map((h) => pool.query({
       name: 'es-head-mac',
@@ -354,13 +372,13 @@ export const openPostgresEventStore = async (
     appendToStream: async (streamName, events, opts = {}) => {
       ensureOpen();
       const r = await append([{ streamName, events, expectedRevision: opts.expectedRevision ?? 'any' }]);
-      if (events.length > 0) appended.emit('append');
+      if (events.length > 0) appended.emit('append', localNotice(r.lastPosition, events));
       return { nextExpectedRevision: r.revisions[0]!, lastPosition: r.lastPosition };
     },
     appendToStreams: async (appends) => {
       ensureOpen();
       const r = await append(appends);
-      if (r.lastPosition > 0) appended.emit('append');
+      if (r.lastPosition > 0) appended.emit('append', localNotice(r.lastPosition, appends.flatMap((a) => a.events)));
       return { lastPosition: r.lastPosition };
     },
     readStream: async (streamName, opts = {}) => {
@@ -374,6 +392,7 @@ export const openPostgresEventStore = async (
     readAll,
     headPosition: head,
     chainHead: async (tenantId) => {
+      await Promise.all(macsInFlight);
       const r = await pool.query<{ hash: string; position: string | null; events: string | null; mac: string | null }>({
         name: 'es-chain-head',
         text: `SELECT hash, position::text, events::text, mac FROM ${s}.chain_heads WHERE tenant_id = $1`,
@@ -425,6 +444,7 @@ export const openPostgresEventStore = async (
       if (closed) return;
       await Promise.all([...subscriptions].map((sub) => sub.stop()));
       closed = true;
+      await Promise.all(macsInFlight);
       if (listenRetry) clearTimeout(listenRetry);
       const l = listener;
       listener = null;
