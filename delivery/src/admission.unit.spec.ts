@@ -51,4 +51,23 @@ describe('cachedSendsUnderWay', () => {
     expect((await cached()).map((n) => n.notificationId)).toEqual(['n1']);
     expect(reads).toBe(2);
   });
+
+  it('reads a list that takes long to read no more than a tenth of the time', async () => {
+    let t = 0;
+    let reads = 0;
+    // Each read takes 50 ms of the clock.
+    const source: SendsUnderWay = async () => {
+      reads++;
+      t += 50;
+      return [];
+    };
+    const cached = cachedSendsUnderWay(source, 100, () => t);
+    await cached();
+    t = 400;
+    await cached();
+    expect(reads).toBe(1);
+    t = 500;
+    await cached();
+    expect(reads).toBe(2);
+  });
 });
