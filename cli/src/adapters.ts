@@ -39,7 +39,13 @@ export type Infrastructure = Readonly<{
 export const openInfrastructure = async (
   config: Config,
   logger: Logger,
-  options: Readonly<{ chainKeys?: ChainKeys | null; /** SQLite: this process's event log commits checkpoint the WAL (see openSqliteEventStore). */ checkpoints?: boolean }> = {},
+  options: Readonly<{
+    chainKeys?: ChainKeys | null;
+    /** SQLite: this process's event log commits checkpoint the WAL (see openSqliteEventStore). */
+    checkpoints?: boolean;
+    /** PostgreSQL: this process serves no requests, its appends can wait (see openPostgresEventStore). */
+    background?: boolean;
+  }> = {},
 ): Promise<Infrastructure> => {
   const a = config.adapters;
   const file = (name: string) => path.join(config.dataDir, name);
@@ -47,7 +53,7 @@ export const openInfrastructure = async (
   try {
     let eventStore: EventStore;
     if (a.eventStore === 'postgres') {
-      eventStore = await openPostgresEventStore({ connectionString: a.postgresUrl!, chainKeys: options.chainKeys ?? null });
+      eventStore = await openPostgresEventStore({ connectionString: a.postgresUrl!, chainKeys: options.chainKeys ?? null, background: options.background ?? false });
     } else if (a.eventStore === 'eventstoredb') {
       eventStore = await openKurrentDbEventStore({ connectionString: a.eventStoreDbUrl!, chainKeys: options.chainKeys ?? null });
     } else {

@@ -171,7 +171,8 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
   const chainKeys = chainKeysOf([masters.current, ...(masters.previous ?? [])].map((key) => ({ id: masterKeyId(key), key })));
   // With the pipeline on its own thread, its connection checkpoints the log (it writes the most).
   const threaded = config.pipelineThread && config.roles.includes('api') && config.roles.some((r) => PIPELINE_ROLES.includes(r));
-  const opened = await openInfrastructure(config, logger, { chainKeys, checkpoints: !threaded });
+  // A process without the API appends in the background: commands do not queue behind its appends.
+  const opened = await openInfrastructure(config, logger, { chainKeys, checkpoints: !threaded, background: !config.roles.includes('api') });
   const infrastructure = options.wrapInfrastructure ? options.wrapInfrastructure(opened) : opened;
   const health = processHealth;
   const { eventStore, readStore, vault, bus } = infrastructure;

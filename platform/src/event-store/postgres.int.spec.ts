@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -126,7 +126,7 @@ describe.skipIf(!url)('postgres event store', () => {
       const end = Date.now() + 5000;
       for (;;) {
         const r = await observer.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'writer-a' AND query LIKE '%append_v1%' AND state <> 'active'`,
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'writer-a' AND query LIKE '%append_v2%' AND state <> 'active'`,
         );
         if (r.rows[0]!.n > 0) break;
         if (Date.now() > end) throw new Error("A's append did not run");
@@ -146,6 +146,41 @@ describe.skipIf(!url)('postgres event store', () => {
       await Promise.all([a.close(), b.close()]);
       await dropSchema(schema);
       await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  it('lets a command append after at most one background append, however many are waiting for the lock', async () => {
+    const schema = freshSchema();
+    const background = await openPostgresEventStore({ connectionString: url!, schema, poolSize: 8, background: true });
+    const commands = await openPostgresEventStore({ connectionString: url!, schema, poolSize: 2 });
+    const blocker = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    try {
+      await commands.appendToStream('warm', [ev('W')]);
+      // The writers' lock (its keys as the store derives them), held while appends queue up.
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT pg_advisory_xact_lock($1, $2)', [0x6e6f7402, createHash('sha256').update(schema).digest().readInt32BE(0)]);
+      const waiting = async (n: number) => {
+        for (const end = Date.now() + 5000; ; ) {
+          const r = await blocker.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`);
+          if (r.rows[0]!.n >= n) return;
+          if (Date.now() > end) throw new Error(`fewer than ${n} appends waiting`);
+          await new Promise((r2) => setTimeout(r2, 5));
+        }
+      };
+      const outcomes = Array.from({ length: 5 }, (_, i) => background.appendToStream(`outcomes-${i}`, [ev('Outcome', { i })]));
+      await waiting(5);
+      const command = commands.appendToStream('request', [ev('Requested')]);
+      await waiting(6);
+      await blocker.query('COMMIT');
+      const positions = (await Promise.all(outcomes)).map((r) => r.lastPosition);
+      const mine = (await command).lastPosition;
+      // One background append was already waiting for the writers' lock; the other four waited behind the command.
+      expect(positions.filter((p) => p < mine)).toHaveLength(1);
+    } finally {
+      await blocker.end();
+      await Promise.all([background.close(), commands.close()]);
+      await dropSchema(schema);
     }
   });
 

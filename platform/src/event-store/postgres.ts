@@ -44,6 +44,8 @@ const LISTEN_RETRY_MS = 1000;
 /** Advisory lock namespaces (first key); the second key is derived from the schema name. */
 const DDL_LOCK = 0x6e6f7401;
 const WRITE_LOCK = 0x6e6f7402;
+/** Where background appends queue, one at a time, before the writers' lock (see `background`). */
+const BACKGROUND_LOCK = 0x6e6f7403;
 
 /** Short enough that `<schema>_appended` stays a valid notification channel (63 bytes). */
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
@@ -65,8 +67,8 @@ const EVENT_COLUMNS = 'position, stream, revision, type, data, metadata';
  * one and authenticated by its writer right after the commit (see `append` below).
  */
 const appendFunction = (s: string): string => `
-  CREATE OR REPLACE FUNCTION ${s}.append_v1(
-    lock_a integer, lock_b integer, channel text,
+  CREATE OR REPLACE FUNCTION ${s}.append_v2(
+    queue_a integer, queue_b integer, lock_a integer, lock_b integer, channel text,
     a_stream text[], a_expected text[], a_count integer[],
     e_tenant text[], e_type text[], e_data text[], e_before text[], e_after text[]
   ) RETURNS TABLE (kind text, key text, hash text, num bigint, events bigint)
@@ -81,6 +83,9 @@ const appendFunction = (s: string): string => `
     r_revs bigint[] := '{}';
     si integer; hi integer; rev bigint; cnt bigint; exp text; meta text; h text;
   BEGIN
+    IF queue_a <> 0 THEN
+      PERFORM pg_advisory_xact_lock(queue_a, queue_b);
+    END IF;
     PERFORM pg_advisory_xact_lock(lock_a, lock_b);
     SELECT COALESCE(MAX(e.position), 0) INTO pos FROM ${s}.events e;
     FOR i IN 1 .. coalesce(array_length(a_stream, 1), 0) LOOP
@@ -145,6 +150,22 @@ const appendFunction = (s: string): string => `
   $fn$`;
 
 /**
+ * Sets a head's MAC if the head is still the one it was computed for. Its commit does not wait
+ * for the WAL to reach the disk: the row stays locked until the commit, and the tenant's next
+ * append (holding the writers' lock) waits for the row. A MAC lost in a crash is a head without
+ * one, as if its writer had stopped before writing it (verification reports it; the next append
+ * or `notify audit checkpoint` authenticates one).
+ */
+const macFunction = (s: string): string => `
+  CREATE OR REPLACE FUNCTION ${s}.set_head_mac_v1(t text, h text, p bigint, e bigint, m text) RETURNS void
+  LANGUAGE plpgsql AS $fn$
+  BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    UPDATE ${s}.chain_heads SET mac = m WHERE tenant_id = t AND hash = h AND position = p AND events = e AND mac IS NULL;
+  END
+  $fn$`;
+
+/**
  * The event store on PostgreSQL. Every append transaction first takes one transaction-scoped
  * advisory lock per schema, then assigns positions as max + 1 and commits: appends are
  * serialized, so positions are dense and become visible in order, and a subscriber reading
@@ -154,7 +175,19 @@ const appendFunction = (s: string): string => `
  * before an earlier one, and a subscriber would skip the earlier one forever.
  */
 export const openPostgresEventStore = async (
-  options: Readonly<{ connectionString: string; schema?: string; poolSize?: number; chainKeys?: ChainKeys | null }>,
+  options: Readonly<{
+    connectionString: string;
+    schema?: string;
+    poolSize?: number;
+    chainKeys?: ChainKeys | null;
+    /**
+     * This instance's appends can wait (a delivery worker's outcomes, the planner's, expiry's):
+     * they queue on a lock of their own before the writers' lock, so at most one of them at a
+     * time is in the writers' queue, and an append that cannot wait (a command) finds at most that
+     * one before it, however many background appends are waiting.
+     */
+    background?: boolean;
+  }>,
 ): Promise<EventStore> => {
   const schema = options.schema ?? 'public';
   if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid event store schema name: ${schema}`);
@@ -191,6 +224,7 @@ export const openPostgresEventStore = async (
         CREATE TABLE IF NOT EXISTS ${s}.chain_heads (tenant_id text PRIMARY KEY, hash text NOT NULL);
       `);
       await ddl.query(appendFunction(s));
+      await ddl.query(macFunction(s));
       // Heads record the last position and the tenant's event count (and a MAC) since the audit
       // issue; older schemas get the columns, and their heads the values the log gives them now.
       const migrated = await ddl.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'chain_heads' AND column_name = 'events'`, [schema]);
@@ -262,7 +296,7 @@ export const openPostgresEventStore = async (
 
   // Where the previous hash goes in an event's canonical metadata: a value no event can hold.
   const slot = randomBytes(32).toString('hex');
-  const appendQuery = `SELECT kind, key, hash, num::text, events::text FROM ${s}.append_v1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`;
+  const appendQuery = `SELECT kind, key, hash, num::text, events::text FROM ${s}.append_v2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`;
 
   /** Appends to streams in order, in one transaction; returns each append's last revision and the last position. */
   const append = async (appends: readonly StreamAppend[]): Promise<{ revisions: number[]; lastPosition: number }> => {
@@ -293,7 +327,7 @@ export const openPostgresEventStore = async (
     const r = await pool.query<{ kind: string; key: string | null; hash: string | null; num: string; events: string | null }>({
       name: 'es-append',
       text: appendQuery,
-      values: [WRITE_LOCK, schemaKey, channel, streams, expected, counts, cols.tenant, cols.type, cols.data, cols.before, cols.after],
+      values: [options.background ? BACKGROUND_LOCK : 0, schemaKey, WRITE_LOCK, schemaKey, channel, streams, expected, counts, cols.tenant, cols.type, cols.data, cols.before, cols.after],
     });
     const conflict = r.rows.find((row) => row.kind === 'c');
     if (conflict) {
@@ -325,7 +359,7 @@ export const openPostgresEventStore = async (
   const authenticateHeads = async (keys: ChainKeys, heads: readonly (Readonly<{ tenantId: string; hash: string; position: number; events: number }>)[]): Promise<void> => {
     await Promise.all(heads.map((h) => pool.query({
       name: 'es-head-mac',
-      text: `UPDATE ${s}.chain_heads SET mac = $5 WHERE tenant_id = $1 AND hash = $2 AND position = $3 AND events = $4 AND mac IS NULL`,
+      text: `SELECT ${s}.set_head_mac_v1($1, $2, $3, $4, $5)`,
       values: [h.tenantId, h.hash, h.position, h.events, headMac(keys, h.tenantId, h)],
     }).catch(() => undefined)));
   };
