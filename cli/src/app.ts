@@ -33,7 +33,7 @@ import type { JobBus } from '#platform/bus/port';
 import type { DeliveryConfig } from '#delivery/config';
 import { startWebhookDispatcher } from '#delivery/webhooks/index';
 import type { WebhookConfig } from '#delivery/webhooks/config';
-import { cachedSendsUnderWay, estimateAdmission, sendsUnderWay } from '#delivery/admission';
+import { cachedPerKey, cachedSendsUnderWay, estimateAdmission, sendsUnderWay } from '#delivery/admission';
 import { chainCapacity } from '#delivery/routing/capacity';
 import { testIntegration } from '#delivery/routing/test-integration';
 import { PLATFORM } from '#schema/integrations';
@@ -127,6 +127,8 @@ export const operatorKeyFile = (config: ServiceConfig): string | null =>
 
 /** How old a view of the sends under way the admission of a new one may use. */
 const ADMISSION_VIEW_MS = 100;
+/** How old a view of an owner's integrations (their quotas) the admission may use. */
+const ADMISSION_INTEGRATIONS_MS = 1_000;
 
 /** Starts the roles named in the configuration, on the embedded adapters. */
 export const startApp = async (config: ServiceConfig, options: AppOptions = {}): Promise<App> => {
@@ -180,6 +182,7 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
   const shredder = new Shredder({ eventStore, vault, cipher, clock });
   const deliveryConfig: DeliveryConfig = { ...config.delivery, ...options.delivery };
   const underWay = cachedSendsUnderWay(sendsUnderWay(readStore), ADMISSION_VIEW_MS);
+  const integrationsView = cachedPerKey((owner) => commands.integrations.state(owner), ADMISSION_INTEGRATIONS_MS);
   const commands = createCommands({
     eventStore,
     cipher,
@@ -188,7 +191,7 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
     eraser: shredder,
     webhookUrls: { allowHttpLocalhost: config.webhooks.allowHttpLocalhost },
     admission: async (tenantId, target, minutes, now) => {
-      const [own, platform] = await Promise.all([commands.integrations.state(tenantId), commands.integrations.state(PLATFORM)]);
+      const [own, platform] = await Promise.all([integrationsView(tenantId), integrationsView(PLATFORM)]);
       return estimateAdmission(readStore, (channel) => chainCapacity(deliveryConfig, own, platform, channel), deliveryConfig.clusterRatePerSecond, tenantId, target, minutes, now, Math.random, underWay);
     },
   });

@@ -93,6 +93,29 @@ export const cachedSendsUnderWay = (source: SendsUnderWay, ttlMs: number, now: (
 const READ_SHARE = 10;
 
 /**
+ * Per key (an owner's integrations), a value read at most once per `ttlMs`: the admission's view
+ * of a tenant's quotas may be as old as its view of the sends under way, and a send then reads
+ * none of the owners' streams. At most `maxKeys` are kept (keys are authenticated tenants).
+ */
+export const cachedPerKey = <T>(source: (key: string) => Promise<T>, ttlMs: number, now: () => number = Date.now, maxKeys = 10_000): ((key: string) => Promise<T>) => {
+  const entries = new Map<string, Readonly<{ at: number; value: Promise<T> }>>();
+  return (key) => {
+    const t = now();
+    const hit = entries.get(key);
+    if (hit && t - hit.at < ttlMs) return hit.value;
+    if (!hit && entries.size >= maxKeys) entries.clear();
+    const value = source(key);
+    const entry = { at: t, value };
+    entries.set(key, entry);
+    // A failed read is not kept.
+    value.catch(() => {
+      if (entries.get(key) === entry) entries.delete(key);
+    });
+    return value;
+  };
+};
+
+/**
  * What the sends already accepted and due before `deadline` still have to deliver: every tenant's
  * (they share the workers), and this tenant's per channel (they share its integrations). A send
  * still being planned counts what its admission estimated, or what is planned if more.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cachedSendsUnderWay, type SendsUnderWay } from './admission';
+import { cachedPerKey, cachedSendsUnderWay, type SendsUnderWay } from './admission';
 import type { NotificationDocument } from '#projections/notifications/document';
 
 describe('cachedSendsUnderWay', () => {
@@ -69,5 +69,28 @@ describe('cachedSendsUnderWay', () => {
     t = 500;
     await cached();
     expect(reads).toBe(2);
+  });
+});
+
+describe('cachedPerKey', () => {
+  it('reads each key at most once per period, and again after a failed read', async () => {
+    let t = 0;
+    const reads: string[] = [];
+    let fail = false;
+    const cached = cachedPerKey(async (key: string) => {
+      reads.push(key);
+      if (fail) throw new Error('store down');
+      return key.length;
+    }, 1_000, () => t);
+    expect(await Promise.all([cached('acme'), cached('acme'), cached('platform')])).toEqual([4, 4, 8]);
+    t = 999;
+    await cached('acme');
+    expect(reads).toEqual(['acme', 'platform']);
+    t = 1_000;
+    fail = true;
+    await expect(cached('acme')).rejects.toThrow('store down');
+    fail = false;
+    expect(await cached('acme')).toBe(4);
+    expect(reads).toEqual(['acme', 'platform', 'acme', 'acme']);
   });
 });
