@@ -120,13 +120,17 @@ describe.skipIf(!url)('postgres event store', () => {
     await observer.connect();
     try {
       await a.appendToStream('warm', [ev('W', {}, 'shared')]);
+      // Its MAC written too: A's connection is idle.
+      await a.chainHead('shared');
+      const since = (await observer.query<{ at: Date }>(`SELECT max(query_start) AS at FROM pg_stat_activity WHERE application_name = 'writer-a'`)).rows[0]!.at;
       delaying = true;
       const slow = a.appendToStream('a', [ev('A', {}, 'shared')]);
       // Until PostgreSQL has run A's append (A has not seen its answer yet).
       const end = Date.now() + 5000;
       for (;;) {
         const r = await observer.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'writer-a' AND query LIKE '%append_v2%' AND state <> 'active'`,
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'writer-a' AND query LIKE '%.append_v%' AND state <> 'active' AND query_start > $1`,
+          [since],
         );
         if (r.rows[0]!.n > 0) break;
         if (Date.now() > end) throw new Error("A's append did not run");
@@ -151,7 +155,8 @@ describe.skipIf(!url)('postgres event store', () => {
 
   it('lets a command append after at most one background append, however many are waiting for the lock', async () => {
     const schema = freshSchema();
-    const background = await openPostgresEventStore({ connectionString: url!, schema, poolSize: 8, background: true });
+    // Five delivery workers, each a process of its own (one instance runs one append at a time).
+    const workers = await Promise.all(Array.from({ length: 5 }, () => openPostgresEventStore({ connectionString: url!, schema, poolSize: 1, background: true })));
     const commands = await openPostgresEventStore({ connectionString: url!, schema, poolSize: 2 });
     const blocker = new pg.Client({ connectionString: url });
     await blocker.connect();
@@ -168,7 +173,7 @@ describe.skipIf(!url)('postgres event store', () => {
           await new Promise((r2) => setTimeout(r2, 5));
         }
       };
-      const outcomes = Array.from({ length: 5 }, (_, i) => background.appendToStream(`outcomes-${i}`, [ev('Outcome', { i })]));
+      const outcomes = workers.map((w, i) => w.appendToStream(`outcomes-${i}`, [ev('Outcome', { i })]));
       await waiting(5);
       const command = commands.appendToStream('request', [ev('Requested')]);
       await waiting(6);
@@ -179,7 +184,53 @@ describe.skipIf(!url)('postgres event store', () => {
       expect(positions.filter((p) => p < mine)).toHaveLength(1);
     } finally {
       await blocker.end();
-      await Promise.all([background.close(), commands.close()]);
+      await Promise.all([...workers, commands].map((s2) => s2.close()));
+      await dropSchema(schema);
+    }
+  });
+
+  it('appends what comes while an append runs in one statement after it, each caller all or nothing and answered on its own', async () => {
+    const schema = freshSchema();
+    const keys = chainKeys([{ id: 'k1', key: randomBytes(32) }]);
+    const store = await openPostgresEventStore({ connectionString: url!, schema, poolSize: 4, chainKeys: keys });
+    const blocker = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    const statements = vi.spyOn(pg.Pool.prototype, 'query');
+    try {
+      await store.appendToStream('s', [ev('A', {}, 'acme')]);
+      statements.mockClear();
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT pg_advisory_xact_lock($1, $2)', [0x6e6f7402, createHash('sha256').update(schema).digest().readInt32BE(0)]);
+      // The first waits for the lock; the others come meanwhile.
+      const first = store.appendToStream('s', [ev('B', {}, 'acme')], { expectedRevision: 0 });
+      await new Promise((r) => setTimeout(r, 50));
+      const later = [
+        store.appendToStream('s', [ev('C', {}, 'acme')], { expectedRevision: 1 }),
+        // Expects what the first append changed: it conflicts, alone.
+        store.appendToStreams([{ streamName: 'fresh', events: [ev('D', {}, 'acme')], expectedRevision: 'no_stream' }, { streamName: 's', events: [ev('E', {}, 'acme')], expectedRevision: 0 }]),
+        store.appendToStream('s', [ev('F', {}, 'beta'), ev('G', {}, 'beta')], { expectedRevision: 2 }),
+        store.appendToStream('empty', []),
+      ];
+      await blocker.query('COMMIT');
+      const [b, c, de, fg, empty] = await Promise.allSettled([first, ...later]);
+      expect(b).toMatchObject({ status: 'fulfilled', value: { nextExpectedRevision: 1, lastPosition: 2 } });
+      expect(c).toMatchObject({ status: 'fulfilled', value: { nextExpectedRevision: 2, lastPosition: 3 } });
+      expect(de).toMatchObject({ status: 'rejected', reason: { name: 'ConcurrencyError', streamName: 's', expected: 0, actual: 2 } });
+      expect(fg).toMatchObject({ status: 'fulfilled', value: { nextExpectedRevision: 4, lastPosition: 5 } });
+      expect(empty).toMatchObject({ status: 'fulfilled', value: { nextExpectedRevision: -1, lastPosition: 0 } });
+      expect(statements.mock.calls.filter(([q]) => (q as { name?: string }).name === 'es-append')).toHaveLength(2);
+      expect((await store.readAll({ after: 0, maxCount: 10 })).map((e) => `${e.position}:${e.type}`)).toEqual(['1:A', '2:B', '3:C', '4:F', '5:G']);
+      expect(await store.readStream('fresh')).toEqual([]);
+      for (const tenant of ['acme', 'beta']) {
+        const verifier = new ChainVerifier(tenant);
+        for (const e of await store.readAll({ after: 0, maxCount: 10, tenantId: tenant })) verifier.add(e);
+        const head = await store.chainHead(tenant);
+        expect(verifier.report(head, keys)).toMatchObject({ ok: true, firstBreak: null });
+      }
+    } finally {
+      statements.mockRestore();
+      await blocker.end();
+      await store.close();
       await dropSchema(schema);
     }
   });

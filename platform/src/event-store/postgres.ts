@@ -37,6 +37,9 @@ const noticeOf = (payload: string | undefined): AppendNotice | undefined => {
 /** This process's own append, told at once; its NOTIFY follows. */
 const localNotice = (lastPosition: number, events: readonly NewEvent[]): AppendNotice => ({ position: lastPosition, types: [...new Set(events.map((e) => e.type))], ordered: false });
 
+/** The events one append statement takes at most, unless one caller's appends alone are more. */
+const MAX_BATCH_EVENTS = 1_000;
+
 /** Fallback poll, for when a notification is lost (LISTEN connection down, reconnecting). */
 const POLL_MS = 200;
 const LISTEN_RETRY_MS = 1000;
@@ -57,30 +60,39 @@ const EVENT_COLUMNS = 'position, stream, revision, type, data, metadata';
  * than for the client's round trips: under load a writer's process may wait tens of
  * milliseconds for a core between two round trips, and every other writer waited with it (the
  * cluster's api process served 14 commands a second, each waiting 200-340 ms for the lock).
- * It takes the lock, checks every append's expected revision in order (returning the first
- * conflict, having written nothing), assigns revisions and positions, chains each event's hash
- * to its tenant's head (the metadata is sent split around where the previous hash goes, the
- * hash is `sha256` of the same text `eventHashOfCanonical` hashes), inserts the events, moves the
- * streams and the heads and notifies subscribers. It is called as a statement of its own, so it
- * commits in the same round trip and the lock is never held while a client is away. The heads'
- * MACs are the client's (the chain key never reaches the store): each head is written without
- * one and authenticated by its writer right after the commit (see `append` below).
+ * It takes the lock and appends units (each the appends of one caller, all or nothing) in order:
+ * it checks a unit's expected revisions (a conflict skips the unit, having written none of it,
+ * and is returned with the conflicting append), assigns revisions and positions, chains each
+ * event's hash to its tenant's head (the metadata is sent split around where the previous hash
+ * goes, the hash is `sha256` of the same text `eventHashOfCanonical` hashes), then inserts the
+ * events of every unit at once, moves the streams and the heads and notifies subscribers. It is
+ * called as a statement of its own, so it commits in the same round trip and the lock is never
+ * held while a client is away. The heads' MACs are the client's (the chain key never reaches the
+ * store): each head is written without one and authenticated by its writer right after the commit
+ * (see `append` below).
  */
 const appendFunction = (s: string): string => `
-  CREATE OR REPLACE FUNCTION ${s}.append_v2(
+  CREATE OR REPLACE FUNCTION ${s}.append_v3(
     queue_a integer, queue_b integer, lock_a integer, lock_b integer, channel text,
-    a_stream text[], a_expected text[], a_count integer[],
+    a_unit integer[], a_stream text[], a_expected text[], a_count integer[],
     e_tenant text[], e_type text[], e_data text[], e_before text[], e_after text[]
   ) RETURNS TABLE (kind text, key text, hash text, num bigint, events bigint)
   LANGUAGE plpgsql AS $fn$
   DECLARE
     pos bigint;
     j integer := 0;
+    i integer := 1;
+    appends integer := coalesce(array_length(a_stream, 1), 0);
+    unit integer; conflict_at integer;
     st_names text[] := '{}'; st_revs bigint[] := '{}';
     h_tenants text[] := '{}'; h_hashes text[] := '{}'; h_pos bigint[] := '{}'; h_events bigint[] := '{}';
     o_pos bigint[] := '{}'; o_stream text[] := '{}'; o_rev bigint[] := '{}'; o_tenant text[] := '{}';
     o_type text[] := '{}'; o_data text[] := '{}'; o_meta text[] := '{}';
-    r_revs bigint[] := '{}';
+    r_key integer[] := '{}'; r_revs bigint[] := '{}';
+    p_unit integer[] := '{}'; p_pos bigint[] := '{}';
+    -- What a unit found, to undo it on a conflict.
+    u_revs bigint[]; u_tenants text[]; u_hashes text[]; u_hpos bigint[]; u_events bigint[];
+    u_out integer; u_results integer; u_pos bigint;
     si integer; hi integer; rev bigint; cnt bigint; exp text; meta text; h text;
   BEGIN
     IF queue_a <> 0 THEN
@@ -88,64 +100,85 @@ const appendFunction = (s: string): string => `
     END IF;
     PERFORM pg_advisory_xact_lock(lock_a, lock_b);
     SELECT COALESCE(MAX(e.position), 0) INTO pos FROM ${s}.events e;
-    FOR i IN 1 .. coalesce(array_length(a_stream, 1), 0) LOOP
-      si := array_position(st_names, a_stream[i]);
-      IF si IS NULL THEN
-        st_names := st_names || a_stream[i];
-        st_revs := st_revs || COALESCE((SELECT x.revision FROM ${s}.streams x WHERE x.stream = a_stream[i]), -1);
-        si := array_length(st_names, 1);
-      END IF;
-      rev := st_revs[si];
-      exp := a_expected[i];
-      IF NOT (exp = 'any' OR (exp = 'no_stream' AND rev = -1) OR (exp = 'stream_exists' AND rev >= 0)
-              OR (exp NOT IN ('any', 'no_stream', 'stream_exists') AND exp::bigint = rev)) THEN
-        RETURN QUERY SELECT 'c'::text, i::text, NULL::text, rev, NULL::bigint;
-        RETURN;
-      END IF;
-      FOR k IN 1 .. a_count[i] LOOP
-        j := j + 1;
-        rev := rev + 1;
-        pos := pos + 1;
-        hi := array_position(h_tenants, e_tenant[j]);
-        IF hi IS NULL THEN
-          h_tenants := h_tenants || e_tenant[j];
-          SELECT c.hash, COALESCE(c.events, (SELECT COUNT(*) FROM ${s}.events x WHERE x.tenant_id = c.tenant_id))
-            INTO h, cnt FROM ${s}.chain_heads c WHERE c.tenant_id = e_tenant[j];
-          h_hashes := h_hashes || COALESCE(h, '${GENESIS}');
-          h_events := h_events || COALESCE(cnt, 0);
-          h_pos := h_pos || 0::bigint;
-          hi := array_length(h_tenants, 1);
+    WHILE i <= appends LOOP
+      unit := a_unit[i];
+      u_revs := st_revs; u_tenants := h_tenants; u_hashes := h_hashes; u_hpos := h_pos; u_events := h_events;
+      u_out := coalesce(array_length(o_pos, 1), 0); u_results := coalesce(array_length(r_key, 1), 0); u_pos := pos;
+      conflict_at := NULL;
+      WHILE i <= appends AND a_unit[i] = unit LOOP
+        si := array_position(st_names, a_stream[i]);
+        IF si IS NULL THEN
+          st_names := st_names || a_stream[i];
+          st_revs := st_revs || COALESCE((SELECT x.revision FROM ${s}.streams x WHERE x.stream = a_stream[i]), -1);
+          si := array_length(st_names, 1);
+          u_revs := u_revs || st_revs[si];
         END IF;
-        meta := e_before[j] || h_hashes[hi] || e_after[j];
-        h := encode(sha256(convert_to(a_stream[i] || E'\\n' || rev || E'\\n' || e_type[j] || E'\\n' || e_data[j] || E'\\n' || meta, 'UTF8')), 'hex');
-        h_hashes[hi] := h;
-        h_pos[hi] := pos;
-        h_events[hi] := h_events[hi] + 1;
-        o_pos := o_pos || pos; o_stream := o_stream || a_stream[i]; o_rev := o_rev || rev;
-        o_tenant := o_tenant || e_tenant[j]; o_type := o_type || e_type[j]; o_data := o_data || e_data[j]; o_meta := o_meta || meta;
+        rev := st_revs[si];
+        exp := a_expected[i];
+        IF conflict_at IS NULL AND NOT (exp = 'any' OR (exp = 'no_stream' AND rev = -1) OR (exp = 'stream_exists' AND rev >= 0)
+              OR (exp NOT IN ('any', 'no_stream', 'stream_exists') AND exp::bigint = rev)) THEN
+          conflict_at := i;
+          RETURN QUERY SELECT 'c'::text, i::text, NULL::text, rev, unit::bigint;
+        END IF;
+        IF conflict_at IS NOT NULL THEN
+          j := j + a_count[i];
+        ELSE
+          FOR k IN 1 .. a_count[i] LOOP
+            j := j + 1;
+            rev := rev + 1;
+            pos := pos + 1;
+            hi := array_position(h_tenants, e_tenant[j]);
+            IF hi IS NULL THEN
+              h_tenants := h_tenants || e_tenant[j];
+              SELECT c.hash, COALESCE(c.events, (SELECT COUNT(*) FROM ${s}.events x WHERE x.tenant_id = c.tenant_id))
+                INTO h, cnt FROM ${s}.chain_heads c WHERE c.tenant_id = e_tenant[j];
+              h_hashes := h_hashes || COALESCE(h, '${GENESIS}');
+              h_events := h_events || COALESCE(cnt, 0);
+              h_pos := h_pos || 0::bigint;
+              hi := array_length(h_tenants, 1);
+            END IF;
+            meta := e_before[j] || h_hashes[hi] || e_after[j];
+            h := encode(sha256(convert_to(a_stream[i] || E'\\n' || rev || E'\\n' || e_type[j] || E'\\n' || e_data[j] || E'\\n' || meta, 'UTF8')), 'hex');
+            h_hashes[hi] := h;
+            h_pos[hi] := pos;
+            h_events[hi] := h_events[hi] + 1;
+            o_pos := o_pos || pos; o_stream := o_stream || a_stream[i]; o_rev := o_rev || rev;
+            o_tenant := o_tenant || e_tenant[j]; o_type := o_type || e_type[j]; o_data := o_data || e_data[j]; o_meta := o_meta || meta;
+          END LOOP;
+          st_revs[si] := rev;
+          r_key := r_key || i;
+          r_revs := r_revs || rev;
+        END IF;
+        i := i + 1;
       END LOOP;
-      st_revs[si] := rev;
-      r_revs := r_revs || rev;
+      IF conflict_at IS NOT NULL THEN
+        st_revs := u_revs; h_tenants := u_tenants; h_hashes := u_hashes; h_pos := u_hpos; h_events := u_events;
+        o_pos := o_pos[1:u_out]; o_stream := o_stream[1:u_out]; o_rev := o_rev[1:u_out]; o_tenant := o_tenant[1:u_out];
+        o_type := o_type[1:u_out]; o_data := o_data[1:u_out]; o_meta := o_meta[1:u_out];
+        r_key := r_key[1:u_results]; r_revs := r_revs[1:u_results];
+        pos := u_pos;
+      ELSE
+        p_unit := p_unit || unit;
+        p_pos := p_pos || CASE WHEN pos = u_pos THEN 0 ELSE pos END;
+      END IF;
     END LOOP;
-    IF j = 0 THEN
-      RETURN QUERY SELECT 'r'::text, NULL::text, NULL::text, x.r, NULL::bigint FROM unnest(r_revs) WITH ORDINALITY AS x(r, n) ORDER BY x.n;
-      RETURN;
+    IF coalesce(array_length(o_pos, 1), 0) > 0 THEN
+      INSERT INTO ${s}.events (position, stream, revision, tenant_id, type, data, metadata)
+        SELECT * FROM unnest(o_pos, o_stream, o_rev, o_tenant, o_type, o_data, o_meta);
+      INSERT INTO ${s}.streams AS x (stream, revision)
+        SELECT n, r FROM unnest(st_names, st_revs) AS u(n, r) WHERE r >= 0
+        ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision WHERE x.revision <> excluded.revision;
+      INSERT INTO ${s}.chain_heads AS c (tenant_id, hash, position, events, mac)
+        SELECT * FROM unnest(h_tenants, h_hashes, h_pos, h_events, array_fill(NULL::text, ARRAY[array_length(h_tenants, 1)]))
+        ON CONFLICT (tenant_id) DO UPDATE SET hash = excluded.hash, position = excluded.position, events = excluded.events, mac = NULL;
+      -- The last position and the types appended (see AppendNotice); a payload near PostgreSQL's
+      -- limit goes without the types, which wakes every reader.
+      meta := pos || ' ' || (SELECT string_agg(DISTINCT t, ',') FROM unnest(o_type) AS t);
+      PERFORM pg_notify(channel, CASE WHEN octet_length(meta) < 7000 THEN meta ELSE '' END);
+      RETURN QUERY SELECT 'h'::text, u.t, u.h, u.p, u.e FROM unnest(h_tenants, h_hashes, h_pos, h_events) AS u(t, h, p, e);
     END IF;
-    INSERT INTO ${s}.events (position, stream, revision, tenant_id, type, data, metadata)
-      SELECT * FROM unnest(o_pos, o_stream, o_rev, o_tenant, o_type, o_data, o_meta);
-    INSERT INTO ${s}.streams AS x (stream, revision)
-      SELECT n, r FROM unnest(st_names, st_revs) AS u(n, r) WHERE r >= 0
-      ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision WHERE x.revision <> excluded.revision;
-    INSERT INTO ${s}.chain_heads AS c (tenant_id, hash, position, events, mac)
-      SELECT * FROM unnest(h_tenants, h_hashes, h_pos, h_events, array_fill(NULL::text, ARRAY[array_length(h_tenants, 1)]))
-      ON CONFLICT (tenant_id) DO UPDATE SET hash = excluded.hash, position = excluded.position, events = excluded.events, mac = NULL;
-    -- The last position and the types appended (see AppendNotice); a payload near PostgreSQL's
-    -- limit goes without the types, which wakes every reader.
-    meta := pos || ' ' || (SELECT string_agg(DISTINCT t, ',') FROM unnest(e_type) AS t);
-    PERFORM pg_notify(channel, CASE WHEN octet_length(meta) < 7000 THEN meta ELSE '' END);
-    RETURN QUERY SELECT 'r'::text, NULL::text, NULL::text, x.r, NULL::bigint FROM unnest(r_revs) WITH ORDINALITY AS x(r, n) ORDER BY x.n;
-    RETURN QUERY SELECT 'h'::text, u.t, u.h, u.p, u.e FROM unnest(h_tenants, h_hashes, h_pos, h_events) AS u(t, h, p, e);
-    RETURN QUERY SELECT 'p'::text, NULL::text, NULL::text, pos, NULL::bigint;
+    RETURN QUERY SELECT 'r'::text, x.k::text, NULL::text, x.r, NULL::bigint FROM unnest(r_key, r_revs) AS x(k, r);
+    RETURN QUERY SELECT 'p'::text, x.u::text, NULL::text, x.p, NULL::bigint FROM unnest(p_unit, p_pos) AS x(u, p);
   END
   $fn$`;
 
@@ -296,19 +329,22 @@ export const openPostgresEventStore = async (
 
   // Where the previous hash goes in an event's canonical metadata: a value no event can hold.
   const slot = randomBytes(32).toString('hex');
-  const appendQuery = `SELECT kind, key, hash, num::text, events::text FROM ${s}.append_v2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`;
+  const appendQuery = `SELECT kind, key, hash, num::text, events::text FROM ${s}.append_v3($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`;
 
-  /** Appends to streams in order, in one transaction; returns each append's last revision and the last position. */
-  const append = async (appends: readonly StreamAppend[]): Promise<{ revisions: number[]; lastPosition: number }> => {
-    // Everything but what depends on the stored state is prepared before the lock.
-    const streams: string[] = [];
-    const expected: string[] = [];
-    const counts: number[] = [];
+  type Appended = Readonly<{ revisions: number[]; lastPosition: number }>;
+  /** One caller's appends, prepared: all or nothing. */
+  type Unit = Readonly<{
+    appends: readonly StreamAppend[];
+    events: number;
+    cols: Readonly<{ tenant: string[]; type: string[]; data: string[]; before: string[]; after: string[] }>;
+    resolve: (r: Appended) => void;
+    reject: (e: unknown) => void;
+  }>;
+
+  /** Everything but what depends on the stored state, prepared by the caller before it queues. */
+  const prepare = (appends: readonly StreamAppend[]): Unit['cols'] => {
     const cols = { tenant: [] as string[], type: [] as string[], data: [] as string[], before: [] as string[], after: [] as string[] };
     for (const a of appends) {
-      streams.push(a.streamName);
-      expected.push(String(a.expectedRevision));
-      counts.push(a.events.length);
       for (const e of a.events) {
         const tenantId = e.metadata.tenantId;
         if (typeof tenantId !== 'string') throw new Error(`event ${e.type} for ${a.streamName} has no metadata.tenantId`);
@@ -322,27 +358,102 @@ export const openPostgresEventStore = async (
         cols.after.push(metadata.slice(at + slot.length));
       }
     }
+    return cols;
+  };
+
+  /**
+   * Group commit: an instance runs one append statement at a time, and the appends that came
+   * meanwhile go together in the next, each still all or nothing and answered on its own. Where
+   * appends come faster than the lock turns over (a burst of commands, a worker's outcomes), they
+   * take one turn of the writers' lock and one commit instead of one each, and wait for one
+   * another's turn no longer than they would have waited in the lock's queue.
+   */
+  const queue: Unit[] = [];
+  let writing: Promise<void> | null = null;
+
+  /** Appends to streams in order, in one transaction; returns each append's last revision and the last position. */
+  const append = (appends: readonly StreamAppend[]): Promise<Appended> => {
+    const cols = prepare(appends);
+    return new Promise<Appended>((resolve, reject) => {
+      queue.push({ appends, events: cols.type.length, cols, resolve, reject });
+      kick();
+    });
+  };
+
+  const kick = (): void => {
+    if (writing || queue.length === 0) return;
+    writing = write().finally(() => {
+      writing = null;
+      kick();
+    });
+  };
+
+  const write = async (): Promise<void> => {
+    while (queue.length > 0) {
+      // At least one unit, and more while the statement stays of a bounded size.
+      let events = 0;
+      let take = 0;
+      while (take < queue.length && (take === 0 || events + queue[take]!.events <= MAX_BATCH_EVENTS)) events += queue[take++]!.events;
+      const units = queue.splice(0, take);
+      try {
+        const results = await appendUnits(units);
+        units.forEach((u, i) => {
+          const r = results[i]!;
+          if (r instanceof Error) u.reject(r);
+          else u.resolve(r);
+        });
+      } catch (e) {
+        for (const u of units) u.reject(e);
+      }
+    }
+  };
+
+  const appendUnits = async (units: readonly Unit[]): Promise<(Appended | ConcurrencyError)[]> => {
+    const unitOf: number[] = [];
+    const streams: string[] = [];
+    const expected: string[] = [];
+    const counts: number[] = [];
+    const cols = { tenant: [] as string[], type: [] as string[], data: [] as string[], before: [] as string[], after: [] as string[] };
+    /** The global index (1-based, as the function reports it) of each unit's first append. */
+    const firstOf: number[] = [];
+    units.forEach((u, n) => {
+      firstOf.push(streams.length + 1);
+      for (const a of u.appends) {
+        unitOf.push(n);
+        streams.push(a.streamName);
+        expected.push(String(a.expectedRevision));
+        counts.push(a.events.length);
+      }
+      cols.tenant.push(...u.cols.tenant);
+      cols.type.push(...u.cols.type);
+      cols.data.push(...u.cols.data);
+      cols.before.push(...u.cols.before);
+      cols.after.push(...u.cols.after);
+    });
     // One statement, its own transaction: the lock is taken and released (at its commit) inside
-    // PostgreSQL. A failure rolls it back whole; a conflict returns before anything is written.
+    // PostgreSQL. A failure rolls it back whole; a conflict skips its unit before it is written.
     const r = await pool.query<{ kind: string; key: string | null; hash: string | null; num: string; events: string | null }>({
       name: 'es-append',
       text: appendQuery,
-      values: [options.background ? BACKGROUND_LOCK : 0, schemaKey, WRITE_LOCK, schemaKey, channel, streams, expected, counts, cols.tenant, cols.type, cols.data, cols.before, cols.after],
+      values: [options.background ? BACKGROUND_LOCK : 0, schemaKey, WRITE_LOCK, schemaKey, channel, unitOf, streams, expected, counts, cols.tenant, cols.type, cols.data, cols.before, cols.after],
     });
-    const conflict = r.rows.find((row) => row.kind === 'c');
-    if (conflict) {
-      const a = appends[Number(conflict.key) - 1]!;
-      throw new ConcurrencyError(a.streamName, a.expectedRevision, Number(conflict.num));
+    const results: (Appended | ConcurrencyError)[] = units.map(() => ({ revisions: [], lastPosition: 0 }));
+    for (const row of r.rows) {
+      const i = Number(row.key);
+      if (row.kind === 'c') {
+        const n = unitOf[i - 1]!;
+        const a = units[n]!.appends[i - firstOf[n]!]!;
+        results[n] = new ConcurrencyError(a.streamName, a.expectedRevision, Number(row.num));
+      } else if (row.kind === 'r') (results[unitOf[i - 1]!] as Appended).revisions.push(Number(row.num));
+      else if (row.kind === 'p') results[i] = { ...(results[i] as Appended), lastPosition: Number(row.num) };
     }
-    const revisions = r.rows.filter((row) => row.kind === 'r').map((row) => Number(row.num));
     const heads = r.rows.filter((row) => row.kind === 'h');
-    if (heads.length === 0) return { revisions, lastPosition: 0 };
-    if (options.chainKeys) {
+    if (options.chainKeys && heads.length > 0) {
       const written = authenticateHeads(options.chainKeys, heads.map((h) => ({ tenantId: h.key!, hash: h.hash!, position: Number(h.num), events: Number(h.events) })))
         .finally(() => macsInFlight.delete(written));
       macsInFlight.add(written);
     }
-    return { revisions, lastPosition: Number(r.rows.find((row) => row.kind === 'p')?.num ?? 0) };
+    return results;
   };
 
   /**
@@ -478,6 +589,7 @@ export const openPostgresEventStore = async (
       if (closed) return;
       await Promise.all([...subscriptions].map((sub) => sub.stop()));
       closed = true;
+      while (writing) await writing;
       await Promise.all(macsInFlight);
       if (listenRetry) clearTimeout(listenRetry);
       const l = listener;
