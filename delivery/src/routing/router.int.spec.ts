@@ -15,7 +15,7 @@ import { defaultDeliveryConfig, type ProviderPolicy } from '../config';
 import { ProviderUnavailableError } from '../providers/outcomes';
 import type { OutboundMessage, Provider, SendOptions, SendOutcome } from '../providers/port';
 import { IntegrationRegistry } from './registry';
-import { ProviderRouter } from './router';
+import { newRound, ProviderRouter } from './router';
 
 const policy: ProviderPolicy = {
   ratePerSecond: 1000,
@@ -152,6 +152,26 @@ describe('routing per tenant over integrations', () => {
     expect(s.router.available('t-d', 'sms')).toBe(0);
     expect((await s.router.send('t-d', 'sms', messages(1))).sent).toEqual([]);
     expect(s.calls.get('t-d/own')).toBeUndefined();
+  });
+
+  it('lets a dispatch round claim a shared integration\'s room once, whichever tenants ask for it', async () => {
+    const s = await start();
+    await s.configure('acme', twilio('own'));
+    await s.configure(PLATFORM, twilio('shared'));
+    await s.ready('acme', 'globex', 'initech');
+    // Ten slots each (the policy's concurrency), tokens to spare.
+    const round = newRound();
+    const claims = (tenant: string, n: number, r = round) => Array.from({ length: n }, () => s.router.claim(tenant, 'sms', r)).filter(Boolean).length;
+    expect(claims('globex', 6)).toBe(6);
+    // Another tenant on the same platform integration gets what is left of it, not ten more.
+    expect(claims('initech', 6)).toBe(4);
+    expect(s.router.claim('initech', 'sms', round)).toBe(false);
+    // A tenant with an integration of its own has that first, then nothing of the spent default.
+    expect(claims('acme', 12)).toBe(10);
+    expect(s.router.claim('globex', 'email', round)).toBeNull();
+    // The next round sees the room again.
+    expect(claims('initech', 12, newRound())).toBe(10);
+    expect(s.router.available('globex', 'sms')).toBe(10);
   });
 
   it("never counts one tenant's refused credentials against the vendor", async () => {

@@ -49,6 +49,25 @@ const room = (r: Route): number => {
 };
 
 /**
+ * What a route can take now (see room), within its tokens; `keeps`: a healthy route short of
+ * slots, not of quota, keeps its traffic (as send() does) rather than pass it down the chain.
+ */
+const capOf = (route: Route): Readonly<{ cap: number; keeps: boolean }> => {
+  if (opened(route) || paused(route)) return { cap: 0, keeps: false };
+  const free = room(route);
+  if (probing(route)) return { cap: free > 0 ? 1 : 0, keeps: false };
+  const tokens = route.bucket.available();
+  return { cap: Math.max(0, Math.min(tokens, free)), keeps: tokens >= free };
+};
+
+/** What one dispatch round has claimed of each route, and the chains it looked up. */
+export type RoundClaims = Readonly<{
+  routes: Map<Route, { cap: number; keeps: boolean; used: number }>;
+  chains: Map<string, readonly Route[] | null>;
+}>;
+export const newRound = (): RoundClaims => ({ routes: new Map(), chains: new Map() });
+
+/**
  * Sends each batch of a tenant to the first integration of its chain for the channel (its own by
  * priority, then the platform defaults) that can take it now: breakers (the integration's and
  * its vendor endpoint's) not open, credentials not rejected, a free concurrency slot, tokens in
@@ -79,18 +98,42 @@ export class ProviderRouter {
     if (chain.length === 0) return null;
     let n = 0;
     for (const route of chain) {
-      if (opened(route) || paused(route)) continue;
-      const free = room(route);
-      if (probing(route)) {
-        n += free > 0 ? 1 : 0;
-        continue;
-      }
-      const tokens = route.bucket.available();
-      n += Math.max(0, Math.min(tokens, free));
-      // As send() does: a healthy route short of slots, not of quota, keeps what is left for itself.
-      if (tokens >= free) break;
+      const { cap, keeps } = capOf(route);
+      n += cap;
+      if (keeps) break;
     }
     return n;
+  }
+
+  /**
+   * Claims one message's place on the tenant's chain for a dispatch round: the first route (in
+   * the chain's order) with room left after what the round has claimed already. Tenants sharing
+   * an integration (the platform's defaults) share its room, so a round never promises one
+   * integration's quota twice and the queue's order decides who gets it. False: no room now;
+   * null: no integration at all.
+   */
+  claim(tenantId: string, channel: Channel, round: RoundClaims): boolean | null {
+    const key = `${tenantId}\u0000${channel}`;
+    let chain = round.chains.get(key);
+    if (chain === undefined) {
+      chain = this.registry.chain(tenantId, channel);
+      round.chains.set(key, chain);
+    }
+    if (chain === null) return false;
+    if (chain.length === 0) return null;
+    for (const route of chain) {
+      let c = round.routes.get(route);
+      if (!c) {
+        c = { ...capOf(route), used: 0 };
+        round.routes.set(route, c);
+      }
+      if (c.used < c.cap) {
+        c.used++;
+        return true;
+      }
+      if (c.keeps) return false;
+    }
+    return false;
   }
 
   async send(tenantId: string, channel: Channel, messages: readonly OutboundMessage[]): Promise<RouteResult> {

@@ -2,7 +2,7 @@ import type { Clock } from '#platform/clock';
 import type { Logger } from '#platform/logger';
 import type { DeliveryConfig } from '../config';
 import { MinHeap } from '../heap';
-import type { ProviderRouter } from '../routing/router';
+import { newRound, type ProviderRouter } from '../routing/router';
 import type { Item, Pending, Slice, Tasks } from './state';
 
 /** What the deadline queue holds: deliveries to send, and slices with pages still to plan. */
@@ -31,7 +31,7 @@ export type Rounds = Readonly<{
  * backoff, and rounds that take only what the providers can take now.
  */
 export class Scheduler {
-  private readonly queue = new MinHeap<Entry>((a, b) => a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq));
+  private readonly queue = new MinHeap<Entry>((a, b) => a.rank < b.rank || (a.rank === b.rank && a.seq < b.seq));
   private readonly delayed = new MinHeap<Item>((a, b) => a.notBefore < b.notBefore);
   /** Dispatch rounds between taking their items and handing them to providers. */
   private rounds = 0;
@@ -154,7 +154,7 @@ export class Scheduler {
   private take(room: number, now: number, r: Rounds): Item[] {
     const round: Item[] = [];
     const held: Entry[] = [];
-    const budget = new Map<string, number | null>();
+    const claims = newRound();
     const { pending, config } = this.deps;
     while (round.length < room && this.queue.size > 0) {
       const entry = this.queue.pop()!;
@@ -170,21 +170,17 @@ export class Scheduler {
         r.expire(item, item.lastReason ? `deadline passed; last error: ${item.lastReason}` : 'deadline passed before a provider could take it');
         continue;
       }
-      // Budgets are per tenant and channel: each tenant has its own chain of integrations.
-      const key = `${item.batch.tenantId}\u0000${item.ref.channel}`;
-      const left = budget.has(key) ? budget.get(key)! : this.deps.router.available(item.batch.tenantId, item.ref.channel);
-      if (left === null) {
+      // Each tenant has its own chain of integrations; tenants sharing one share its room.
+      const claimed = this.deps.router.claim(item.batch.tenantId, item.ref.channel, claims);
+      if (claimed === null) {
         r.fail(item, NO_PROVIDER);
-        budget.set(key, null);
         continue;
       }
-      if (left <= 0) {
+      if (!claimed) {
         held.push(item);
-        budget.set(key, 0);
         if (held.length > 5000) break;
         continue;
       }
-      budget.set(key, left - 1);
       round.push(item);
     }
     for (const entry of held) this.queue.push(entry);
@@ -200,7 +196,7 @@ export class Scheduler {
     const { pending, config } = this.deps;
     const held = pending.active.size + this.reserved;
     if (held + config.pageSize <= config.maxPending) return true;
-    const preempts = this.queue.size > 0 && this.queue.peek()!.deadline > slice.deadline;
+    const preempts = this.queue.size > 0 && this.queue.peek()!.rank > slice.rank;
     return preempts && held + config.pageSize <= config.maxPending * 1.25;
   }
 

@@ -63,6 +63,8 @@ export type Slice = {
   job: SliceJob;
   partition: number;
   deadline: number;
+  /** Its place in the queue: the deadline, or after every send that fit (see rankOf). */
+  rank: number;
   seq: number;
   message: Message;
   notification: Notification;
@@ -74,6 +76,7 @@ export type Item = {
   ref: DeliveryRef;
   batch: Batch;
   deadline: number;
+  rank: number;
   seq: number;
   attempts: number;
   notBefore: number;
