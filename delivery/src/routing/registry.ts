@@ -310,7 +310,8 @@ export class IntegrationRegistry {
   private stalled(route: Route, silentMs: number): void {
     const reason = new Stalled(silentMs);
     route.lastFailure = reason.message;
-    if (!route.breaker.opened) {
+    // A route replaced meanwhile has its calls cancelled, its breaker (shut down) left alone.
+    if (!route.breaker.opened && this.route(route.owner, route.name) === route) {
       this.openedFor.set(route, `${reason.message}: calls cancelled`);
       route.breaker.open();
       this.openedFor.delete(route);
