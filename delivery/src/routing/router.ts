@@ -202,7 +202,8 @@ export class ProviderRouter {
   /**
    * One call, with a deadline derived from the route's recent latency and enforced by
    * cancellation: at the deadline its signal aborts, the adapter cancels its requests (none not
-   * yet written ever is) and reports each message, and the breaker counts a failure. Its requests
+   * yet written ever is) and reports each message, and the breaker counts a failure. The route's
+   * stall watch may abort it sooner, when the whole integration stops answering. Its requests
    * count as in flight until the adapter has settled, not merely until it was given up.
    */
   private async call(route: Route, messages: readonly OutboundMessage[]): Promise<Routed> {
@@ -221,8 +222,11 @@ export class ProviderRouter {
     const timer = setTimeout(() => controller.abort(new DeadlineExceeded(timeoutMs)), timeoutMs);
     let sending: Promise<unknown> | null = null;
     route.health.probe();
+    const stalls = route.stalls;
+    stalls.begin(controller, requests);
     try {
-      const outcomes = await route.breaker.fire(messages, { signal: controller.signal, graceMs: GRACE_MS, onSending: (p) => (sending = p) });
+      const outcomes = await route.breaker.fire(messages, { signal: controller.signal, graceMs: GRACE_MS, onSending: (p) => (sending = p), onAnswer: () => stalls.heard() });
+      stalls.heard();
       const latencyMs = performance.now() - started;
       route.deadlines.record(latencyMs);
       route.completions.record(true, messages.length);
@@ -233,6 +237,8 @@ export class ProviderRouter {
       if (e instanceof CredentialsRejected) this.reject(route, e.outcomes);
       // The vendor's fault only: refused credentials and our own breaker's refusals are not.
       const code = (e as { code?: string }).code;
+      // An answer, if an error one: the provider is not silent. A call given up had none.
+      if (!(e instanceof GivenUp) && code !== 'EOPENBREAKER' && code !== 'ESEMLOCKED') stalls.heard();
       if (!(e instanceof CredentialsRejected) && code !== 'EOPENBREAKER' && code !== 'ESEMLOCKED') {
         route.health.record(key, false);
         route.completions.record(false, messages.length);
@@ -246,6 +252,7 @@ export class ProviderRouter {
       return { provider: route.name, latencyMs: performance.now() - started, outcomes };
     } finally {
       clearTimeout(timer);
+      stalls.end(controller);
       const pending = sending as Promise<unknown> | null;
       if (pending) void pending.then(release, release);
       else release();
