@@ -47,8 +47,13 @@ export type ProviderPolicy = Readonly<{
 
 export type DeliveryConfig = Readonly<{
   partitions: number;
-  /** Deliveries handed to providers and not yet answered, per worker. */
+  /** Deliveries handed to providers and not yet answered, per worker: at most this many. */
   maxInFlight: number;
+  /**
+   * Within that, how long a delivery should take from its dispatch round to its outcome: the
+   * window of deliveries in flight is the rate times this (0: always `maxInFlight`).
+   */
+  windowMs: number;
   /** Deliveries taken from the bus and waiting in the deadline queue, per worker. */
   maxPending: number;
   /** Outcomes are appended at least this often, in batches. */
@@ -89,6 +94,7 @@ const policy = (ratePerSecond: number, concurrency: number, maxBatch = 1, messag
 export const defaultDeliveryConfig: DeliveryConfig = {
   partitions: 8,
   maxInFlight: 4_000,
+  windowMs: 500,
   maxPending: 20_000,
   flushMs: 25,
   retryBaseMs: 200,
@@ -150,6 +156,7 @@ export const readDeliveryConfig = (r: EnvReader, base: DeliveryConfig = defaultD
     ...base,
     partitions,
     maxInFlight: r.integer('DELIVERY_MAX_IN_FLIGHT', base.maxInFlight, 1),
+    windowMs: r.integer('DELIVERY_WINDOW_MS', base.windowMs, 0, 60_000),
     maxPending: r.integer('DELIVERY_MAX_PENDING', base.maxPending, 1),
     clusterRatePerSecond: r.integer('DELIVERY_CLUSTER_RATE', base.clusterRatePerSecond, 1),
     policies,

@@ -1,3 +1,4 @@
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { Clock } from '#platform/clock';
 import type { Logger } from '#platform/logger';
 import type { DeliveryConfig } from '../config';
@@ -38,6 +39,9 @@ export class Scheduler {
   /** Queue room promised to pages being planned. */
   private reserved = 0;
   private stopped = false;
+  /** The event loop's busy time when the window was last adjusted, and when that was last asked. */
+  private elu: EventLoopUtilization = performance.eventLoopUtilization();
+  private measuredAt = Date.now();
   private wakeUp: (() => void) | null = null;
 
   constructor(
@@ -96,17 +100,36 @@ export class Scheduler {
   }
 
   async run(r: Rounds): Promise<void> {
-    const { config, pending } = this.deps;
+    const { pending } = this.deps;
     const maxRounds = this.deps.dispatchRounds ?? 1;
     while (!this.stopped) {
       // Waiting is measured on the process clock; deadlines on the service clock (injectable).
       const tick = Date.now();
       const now = this.deps.clock.now().getTime();
       while (this.delayed.size > 0 && this.delayed.peek()!.notBefore <= tick) this.queue.push(this.delayed.pop()!);
-      const room = Math.min(1000, config.maxInFlight - pending.sending.size);
-      if (room <= 0 || this.queue.size === 0 || r.holding() || this.rounds >= maxRounds) {
+      const window = pending.sending;
+      if (tick - this.measuredAt >= 100) {
+        this.measuredAt = tick;
+        const elu = performance.eventLoopUtilization();
+        if (window.adjust(tick, performance.eventLoopUtilization(elu, this.elu).utilization)) this.elu = elu;
+      }
+      const head = this.queue.peek();
+      // Work due before something in flight goes in at once: past the window's size (up to the
+      // in-flight limit), in a round of its own if every round is taken.
+      const overtakes = head !== undefined && window.overtakes(head.rank);
+      const room = head === undefined ? 0 : Math.min(1000, window.room(head.rank));
+      // A round is worth its intent's append: while deliveries are in flight, one waits until a
+      // quarter of the window is free (or the queue holds less), unless it overtakes them.
+      const worth = overtakes || window.size === 0 ? 1 : Math.min(Math.max(1, Math.floor(window.target / 4)), this.queue.size);
+      const busy = head !== undefined && (room < worth || r.holding() || this.rounds >= maxRounds + (overtakes ? 1 : 0));
+      if (head === undefined || busy) {
+        if (head !== undefined && !r.holding()) {
+          if (room < worth) window.filled();
+          // A slice first in deadline order is planned whatever the window: its page joins the queue.
+          this.planFirst(r);
+        }
         const nextDelayed = this.delayed.peek()?.notBefore;
-        const sleep = room <= 0 || r.holding() || this.rounds >= maxRounds ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - tick);
+        const sleep = busy ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - tick);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(sleep, 200));
           this.wakeUp = () => {
@@ -155,7 +178,9 @@ export class Scheduler {
     const round: Item[] = [];
     const held: Entry[] = [];
     const claims = newRound();
-    const { pending, config } = this.deps;
+    const window = this.deps.pending.sending;
+    // What may go past the window's size is only what is due before something in it.
+    const within = Math.min(room, window.target - window.size);
     while (round.length < room && this.queue.size > 0) {
       const entry = this.queue.pop()!;
       if (isSlice(entry)) {
@@ -165,6 +190,12 @@ export class Scheduler {
       }
       const item = entry;
       if (!r.ours(item)) continue;
+      if (round.length >= within && !window.overtakes(item.rank)) {
+        // In deadline order: nothing after it overtakes either.
+        held.push(item);
+        window.filled();
+        break;
+      }
       // Never sent after its deadline: what is still queued then expires.
       if (item.deadline <= now) {
         r.expire(item, item.lastReason ? `deadline passed; last error: ${item.lastReason}` : 'deadline passed before a provider could take it');
@@ -185,6 +216,17 @@ export class Scheduler {
     }
     for (const entry of held) this.queue.push(entry);
     return round;
+  }
+
+  /** Plans the slices first in deadline order while no round can be taken: planning needs no room in the window. */
+  private planFirst(r: Rounds): void {
+    const held: Slice[] = [];
+    for (let head = this.queue.peek(); head && isSlice(head); head = this.queue.peek()) {
+      const slice = this.queue.pop() as Slice;
+      if (this.mayPlan(slice)) this.deps.tasks.track(this.planned(r, slice));
+      else held.push(slice);
+    }
+    for (const slice of held) this.queue.push(slice);
   }
 
   /**
