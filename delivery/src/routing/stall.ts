@@ -19,15 +19,18 @@ export type StallLimits = Readonly<{
 export type StallOptions = Readonly<{
   /** How often the monitor looks. */
   intervalMs: number;
-  /**
-   * A tick later than this was held up by our own event loop: it gives no verdict, and the
-   * silence it adds is at most intervalMs + slackMs, so a blocked loop never passes for a
-   * provider that stopped answering.
-   */
-  slackMs: number;
+  /** The most silence one check adds, however long since the last: our blocked loop is not the provider's silence. */
+  maxStepMs: number;
+  /** A tick later than this was held up by our own loop: it gives no verdict. */
+  maxLateMs: number;
 }>;
 
-const DEFAULTS: StallOptions = { intervalMs: 50, slackMs: 100 };
+/**
+ * Ticks run 100-200 ms late on 2 busy cores while a failover opens hundreds of connections:
+ * they still judge (a verdict starved there left the failover to the deadline), and each adds
+ * at most 150 ms of silence.
+ */
+const DEFAULTS: StallOptions = { intervalMs: 50, maxStepMs: 150, maxLateMs: 250 };
 
 type Outstanding = { readonly at: number; readonly requests: number };
 
@@ -110,11 +113,12 @@ export class StallWatch {
 }
 
 /**
- * Looks at every busy integration's silence on a timer. Two rules keep our own stalls from
+ * Looks at every busy integration's silence on a timer. Three rules keep our own stalls from
  * passing for the provider's: the check runs in a setImmediate after the timer tick, that is
- * after the loop's I/O phase, so answers already in the sockets are read first; and a tick that
- * fired late (the loop was blocked: garbage collection, a long synchronous task) adds at most one
- * step of silence and gives no verdict.
+ * after the loop's I/O phase, so answers already in the sockets are read first; a check adds at
+ * most one step of silence, however long the loop was blocked (garbage collection, a long
+ * synchronous task); and a tick that fired very late gives no verdict, leaving a loop iteration
+ * for answers that complete in several hops (a body inflated on the thread pool).
  */
 export class StallMonitor {
   private readonly busy = new Set<StallWatch>();
@@ -133,8 +137,7 @@ export class StallMonitor {
 
   /** One check at `now`, after an I/O phase; `onTime`: the tick that scheduled it was not late. */
   check(now: number, onTime: boolean): void {
-    const step = this.options.intervalMs + this.options.slackMs;
-    const from = this.last === null ? now : Math.max(this.last, now - step);
+    const from = this.last === null ? now : Math.max(this.last, now - this.options.maxStepMs);
     this.last = now;
     for (const w of [...this.busy]) {
       const silent = w.observe(from, now);
@@ -146,11 +149,11 @@ export class StallMonitor {
 
   start(): void {
     if (this.timer) return;
-    const { intervalMs, slackMs } = this.options;
+    const { intervalMs, maxLateMs } = this.options;
     let due = this.now() + intervalMs;
     this.timer = setInterval(() => {
       const at = this.now();
-      const onTime = at - due <= slackMs;
+      const onTime = at - due <= maxLateMs;
       due = at + intervalMs;
       setImmediate(() => this.check(this.now(), onTime));
     }, intervalMs);

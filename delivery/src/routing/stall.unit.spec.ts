@@ -6,7 +6,7 @@ const LIMITS: StallLimits = { silentMs: 750, requests: 3 };
 /** A monitor on an injected clock, checked every 50 ms (late by `lateBy` where asked), and what stalled when. */
 const rig = (limits: StallLimits | null = LIMITS) => {
   let now = 0;
-  const monitor = new StallMonitor({ intervalMs: 50, slackMs: 100 }, () => now);
+  const monitor = new StallMonitor({ intervalMs: 50, maxStepMs: 150, maxLateMs: 250 }, () => now);
   const stalls: { at: number; silentMs: number }[] = [];
   const watch = monitor.watch(
     () => limits,
@@ -139,7 +139,7 @@ describe('stall detection', () => {
   });
 
   it('on real timers: a hang is cancelled within the limit and a tick, a blocked loop is not taken for one', async () => {
-    const monitor = new StallMonitor({ intervalMs: 50, slackMs: 100 });
+    const monitor = new StallMonitor({ intervalMs: 50, maxStepMs: 150, maxLateMs: 250 });
     const stalled: number[] = [];
     const watch = monitor.watch(
       () => ({ silentMs: 500, requests: 1 }),
