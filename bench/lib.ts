@@ -413,8 +413,8 @@ export const progressOf = async (d: Deployment, key: string, id: string): Promis
   return x ? { status: x.status, ...x.progress } : null;
 };
 
-export const SEND_FIELDS = `notification { notificationId requestedAt } estimate { recipients deliveries ahead seconds deadlineSeconds fitsDeadline }`;
-export type Estimate = Readonly<{ recipients: number; deliveries: number; ahead: number; seconds: number; deadlineSeconds: number; fitsDeadline: boolean }>;
+export const SEND_FIELDS = `notification { notificationId requestedAt } estimate { recipients deliveries ahead delays seconds deadlineSeconds fitsDeadline }`;
+export type Estimate = Readonly<{ recipients: number; deliveries: number; ahead: number; delays: number; seconds: number; deadlineSeconds: number; fitsDeadline: boolean }>;
 export const send = async (d: Deployment, key: string, groupId: string, text: string): Promise<{ id: string; requestedAt: string; estimate: Estimate | null; at: number }> => {
   const at = Date.now();
   const r = await d.gql<any>(key, `mutation { sendNotification(input: { groupId: "${groupId}", text: "${text}" }) { ${SEND_FIELDS} } }`);

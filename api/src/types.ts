@@ -292,13 +292,16 @@ export class AdmissionEstimate {
   @Field(() => Int, { description: "Deliveries of every tenant's sends queued or in flight that are due before this one." })
   ahead!: number;
 
+  @Field(() => Int, { description: 'Sends accepted before that fit their deadlines and would not have, had this one gone ahead of them. Any such send makes this one not fit.' })
+  delays!: number;
+
   @Field({ description: 'Estimated seconds to deliver everything.' })
   seconds!: number;
 
   @Field(() => Int)
   deadlineSeconds!: number;
 
-  @Field()
+  @Field({ description: 'False: the send is accepted and delivered best effort, behind every send that fit their deadlines, so it delays none of them; what is not delivered by its deadline expires.' })
   fitsDeadline!: boolean;
 }
 

@@ -62,6 +62,7 @@ export type NotificationRecord = Omit<NotificationDocument, 'id' | 'tenantId' | 
 export const estimateView = (a: Admission): G.AdmissionEstimate => ({
   ...a,
   ahead: a.ahead ?? 0,
+  delays: a.delays ?? 0,
   byChannel: a.byChannel.map((c) => ({ ...c, ahead: c.ahead ?? 0 })),
 });
 

@@ -28,7 +28,7 @@ import { ExpiryService } from '#expiry/service';
 import { evictErasedKeys } from '#expiry/evictor';
 import { LiveHub } from '#query/live/hub';
 import { startProjections } from '#projections/runner';
-import { allCollections, allReadModels, runnerGroups } from '#projections/index';
+import { allCollections, allReadModels, audienceReadModels, runnerGroups } from '#projections/index';
 import type { JobBus } from '#platform/bus/port';
 import type { DeliveryConfig } from '#delivery/config';
 import { startWebhookDispatcher } from '#delivery/webhooks/index';
@@ -259,7 +259,7 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
     const audience = projections?.['audience'];
     const readModelsCaughtUp = audience
       ? (position: number) => audience.caughtUp(position)
-      : (position: number) => waitForReadModels(readStore, ['users', 'groups'], position);
+      : (position: number) => waitForReadModels(readStore, audienceReadModels.filter((m) => m.name === 'users' || m.name === 'groups'), position, { eventStore });
     delivery = await startDelivery({
       eventStore, readStore, bus, cipher, clock, logger, metrics, readModelsCaughtUp,
       config: deliveryConfig,

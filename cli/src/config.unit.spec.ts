@@ -97,10 +97,12 @@ describe('loadConfig', () => {
   });
 
   it('reads the delivery section with the others and reports its problems in the same error', () => {
-    const c = loadConfig({ DELIVERY_MAX_IN_FLIGHT: '2000', PROVIDER_TWILIO_RATE: '100', PROVIDER_FCM_PRIMARY_TIMEOUT_MS: '1500' });
+    const c = loadConfig({ DELIVERY_MAX_IN_FLIGHT: '2000', PROVIDER_TWILIO_RATE: '100', PROVIDER_FCM_PRIMARY_TIMEOUT_MS: '1500', PROVIDER_SMTP_MIN_STALL_MS: '2000' });
     expect(c.delivery.maxInFlight).toBe(2000);
     expect(c.delivery.policies['twilio']!.ratePerSecond).toBe(100);
     expect(c.delivery.policies['fcm-primary']!.timeoutMs).toBe(1500);
+    expect(c.delivery.policies['smtp']!.minStallMs).toBe(2000);
+    expect(c.delivery.policies['sns']!.minStallMs).toBe(750);
     try {
       loadConfig({ PORT: 'abc', DELIVERY_MAX_IN_FLIGHT: 'lots', PROVIDER_SNS_RATE: '0' });
       expect.fail('should throw');

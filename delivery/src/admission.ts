@@ -23,6 +23,8 @@ export type AdmissionEstimate = Readonly<{
   byChannel: readonly ChannelEstimate[];
   /** Deliveries of every tenant's sends queued or in flight and due before this one. */
   ahead: number;
+  /** Sends accepted before that fit their deadlines and would not if this one went ahead of them. */
+  delays: number;
   /** The slowest of: each channel's share of the tenant's integrations, and the whole cluster's rate. */
   seconds: number;
   deadlineSeconds: number;
@@ -116,9 +118,29 @@ export const cachedPerKey = <T>(source: (key: string) => Promise<T>, ttlMs: numb
 };
 
 /**
+ * A send whose admission said it could not finish in time is delivered best effort: behind every
+ * send that fit (the workers rank it so), so it delays none of them, and counts ahead of none.
+ */
+export const isBestEffort = (n: Pick<NotificationDocument, 'admission'>): boolean => n.admission?.fitsDeadline === false;
+
+/** What a send still has to deliver: what its admission estimated while it is being planned, or what is planned if more. */
+const remainingOf = (n: NotificationDocument): number => {
+  const p = n.progress;
+  return Math.max(0, Math.max(p.total, n.admission?.deliveries ?? 0) - p.succeeded - p.failed - p.expired);
+};
+const remainingOnChannel = (n: NotificationDocument): Partial<Record<DeviceKind, number>> => {
+  const out: Partial<Record<DeviceKind, number>> = {};
+  for (const c of n.admission?.byChannel ?? []) {
+    const counts = n.progress.byChannel[c.channel];
+    const done = counts ? counts.succeeded + counts.failed + counts.expired : 0;
+    out[c.channel] = Math.max(0, Math.max(counts?.total ?? 0, c.deliveries) - done);
+  }
+  return out;
+};
+
+/**
  * What the sends already accepted and due before `deadline` still have to deliver: every tenant's
- * (they share the workers), and this tenant's per channel (they share its integrations). A send
- * still being planned counts what its admission estimated, or what is planned if more.
+ * (they share the workers), and this tenant's per channel (they share its integrations).
  */
 const loadAhead = (sends: readonly NotificationDocument[], tenantId: string, deadline: string): { all: number; own: Load } => {
   let all = 0;
@@ -127,19 +149,53 @@ const loadAhead = (sends: readonly NotificationDocument[], tenantId: string, dea
   for (const n of sends) {
     // By deadline: only the sends due before this one count.
     if (n.deadline > deadline) break;
-    const p = n.progress;
-    const estimated = n.admission?.deliveries ?? 0;
-    const remaining = Math.max(0, Math.max(p.total, estimated) - p.succeeded - p.failed - p.expired);
+    if (isBestEffort(n)) continue;
+    const remaining = remainingOf(n);
     all += remaining;
     if (n.tenantId !== tenantId) continue;
     ownTotal += remaining;
-    for (const c of n.admission?.byChannel ?? []) {
-      const counts = p.byChannel[c.channel];
-      const done = counts ? counts.succeeded + counts.failed + counts.expired : 0;
-      own[c.channel] = (own[c.channel] ?? 0) + Math.max(0, Math.max(counts?.total ?? 0, c.deliveries) - done);
-    }
+    for (const [channel, left] of Object.entries(remainingOnChannel(n)) as [DeviceKind, number][]) own[channel] = (own[channel] ?? 0) + left;
   }
   return { all, own: { total: ownTotal, byChannel: own } };
+};
+
+/**
+ * How many sends that fit, due after `deadline`, this one's deliveries would push past their own
+ * deadlines: earliest deadline first puts it ahead of them, and an admission is a promise kept
+ * to those admitted before. A send that would miss anyway (the service fell behind its estimate)
+ * is not counted against the newcomer. Cluster-wide at the workers' rate, and on this tenant's
+ * own channels at their integrations' capacity.
+ */
+const delayed = (
+  sends: readonly NotificationDocument[],
+  tenantId: string,
+  deadline: string,
+  now: Date,
+  ahead: { all: number; own: Load },
+  added: { all: number; byChannel: ReadonlyMap<DeviceKind, number> },
+  clusterRatePerSecond: number,
+  capacity: (channel: Channel) => number,
+): number => {
+  let all = ahead.all;
+  const own = new Map(Object.entries(ahead.own.byChannel) as [DeviceKind, number][]);
+  let count = 0;
+  for (const n of sends) {
+    if (n.deadline <= deadline || isBestEffort(n)) continue;
+    const slack = (Date.parse(n.deadline) - now.getTime()) / 1000;
+    all += remainingOf(n);
+    let pushed = clusterRatePerSecond > 0 && all / clusterRatePerSecond <= slack && (all + added.all) / clusterRatePerSecond > slack;
+    if (n.tenantId === tenantId) {
+      for (const [channel, left] of Object.entries(remainingOnChannel(n)) as [DeviceKind, number][]) {
+        const before = (own.get(channel) ?? 0) + left;
+        own.set(channel, before);
+        const cap = capacity(channel);
+        const extra = added.byChannel.get(channel) ?? 0;
+        if (cap > 0 && extra > 0 && before / cap <= slack && (before + extra) / cap > slack) pushed = true;
+      }
+    }
+    if (pushed) count++;
+  }
+  return count;
 };
 
 /** A sample spread over the group: a few shards at random, the first members of each. */
@@ -188,7 +244,9 @@ export const estimateAdmission = async (
   }
   const scale = sample.length === 0 ? 0 : recipients / sample.length;
   const deadlineSeconds = deadlineMinutes * 60;
-  const ahead = loadAhead(await sends(), tenantId, new Date(now.getTime() + deadlineSeconds * 1000).toISOString());
+  const deadline = new Date(now.getTime() + deadlineSeconds * 1000).toISOString();
+  const underWay = await sends();
+  const ahead = loadAhead(underWay, tenantId, deadline);
   const byChannel: ChannelEstimate[] = [...perChannel].map(([channel, n]) => {
     const deliveries = Math.round(n * scale);
     const capacityPerSecond = capacity(channel);
@@ -198,13 +256,15 @@ export const estimateAdmission = async (
   const deliveries = byChannel.reduce((n, c) => n + c.deliveries, 0);
   const cluster = clusterRatePerSecond > 0 ? (ahead.all + deliveries) / clusterRatePerSecond : Infinity;
   const seconds = Math.max(0, cluster, ...byChannel.map((c) => c.seconds));
+  const delays = delayed(underWay, tenantId, deadline, now, ahead, { all: deliveries, byChannel: new Map(byChannel.map((c) => [c.channel, c.deliveries])) }, clusterRatePerSecond, capacity);
   return {
     recipients,
     deliveries,
     byChannel,
     ahead: ahead.all,
+    delays,
     seconds: Math.round(seconds * 10) / 10,
     deadlineSeconds,
-    fitsDeadline: seconds <= deadlineSeconds,
+    fitsDeadline: seconds <= deadlineSeconds && delays === 0,
   };
 };

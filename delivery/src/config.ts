@@ -19,9 +19,17 @@ export type ProviderPolicy = Readonly<{
   timeoutMs: number;
   minTimeoutMs: number;
   timeoutLatencyFactor: number;
+  /**
+   * Stall: not one answer from the integration for max(minStallMs, stallLatencyFactor × p50 of its
+   * recent successful calls), while at least volumeThreshold of its requests have waited that
+   * long, opens its breaker and cancels its calls, long before their deadlines when the provider
+   * hangs (routing/stall.ts).
+   */
+  minStallMs: number;
+  stallLatencyFactor: number;
   /** Breaker: open when this share of calls fails within the rolling window... */
   errorThresholdPercentage: number;
-  /** ...once at least this many calls were made in it... */
+  /** ...once at least this many calls were made in it (and a stall needs this many requests waiting)... */
   volumeThreshold: number;
   /** ...which is this long (10 buckets): short, so an outage opens it within the window. */
   windowMs: number;
@@ -39,8 +47,13 @@ export type ProviderPolicy = Readonly<{
 
 export type DeliveryConfig = Readonly<{
   partitions: number;
-  /** Deliveries handed to providers and not yet answered, per worker. */
+  /** Deliveries handed to providers and not yet answered, per worker: at most this many. */
   maxInFlight: number;
+  /**
+   * Within that, how long a delivery should take from its dispatch round to its outcome: the
+   * window of deliveries in flight is the rate times this (0: always `maxInFlight`).
+   */
+  windowMs: number;
   /** Deliveries taken from the bus and waiting in the deadline queue, per worker. */
   maxPending: number;
   /** Outcomes are appended at least this often, in batches. */
@@ -66,6 +79,8 @@ const policy = (ratePerSecond: number, concurrency: number, maxBatch = 1, messag
   timeoutMs: 10_000,
   minTimeoutMs: 1_000,
   timeoutLatencyFactor: 4,
+  minStallMs: 750,
+  stallLatencyFactor: 3,
   errorThresholdPercentage: 50,
   volumeThreshold: 3,
   windowMs: 2_000,
@@ -79,6 +94,7 @@ const policy = (ratePerSecond: number, concurrency: number, maxBatch = 1, messag
 export const defaultDeliveryConfig: DeliveryConfig = {
   partitions: 8,
   maxInFlight: 4_000,
+  windowMs: 500,
   maxPending: 20_000,
   flushMs: 25,
   retryBaseMs: 200,
@@ -129,6 +145,7 @@ export const readDeliveryConfig = (r: EnvReader, base: DeliveryConfig = defaultD
       concurrency: r.integer(`${key}_CONCURRENCY`, p.concurrency, 1),
       timeoutMs: r.integer(`${key}_TIMEOUT_MS`, p.timeoutMs, 1),
       minTimeoutMs: r.integer(`${key}_MIN_TIMEOUT_MS`, p.minTimeoutMs, 1),
+      minStallMs: r.integer(`${key}_MIN_STALL_MS`, p.minStallMs, 1),
       resetTimeoutMs: r.integer(`${key}_RESET_MS`, p.resetTimeoutMs, 1),
       expectedLatencyMs: r.integer(`${key}_EXPECTED_LATENCY_MS`, p.expectedLatencyMs, 1),
     };
@@ -139,6 +156,7 @@ export const readDeliveryConfig = (r: EnvReader, base: DeliveryConfig = defaultD
     ...base,
     partitions,
     maxInFlight: r.integer('DELIVERY_MAX_IN_FLIGHT', base.maxInFlight, 1),
+    windowMs: r.integer('DELIVERY_WINDOW_MS', base.windowMs, 0, 60_000),
     maxPending: r.integer('DELIVERY_MAX_PENDING', base.maxPending, 1),
     clusterRatePerSecond: r.integer('DELIVERY_CLUSTER_RATE', base.clusterRatePerSecond, 1),
     policies,

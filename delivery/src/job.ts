@@ -14,4 +14,12 @@ export type SliceJob = Readonly<{
   requestedAt: string;
   deadline: string;
   target: NotificationTarget;
+  /** Its admission said it could not finish in time: it is delivered behind every send that could. */
+  bestEffort?: true;
 }>;
+
+/** Best-effort sends rank after every send that fit (a ms offset far past any deadline), among themselves by deadline. */
+const BEST_EFFORT_RANK = 1e14;
+
+/** The order in which the workers take a send's work: earliest deadline first, best effort last. */
+export const rankOf = (job: Pick<SliceJob, 'deadline' | 'bestEffort'>): number => Date.parse(job.deadline) + (job.bestEffort ? BEST_EFFORT_RANK : 0);

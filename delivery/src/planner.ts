@@ -128,7 +128,7 @@ export class Planner {
     // Sliced already, or a send of a version before slices (planned by pages): nothing to do.
     if (state.status !== 'Requested') return;
     const { partitions } = this.deps.config;
-    const job: SliceJob = { kind: 'slice', tenantId, notificationId: request.notificationId, requestedPosition: event.position, requestedAt: request.requestedAt, deadline: request.deadline, target: request.target };
+    const job: SliceJob = { kind: 'slice', tenantId, notificationId: request.notificationId, requestedPosition: event.position, requestedAt: request.requestedAt, deadline: request.deadline, target: request.target, ...(request.admission?.fitsDeadline === false ? { bestEffort: true as const } : {}) };
     await inSpan('bus.publish', { kind: SpanKind.PRODUCER, attributes: { 'messaging.destination.name': DELIVERY_TOPIC } }, async () => {
       // Headers only while tracing: without them the worker adds no span of its own.
       const headers = injectTrace();

@@ -158,8 +158,11 @@ export type Admission = Readonly<{
   byChannel: readonly Readonly<{ channel: DeviceKind; deliveries: number; capacityPerSecond: number; seconds: number; ahead?: number }>[];
   /** Deliveries of sends already queued or in flight whose deadline comes first (every tenant's). */
   ahead?: number;
+  /** Sends accepted before that fit and would not have, had this one gone ahead of them (absent before it was counted). */
+  delays?: number;
   seconds: number;
   deadlineSeconds: number;
+  /** False: the send is delivered best effort, behind every send that fit. */
   fitsDeadline: boolean;
 }>;
 export type ChannelCounts = Readonly<Partial<Record<DeviceKind, number>>>;

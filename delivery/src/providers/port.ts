@@ -55,6 +55,12 @@ export type SendOptions = Readonly<{
    * written. An already aborted signal sends nothing.
    */
   signal?: AbortSignal;
+  /**
+   * Called each time the provider answers one of the call's requests (any status), before the
+   * call settles: a batch call (FCM's sendEach) shows the provider alive while its slowest
+   * message is still out. Optional for adapters whose calls carry one request.
+   */
+  onAnswer?: () => void;
 }>;
 
 /**

@@ -3,24 +3,34 @@ import type { SendOutcome } from '../providers/port';
 
 /** The reason a call's signal carries when its deadline passes; adapters quote its message. */
 export class DeadlineExceeded extends Error {
-  override readonly name = 'DeadlineExceeded';
-  constructor(readonly timeoutMs: number) {
-    super(`deadline of ${timeoutMs} ms passed`);
+  override readonly name: string = 'DeadlineExceeded';
+  constructor(
+    readonly timeoutMs: number,
+    message = `deadline of ${timeoutMs} ms passed`,
+  ) {
+    super(message);
   }
 }
 
 /**
- * A call given up at its deadline, as the breaker counts it: a failure (code ETIMEDOUT), carrying
- * the adapter's outcome per message (accepted ones stay accepted) when it answered the
- * cancellation in time, none when it did not.
+ * A call given up (at its deadline, or its integration stalled), as the breaker counts it: a
+ * failure (code ETIMEDOUT), carrying the adapter's outcome per message (accepted ones stay
+ * accepted) when it answered the cancellation in time, none when it did not.
  */
 export class GivenUp extends Error {
   readonly code = 'ETIMEDOUT';
   constructor(
     readonly timeoutMs: number,
     readonly outcomes: readonly SendOutcome[] | null,
+    message = `deadline of ${timeoutMs} ms passed`,
   ) {
-    super(`deadline of ${timeoutMs} ms passed`);
+    super(message);
+  }
+
+  /** Given up by `signal`, in its reason's words. */
+  static by(signal: AbortSignal, outcomes: readonly SendOutcome[] | null): GivenUp {
+    const reason: unknown = signal.reason;
+    return reason instanceof DeadlineExceeded ? new GivenUp(reason.timeoutMs, outcomes, reason.message) : new GivenUp(0, outcomes);
   }
 }
 
@@ -52,13 +62,13 @@ export class CallDeadlines {
   private readonly at: Float64Array;
   private count = 0;
   private next = 0;
-  /** Samples ever recorded: tells the cached p99 how stale it is. */
+  /** Samples ever recorded: tells the cached percentiles how stale they are. */
   private recorded = 0;
   private skipped = 0;
-  private cached: { p99: number | null; at: number; recorded: number } | null = null;
+  private cached: { latency: Latency | null; at: number; recorded: number } | null = null;
 
   constructor(
-    private readonly policy: Pick<ProviderPolicy, 'timeoutMs' | 'minTimeoutMs' | 'timeoutLatencyFactor'>,
+    private readonly policy: Pick<ProviderPolicy, 'timeoutMs' | 'minTimeoutMs' | 'timeoutLatencyFactor' | 'minStallMs' | 'stallLatencyFactor'>,
     private readonly options: DeadlineOptions = DEFAULTS,
     private readonly now: () => number = Date.now,
   ) {
@@ -81,20 +91,30 @@ export class CallDeadlines {
 
   /** The 99th percentile of recent successful calls, or null with too few of them. */
   p99(): number | null {
+    return this.latency()?.p99 ?? null;
+  }
+
+  /** The median of recent successful calls, or null with too few of them. */
+  p50(): number | null {
+    return this.latency()?.p50 ?? null;
+  }
+
+  private latency(): Latency | null {
     const now = this.now();
     // Recomputed at most every 16 samples or 250 ms: a sort of 256 numbers per call adds up.
     const c = this.cached;
-    if (c && now - c.at < 250 && (c.p99 === null ? this.recorded === c.recorded : this.recorded - c.recorded < 16)) return c.p99;
+    if (c && now - c.at < 250 && (c.latency === null ? this.recorded === c.recorded : this.recorded - c.recorded < 16)) return c.latency;
     const since = now - this.options.maxAgeMs;
     const recent: number[] = [];
     for (let i = 0; i < this.count; i++) if (this.at[i]! >= since) recent.push(this.ms[i]!);
-    let p99: number | null = null;
+    let latency: Latency | null = null;
     if (recent.length >= this.options.minSamples) {
       recent.sort((a, b) => a - b);
-      p99 = recent[Math.min(recent.length - 1, Math.ceil(recent.length * 0.99) - 1)]!;
+      const at = (q: number) => recent[Math.min(recent.length - 1, Math.ceil(recent.length * q) - 1)]!;
+      latency = { p50: at(0.5), p99: at(0.99) };
     }
-    this.cached = { p99, at: now, recorded: this.recorded };
-    return p99;
+    this.cached = { latency, at: now, recorded: this.recorded };
+    return latency;
   }
 
   /** The next call's deadline, in ms. */
@@ -104,7 +124,21 @@ export class CallDeadlines {
     if (p99 === null) return timeoutMs;
     return Math.min(timeoutMs, Math.max(minTimeoutMs, Math.ceil(timeoutLatencyFactor * p99)));
   }
+
+  /**
+   * How long the integration may stay silent (calls outstanding, not one answer) before it counts
+   * as stalled: max(minStallMs, stallLatencyFactor × p50). The median, not the tail: it hardly
+   * moves when a loaded machine stretches a few calls. Null while the typical latency is unknown
+   * (a new integration setting up its connections): only the deadline applies then.
+   */
+  stallMs(): number | null {
+    const p50 = this.p50();
+    if (p50 === null) return null;
+    return Math.max(this.policy.minStallMs, Math.ceil(this.policy.stallLatencyFactor * p50));
+  }
 }
+
+type Latency = Readonly<{ p50: number; p99: number }>;
 
 /**
  * `sending`'s outcome, or, once `signal` has aborted and the adapter has not answered within
@@ -115,7 +149,7 @@ export const settleWithin = <T>(sending: Promise<T>, signal: AbortSignal, graceM
   new Promise<T>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     const onAbort = () => {
-      timer = setTimeout(() => reject(new GivenUp(timeoutOf(signal), null)), graceMs);
+      timer = setTimeout(() => reject(GivenUp.by(signal, null)), graceMs);
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
@@ -132,8 +166,6 @@ export const settleWithin = <T>(sending: Promise<T>, signal: AbortSignal, graceM
       },
     );
   });
-
-export const timeoutOf = (signal: AbortSignal): number => (signal.reason instanceof DeadlineExceeded ? signal.reason.timeoutMs : 0);
 
 /**
  * An integration's completed calls over its breaker's window, counted when they complete. opossum

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CallDeadlines, CompletionWindow, DeadlineExceeded, GivenUp, settleWithin } from './deadline';
 
-const policy = { timeoutMs: 10_000, minTimeoutMs: 1_000, timeoutLatencyFactor: 4 };
+const policy = { timeoutMs: 10_000, minTimeoutMs: 1_000, timeoutLatencyFactor: 4, minStallMs: 1_000, stallLatencyFactor: 4 };
 
 describe('call deadlines from observed latency', () => {
   it('is the configured timeout until enough calls were seen, then max(floor, k x p99), capped', () => {
@@ -31,6 +31,28 @@ describe('call deadlines from observed latency', () => {
     d.record(9_000);
     expect(d.p99()).toBe(100);
     expect(d.timeoutMs()).toBe(1_000);
+  });
+
+  it('allows a silence of max(floor, k x p50) before a stall, none while the typical latency is unknown', () => {
+    let now = 0;
+    const d = new CallDeadlines({ ...policy, minStallMs: 750, stallLatencyFactor: 3 }, { size: 256, maxAgeMs: 60_000, minSamples: 5, skipFirst: 2 }, () => now);
+    d.record(4_000);
+    d.record(4_000);
+    for (let i = 0; i < 4; i++) d.record(20);
+    expect(d.stallMs()).toBeNull();
+    d.record(20);
+    expect(d.stallMs()).toBe(750);
+    // The median, not the tail: a loaded machine's few slow calls stretch the deadline, not this...
+    for (let i = 0; i < 195; i++) d.record(20);
+    for (let i = 0; i < 3; i++) d.record(2_400);
+    now += 300;
+    expect(d.timeoutMs()).toBe(9_600);
+    expect(d.stallMs()).toBe(750);
+    // ...a provider slow as a rule moves it.
+    for (let i = 0; i < 256; i++) d.record(400);
+    now += 300;
+    expect(d.p50()).toBe(400);
+    expect(d.stallMs()).toBe(1_200);
   });
 
   it('forgets samples older than its window: after a long silence the full timeout applies again', () => {

@@ -14,7 +14,8 @@ import type { Channel, OutboundMessage, Provider, SendOutcome } from '../provide
 import { TokenBucket } from '../token-bucket';
 import { VendorHealth } from './vendor-health';
 import { ProviderUnavailableError } from '../providers/outcomes';
-import { CallDeadlines, CompletionWindow, GivenUp, settleWithin, timeoutOf } from './deadline';
+import { CallDeadlines, CompletionWindow, GivenUp, settleWithin } from './deadline';
+import { StallMonitor, Stalled, type StallWatch } from './stall';
 
 const rejectsCredentials = (o: SendOutcome): boolean => o.outcome === 'transient' && o.credentialsRejected === true;
 
@@ -27,6 +28,8 @@ export type CallControl = Readonly<{
   graceMs: number;
   /** Told of the adapter's own promise: the call's requests count as in flight until it settles. */
   onSending: (sending: Promise<unknown>) => void;
+  /** The provider answered one of the call's requests: it is not silent (stall detection). */
+  onAnswer: () => void;
 }>;
 
 /** One integration as the router uses it: its client, quota, breaker and the health of its vendor. */
@@ -46,6 +49,8 @@ export type Route = {
   readonly deadlines: CallDeadlines;
   /** Calls by completion over the breaker's window: opens the breaker on calls failing at their deadline. */
   readonly completions: CompletionWindow;
+  /** Its calls in flight and how long it has not answered: a stall opens the breaker and cancels them. */
+  readonly stalls: StallWatch;
   /** Epoch ms before which the provider asked not to be called again (its Retry-After). */
   retryAt: number;
   readonly bucket: TokenBucket;
@@ -106,6 +111,9 @@ export class IntegrationRegistry {
   private readonly cache: StreamCache<IntegrationEvent, IntegrationsState>;
   private readonly health = new Map<string, VendorHealth>();
   private readonly timer: NodeJS.Timeout;
+  private readonly stallMonitor = new StallMonitor();
+  /** Why a route's breaker is being opened by us, when it is not its error rate. */
+  private readonly openedFor = new WeakMap<Route, string>();
   private closed = false;
   /** This worker's share of every quota: its bus partitions over all of them. */
   private quotaShare = 1;
@@ -114,6 +122,7 @@ export class IntegrationRegistry {
     this.cache = new StreamCache(deps.eventStore, integrationDecider, 100_000);
     this.timer = setInterval(() => void this.refreshInUse(), deps.refreshMs ?? 1_000);
     this.timer.unref();
+    this.stallMonitor.start();
   }
 
   /** The tenant's chain for a channel: its own integrations by priority, then the platform defaults. Null until loaded. */
@@ -226,7 +235,7 @@ export class IntegrationRegistry {
     }
     const breaker = new CircuitBreaker(
       async (messages: readonly OutboundMessage[], control: CallControl) => {
-        const sending = provider.send(messages, { signal: control.signal });
+        const sending = provider.send(messages, { signal: control.signal, onAnswer: control.onAnswer });
         control.onSending(sending);
         let outcomes: readonly SendOutcome[];
         try {
@@ -234,13 +243,13 @@ export class IntegrationRegistry {
         } catch (e) {
           // Given up: a failure for the breaker, whatever the adapter made of the cancellation.
           if (e instanceof GivenUp) throw e;
-          if (control.signal.aborted) throw new GivenUp(timeoutOf(control.signal), e instanceof ProviderUnavailableError ? e.outcomes : null);
+          if (control.signal.aborted) throw GivenUp.by(control.signal, e instanceof ProviderUnavailableError ? e.outcomes : null);
           // An adapter reports a call that failed on the provider's side as unavailable; refused
           // credentials are this integration's fault, which the vendor's health must not count.
           if (e instanceof ProviderUnavailableError && e.outcomes.some(rejectsCredentials)) throw new CredentialsRejected(e.outcomes);
           throw e;
         }
-        if (control.signal.aborted) throw new GivenUp(timeoutOf(control.signal), outcomes);
+        if (control.signal.aborted) throw GivenUp.by(control.signal, outcomes);
         if (outcomes.length > 0 && outcomes.every((o) => o.outcome === 'transient')) {
           throw outcomes.some(rejectsCredentials) ? new CredentialsRejected(outcomes) : new AllTransient(outcomes);
         }
@@ -257,6 +266,7 @@ export class IntegrationRegistry {
         name: `${owner}/${name}`,
       },
     );
+    const deadlines = new CallDeadlines(policy);
     const route: Route = {
       owner,
       name,
@@ -268,8 +278,15 @@ export class IntegrationRegistry {
       provider,
       policy,
       breaker,
-      deadlines: new CallDeadlines(policy),
+      deadlines,
       completions: new CompletionWindow(policy),
+      stalls: this.stallMonitor.watch(
+        () => {
+          const silentMs = deadlines.stallMs();
+          return silentMs === null ? null : { silentMs, requests: policy.volumeThreshold };
+        },
+        (silentMs) => this.stalled(route, silentMs),
+      ),
       retryAt: 0,
       bucket: sharedBucket(policy.ratePerSecond, this.quotaShare),
       health: this.healthOf(integration.vendor, integration.endpoint?.url ?? null),
@@ -277,11 +294,30 @@ export class IntegrationRegistry {
       rejected: integration.credentialsRejected,
       lastFailure: integration.credentialsRejected,
     };
-    breaker.on('open', () => this.deps.onBreaker?.(route, 'open', route.rejected ? `credentials rejected: ${route.rejected}` : 'error threshold reached'));
+    breaker.on('open', () => this.deps.onBreaker?.(route, 'open', route.rejected ? `credentials rejected: ${route.rejected}` : (this.openedFor.get(route) ?? 'error threshold reached')));
     breaker.on('halfOpen', () => this.deps.onBreaker?.(route, 'half-open', 'reset timeout elapsed: probing'));
     breaker.on('close', () => this.deps.onBreaker?.(route, 'closed', 'probe succeeded'));
     this.deps.onBuilt?.(route);
     return route;
+  }
+
+  /**
+   * Calls outstanding and no answer for longer than its typical latency allows: the integration
+   * hangs. Its breaker opens first, so the cancelled calls' deliveries are retried on the next
+   * integration of their chain, then every call is cancelled (none of their requests is written
+   * afterwards).
+   */
+  private stalled(route: Route, silentMs: number): void {
+    const reason = new Stalled(silentMs);
+    route.lastFailure = reason.message;
+    // A route replaced meanwhile has its calls cancelled, its breaker (shut down) left alone.
+    if (!route.breaker.opened && this.route(route.owner, route.name) === route) {
+      this.openedFor.set(route, `${reason.message}: calls cancelled`);
+      route.breaker.open();
+      this.openedFor.delete(route);
+    }
+    const calls = route.stalls.abort(reason);
+    this.deps.logger.warn({ owner: route.owner, integration: route.name, silentMs: Math.round(silentMs), calls }, 'provider stopped answering: its calls cancelled, failing over');
   }
 
   private healthOf(vendor: Vendor, endpoint: string | null): VendorHealth {
@@ -309,6 +345,7 @@ export class IntegrationRegistry {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
+    this.stallMonitor.stop();
     await Promise.all([...this.owners.values()].map((o) => o.loading));
     for (const route of this.routes()) {
       route.breaker.shutdown();

@@ -15,7 +15,7 @@ import { defaultDeliveryConfig, type ProviderPolicy } from '../config';
 import { ProviderUnavailableError } from '../providers/outcomes';
 import type { OutboundMessage, Provider, SendOptions, SendOutcome } from '../providers/port';
 import { IntegrationRegistry } from './registry';
-import { ProviderRouter } from './router';
+import { newRound, ProviderRouter } from './router';
 
 const policy: ProviderPolicy = {
   ratePerSecond: 1000,
@@ -23,6 +23,8 @@ const policy: ProviderPolicy = {
   timeoutMs: 100,
   minTimeoutMs: 100,
   timeoutLatencyFactor: 4,
+  minStallMs: 1_000,
+  stallLatencyFactor: 4,
   errorThresholdPercentage: 50,
   volumeThreshold: 2,
   windowMs: 10_000,
@@ -31,7 +33,7 @@ const policy: ProviderPolicy = {
   messagesPerRequest: 1,
   expectedLatencyMs: 10,
 };
-const config = { ...defaultDeliveryConfig, vendorPolicies: { ...defaultDeliveryConfig.vendorPolicies, twilio: policy } };
+const configOf = (p: ProviderPolicy) => ({ ...defaultDeliveryConfig, vendorPolicies: { ...defaultDeliveryConfig.vendorPolicies, twilio: p } });
 
 type Behaviour = (messages: readonly OutboundMessage[], options: SendOptions) => Promise<readonly SendOutcome[]>;
 const accept: Behaviour = async (ms) => ms.map((m) => ({ deliveryId: m.deliveryId, outcome: 'accepted' }));
@@ -46,7 +48,7 @@ const twilio = (name: string, priority = 0) => ({
 const messages = (n: number): OutboundMessage[] => Array.from({ length: n }, (_, i) => ({ deliveryId: `d${i}`, address: `+8210000000${i}`, text: 'hi', expiresAt: Date.now() + 60_000 }));
 
 /** Integrations configured as events, clients standing in for the vendor SDK (their behaviour set per test). */
-const setup = async () => {
+const setup = async (p: ProviderPolicy = policy) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'router-'));
   const eventStore = openSqliteEventStore({ path: path.join(dir, 'events.db') });
   const vault = openSqliteKeyVault({ path: path.join(dir, 'keys.db') });
@@ -54,10 +56,12 @@ const setup = async () => {
   const integrations = new IntegrationCommands({ eventStore, cipher, clock: systemClock, ids: randomIds });
   const behaviour = new Map<string, Behaviour>();
   const calls = new Map<string, number>();
+  const breakers: string[] = [];
   const registry = new IntegrationRegistry({
+    onBreaker: (route, state, reason) => breakers.push(`${route.owner}/${route.name} ${state}: ${reason}`),
     eventStore,
     cipher,
-    config,
+    config: configOf(p),
     logger: pino({ level: 'silent' }),
     clientOf: (i): Provider => ({
       name: `${i.owner}/${i.name}`,
@@ -76,7 +80,7 @@ const setup = async () => {
   const configure = (owner: string, input: ReturnType<typeof twilio>) => integrations.configure({ keyId: 'k', requestId: 'r' }, owner, input, { allowEndpoint: false });
   const outcomes = async (tenant: string, n = 2) => (await router.send(tenant, 'sms', messages(n))).sent.flatMap((s) => s.outcomes);
   return {
-    registry, router, integrations, behaviour, calls, rejected, configure, outcomes,
+    registry, router, integrations, behaviour, calls, rejected, breakers, configure, outcomes,
     ready: (...tenants: string[]) => Promise.all(tenants.map((t) => registry.ensure(t))),
     close: async () => {
       await registry.close();
@@ -91,8 +95,8 @@ describe('routing per tenant over integrations', () => {
   afterEach(async () => {
     for (const s of open.splice(0)) await s.close();
   });
-  const start = async () => {
-    const s = await setup();
+  const start = async (p?: ProviderPolicy) => {
+    const s = await setup(p);
     open.push(s);
     return s;
   };
@@ -154,6 +158,26 @@ describe('routing per tenant over integrations', () => {
     expect(s.calls.get('t-d/own')).toBeUndefined();
   });
 
+  it('lets a dispatch round claim a shared integration\'s room once, whichever tenants ask for it', async () => {
+    const s = await start();
+    await s.configure('acme', twilio('own'));
+    await s.configure(PLATFORM, twilio('shared'));
+    await s.ready('acme', 'globex', 'initech');
+    // Ten slots each (the policy's concurrency), tokens to spare.
+    const round = newRound();
+    const claims = (tenant: string, n: number, r = round) => Array.from({ length: n }, () => s.router.claim(tenant, 'sms', r)).filter(Boolean).length;
+    expect(claims('globex', 6)).toBe(6);
+    // Another tenant on the same platform integration gets what is left of it, not ten more.
+    expect(claims('initech', 6)).toBe(4);
+    expect(s.router.claim('initech', 'sms', round)).toBe(false);
+    // A tenant with an integration of its own has that first, then nothing of the spent default.
+    expect(claims('acme', 12)).toBe(10);
+    expect(s.router.claim('globex', 'email', round)).toBeNull();
+    // The next round sees the room again.
+    expect(claims('initech', 12, newRound())).toBe(10);
+    expect(s.router.available('globex', 'sms')).toBe(10);
+  });
+
   it("never counts one tenant's refused credentials against the vendor", async () => {
     const s = await start();
     for (const t of ['t-a', 't-b', 't-c']) await s.configure(t, twilio('own'));
@@ -205,6 +229,59 @@ describe('routing per tenant over integrations', () => {
     expect(first.map((o) => (o.outcome === 'transient' ? `${o.outcome}${o.maybeDelivered ? ' maybe' : ''}` : o.outcome))).toEqual(['accepted', 'transient', 'transient maybe']);
     await s.outcomes('acme', 3);
     expect(s.router.state('acme', 'hung')).toBe('open');
+  });
+
+  /** Deadlines of 10 s; a stall after 300 ms of silence with two requests waiting. */
+  const stallPolicy: ProviderPolicy = { ...policy, timeoutMs: 10_000, minTimeoutMs: 10_000, minStallMs: 300, stallLatencyFactor: 3, volumeThreshold: 2 };
+  /** A call of one message at a time until the route knows its typical latency (the first calls are not samples). */
+  const warm = async (s: Awaited<ReturnType<typeof setup>>, tenant: string) => {
+    for (let i = 0; i < 12; i++) await s.outcomes(tenant, 1);
+  };
+
+  it('opens the breaker of an integration that stops answering and cancels its calls long before their deadline; the next one takes over', async () => {
+    const s = await start(stallPolicy);
+    await s.configure('acme', twilio('hung', 0));
+    await s.configure('acme', twilio('spare', 1));
+    await s.ready('acme');
+    await warm(s, 'acme');
+    expect(s.registry.route('acme', 'hung')!.deadlines.stallMs()).toBe(300);
+    const seen: AbortSignal[] = [];
+    // Reads the requests, never answers; reports them abandoned once cancelled.
+    s.behaviour.set('acme/hung', (ms, { signal }) => {
+      seen.push(signal!);
+      return new Promise((done) =>
+        signal!.addEventListener('abort', () => done(ms.map((m) => ({ deliveryId: m.deliveryId, outcome: 'transient' as const, reason: `hung: ${(signal!.reason as Error).message}, answer abandoned`, maybeDelivered: true as const })))),
+      );
+    });
+    const started = performance.now();
+    const first = await s.outcomes('acme', 3);
+    const took = performance.now() - started;
+    expect(took).toBeGreaterThanOrEqual(300);
+    expect(took).toBeLessThan(1_000);
+    expect((seen[0]!.reason as Error).name).toBe('Stalled');
+    expect(first).toHaveLength(3);
+    for (const o of first) expect(o).toMatchObject({ outcome: 'transient', maybeDelivered: true, reason: expect.stringMatching(/^hung: no answer from the provider for \d+ ms, answer abandoned$/) });
+    expect(s.router.state('acme', 'hung')).toBe('open');
+    expect(s.breakers).toEqual([expect.stringMatching(/^acme\/hung open: no answer from the provider for \d+ ms: calls cancelled$/)]);
+    expect((await s.router.send('acme', 'sms', messages(2))).sent.map((x) => x.provider)).toEqual(['spare']);
+  });
+
+  it('leaves a batch call alone while its requests keep answering, however long the whole call takes', async () => {
+    const s = await start(stallPolicy);
+    await s.configure('acme', twilio('batch'));
+    await s.ready('acme');
+    await warm(s, 'acme');
+    // Ten requests answered one every 100 ms: the call takes a second, the integration is never silent for 300 ms.
+    s.behaviour.set('acme/batch', async (ms, { onAnswer }) => {
+      for (let i = 0; i < 10; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        onAnswer?.();
+      }
+      return ms.map((m) => ({ deliveryId: m.deliveryId, outcome: 'accepted' as const }));
+    });
+    const outcomes = await s.outcomes('acme', 5);
+    expect(outcomes.map((o) => o.outcome)).toEqual(['accepted', 'accepted', 'accepted', 'accepted', 'accepted']);
+    expect(s.router.state('acme', 'batch')).toBe('closed');
   });
 
   it('counts requests in flight until the client settles, as many as the client makes a call', async () => {

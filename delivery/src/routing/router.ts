@@ -49,6 +49,25 @@ const room = (r: Route): number => {
 };
 
 /**
+ * What a route can take now (see room), within its tokens; `keeps`: a healthy route short of
+ * slots, not of quota, keeps its traffic (as send() does) rather than pass it down the chain.
+ */
+const capOf = (route: Route): Readonly<{ cap: number; keeps: boolean }> => {
+  if (opened(route) || paused(route)) return { cap: 0, keeps: false };
+  const free = room(route);
+  if (probing(route)) return { cap: free > 0 ? 1 : 0, keeps: false };
+  const tokens = route.bucket.available();
+  return { cap: Math.max(0, Math.min(tokens, free)), keeps: tokens >= free };
+};
+
+/** What one dispatch round has claimed of each route, and the chains it looked up. */
+export type RoundClaims = Readonly<{
+  routes: Map<Route, { cap: number; keeps: boolean; used: number }>;
+  chains: Map<string, readonly Route[] | null>;
+}>;
+export const newRound = (): RoundClaims => ({ routes: new Map(), chains: new Map() });
+
+/**
  * Sends each batch of a tenant to the first integration of its chain for the channel (its own by
  * priority, then the platform defaults) that can take it now: breakers (the integration's and
  * its vendor endpoint's) not open, credentials not rejected, a free concurrency slot, tokens in
@@ -79,18 +98,42 @@ export class ProviderRouter {
     if (chain.length === 0) return null;
     let n = 0;
     for (const route of chain) {
-      if (opened(route) || paused(route)) continue;
-      const free = room(route);
-      if (probing(route)) {
-        n += free > 0 ? 1 : 0;
-        continue;
-      }
-      const tokens = route.bucket.available();
-      n += Math.max(0, Math.min(tokens, free));
-      // As send() does: a healthy route short of slots, not of quota, keeps what is left for itself.
-      if (tokens >= free) break;
+      const { cap, keeps } = capOf(route);
+      n += cap;
+      if (keeps) break;
     }
     return n;
+  }
+
+  /**
+   * Claims one message's place on the tenant's chain for a dispatch round: the first route (in
+   * the chain's order) with room left after what the round has claimed already. Tenants sharing
+   * an integration (the platform's defaults) share its room, so a round never promises one
+   * integration's quota twice and the queue's order decides who gets it. False: no room now;
+   * null: no integration at all.
+   */
+  claim(tenantId: string, channel: Channel, round: RoundClaims): boolean | null {
+    const key = `${tenantId}\u0000${channel}`;
+    let chain = round.chains.get(key);
+    if (chain === undefined) {
+      chain = this.registry.chain(tenantId, channel);
+      round.chains.set(key, chain);
+    }
+    if (chain === null) return false;
+    if (chain.length === 0) return null;
+    for (const route of chain) {
+      let c = round.routes.get(route);
+      if (!c) {
+        c = { ...capOf(route), used: 0 };
+        round.routes.set(route, c);
+      }
+      if (c.used < c.cap) {
+        c.used++;
+        return true;
+      }
+      if (c.keeps) return false;
+    }
+    return false;
   }
 
   async send(tenantId: string, channel: Channel, messages: readonly OutboundMessage[]): Promise<RouteResult> {
@@ -159,7 +202,8 @@ export class ProviderRouter {
   /**
    * One call, with a deadline derived from the route's recent latency and enforced by
    * cancellation: at the deadline its signal aborts, the adapter cancels its requests (none not
-   * yet written ever is) and reports each message, and the breaker counts a failure. Its requests
+   * yet written ever is) and reports each message, and the breaker counts a failure. The route's
+   * stall watch may abort it sooner, when the whole integration stops answering. Its requests
    * count as in flight until the adapter has settled, not merely until it was given up.
    */
   private async call(route: Route, messages: readonly OutboundMessage[]): Promise<Routed> {
@@ -178,8 +222,11 @@ export class ProviderRouter {
     const timer = setTimeout(() => controller.abort(new DeadlineExceeded(timeoutMs)), timeoutMs);
     let sending: Promise<unknown> | null = null;
     route.health.probe();
+    const stalls = route.stalls;
+    stalls.begin(controller, requests);
     try {
-      const outcomes = await route.breaker.fire(messages, { signal: controller.signal, graceMs: GRACE_MS, onSending: (p) => (sending = p) });
+      const outcomes = await route.breaker.fire(messages, { signal: controller.signal, graceMs: GRACE_MS, onSending: (p) => (sending = p), onAnswer: () => stalls.heard() });
+      stalls.heard();
       const latencyMs = performance.now() - started;
       route.deadlines.record(latencyMs);
       route.completions.record(true, messages.length);
@@ -190,6 +237,8 @@ export class ProviderRouter {
       if (e instanceof CredentialsRejected) this.reject(route, e.outcomes);
       // The vendor's fault only: refused credentials and our own breaker's refusals are not.
       const code = (e as { code?: string }).code;
+      // An answer, if an error one: the provider is not silent. A call given up had none.
+      if (!(e instanceof GivenUp) && code !== 'EOPENBREAKER' && code !== 'ESEMLOCKED') stalls.heard();
       if (!(e instanceof CredentialsRejected) && code !== 'EOPENBREAKER' && code !== 'ESEMLOCKED') {
         route.health.record(key, false);
         route.completions.record(false, messages.length);
@@ -203,6 +252,7 @@ export class ProviderRouter {
       return { provider: route.name, latencyMs: performance.now() - started, outcomes };
     } finally {
       clearTimeout(timer);
+      stalls.end(controller);
       const pending = sending as Promise<unknown> | null;
       if (pending) void pending.then(release, release);
       else release();

@@ -41,7 +41,7 @@ export class DeliveryWorker {
 
   constructor(private readonly deps: WorkerDeps) {
     const handoverMs = deps.handoverMs ?? DEFAULT_HANDOVER_MS;
-    this.pending = new Pending(deps.config.maxPending);
+    this.pending = new Pending(deps.config);
     this.recorder = new Recorder({
       eventStore: deps.eventStore,
       flushMs: deps.config.flushMs,

@@ -2,7 +2,7 @@ import { extractTrace } from '#platform/tracing';
 import type { DeliveryRef } from '#schema/events';
 import { streams } from '#schema/streams';
 import type { BusMessage } from '#platform/bus/port';
-import type { SliceJob } from '../job';
+import { rankOf, type SliceJob } from '../job';
 import type { Commits } from './commits';
 import type { Ownership } from './ownership';
 import type { Scheduler } from './scheduler';
@@ -128,7 +128,7 @@ export class Intake {
       const message = commits.track(m.partition, m.offset, 1);
       const notification = await this.deps.states.get(job, m.partition);
       if (m.headers?.['traceparent']) notification.trace = extractTrace(m.headers);
-      const slice: Slice = { key, job, partition: m.partition, deadline: Date.parse(job.deadline), seq: planner.nextSeq(), message, notification, caughtUp: false };
+      const slice: Slice = { key, job, partition: m.partition, deadline: Date.parse(job.deadline), rank: rankOf(job), seq: planner.nextSeq(), message, notification, caughtUp: false };
       this.slices.set(key, slice);
       planner.resume(slice);
       if (notification.planned) {

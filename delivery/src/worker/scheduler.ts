@@ -1,8 +1,9 @@
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { Clock } from '#platform/clock';
 import type { Logger } from '#platform/logger';
 import type { DeliveryConfig } from '../config';
 import { MinHeap } from '../heap';
-import type { ProviderRouter } from '../routing/router';
+import { newRound, type ProviderRouter } from '../routing/router';
 import type { Item, Pending, Slice, Tasks } from './state';
 
 /** What the deadline queue holds: deliveries to send, and slices with pages still to plan. */
@@ -31,13 +32,16 @@ export type Rounds = Readonly<{
  * backoff, and rounds that take only what the providers can take now.
  */
 export class Scheduler {
-  private readonly queue = new MinHeap<Entry>((a, b) => a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq));
+  private readonly queue = new MinHeap<Entry>((a, b) => a.rank < b.rank || (a.rank === b.rank && a.seq < b.seq));
   private readonly delayed = new MinHeap<Item>((a, b) => a.notBefore < b.notBefore);
   /** Dispatch rounds between taking their items and handing them to providers. */
   private rounds = 0;
   /** Queue room promised to pages being planned. */
   private reserved = 0;
   private stopped = false;
+  /** The event loop's busy time when the window was last adjusted, and when that was last asked. */
+  private elu: EventLoopUtilization = performance.eventLoopUtilization();
+  private measuredAt = Date.now();
   private wakeUp: (() => void) | null = null;
 
   constructor(
@@ -96,17 +100,36 @@ export class Scheduler {
   }
 
   async run(r: Rounds): Promise<void> {
-    const { config, pending } = this.deps;
+    const { pending } = this.deps;
     const maxRounds = this.deps.dispatchRounds ?? 1;
     while (!this.stopped) {
       // Waiting is measured on the process clock; deadlines on the service clock (injectable).
       const tick = Date.now();
       const now = this.deps.clock.now().getTime();
       while (this.delayed.size > 0 && this.delayed.peek()!.notBefore <= tick) this.queue.push(this.delayed.pop()!);
-      const room = Math.min(1000, config.maxInFlight - pending.sending.size);
-      if (room <= 0 || this.queue.size === 0 || r.holding() || this.rounds >= maxRounds) {
+      const window = pending.sending;
+      if (tick - this.measuredAt >= 100) {
+        this.measuredAt = tick;
+        const elu = performance.eventLoopUtilization();
+        if (window.adjust(tick, performance.eventLoopUtilization(elu, this.elu).utilization)) this.elu = elu;
+      }
+      const head = this.queue.peek();
+      // Work due before something in flight goes in at once: past the window's size (up to the
+      // in-flight limit), in a round of its own if every round is taken.
+      const overtakes = head !== undefined && window.overtakes(head.rank);
+      const room = head === undefined ? 0 : Math.min(1000, window.room(head.rank));
+      // A round is worth its intent's append: while deliveries are in flight, one waits until a
+      // quarter of the window is free (or the queue holds less), unless it overtakes them.
+      const worth = overtakes || window.size === 0 ? 1 : Math.min(Math.max(1, Math.floor(window.target / 4)), this.queue.size);
+      const busy = head !== undefined && (room < worth || r.holding() || this.rounds >= maxRounds + (overtakes ? 1 : 0));
+      if (head === undefined || busy) {
+        if (head !== undefined && !r.holding()) {
+          if (room < worth) window.filled();
+          // A slice first in deadline order is planned whatever the window: its page joins the queue.
+          this.planFirst(r);
+        }
         const nextDelayed = this.delayed.peek()?.notBefore;
-        const sleep = room <= 0 || r.holding() || this.rounds >= maxRounds ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - tick);
+        const sleep = busy ? 50 : nextDelayed === undefined ? 200 : Math.max(1, nextDelayed - tick);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(sleep, 200));
           this.wakeUp = () => {
@@ -154,8 +177,10 @@ export class Scheduler {
   private take(room: number, now: number, r: Rounds): Item[] {
     const round: Item[] = [];
     const held: Entry[] = [];
-    const budget = new Map<string, number | null>();
-    const { pending, config } = this.deps;
+    const claims = newRound();
+    const window = this.deps.pending.sending;
+    // What may go past the window's size is only what is due before something in it.
+    const within = Math.min(room, window.target - window.size);
     while (round.length < room && this.queue.size > 0) {
       const entry = this.queue.pop()!;
       if (isSlice(entry)) {
@@ -165,30 +190,43 @@ export class Scheduler {
       }
       const item = entry;
       if (!r.ours(item)) continue;
+      if (round.length >= within && !window.overtakes(item.rank)) {
+        // In deadline order: nothing after it overtakes either.
+        held.push(item);
+        window.filled();
+        break;
+      }
       // Never sent after its deadline: what is still queued then expires.
       if (item.deadline <= now) {
         r.expire(item, item.lastReason ? `deadline passed; last error: ${item.lastReason}` : 'deadline passed before a provider could take it');
         continue;
       }
-      // Budgets are per tenant and channel: each tenant has its own chain of integrations.
-      const key = `${item.batch.tenantId}\u0000${item.ref.channel}`;
-      const left = budget.has(key) ? budget.get(key)! : this.deps.router.available(item.batch.tenantId, item.ref.channel);
-      if (left === null) {
+      // Each tenant has its own chain of integrations; tenants sharing one share its room.
+      const claimed = this.deps.router.claim(item.batch.tenantId, item.ref.channel, claims);
+      if (claimed === null) {
         r.fail(item, NO_PROVIDER);
-        budget.set(key, null);
         continue;
       }
-      if (left <= 0) {
+      if (!claimed) {
         held.push(item);
-        budget.set(key, 0);
         if (held.length > 5000) break;
         continue;
       }
-      budget.set(key, left - 1);
       round.push(item);
     }
     for (const entry of held) this.queue.push(entry);
     return round;
+  }
+
+  /** Plans the slices first in deadline order while no round can be taken: planning needs no room in the window. */
+  private planFirst(r: Rounds): void {
+    const held: Slice[] = [];
+    for (let head = this.queue.peek(); head && isSlice(head); head = this.queue.peek()) {
+      const slice = this.queue.pop() as Slice;
+      if (this.mayPlan(slice)) this.deps.tasks.track(this.planned(r, slice));
+      else held.push(slice);
+    }
+    for (const slice of held) this.queue.push(slice);
   }
 
   /**
@@ -200,7 +238,7 @@ export class Scheduler {
     const { pending, config } = this.deps;
     const held = pending.active.size + this.reserved;
     if (held + config.pageSize <= config.maxPending) return true;
-    const preempts = this.queue.size > 0 && this.queue.peek()!.deadline > slice.deadline;
+    const preempts = this.queue.size > 0 && this.queue.peek()!.rank > slice.rank;
     return preempts && held + config.pageSize <= config.maxPending * 1.25;
   }
 

@@ -2,6 +2,7 @@ import { inSpan, SpanKind } from '#platform/tracing';
 import { userKeyId } from '#schema/streams';
 import { failpoint } from '#platform/failpoints';
 import { USERS, userDocId, type UserDocument } from '#projections/users/document';
+import type { SealedDevice } from '#schema/events';
 import { deliverableDevice, withDataKey, type Ineligibility } from '../eligibility';
 import type { OutboundMessage } from '../providers/port';
 import { encodeReceipt } from '../providers/receipts';
@@ -98,18 +99,21 @@ export class Sender {
     const now = clock.now().toISOString();
     const ok: Ready[] = [];
     const refused: { item: Item; reason: Ineligibility }[] = [];
+    const deliverable: { item: Item; address: SealedDevice['address'] }[] = [];
     for (const item of items) {
       const device = deliverableDevice(users.get(userDocId(item.batch.tenantId, item.ref.userId)), item.ref.deviceId, now);
-      if (!device.ok) {
-        refused.push({ item, reason: device.reason });
-        continue;
-      }
-      const key = withDataKey(await cipher.keyFor(userKeyId(item.batch.tenantId, item.ref.userId), { create: false }));
+      if (device.ok) deliverable.push({ item, address: device.value.address });
+      else refused.push({ item, reason: device.reason });
+    }
+    // One vault read for the round's keys, not one round trip per delivery.
+    const keys = await cipher.keysFor(deliverable.map(({ item }) => userKeyId(item.batch.tenantId, item.ref.userId)));
+    for (const { item, address } of deliverable) {
+      const key = withDataKey(keys.get(userKeyId(item.batch.tenantId, item.ref.userId)));
       if (!key.ok) {
         refused.push({ item, reason: key.reason });
         continue;
       }
-      ok.push({ item, message: messageOf(item, cipher.open(key.value, device.value.address)) });
+      ok.push({ item, message: messageOf(item, cipher.open(key.value, address)) });
     }
     return { ok, refused };
   }

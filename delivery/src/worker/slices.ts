@@ -14,6 +14,8 @@ import type { Item, Pending, Slice, WorkerDeps } from './state';
 
 /** Shard queries one page may make to fill itself: a small group's slice is planned in one page. */
 const MAX_SHARDS_PER_PAGE = 64;
+/** Shard queries a page makes at once, once shards come back short of what it needs. */
+const MAX_SHARDS_AT_ONCE = 16;
 
 type Cursor = Readonly<{ shard: number; after: string | null }>;
 
@@ -128,7 +130,7 @@ export class SlicePlanner {
 
   private item(slice: Slice, ref: DeliveryRef, possiblyDuplicate: boolean): Item {
     const batch: Batch = { tenantId: slice.job.tenantId, notificationId: slice.job.notificationId, partition: slice.partition, requestedPosition: slice.job.requestedPosition, requestedAt: slice.job.requestedAt };
-    return { ref, batch, deadline: slice.deadline, seq: this.seq++, attempts: 0, notBefore: 0, possiblyDuplicate, lastReason: null, dispatched: false, message: slice.message, notification: slice.notification };
+    return { ref, batch, deadline: slice.deadline, rank: slice.rank, seq: this.seq++, attempts: 0, notBefore: 0, possiblyDuplicate, lastReason: null, dispatched: false, message: slice.message, notification: slice.notification };
   }
 
   private queue(slice: Slice, items: readonly Item[]): void {
@@ -147,13 +149,36 @@ export class SlicePlanner {
       const users = ids.length === 0 ? [] : await readStore.getMany<UserDocument>(USERS, ids.map((u) => userDocId(job.tenantId, u)));
       return { users, missing: ids.length - users.length, cursor: null };
     }
+    const { groupId } = job.target;
     const shards = shardsOf(slice.partition, config.partitions);
     let cursor = decode(slice.notification.cursor);
     const users: UserDocument[] = [];
-    for (let queries = 0; users.length < config.pageSize && cursor.shard < shards.length && queries < MAX_SHARDS_PER_PAGE; queries++) {
-      const found = await listShardMembers(readStore, job.tenantId, job.target.groupId, shards[cursor.shard]!, { first: config.pageSize - users.length, after: cursor.after });
-      users.push(...found.items);
-      cursor = found.next === null ? { shard: cursor.shard + 1, after: null } : { shard: cursor.shard, after: found.next };
+    // One shard at first (a large group's page comes from one); once shards come back short, as
+    // many at once as should fill the page: a small group's slice is not a round trip per shard.
+    let perShard: number | null = null;
+    for (let queries = 0; users.length < config.pageSize && cursor.shard < shards.length && queries < MAX_SHARDS_PER_PAGE; ) {
+      const want = config.pageSize - users.length;
+      const from = cursor;
+      const width = perShard === null ? 1 : Math.max(1, Math.min(MAX_SHARDS_AT_ONCE, Math.ceil(want / Math.max(1, perShard)), shards.length - from.shard, MAX_SHARDS_PER_PAGE - queries));
+      const found = await Promise.all(
+        Array.from({ length: width }, (_, i) => listShardMembers(readStore, job.tenantId, groupId, shards[from.shard + i]!, { first: want, after: i === 0 ? from.after : null })),
+      );
+      queries += width;
+      let whole = 0;
+      let wholeShards = 0;
+      for (const [i, page] of found.entries()) {
+        // A shard that would overfill the page is read again by the next one, from its start.
+        if (i > 0 && users.length + page.items.length > config.pageSize) break;
+        users.push(...page.items);
+        if (page.next !== null) {
+          cursor = { shard: from.shard + i, after: page.next };
+          break;
+        }
+        cursor = { shard: from.shard + i + 1, after: null };
+        whole += page.items.length;
+        wholeShards++;
+      }
+      if (wholeShards > 0) perShard = whole / wholeShards;
     }
     return { users, missing: 0, cursor: cursor.shard >= shards.length ? null : encode(cursor) };
   }

@@ -11,6 +11,7 @@ import type { ProviderRouter } from '../routing/router';
 import type { Batch } from '../recorder';
 import type { DeliveryMetrics } from '../metrics';
 import type { SliceJob } from '../job';
+import { SendWindow } from './window';
 
 export type WorkerDeps = Readonly<{
   bus: JobBus;
@@ -34,6 +35,9 @@ export type WorkerDeps = Readonly<{
    */
   dispatchRounds?: number;
 }>;
+
+/** Where the time-sized window starts and the least it holds: a provider that hangs holds its calls (up to its concurrency) until their deadline. */
+const MIN_WINDOW = 200;
 
 /** Longer than any provider call may take (their timeouts), plus a flush. */
 export const DEFAULT_HANDOVER_MS = 12_000;
@@ -63,6 +67,8 @@ export type Slice = {
   job: SliceJob;
   partition: number;
   deadline: number;
+  /** Its place in the queue: the deadline, or after every send that fit (see rankOf). */
+  rank: number;
   seq: number;
   message: Message;
   notification: Notification;
@@ -74,6 +80,7 @@ export type Item = {
   ref: DeliveryRef;
   batch: Batch;
   deadline: number;
+  rank: number;
   seq: number;
   attempts: number;
   notBefore: number;
@@ -91,11 +98,15 @@ export type Channel = Item['ref']['channel'];
 export class Pending {
   /** Deliveries queued, delayed or in flight: a second copy of one (a replayed job) is dropped. */
   readonly active = new Map<string, Item>();
-  /** Items from their dispatch round until their outcome (or until dropped): the in-flight count, and what a revocation waits for. */
-  readonly sending = new Set<Item>();
+  /** Items from their dispatch round until their outcome (or until dropped): the in-flight window, and what a revocation waits for. */
+  readonly sending: SendWindow<Item>;
   private space: (() => void) | null = null;
+  private readonly maxPending: number;
 
-  constructor(private readonly maxPending: number) {}
+  constructor(config: Pick<DeliveryConfig, 'maxPending' | 'maxInFlight' | 'windowMs'>) {
+    this.maxPending = config.maxPending;
+    this.sending = new SendWindow({ max: config.maxInFlight, targetMs: config.windowMs, min: MIN_WINDOW });
+  }
 
   get full(): boolean {
     return this.active.size >= this.maxPending;

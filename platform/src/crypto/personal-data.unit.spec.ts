@@ -18,6 +18,10 @@ const memoryVault = (): KeyVault & { keys: Map<string, Buffer>; gets: number } =
       vault.gets++;
       return keys.get(id) ?? null;
     },
+    getMany: async (ids: readonly string[]) => {
+      vault.gets++;
+      return new Map(ids.filter((id) => keys.has(id)).map((id) => [id, keys.get(id)!]));
+    },
     destroy: async (id: string) => keys.delete(id),
     list: async () => [],
     replaceMany: async () => 0,
@@ -149,6 +153,46 @@ describe('PersonalDataCipher', () => {
     expect(await reading).not.toBeNull(); // it started before the destroy
     vault.get = slowGet;
     expect(await c.keyFor('t:u', { create: false })).toBeNull();
+  });
+
+  it('reads many keys in one vault read, cached ones from memory, without creating any', async () => {
+    const vault = memoryVault();
+    const writer = new PersonalDataCipher(vault, master);
+    const a = (await writer.keyFor('t:a', { create: true }))!;
+    const b = (await writer.keyFor('t:b', { create: true }))!;
+    const c = new PersonalDataCipher(vault, master);
+    await c.keyFor('t:a', { create: false });
+    const before = vault.gets;
+    const keys = await c.keysFor(['t:a', 't:b', 't:none', 't:b']);
+    expect(vault.gets).toBe(before + 1);
+    expect([...keys.keys()].sort()).toEqual(['t:a', 't:b']);
+    expect(keys.get('t:a')!.key.equals(a.key)).toBe(true);
+    expect(keys.get('t:b')!.key.equals(b.key)).toBe(true);
+    expect(vault.keys.has('t:none')).toBe(false);
+    // Both are cached now: a second round reads nothing.
+    await c.keysFor(['t:a', 't:b']);
+    expect(vault.gets).toBe(before + 1);
+  });
+
+  it('does not cache keys of a batch read before one was forgotten (destroyed meanwhile)', async () => {
+    const vault = memoryVault();
+    await new PersonalDataCipher(vault, master).keyFor('t:u', { create: true });
+    const c = new PersonalDataCipher(vault, master);
+    let release: () => void = () => {};
+    const slowGetMany = vault.getMany;
+    vault.getMany = async (ids: readonly string[]) => {
+      const found = await slowGetMany(ids);
+      await new Promise<void>((r) => (release = r));
+      return found;
+    };
+    const reading = c.keysFor(['t:u']);
+    await new Promise((r) => setTimeout(r, 0));
+    await vault.destroy('t:u');
+    c.forget('t:u');
+    release();
+    expect((await reading).has('t:u')).toBe(true); // it started before the destroy
+    vault.getMany = slowGetMany;
+    expect((await c.keysFor(['t:u'])).has('t:u')).toBe(false);
   });
 
   it('caches nothing with cacheSize 0, and refuses a bad size or master key', async () => {

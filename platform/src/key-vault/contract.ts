@@ -60,6 +60,20 @@ export function keyVaultContract(adapterName: string, open: () => Promise<{ vaul
       expect((await vault.get(b))!.equals(kb)).toBe(true);
     });
 
+    it('reads many keys at once: those that exist, destroyed and unknown ids left out', async () => {
+      const [a, b, gone, unknown] = [`테넌트:${randomUUID()}`, randomUUID(), randomUUID(), randomUUID()];
+      const [ka, kb] = [randomBytes(61), Buffer.from([0, 255, 0])];
+      await vault.putIfAbsent(a, ka);
+      await vault.putIfAbsent(b, kb);
+      await vault.putIfAbsent(gone, randomBytes(61));
+      await vault.destroy(gone);
+      const found = await vault.getMany([a, unknown, b, gone, a]);
+      expect([...found.keys()].sort()).toEqual([a, b].sort());
+      expect(found.get(a)!.equals(ka)).toBe(true);
+      expect(found.get(b)!.equals(kb)).toBe(true);
+      expect((await vault.getMany([])).size).toBe(0);
+    });
+
     it('a destroyed id can hold a new key later', async () => {
       const id = randomUUID();
       await vault.putIfAbsent(id, randomBytes(61));

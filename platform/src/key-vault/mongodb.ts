@@ -45,6 +45,11 @@ export const openMongoKeyVault = async (options: Readonly<{ url: string; databas
       ensureOpen();
       return read(keyId);
     },
+    getMany: async (keyIds) => {
+      ensureOpen();
+      const docs = (await byIdOps.find(keys, [...new Set(keyIds)])) as KeyDoc[];
+      return new Map(docs.map((d) => [d._id, Buffer.from(d.wrapped.buffer)]));
+    },
     destroy: async (keyId) => {
       ensureOpen();
       return (await keys.deleteOne({ _id: keyId })).deletedCount > 0;

@@ -12,6 +12,8 @@ export interface KeyVault {
   /** Stores the wrapped key unless one exists; returns the key now stored under `keyId`. */
   putIfAbsent(keyId: string, wrapped: Buffer): Promise<Buffer>;
   get(keyId: string): Promise<Buffer | null>;
+  /** The keys of those ids that exist, in one read (a dispatch round opens hundreds of users' addresses at once). */
+  getMany(keyIds: readonly string[]): Promise<ReadonlyMap<string, Buffer>>;
   /** Returns false when there was no such key. */
   destroy(keyId: string): Promise<boolean>;
   /**

@@ -64,6 +64,12 @@ export const openPostgresKeyVault = async (options: Readonly<{ connectionString:
       ensureOpen();
       return read(keyId);
     },
+    getMany: async (keyIds) => {
+      ensureOpen();
+      if (keyIds.length === 0) return new Map();
+      const r = await pool.query<{ key_id: string; wrapped: Buffer }>({ name: 'kv-get-many', text: `SELECT key_id, wrapped FROM ${keys} WHERE key_id = ANY($1::text[])`, values: [[...keyIds]] });
+      return new Map(r.rows.map((row) => [row.key_id, row.wrapped]));
+    },
     destroy: async (keyId) => {
       ensureOpen();
       return ((await pool.query({ name: 'kv-destroy', text: `DELETE FROM ${keys} WHERE key_id = $1`, values: [keyId] })).rowCount ?? 0) > 0;

@@ -42,6 +42,7 @@ export const openSqliteKeyVault = (options: SqliteKeyVaultOptions): SqliteKeyVau
   const insert = db.prepare<[string, Buffer]>('INSERT INTO wrapped_keys (key_id, wrapped) VALUES (?, ?) ON CONFLICT (key_id) DO NOTHING');
   const select = db.prepare<[string], { wrapped: Buffer }>('SELECT wrapped FROM wrapped_keys WHERE key_id = ?');
   const remove = db.prepare<[string]>('DELETE FROM wrapped_keys WHERE key_id = ?');
+  const selectMany = db.prepare<[string], { key_id: string; wrapped: Buffer }>('SELECT key_id, wrapped FROM wrapped_keys WHERE key_id IN (SELECT value FROM json_each(?))');
   const putIfAbsent = db.transaction((keyId: string, wrapped: Buffer): Buffer => {
     insert.run(keyId, wrapped);
     return select.get(keyId)!.wrapped;
@@ -125,6 +126,11 @@ export const openSqliteKeyVault = (options: SqliteKeyVaultOptions): SqliteKeyVau
     get: async (keyId) => {
       ensureOpen();
       return select.get(keyId)?.wrapped ?? null;
+    },
+    getMany: async (keyIds) => {
+      ensureOpen();
+      if (keyIds.length === 0) return new Map();
+      return new Map(selectMany.all(JSON.stringify(keyIds)).map((r) => [r.key_id, r.wrapped]));
     },
     destroy: async (keyId) => {
       ensureOpen();

@@ -54,6 +54,28 @@ export function readStoreContract(adapterName: string, open: () => Promise<{ sto
       expect(await store.get(c, 'a')).toBeNull();
     });
 
+    it('a document being rewritten is never missing to a reader', async () => {
+      const c = await collection();
+      await put(c, item('a', { rank: 0 }), item('b', { rank: 0 }));
+      let writing = true;
+      const writer = (async () => {
+        for (let i = 1; writing; i++) await put(c, item('a', { rank: i }), item('b', { rank: i }), item(`new-${i}`));
+      })();
+      const seen: (number | null)[] = [];
+      try {
+        for (let i = 0; i < 60; i++) {
+          const [a, many] = await Promise.all([store.get<Item>(c, 'a'), store.getMany<Item>(c, ['b'])]);
+          seen.push(a?.rank ?? null, many[0]?.rank ?? null);
+        }
+      } finally {
+        writing = false;
+        await writer;
+      }
+      expect(seen.filter((r) => r === null)).toEqual([]);
+      // The reads did overlap rewrites: later reads saw later versions.
+      expect(Math.max(...(seen as number[]))).toBeGreaterThan(0);
+    });
+
     it('filters on scalar fields, booleans included, and on array fields by containment', async () => {
       const c = await collection();
       await put(c, item('a', { tags: ['x', 'y'] }), item('b', { tags: ['y'], active: false }), item('c', { tenantId: 't2', tags: ['x'] }));

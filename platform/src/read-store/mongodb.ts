@@ -155,9 +155,11 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
           if (puts.length === 0) return;
           const existing = await insertNew(target, puts);
           if (existing.size === 0) return;
-          await byIdOps.delete(target, [...existing]);
-          // A concurrent roll-forward of the same commit may insert the same documents: equal ones.
-          await insertNew(target, puts.filter((d) => existing.has(d._id as string)));
+          // Documents that exist are replaced in place, one command each: a delete then an insert
+          // left a moment in which a reader found an existing notification missing.
+          const gone = await byIdOps.replace(target, puts.filter((d) => existing.has(d._id as string)));
+          // Deleted meanwhile by a concurrent roll-forward of the same commit, which inserts equal ones.
+          if (gone.length > 0) await insertNew(target, gone);
         };
         for (const op of ops) {
           if (op.op === 'put') segment.set(op.doc.id, op);

@@ -6,6 +6,8 @@ import { givenUpError, retryAfterMs } from '../outcomes';
 /** One provider call as the connection pool sees it: the requests it made, and what they met. */
 export type Call = {
   readonly signal: AbortSignal | undefined;
+  /** Told of every answer to one of the call's requests (SendOptions.onAnswer). */
+  readonly onAnswer: (() => void) | undefined;
   /** A request of this call got a connection: from then on it may be on the wire. */
   written: boolean;
   /** The longest Retry-After a 429 or 5xx answer to this call asked for, in ms. */
@@ -39,9 +41,12 @@ export class CallAgent extends https.Agent {
     super({ ...options, maxFreeSockets: options.maxFreeSockets ?? options.maxSockets ?? 256 });
   }
 
-  /** Runs `fn` as one call: every request it makes through this agent belongs to the call. */
-  async run<T>(signal: AbortSignal | undefined, fn: (call: Call) => Promise<T>): Promise<T> {
-    const call = { signal, written: false, requests: new Set<http.ClientRequest>() };
+  /**
+   * Runs `fn` as one call: every request it makes through this agent belongs to the call, and
+   * `onAnswer` hears of each answer (a response's head, any status) as it comes.
+   */
+  async run<T>(signal: AbortSignal | undefined, fn: (call: Call) => Promise<T>, onAnswer?: () => void): Promise<T> {
+    const call = { signal, onAnswer, written: false, requests: new Set<http.ClientRequest>() };
     const abort = () => {
       for (const req of call.requests) this.cancel(req, call);
     };
@@ -77,6 +82,7 @@ export class CallAgent extends https.Agent {
       });
       req.once('close', () => call.requests.delete(req));
       req.once('response', (res: http.IncomingMessage) => {
+        call.onAnswer?.();
         const status = res.statusCode ?? 0;
         if (status !== 429 && status < 500) return;
         const ms = retryAfterMs(res.headers['retry-after']);

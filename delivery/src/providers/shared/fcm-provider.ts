@@ -298,7 +298,7 @@ export class FcmProvider implements Provider {
           return classifyFcmError(id, r.error, this.quotaRetryAfterMs, call.retryAfterMs);
         });
         return settle(this.name, drafts);
-      });
+      }, options.onAnswer);
     } finally {
       deadline.done();
     }

@@ -126,6 +126,20 @@ describe('FcmAndroidProvider (firebase-admin sendEach → sandbox FCM HTTP v1)',
     expect(Date.now() - started).toBeLessThan(1000);
   });
 
+  it('tells the caller of each answer as it comes, before the whole sendEach settles (the stall watch hears the provider alive)', async () => {
+    sandbox.instance('fcm-primary').setFaults({ latencyMs: 10, jitterMs: 800 });
+    const started = performance.now();
+    const answers: number[] = [];
+    const outcomes = await primary.send(
+      Array.from({ length: 20 }, (_, i) => ({ deliveryId: `a${i}`, address: token(i), text: 't', expiresAt: EXPIRES })),
+      { onAnswer: () => answers.push(performance.now() - started) },
+    );
+    const settled = performance.now() - started;
+    expect(outcomes.every((o) => o.outcome === 'accepted')).toBe(true);
+    expect(answers).toHaveLength(20);
+    expect(answers[0]!).toBeLessThan(settled - 300);
+  });
+
   it('gives up on a hung sandbox after its own timeout', async () => {
     const quick = make('fcm-primary', 400);
     try {
