@@ -21,13 +21,13 @@ export type DeliveryStatus = 'pending' | 'dispatched' | 'succeeded' | 'failed' |
 export type StepCode = 'd' | 'a' | 's' | 'f' | 'x' | 'D' | 'B' | 'R';
 
 /**
- * A delivery step as stored: `[code, at, provider, latencyMs, outcome, reason, possibleCopies]`,
- * trailing empty slots left out. `at` is milliseconds after the entry's `at` (the request), or the
- * time as given when it is not an exact ISO time; `provider` is null for none and 1 for the
- * previous step's. A delivery writes one entry per step batch, so every byte here is paid per
- * delivery, several times over.
+ * A delivery step as stored: `c` the code, `t` the time in milliseconds after the entry's `at`
+ * (the request), or as given when it is not an exact ISO time; `p` the provider (absent: none, 1:
+ * the previous step's); `l` latencyMs, `o` outcome, `r` reason, `n` possibleCopies, each absent
+ * when the step has none. An object, not a tuple: FerretDB stores no nested arrays. A delivery
+ * rewrites its entry at each batch of steps, so every byte here is paid per delivery, several times.
  */
-export type StoredStep = readonly [StepCode, number | string, (string | null | 1)?, (number | null)?, (string | null)?, (string | null)?, (number | null)?];
+export type StoredStep = Readonly<{ c: StepCode; t: number | string; p?: string | 1; l?: number; o?: string; r?: string; n?: number }>;
 
 /**
  * What the timeline stores. User events' entries carry their `summary`; delivery entries carry

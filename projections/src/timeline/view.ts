@@ -14,7 +14,7 @@ export const deliveryRequestId = (notificationId: string): string => `delivery-$
 /** The provider a stored step names, following "the previous step's" back. */
 const providerAt = (steps: readonly StoredStep[], index: number): string | null => {
   for (let i = index; i >= 0; i--) {
-    const p = steps[i]![2];
+    const p = steps[i]!.p;
     if (p !== 1) return p ?? null;
   }
   return null;
@@ -27,24 +27,29 @@ export const lastProvider = (steps: readonly StoredStep[]): string | null => pro
 export const encodeStep = (step: DeliveryStep, base: string, previous: readonly StoredStep[]): StoredStep => {
   if (step.step === 'requested') throw new Error('the requested step is not stored: the entry is the request');
   const ms = Date.parse(step.at) - Date.parse(base);
-  const at = Number.isSafeInteger(ms) && new Date(Date.parse(base) + ms).toISOString() === step.at ? ms : step.at;
-  const provider = step.provider === undefined ? null : step.provider === lastProvider(previous) ? 1 : step.provider;
-  const slots = [CODES[step.step], at, provider, step.latencyMs ?? null, step.outcome ?? null, step.reason ?? null, step.possibleCopies ?? null];
-  while (slots.length > 2 && slots[slots.length - 1] === null) slots.pop();
-  return slots as unknown as StoredStep;
+  const t = Number.isSafeInteger(ms) && new Date(Date.parse(base) + ms).toISOString() === step.at ? ms : step.at;
+  return {
+    c: CODES[step.step],
+    t,
+    ...(step.provider !== undefined ? { p: step.provider === lastProvider(previous) ? 1 : step.provider } : {}),
+    ...(step.latencyMs !== undefined ? { l: step.latencyMs } : {}),
+    ...(step.outcome !== undefined ? { o: step.outcome } : {}),
+    ...(step.reason !== undefined ? { r: step.reason } : {}),
+    ...(step.possibleCopies !== undefined ? { n: step.possibleCopies } : {}),
+  };
 };
 
 const decodeStep = (steps: readonly StoredStep[], index: number, base: string): DeliveryStep => {
-  const [code, at, slot, latencyMs, outcome, reason, possibleCopies] = steps[index]!;
-  const provider = slot == null ? null : providerAt(steps, index);
+  const { c, t, p, l, o, r, n } = steps[index]!;
+  const provider = p === undefined ? null : providerAt(steps, index);
   return {
-    step: STEPS[code],
-    at: typeof at === 'number' ? new Date(Date.parse(base) + at).toISOString() : at,
+    step: STEPS[c],
+    at: typeof t === 'number' ? new Date(Date.parse(base) + t).toISOString() : t,
     ...(provider !== null ? { provider } : {}),
-    ...(latencyMs != null ? { latencyMs } : {}),
-    ...(outcome != null ? { outcome } : {}),
-    ...(reason != null ? { reason } : {}),
-    ...(possibleCopies != null ? { possibleCopies } : {}),
+    ...(l !== undefined ? { latencyMs: l } : {}),
+    ...(o !== undefined ? { outcome: o } : {}),
+    ...(r !== undefined ? { reason: r } : {}),
+    ...(n !== undefined ? { possibleCopies: n } : {}),
   };
 };
 
@@ -59,7 +64,7 @@ export const storedSteps = (doc: TimelineEntryDocument): readonly StoredStep[] =
 /** The provider's last word after accepting, from the receipts among the steps. */
 export const receiptOf = (steps: readonly StoredStep[]): 'delivered' | 'bounced' | 'deferred' | undefined => {
   for (let i = steps.length - 1; i >= 0; i--) {
-    const code = steps[i]![0];
+    const code = steps[i]!.c;
     if (RECEIPTS.has(code)) return STEPS[code] as 'delivered' | 'bounced' | 'deferred';
   }
   return undefined;
