@@ -91,6 +91,37 @@ describe('sqlite read store', () => {
     await store.close();
   });
 
+  it('moves the documents of a file that kept them by id (WITHOUT ROWID) to a rowid table, indexes and array fields included', async () => {
+    const file = tempFile();
+    const spec = { name: 'things', indexes: [['owner'], ['owner', 'tags']], arrayFields: ['tags'] };
+    const first = openSqliteReadStore({ path: file });
+    await first.ensureCollections([spec]);
+    await first.commit({ checkpoints: [], changes: ['b', 'a'].map((id) => ({ op: 'put' as const, collection: 'things', doc: { id, owner: 'o', tags: ['t', id] } })) });
+    await first.close();
+    // The table as earlier versions made it; the array field's side table stays as it is.
+    const raw = new Database(file);
+    raw.exec(`
+      ALTER TABLE c_things RENAME TO tmp;
+      CREATE TABLE c_things (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
+      ALTER TABLE c_things ADD COLUMN f_owner GENERATED ALWAYS AS (json_extract(doc, '$.owner')) VIRTUAL;
+      INSERT INTO c_things (id, doc) SELECT id, doc FROM tmp;
+      DROP TABLE tmp;
+    `);
+    raw.close();
+
+    const second = openSqliteReadStore({ path: file });
+    await second.ensureCollections([spec]);
+    expect((await second.find('things', { owner: 'o' }, { limit: 5 })).items.map((d) => d.id)).toEqual(['a', 'b']);
+    expect((await second.find('things', { owner: 'o', tags: 'b' }, { limit: 5 })).items).toEqual([{ id: 'b', owner: 'o', tags: ['t', 'b'] }]);
+    await second.commit({ checkpoints: [], changes: [{ op: 'put', collection: 'things', doc: { id: 'a', owner: 'p', tags: [] } }] });
+    expect((await second.find('things', { owner: 'o' }, { limit: 5 })).items.map((d) => d.id)).toEqual(['b']);
+    await second.close();
+    const after = new Database(file, { readonly: true });
+    expect(after.prepare<[], { sql: string }>("SELECT sql FROM sqlite_master WHERE name = 'c_things'").get()!.sql).not.toMatch(/WITHOUT ROWID/);
+    expect(after.prepare("SELECT name FROM sqlite_master WHERE name = 'c_things_old'").all()).toEqual([]);
+    after.close();
+  });
+
   it('drops the indexes and side tables of the earlier naming scheme', async () => {
     const file = tempFile();
     const raw = new Database(file);

@@ -61,7 +61,8 @@ const decodeCursor = (cursor: string, sort: Sort | null): CursorState => {
 };
 
 /**
- * The embedded read store: one SQLite table of JSON documents per collection (`c_<name>`),
+ * The embedded read store: one SQLite table of JSON documents per collection (`c_<name>`, by
+ * rowid, the ids in its primary-key index),
  * scalar index fields as generated columns with SQL indexes over them, and a side table per
  * index that holds an array field, kept in step in the same transaction as the documents.
  */
@@ -97,7 +98,8 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
     const arrays = new Set((spec.arrayFields ?? []).map((f) => safe('field', f)));
     const sorts = (spec.sortFields ?? []).map((f) => safe('field', f));
     for (const f of sorts) if (arrays.has(f)) throw new Error(`${name}: sort field ${f} is an array field`);
-    db.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID`);
+    migrateToRowid(table);
+    db.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, doc TEXT NOT NULL)`);
     const columns = new Set(db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_xinfo('${table}')`).all().map((r) => r.name));
     const scalars = new Set([...spec.indexes.flat().map((f) => safe('field', f)), ...sorts].filter((f) => !arrays.has(f)));
     for (const field of scalars) {
@@ -142,6 +144,23 @@ export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadSt
     const sides = [...new Set(plans.flatMap((p) => (p.side ? [p.side.table] : [])))];
     collections.set(name, { spec: { ...spec, sortFields: sorts }, table, plans, sides });
   });
+
+  /**
+   * Documents live in a rowid table, in the order they were first written, with the ids in an
+   * index beside them. Earlier files kept them in a WITHOUT ROWID table, ordered by id: a
+   * document of a kilobyte then filled a quarter of a page of the tree's inner levels too, so a
+   * tree of 100,000 documents was ten levels deep and a commit of a few hundred scattered writes
+   * rewrote several pages per document. Such a table is copied over once, under the lock; its
+   * indexes go with it and are made again below.
+   */
+  const migrateToRowid = (table: string): void => {
+    const row = db.prepare<[string], { sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(table);
+    if (!row || !/WITHOUT\s+ROWID/i.test(row.sql)) return;
+    db.exec(`ALTER TABLE ${table} RENAME TO ${table}_old`);
+    db.exec(`CREATE TABLE ${table} (id TEXT PRIMARY KEY, doc TEXT NOT NULL)`);
+    db.exec(`INSERT INTO ${table} (id, doc) SELECT id, doc FROM ${table}_old`);
+    db.exec(`DROP TABLE ${table}_old`);
+  };
 
   /** Objects the previous naming scheme (by position in the index list) left behind. */
   const dropLegacy = (name: string): void => {

@@ -2,7 +2,7 @@ import type { AnyEventType, DeviceKind } from '#schema/events';
 import type { CollectionSpec } from '#platform/read-store/port';
 import { padPosition } from '../read-model';
 
-/** One step concerning one user. `summary` never carries personal data, not even sealed. */
+/** One step of a delivery, as the timeline shows it. `reason` never carries personal data, not even sealed. */
 export type DeliveryStep = Readonly<{
   /** `delivered`, `bounced`, `deferred`: the provider's receipt, after it accepted (succeeded). */
   step: 'requested' | 'dispatched' | 'attempted' | 'succeeded' | 'failed' | 'expired' | 'delivered' | 'bounced' | 'deferred';
@@ -17,6 +17,25 @@ export type DeliveryStep = Readonly<{
 
 export type DeliveryStatus = 'pending' | 'dispatched' | 'succeeded' | 'failed' | 'expired';
 
+/** A stored step's code: the step's initial, upper-case for a receipt. */
+export type StepCode = 'd' | 'a' | 's' | 'f' | 'x' | 'D' | 'B' | 'R';
+
+/**
+ * A delivery step as stored: `c` the code, `t` the time in milliseconds after the entry's `at`
+ * (the request), or as given when it is not an exact ISO time; `p` the provider (absent: none, 1:
+ * the previous step's); `l` latencyMs, `o` outcome, `r` reason, `n` possibleCopies, each absent
+ * when the step has none. An object, not a tuple: FerretDB stores no nested arrays. A delivery
+ * rewrites its entry at each batch of steps, so every byte here is paid per delivery, several times.
+ */
+export type StoredStep = Readonly<{ c: StepCode; t: number | string; p?: string | 1; l?: number; o?: string; r?: string; n?: number }>;
+
+/**
+ * What the timeline stores. User events' entries carry their `summary`; delivery entries carry
+ * their steps compactly (`s`) and no summary, no `requested` step, no `actor` or `requestId`
+ * when they are the delivery recorder's (`system`, `delivery-<notification>`): the view
+ * (`timelineEntry`) gives them back. Entries written before this format have `summary` and
+ * `steps` and are read as they are.
+ */
 export type TimelineEntryDocument = Readonly<{
   id: string;
   tenantId: string;
@@ -25,9 +44,9 @@ export type TimelineEntryDocument = Readonly<{
   /** An event type, or `Delivery`: one entry per delivery (notification, device) that collects its steps. */
   type: AnyEventType | 'Delivery';
   at: string;
-  actor: string;
-  requestId: string;
-  summary: string;
+  actor?: string;
+  requestId?: string;
+  summary?: string;
   // Delivery entries only; they double as the exact record of what was sent (see delivery/).
   notificationId?: string;
   deliveryId?: string;
@@ -38,10 +57,22 @@ export type TimelineEntryDocument = Readonly<{
   possiblyDuplicate?: boolean;
   /** Copies that may have reached the device (the accepted one included), when more than one may have. */
   possibleCopies?: number;
-  /** The provider's last word after accepting: delivered to the device or mailbox, or bounced. */
+  /** The provider's last word after accepting (older entries; now the last receipt step says it). */
   receipt?: 'delivered' | 'bounced' | 'deferred';
+  s?: readonly StoredStep[];
+  /** Older entries only. */
   steps?: readonly DeliveryStep[];
 }>;
+
+/** One entry as the timeline shows it: every step, the summary, who and which request. */
+export type TimelineEntry = Readonly<
+  Omit<TimelineEntryDocument, 's' | 'steps' | 'summary' | 'actor' | 'requestId'> & {
+    actor: string;
+    requestId: string;
+    summary: string;
+    steps?: readonly DeliveryStep[];
+  }
+>;
 
 export const TIMELINE = 'timeline';
 

@@ -1,6 +1,7 @@
 import type { DeliveryEvent, Ineligibility, RecordedEvent, SealedDevice, UserEvent } from '#schema/events';
 import { eventTypes, isOneOf, readModel, unreachable, type ReadModel } from '../read-model';
 import { deliveryEntryId, erasureMarkId, erasureMarkUserId, timelineCollection, timelineEntryId, timelineUserId, type DeliveryStep, type TimelineEntryDocument } from './document';
+import { DELIVERY_ACTOR, deliveryRequestId, encodeStep, receiptOf, storedSteps } from './view';
 
 export const timelineEvents = eventTypes<UserEvent['type'] | 'NotificationRequested'>({
   UserRegistered: true,
@@ -183,14 +184,6 @@ const stepOf = (event: DeliveryRecorded, d: DeliveryEntry): DeliveryStep => {
   }
 };
 
-const describe = (doc: TimelineEntryDocument): string => {
-  const attempts = (doc.steps ?? []).filter((s) => s.step === 'attempted').length;
-  const via = doc.provider ? ` via ${doc.provider}` : '';
-  const receipt = doc.receipt ? `, ${doc.receipt}` : '';
-  const copies = doc.possibleCopies !== undefined && doc.possibleCopies > 1 ? ` (up to ${doc.possibleCopies} copies)` : '';
-  return `notification ${doc.notificationId} to device ${doc.deviceId} (${doc.channel}): ${doc.status}${via}${receipt}, ${attempts} attempt${attempts === 1 ? '' : 's'}${doc.possiblyDuplicate ? `, possibly duplicated${copies}` : ''}`;
-};
-
 const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
 
 /**
@@ -200,7 +193,11 @@ const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
 const ERASED: Ineligibility = 'erased';
 const userGone = (reason: string | undefined): boolean => reason === ERASED || /^user erased/.test(reason ?? '');
 
-/** One entry per delivery, gathering its steps: requested, dispatched, attempted..., one terminal. */
+/**
+ * One entry per delivery, gathering its steps after the request (attempted..., one terminal,
+ * receipts), stored compactly (see StoredStep); the view (timelineEntry) adds the request, the
+ * summary and the recorder's actor. An entry of the older format is rewritten in the new one.
+ */
 const evolveDelivery = (doc: TimelineEntryDocument | null, event: DeliveryRecorded, id: string, peek: Peek): TimelineEntryDocument | null => {
   const d = entriesOf(event).get(id);
   if (!d) return doc;
@@ -211,33 +208,34 @@ const evolveDelivery = (doc: TimelineEntryDocument | null, event: DeliveryRecord
     if (event.type === 'DeliveryFailed' && userGone((d as { reason?: string }).reason)) return null;
     if (erasedSince(peek, tenantId, d.userId, event.data.requestedPosition)) return null;
   }
-  const base: TimelineEntryDocument = doc ?? {
-    id,
-    tenantId,
-    userId: d.userId,
-    position: event.data.requestedPosition,
-    type: 'Delivery',
-    at: event.data.requestedAt,
-    actor,
-    requestId,
-    summary: '',
-    notificationId: event.data.notificationId,
-    deliveryId: d.deliveryId,
-    deviceId: d.deviceId,
-    channel: d.channel,
-    status: 'pending',
-    provider: null,
-    steps: [{ step: 'requested', at: event.data.requestedAt }],
-  };
+  const { notificationId } = event.data;
+  const base: TimelineEntryDocument = doc
+    ? compact(doc)
+    : {
+        id,
+        tenantId,
+        userId: d.userId,
+        position: event.data.requestedPosition,
+        type: 'Delivery',
+        at: event.data.requestedAt,
+        ...(actor !== DELIVERY_ACTOR ? { actor } : {}),
+        ...(requestId !== deliveryRequestId(notificationId) ? { requestId } : {}),
+        notificationId,
+        deliveryId: d.deliveryId,
+        deviceId: d.deviceId,
+        channel: d.channel,
+        status: 'pending',
+        s: [],
+      };
+  const steps = base.s ?? [];
   if (event.type === 'DeliveryReceipted') {
     // A receipt follows an acceptance; one for a delivery without an entry (erased, or expired from
     // the read model) creates none.
     if (!doc) return null;
-    const step = stepOf(event, d);
     // Final receipts come once (one receipt stream per delivery); a deferral never overrides one.
-    if (doc.receipt === 'delivered' || doc.receipt === 'bounced') return doc;
-    const next: TimelineEntryDocument = { ...doc, steps: [...(doc.steps ?? []), step], receipt: step.step as 'delivered' | 'bounced' | 'deferred' };
-    return { ...next, summary: describe(next) };
+    const receipt = receiptOf(steps);
+    if (receipt === 'delivered' || receipt === 'bounced') return doc;
+    return { ...base, s: [...steps, encodeStep(stepOf(event, d), base.at, steps)] };
   }
   // A terminal status is final: a late duplicate record cannot reopen it.
   if (base.status && TERMINAL.has(base.status) && event.type !== 'DeliveryAttempted') return doc;
@@ -245,15 +243,21 @@ const evolveDelivery = (doc: TimelineEntryDocument | null, event: DeliveryRecord
   const e = d as DeliveryEntry & { provider?: string | null; possiblyDuplicate?: boolean; possibleCopies?: number };
   // An older success carries only the flag: at least two copies.
   const copies = Math.max(base.possibleCopies ?? 0, e.possibleCopies ?? (event.type === 'DeliverySucceeded' && e.possiblyDuplicate ? 2 : 0));
-  const next: TimelineEntryDocument = {
+  return {
     ...base,
-    steps: [...(base.steps ?? []), step],
+    s: [...steps, encodeStep(step, base.at, steps)],
     status: event.type === 'DeliveryAttempted' ? base.status : (step.step as 'succeeded' | 'failed' | 'expired'),
-    provider: e.provider ?? base.provider ?? null,
+    ...(e.provider ? { provider: e.provider } : {}),
     ...(e.possiblyDuplicate || base.possiblyDuplicate || copies > 1 ? { possiblyDuplicate: true } : {}),
     ...(copies > 1 ? { possibleCopies: copies } : {}),
   };
-  return { ...next, summary: describe(next) };
+};
+
+/** An entry of the format before StoredStep, in it: the summary and the request step are derived now. */
+const compact = (doc: TimelineEntryDocument): TimelineEntryDocument => {
+  if (doc.s) return doc;
+  const { steps: _steps, summary: _summary, receipt: _receipt, ...rest } = doc;
+  return { ...rest, s: storedSteps(doc) };
 };
 
 export const evolve = (doc: TimelineEntryDocument | null, event: RecordedEvent, id: string, peek: Peek = () => null): TimelineEntryDocument | null => {

@@ -1,3 +1,4 @@
 export * from './document';
 export * from './evolve';
 export * from './queries';
+export * from './view';

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '#schema/events';
 import { eventLog, ReadModelSpecification, sealed } from '../read-model.test-support';
 import { timelineReadModel } from './evolve';
-import { deliveryEntryId, timelineEntryId, timelineUserId, type TimelineEntryDocument } from './document';
+import { deliveryEntryId, timelineEntryId, timelineUserId, type TimelineEntry, type TimelineEntryDocument } from './document';
+import { timelineEntry } from './view';
 
 const spec = ReadModelSpecification.for(timelineReadModel);
 const consent = { start: '2026-01-01T00:00:00.000Z', end: '2027-01-01T00:00:00.000Z' };
@@ -113,7 +114,7 @@ describe('timeline read model', () => {
       });
     const entry = (reason: string) => spec.given([...events, requested]).when([failed(reason)]).collection().get(deliveryEntryId('acme', 'u1', requested.position, 'd1'));
     for (const reason of ['erased', 'user erased', 'user erased or unknown']) expect(entry(reason), reason).toBeUndefined();
-    expect(entry('opted-out')).toMatchObject({ status: 'failed', steps: [{ step: 'requested' }, { step: 'failed', reason: 'opted-out' }] });
+    expect(timelineEntry(entry('opted-out')!)).toMatchObject({ status: 'failed', steps: [{ step: 'requested' }, { step: 'failed', reason: 'opted-out' }] });
   });
 
   it('shows how many copies of a delivery may have reached the device, and reads older events that carry only the flag', () => {
@@ -131,7 +132,7 @@ describe('timeline read model', () => {
       log.record({ type: 'DeliveryAttempted', data: { ...common, deliveries: [{ ...ref, provider: 'smtp', latencyMs: 20, outcome: 'accepted', possiblyDuplicate: true, possibleCopies: 2 }] } }),
       log.record({ type: 'DeliverySucceeded', data: { ...common, deliveries: [{ ...ref, provider: 'smtp', possiblyDuplicate: true, possibleCopies: 2 }] } }),
     ];
-    const entry = spec.given([...events, requested]).when(attempts).collection().get(id)!;
+    const entry = timelineEntry(spec.given([...events, requested]).when(attempts).collection().get(id)!);
     expect(entry).toMatchObject({ status: 'succeeded', possiblyDuplicate: true, possibleCopies: 2 });
     expect(entry.steps!.filter((s) => s.step === 'attempted').map((s) => s.possibleCopies)).toEqual([1, 1, 2]);
     expect(entry.summary).toMatch(/possibly duplicated \(up to 2 copies\)$/);
@@ -139,6 +140,120 @@ describe('timeline read model', () => {
     const older = log.record({ type: 'DeliverySucceeded', data: { ...common, deliveries: [{ ...ref, deviceId: 'd3', channel: 'sms', provider: 'twilio', possiblyDuplicate: true }] } });
     const old = spec.given([...events, requested]).when([older]).collection().get(deliveryEntryId('acme', 'u1', requested.position, 'd3'))!;
     expect(old).toMatchObject({ possiblyDuplicate: true, possibleCopies: 2 });
+  });
+
+  describe('delivery entries, stored compactly', () => {
+    const setup = () => {
+      const { log, events } = history();
+      const requested = log.record({
+        type: 'NotificationRequested',
+        data: { notificationId: 'n1', text: 'hi', target: { kind: 'users', userIds: ['u1'] }, idempotencyKey: null, requestHash: 'x', requestedAt: consent.start, deadline: consent.end },
+      });
+      const common = { notificationId: 'n1', requestedPosition: requested.position, requestedAt: requested.metadata.at };
+      const ref = { deliveryId: 'dl-1', userId: 'u1', deviceId: 'd1', channel: 'email' as const };
+      const system = { actor: 'system', requestId: 'delivery-n1' };
+      const outcomes = [
+        log.record({ type: 'DeliveryAttempted', data: { ...common, deliveries: [{ ...ref, provider: 'sendgrid', latencyMs: 1000, outcome: 'transient', reason: 'sendgrid 503', possibleCopies: 1 }] } }, system),
+        log.record({ type: 'DeliveryAttempted', data: { ...common, deliveries: [{ ...ref, provider: 'smtp', latencyMs: 20, outcome: 'accepted', possibleCopies: 1 }] } }, system),
+        log.record({ type: 'DeliverySucceeded', data: { ...common, deliveries: [{ ...ref, provider: 'smtp' }] } }, system),
+        // A provider's own time, not in the exact ISO form: kept as given.
+        log.record({ type: 'DeliveryReceipted', data: { ...common, deliveries: [{ ...ref, provider: 'smtp', status: 'deferred', providerStatus: 'deferred', errorCode: '421', at: '2026-01-01T00:05:00Z' }] } }, system),
+        log.record({ type: 'DeliveryReceipted', data: { ...common, deliveries: [{ ...ref, provider: 'smtp', status: 'delivered', providerStatus: 'delivered', at: '2026-01-01T00:06:00.000Z' }] } }, system),
+      ];
+      return { log, given: [...events, requested], requested, outcomes, id: deliveryEntryId('acme', 'u1', requested.position, 'd1'), common, ref };
+    };
+
+    it('shows every step, the request first, the summary and the recorder, as entries storing them did', () => {
+      const { given, requested, outcomes, id } = setup();
+      const stored = spec.given(given).when(outcomes).collection().get(id)!;
+      const at = (i: number) => outcomes[i]!.metadata.at;
+      expect(timelineEntry(stored)).toEqual<TimelineEntry>({
+        id,
+        tenantId: 'acme',
+        userId: 'u1',
+        position: requested.position,
+        type: 'Delivery',
+        at: requested.metadata.at,
+        actor: 'system',
+        requestId: 'delivery-n1',
+        summary: 'notification n1 to device d1 (email): succeeded via smtp, delivered, 2 attempts',
+        notificationId: 'n1',
+        deliveryId: 'dl-1',
+        deviceId: 'd1',
+        channel: 'email',
+        status: 'succeeded',
+        provider: 'smtp',
+        receipt: 'delivered',
+        steps: [
+          { step: 'requested', at: requested.metadata.at },
+          { step: 'attempted', at: at(0), provider: 'sendgrid', latencyMs: 1000, outcome: 'transient', reason: 'sendgrid 503', possibleCopies: 1 },
+          { step: 'attempted', at: at(1), provider: 'smtp', latencyMs: 20, outcome: 'accepted', possibleCopies: 1 },
+          { step: 'succeeded', at: at(2), provider: 'smtp' },
+          { step: 'deferred', at: '2026-01-01T00:05:00Z', provider: 'smtp', outcome: 'deferred', reason: '421' },
+          { step: 'delivered', at: '2026-01-01T00:06:00.000Z', provider: 'smtp', outcome: 'delivered' },
+        ],
+      });
+    });
+
+    it('stores no summary, no request step and not the recorder, its steps with short keys: under 60% of the bytes of the entry shown', () => {
+      const { given, outcomes, id } = setup();
+      const stored = spec.given(given).when(outcomes.slice(1, 3)).collection().get(id)!;
+      expect(stored).not.toHaveProperty('summary');
+      expect(stored).not.toHaveProperty('steps');
+      expect(stored).not.toHaveProperty('actor');
+      expect(stored).not.toHaveProperty('requestId');
+      // Times in ms after the request; the success names the attempt's provider by reference.
+      expect(stored.s).toEqual([
+        { c: 'a', t: Date.parse(outcomes[1]!.metadata.at) - Date.parse(stored.at), p: 'smtp', l: 20, o: 'accepted', n: 1 },
+        { c: 's', t: Date.parse(outcomes[2]!.metadata.at) - Date.parse(stored.at), p: 1 },
+      ]);
+      expect(JSON.stringify(stored).length).toBeLessThan(JSON.stringify(timelineEntry(stored)).length * 0.6);
+    });
+
+    it("stores the actor and request id of a delivery event that is not the recorder's", () => {
+      const { log, given, common, ref, id } = setup();
+      const odd = log.record({ type: 'DeliveryExpired', data: { ...common, deliveries: [{ ...ref, reason: 'deadline' }] } }, { actor: 'operator', requestId: 'req-x' });
+      const stored = spec.given(given).when([odd]).collection().get(id)!;
+      expect(stored).toMatchObject({ actor: 'operator', requestId: 'req-x' });
+      expect(timelineEntry(stored)).toMatchObject({ actor: 'operator', requestId: 'req-x', status: 'expired', steps: [{ step: 'requested' }, { step: 'expired', reason: 'deadline' }] });
+    });
+
+    it('reads an entry stored in the earlier format as it was, and rewrites it compactly at its next step', () => {
+      const { requested, outcomes, id } = setup();
+      const older: TimelineEntryDocument = {
+        id,
+        tenantId: 'acme',
+        userId: 'u1',
+        position: requested.position,
+        type: 'Delivery',
+        at: requested.metadata.at,
+        actor: 'system',
+        requestId: 'delivery-n1',
+        summary: 'notification n1 to device d1 (email): succeeded via smtp, 1 attempt',
+        notificationId: 'n1',
+        deliveryId: 'dl-1',
+        deviceId: 'd1',
+        channel: 'email',
+        status: 'succeeded',
+        provider: 'smtp',
+        steps: [
+          { step: 'requested', at: requested.metadata.at },
+          { step: 'attempted', at: outcomes[1]!.metadata.at, provider: 'smtp', latencyMs: 20, outcome: 'accepted', possibleCopies: 1 },
+          { step: 'succeeded', at: outcomes[2]!.metadata.at, provider: 'smtp' },
+        ],
+      };
+      const shown = timelineEntry(older);
+      expect(shown).toMatchObject({ summary: older.summary, steps: older.steps, actor: 'system', requestId: 'delivery-n1' });
+      const next = timelineReadModel.evolve(older, outcomes[4]!, id, () => null)!;
+      expect(next).not.toHaveProperty('steps');
+      expect(next).not.toHaveProperty('summary');
+      expect(timelineEntry(next)).toEqual({
+        ...shown,
+        receipt: 'delivered',
+        summary: 'notification n1 to device d1 (email): succeeded via smtp, delivered, 1 attempt',
+        steps: [...older.steps!, { step: 'delivered', at: '2026-01-01T00:06:00.000Z', provider: 'smtp', outcome: 'delivered' }],
+      });
+    });
   });
 
   it('reads the user back from an entry id, whatever the user id holds', () => {
