@@ -61,17 +61,19 @@ export const sendsUnderWay = (readStore: ReadStore): SendsUnderWay => async () =
  * under way for each new one (quadratic in a burst), and then made one send in each period wait
  * for the read; the read model it reads lags the log by more than this anyway. A long list is read
  * less often: never more than a tenth of the time (a thousand sends under way, each document
- * holding its reach sketch, took 30-60 ms to read on the cluster).
+ * holding its reach sketch, took 30-60 ms to read on the cluster). A list older than two periods
+ * is not answered with: after a quiet while, the next send waits for a fresh one.
  */
 export const cachedSendsUnderWay = (source: SendsUnderWay, ttlMs: number, now: () => number = Date.now): SendsUnderWay => {
-  let known: Readonly<{ sends: readonly NotificationDocument[]; staleAt: number }> | null = null;
+  let known: Readonly<{ sends: readonly NotificationDocument[]; staleAt: number; expiresAt: number }> | null = null;
   let reading: Promise<readonly NotificationDocument[]> | null = null;
   const read = (): Promise<readonly NotificationDocument[]> => {
     if (!reading) {
       const started = now();
       reading = source().then(
         (sends) => {
-          known = { sends, staleAt: started + Math.max(ttlMs, READ_SHARE * (now() - started)) };
+          const period = Math.max(ttlMs, READ_SHARE * (now() - started));
+          known = { sends, staleAt: started + period, expiresAt: started + 2 * period };
           reading = null;
           return sends;
         },
@@ -85,8 +87,10 @@ export const cachedSendsUnderWay = (source: SendsUnderWay, ttlMs: number, now: (
     return reading;
   };
   return () => {
-    if (!known) return read();
-    if (now() >= known.staleAt) read().catch(() => undefined);
+    const t = now();
+    // Too old to answer with (no send came for a while): the sends accepted since must count.
+    if (!known || t >= known.expiresAt) return read();
+    if (t >= known.staleAt) read().catch(() => undefined);
     return Promise.resolve(known.sends);
   };
 };

@@ -55,6 +55,19 @@ describe('cachedSendsUnderWay', () => {
     expect(reads).toBe(2);
   });
 
+  it('waits for a fresh list when the one it knows is older than two periods', async () => {
+    let t = 0;
+    let reads = 0;
+    const source: SendsUnderWay = async () => [{ notificationId: `n${++reads}` } as NotificationDocument];
+    const cached = cachedSendsUnderWay(source, 100, () => t);
+    await cached();
+    // A send after a quiet while is estimated against the sends accepted meanwhile, not the old list.
+    t = 200;
+    expect((await cached()).map((n) => n.notificationId)).toEqual(['n2']);
+    t = 399;
+    expect((await cached()).map((n) => n.notificationId)).toEqual(['n2']);
+  });
+
   it('reads a list that takes long to read no more than a tenth of the time', async () => {
     let t = 0;
     let reads = 0;
