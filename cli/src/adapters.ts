@@ -36,12 +36,23 @@ export type Infrastructure = Readonly<{
 /**
  * Opens the adapters the configuration names, closing whatever opened if one fails.
  */
+/** The SQLite files this configuration writes most (a checkpointer thread's work). */
+export const sqliteFiles = (config: Config): string[] => {
+  const a = config.adapters;
+  const file = (name: string) => path.join(config.dataDir, name);
+  return [
+    ...(a.eventStore === 'sqlite' ? [file('events.db')] : []),
+    ...(a.readStore === 'sqlite' ? [file('read.db')] : []),
+    ...(a.bus === 'sqlite' ? [file('bus.db')] : []),
+  ];
+};
+
 export const openInfrastructure = async (
   config: Config,
   logger: Logger,
   options: Readonly<{
     chainKeys?: ChainKeys | null;
-    /** SQLite: this process's event log commits checkpoint the WAL (see openSqliteEventStore). */
+    /** SQLite: this process's commits checkpoint the WAL (false: a checkpointer thread does; see startWalCheckpointer). */
     checkpoints?: boolean;
     /** PostgreSQL: this process serves no requests, its appends can wait (see openPostgresEventStore). */
     background?: boolean;
@@ -78,7 +89,7 @@ export const openInfrastructure = async (
       opened.push(vault);
       openLeases = () => openPostgresLeaseStore({ connectionString: a.postgresUrl!, schema: 'notify_read' });
     } else {
-      readStore = openSqliteReadStore({ path: file('read.db') });
+      readStore = openSqliteReadStore({ path: file('read.db'), checkpoints: options.checkpoints ?? true });
       opened.push(readStore);
       vault = openSqliteKeyVault({ path: file('keys.db') });
       opened.push(vault);
@@ -89,7 +100,7 @@ export const openInfrastructure = async (
     if (a.bus === 'kafka') {
       bus = namespacedBus(await openKafkaBus({ brokers: [...a.kafkaBrokers], clientId: `notify-${process.pid}`, logger }), a.kafkaPrefix);
     } else {
-      bus = openSqliteBus({ path: file('bus.db') });
+      bus = openSqliteBus({ path: file('bus.db'), checkpoints: options.checkpoints ?? true });
     }
     opened.push(bus);
 

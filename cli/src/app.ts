@@ -8,7 +8,8 @@ import type { ServiceConfig } from './config';
 import { createLogger, type Logger } from '#platform/logger';
 import { systemClock, type Clock } from '#platform/clock';
 import { randomIds, ulid, type IdGenerator } from '#platform/ids';
-import { openInfrastructure, type Infrastructure } from './adapters';
+import { openInfrastructure, sqliteFiles, type Infrastructure } from './adapters';
+import { startWalCheckpointer, type WalCheckpointer } from '#platform/sqlite-checkpointer';
 import { processHealth, type Health } from '#platform/health';
 import { masterKeyId, PersonalDataCipher, parseMasterKey, type MasterKeyring } from '#platform/crypto/personal-data';
 import { chainKeys as chainKeysOf, type ChainKeys } from '#platform/event-store/chain';
@@ -95,6 +96,8 @@ export type AppOptions = Readonly<{
   ops?: boolean;
   /** Where the built dashboard is (tests build their own); the clone's `dist/dashboard` by default. */
   dashboardDir?: string;
+  /** Whether this start's SQLite connections checkpoint their WAL (false: the pipeline thread, whose process's checkpointer does). */
+  checkpoints?: boolean;
 }>;
 
 /** The clone's root, whether this runs from the sources (tests) or from dist/. */
@@ -171,10 +174,20 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
   const masters = masterKeysOf(config, logger);
   // Chain heads are authenticated with a key derived from the master key (the previous one still verifies).
   const chainKeys = chainKeysOf([masters.current, ...(masters.previous ?? [])].map((key) => ({ id: masterKeyId(key), key })));
-  // With the pipeline on its own thread, its connection checkpoints the log (it writes the most).
   const threaded = config.pipelineThread && config.roles.includes('api') && config.roles.some((r) => PIPELINE_ROLES.includes(r));
+  // With the pipeline on a thread of its own, a third thread checkpoints the SQLite files (below):
+  // no request's commit and no fan-out batch's pays for copying pages and the fsyncs around it.
   // A process without the API appends in the background: commands do not queue behind its appends.
-  const opened = await openInfrastructure(config, logger, { chainKeys, checkpoints: !threaded, background: !config.roles.includes('api') });
+  const opened = await openInfrastructure(config, logger, { chainKeys, checkpoints: options.checkpoints ?? !threaded, background: !config.roles.includes('api') });
+  let checkpointer: WalCheckpointer | null = null;
+  if (threaded && sqliteFiles(config).length > 0) {
+    try {
+      checkpointer = await startWalCheckpointer({ paths: sqliteFiles(config), onError: (message) => logger.error({ message }, 'WAL checkpoint failed; commits checkpoint past the fallback size') });
+    } catch (e) {
+      await opened.close();
+      throw e;
+    }
+  }
   const infrastructure = options.wrapInfrastructure ? options.wrapInfrastructure(opened) : opened;
   const health = processHealth;
   const { eventStore, readStore, vault, bus } = infrastructure;
@@ -354,6 +367,7 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
     } catch (e) {
       for (const stop of stops) await stop().catch(() => {});
       await infrastructure.close();
+      await checkpointer?.stop();
       throw e;
     }
     const thread = pipeline;
@@ -393,6 +407,7 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
       try {
         for (const stop of stops) await stop();
         await infrastructure.close();
+        await checkpointer?.stop();
       } finally {
         await ops?.stop();
       }

@@ -32,7 +32,7 @@ const main = async (): Promise<void> => {
       providersFile: null,
       platformProviders: [],
       pipelineThread: false,
-    }, { ops: false });
+    }, { ops: false, checkpoints: false });
   } catch (e) {
     post({ type: 'failed', message: e instanceof Error ? e.message : String(e) });
     return;

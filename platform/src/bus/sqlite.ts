@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { deferCheckpoints } from '../sqlite-checkpointer';
 import { EventEmitter } from 'node:events';
 import { Waker } from '../waker';
 import type { BusMessage, ConsumeOptions, Consumer, JobBus, OutgoingMessage } from './port';
@@ -14,13 +15,20 @@ const BUSY_MS = 5000;
  * space leaves the file: freed pages are given back (incremental vacuum), and once the bus holds
  * no message the WAL is emptied too, so the file returns to its size before the sends.
  */
-export const openSqliteBus = (options: Readonly<{ path: string }>): JobBus => {
+export const openSqliteBus = (
+  options: Readonly<{
+    path: string;
+    /** Whether this connection's commits checkpoint the WAL (see openSqliteEventStore's). */
+    checkpoints?: boolean;
+  }>,
+): JobBus => {
   const db = new Database(options.path);
   // Set before the first table exists; a file made before this is converted once, below.
   db.pragma('auto_vacuum = INCREMENTAL');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma(`busy_timeout = ${BUSY_MS}`);
+  if (options.checkpoints === false) deferCheckpoints(db);
   db.exec(`
     CREATE TABLE IF NOT EXISTS topics (topic TEXT PRIMARY KEY, partitions INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS messages (topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (topic, partition, offset)) WITHOUT ROWID;

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { deferCheckpoints } from '../sqlite-checkpointer';
 import { EventEmitter } from 'node:events';
 import { pollingSubscription } from './polling';
 import { canonical, eventHashOfCanonical, GENESIS, headMac, type ChainHead, type ChainKeys } from './chain';
@@ -62,8 +63,8 @@ export const openSqliteEventStore = (
     chainKeys?: ChainKeys | null;
     /**
      * Whether this connection's commits also checkpoint the WAL into the file (SQLite's default).
-     * Off for the API's connection when another thread writes much more: a checkpoint then
-     * lands on whichever commit crosses the threshold, a request's among them.
+     * Off where a checkpointer thread does it (startWalCheckpointer): a checkpoint otherwise
+     * lands on whichever commit crosses the threshold, a request's or a fan-out batch's.
      */
     checkpoints?: boolean;
   }>,
@@ -105,7 +106,7 @@ export const openSqliteEventStore = (
   // From here on a busy file is waited for without holding the thread (whenWritable): another
   // thread's or process's transaction then delays only the append that needs the lock.
   db.pragma(`busy_timeout = ${SYNC_BUSY_MS}`);
-  if (options.checkpoints === false) db.pragma('wal_autocheckpoint = 0');
+  if (options.checkpoints === false) deferCheckpoints(db);
 
   const currentRevision = db.prepare<[string], { revision: number }>('SELECT revision FROM streams WHERE stream = ?');
   const insertEvent = db.prepare<[string, number, string, string, string, string]>(

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { deferCheckpoints } from '../sqlite-checkpointer';
 import { createHash } from 'node:crypto';
 import {
   CheckpointConflictError,
@@ -66,11 +67,18 @@ const decodeCursor = (cursor: string, sort: Sort | null): CursorState => {
  * scalar index fields as generated columns with SQL indexes over them, and a side table per
  * index that holds an array field, kept in step in the same transaction as the documents.
  */
-export const openSqliteReadStore = (options: Readonly<{ path: string }>): ReadStore => {
+export const openSqliteReadStore = (
+  options: Readonly<{
+    path: string;
+    /** Whether this connection's commits checkpoint the WAL (see openSqliteEventStore's). */
+    checkpoints?: boolean;
+  }>,
+): ReadStore => {
   const db = new Database(options.path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
+  if (options.checkpoints === false) deferCheckpoints(db);
   db.exec('CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID');
   const collections = new Map<string, Compiled>();
   const getCheckpoint = db.prepare<[string], { position: number }>('SELECT position FROM checkpoints WHERE name = ?');
