@@ -174,10 +174,15 @@ describe(`provider fault "${name}" on every primary: cancelled calls, failover w
       for (const c of CHAINS) expect(failover[c.channel], `${c.channel} failover`).toBeLessThanOrEqual(failoverBoundMs);
 
       // Recovery: the primaries' breakers opened, and come back through half-open once probed: a
-      // probe goes out only with traffic, so a few messages go while any is not closed yet.
+      // probe goes out only with traffic, so a few messages go while any is not closed yet. A
+      // primary whose 503 carried a Retry-After (all but APNs here) is not called again before it:
+      // its traffic fails over without its breaker, which opens only if calls fail after the
+      // pause while the send still runs.
       await allClosed(`after the ${name}`);
       for (const c of CHAINS) {
         const states = (await circuit(c.primary)).slice(circuitsBefore.get(c.primary));
+        const paused = h.app.delivery!.registry.route(PLATFORM, c.primary)!.retryAt > faultAt;
+        if (paused && !states.includes('open')) continue;
         expect(states, `${c.primary} circuit`).toContain('open');
         expect(states.slice(states.lastIndexOf('open')), `${c.primary} circuit`).toEqual(['open', 'half-open', 'closed']);
       }
