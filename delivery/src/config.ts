@@ -21,7 +21,7 @@ export type ProviderPolicy = Readonly<{
   timeoutLatencyFactor: number;
   /**
    * Stall: not one answer from the integration for max(minStallMs, stallLatencyFactor × p50 of its
-   * recent successful calls), while at least volumeThreshold of its requests have waited that
+   * recent successful calls), while at least volumeThreshold of its messages have waited that
    * long, opens its breaker and cancels its calls, long before their deadlines when the provider
    * hangs (routing/stall.ts).
    */
@@ -29,7 +29,7 @@ export type ProviderPolicy = Readonly<{
   stallLatencyFactor: number;
   /** Breaker: open when this share of calls fails within the rolling window... */
   errorThresholdPercentage: number;
-  /** ...once at least this many calls were made in it (and a stall needs this many requests waiting)... */
+  /** ...once at least this many calls were made in it (and a stall needs this many messages waiting)... */
   volumeThreshold: number;
   /** ...which is this long (10 buckets): short, so an outage opens it within the window. */
   windowMs: number;

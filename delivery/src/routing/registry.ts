@@ -283,7 +283,7 @@ export class IntegrationRegistry {
       stalls: this.stallMonitor.watch(
         () => {
           const silentMs = deadlines.stallMs();
-          return silentMs === null ? null : { silentMs, requests: policy.volumeThreshold };
+          return silentMs === null ? null : { silentMs, messages: policy.volumeThreshold };
         },
         (silentMs) => this.stalled(route, silentMs),
       ),

@@ -56,6 +56,8 @@ const setup = async (p: ProviderPolicy = policy) => {
   const integrations = new IntegrationCommands({ eventStore, cipher, clock: systemClock, ids: randomIds });
   const behaviour = new Map<string, Behaviour>();
   const calls = new Map<string, number>();
+  /** Integrations whose calls are one request each, whatever they carry (SendGrid's mail/send). */
+  const oneRequest = new Set<string>();
   const breakers: string[] = [];
   const registry = new IntegrationRegistry({
     onBreaker: (route, state, reason) => breakers.push(`${route.owner}/${route.name} ${state}: ${reason}`),
@@ -67,6 +69,7 @@ const setup = async (p: ProviderPolicy = policy) => {
       name: `${i.owner}/${i.name}`,
       channel: 'sms',
       maxBatch: 10,
+      ...(oneRequest.has(`${i.owner}/${i.name}`) ? { requestsPerCall: () => 1 } : {}),
       send: (ms, options = {}) => {
         const key = `${i.owner}/${i.name}`;
         calls.set(key, (calls.get(key) ?? 0) + 1);
@@ -80,7 +83,7 @@ const setup = async (p: ProviderPolicy = policy) => {
   const configure = (owner: string, input: ReturnType<typeof twilio>) => integrations.configure({ keyId: 'k', requestId: 'r' }, owner, input, { allowEndpoint: false });
   const outcomes = async (tenant: string, n = 2) => (await router.send(tenant, 'sms', messages(n))).sent.flatMap((s) => s.outcomes);
   return {
-    registry, router, integrations, behaviour, calls, rejected, breakers, configure, outcomes,
+    registry, router, integrations, behaviour, calls, oneRequest, rejected, breakers, configure, outcomes,
     ready: (...tenants: string[]) => Promise.all(tenants.map((t) => registry.ensure(t))),
     close: async () => {
       await registry.close();
@@ -254,8 +257,11 @@ describe('routing per tenant over integrations', () => {
       );
     });
     const started = performance.now();
-    const first = await s.outcomes('acme', 3);
+    const result = await s.router.send('acme', 'sms', messages(3));
+    const first = result.sent.flatMap((x) => x.outcomes);
     const took = performance.now() - started;
+    // The spare takes the cancelled messages now: retried at once, not after a backoff.
+    expect(result.sent.map((x) => [x.provider, x.elsewhere])).toEqual([['hung', true]]);
     expect(took).toBeGreaterThanOrEqual(300);
     expect(took).toBeLessThan(1_000);
     expect((seen[0]!.reason as Error).name).toBe('Stalled');
@@ -264,6 +270,45 @@ describe('routing per tenant over integrations', () => {
     expect(s.router.state('acme', 'hung')).toBe('open');
     expect(s.breakers).toEqual([expect.stringMatching(/^acme\/hung open: no answer from the provider for \d+ ms: calls cancelled$/)]);
     expect((await s.router.send('acme', 'sms', messages(2))).sent.map((x) => x.provider)).toEqual(['spare']);
+  });
+
+  it('judges a hung batch provider by the messages its calls carry, not by its few requests', async () => {
+    const s = await start(stallPolicy);
+    s.oneRequest.add('acme/bulk');
+    await s.configure('acme', twilio('bulk', 0));
+    await s.configure('acme', twilio('spare', 1));
+    await s.ready('acme');
+    await warm(s, 'acme');
+    s.behaviour.set('acme/bulk', (ms, { signal }) =>
+      new Promise((done) => signal!.addEventListener('abort', () => done(ms.map((m) => ({ deliveryId: m.deliveryId, outcome: 'transient' as const, reason: 'abandoned', maybeDelivered: true as const }))))),
+    );
+    // One request of three messages: stalled after 300 ms, long before its 10 s deadline.
+    const started = performance.now();
+    const first = await s.outcomes('acme', 3);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(first.map((o) => o.outcome)).toEqual(['transient', 'transient', 'transient']);
+    expect(s.router.state('acme', 'bulk')).toBe('open');
+    expect(s.breakers).toEqual([expect.stringMatching(/^acme\/bulk open: no answer from the provider for \d+ ms: calls cancelled$/)]);
+  });
+
+  it("never makes a message the half-open probe of the integration its last attempt failed on", async () => {
+    const s = await start({ ...policy, resetTimeoutMs: 100 });
+    await s.configure('acme', twilio('primary', 0));
+    await s.configure('acme', twilio('spare', 1));
+    await s.ready('acme');
+    s.registry.route('acme', 'primary')!.breaker.open();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(s.router.state('acme', 'primary')).toBe('half-open');
+    const lastOn = (failed: Record<string, string>) => (id: string) => failed[id] ?? null;
+    // Alone, retried after failing on the primary: it goes to the spare, and the primary stays unprobed.
+    const alone = await s.router.send('acme', 'sms', messages(1), lastOn({ d0: 'primary' }));
+    expect(alone.sent.map((x) => [x.provider, x.outcomes.map((o) => o.deliveryId)])).toEqual([['spare', ['d0']]]);
+    expect(s.calls.get('acme/primary')).toBeUndefined();
+    expect(s.router.state('acme', 'primary')).toBe('half-open');
+    // With a fresh message beside it, the fresh one is the probe.
+    const two = await s.router.send('acme', 'sms', messages(2), lastOn({ d0: 'primary' }));
+    expect(two.sent.map((x) => [x.provider, x.outcomes.map((o) => o.deliveryId)]).sort()).toEqual([['primary', ['d1']], ['spare', ['d0']]]);
+    expect(s.router.state('acme', 'primary')).toBe('closed');
   });
 
   it('leaves a batch call alone while its requests keep answering, however long the whole call takes', async () => {

@@ -12,6 +12,12 @@ export type Routed = Readonly<{
   provider: string;
   latencyMs: number;
   outcomes: readonly SendOutcome[];
+  /**
+   * The integration is skipped now (its breaker opened, a Retry-After paused it) and another of the
+   * chain can take its traffic: what it did not take is retried there at once, without backoff,
+   * which spreads retries for a recovering provider, not for a healthy one.
+   */
+  elsewhere?: true;
 }>;
 
 export type RouteResult = Readonly<{
@@ -136,7 +142,12 @@ export class ProviderRouter {
     return false;
   }
 
-  async send(tenantId: string, channel: Channel, messages: readonly OutboundMessage[]): Promise<RouteResult> {
+  /**
+   * `failedOn`: the integration a message's last attempt failed on, if any. A message is never a
+   * half-open integration's probe there: the last delivery of a send, retried alone, would
+   * otherwise probe a dead primary again at every reset while the next integration is healthy.
+   */
+  async send(tenantId: string, channel: Channel, messages: readonly OutboundMessage[], failedOn: (deliveryId: string) => string | null = () => null): Promise<RouteResult> {
     const chain = this.registry.chain(tenantId, channel);
     if (chain === null) return { sent: [], unsent: messages, waitMs: 20 };
     if (chain.length === 0) return { sent: [], unsent: messages, waitMs: 0, noProvider: true };
@@ -160,6 +171,17 @@ export class ProviderRouter {
         if (probing(route)) continue;
         break;
       }
+      if (probing(route)) {
+        const at = rest.findIndex((m) => failedOn(m.deliveryId) !== route.name);
+        if (at < 0) continue;
+        if (route.bucket.take(1) === 0) {
+          waitMs = Math.min(waitMs, route.bucket.waitMs());
+          continue;
+        }
+        calls.push(this.call(route, [rest[at]!]));
+        rest = [...rest.slice(0, at), ...rest.slice(at + 1)];
+        continue;
+      }
       const perCall = callSize(route);
       const taken = route.bucket.take(Math.min(rest.length, maxMessages));
       if (taken === 0) {
@@ -170,7 +192,7 @@ export class ProviderRouter {
       rest = rest.slice(taken);
       for (let i = 0; i < slice.length; i += perCall) calls.push(this.call(route, slice.slice(i, i + perCall)));
       // Filled to its free slots with tokens to spare: the rest waits for this route, not the next.
-      if (rest.length > 0 && taken === maxMessages && !probing(route)) {
+      if (rest.length > 0 && taken === maxMessages) {
         waitMs = Math.min(waitMs, 5);
         break;
       }
@@ -185,12 +207,16 @@ export class ProviderRouter {
    * it; otherwise it is retried there with the usual backoff.
    */
   private elsewhereAtOnce(chain: readonly Route[], routed: Routed): Routed {
-    if (!routed.outcomes.some((o) => o.outcome === 'transient' && o.retryAfterMs !== undefined)) return routed;
+    if (!routed.outcomes.some((o) => o.outcome === 'transient')) return routed;
     const now = Date.now();
     const other = chain.some((r) => r.name !== routed.provider && !opened(r) && !paused(r, now));
     if (!other) return routed;
+    const self = chain.find((r) => r.name === routed.provider);
+    const skipped = self !== undefined && (opened(self) || paused(self, now));
+    if (!routed.outcomes.some((o) => o.outcome === 'transient' && o.retryAfterMs !== undefined)) return skipped ? { ...routed, elsewhere: true } : routed;
     return {
       ...routed,
+      ...(skipped ? { elsewhere: true as const } : {}),
       outcomes: routed.outcomes.map((o) => {
         if (o.outcome !== 'transient' || o.retryAfterMs === undefined) return o;
         const { retryAfterMs: _elsewhere, ...rest } = o;
@@ -223,7 +249,7 @@ export class ProviderRouter {
     let sending: Promise<unknown> | null = null;
     route.health.probe();
     const stalls = route.stalls;
-    stalls.begin(controller, requests);
+    stalls.begin(controller, messages.length);
     try {
       const outcomes = await route.breaker.fire(messages, { signal: controller.signal, graceMs: GRACE_MS, onSending: (p) => (sending = p), onAnswer: () => stalls.heard() });
       stalls.heard();

@@ -12,8 +12,12 @@ export class Stalled extends DeadlineExceeded {
 export type StallLimits = Readonly<{
   /** Silence, in ms: calls outstanding, not one answer. */
   silentMs: number;
-  /** Requests that must have waited at least as long: a hang silences them all, a slow one is its deadline's. */
-  requests: number;
+  /**
+   * Messages that must have waited at least as long: a hang silences them all, one slow request is
+   * its deadline's. Messages, not requests: a batch call (SendGrid's, up to 1,000 recipients in one
+   * request) is one request, and a hung batch provider has only a few out.
+   */
+  messages: number;
 }>;
 
 export type StallOptions = Readonly<{
@@ -32,12 +36,12 @@ export type StallOptions = Readonly<{
  */
 const DEFAULTS: StallOptions = { intervalMs: 50, maxStepMs: 150, maxLateMs: 250 };
 
-type Outstanding = { readonly at: number; readonly requests: number };
+type Outstanding = { readonly at: number; readonly messages: number };
 
 /**
  * One integration's calls in flight and its silence: the time, counted while it has calls
  * outstanding, since it last answered anything (a call, or one request of a batch call). It has
- * stalled once the silence reaches its limit and enough requests have waited that long: then
+ * stalled once the silence reaches its limit and enough messages have waited that long: then
  * every outstanding call is cancelled and its breaker opens (`onStall`, the registry's), without
  * waiting for each call's deadline, which follows the noisy tail latency (p99).
  */
@@ -59,13 +63,13 @@ export class StallWatch {
     return this.calls.size;
   }
 
-  /** A call of `requests` requests goes out; `call` aborts it. */
-  begin(call: AbortController, requests = 1): void {
+  /** A call of `messages` messages goes out; `call` aborts it. */
+  begin(call: AbortController, messages = 1): void {
     if (this.calls.size === 0) {
       this.heard();
       this.busy.add(this);
     }
-    this.calls.set(call, { at: this.now(), requests });
+    this.calls.set(call, { at: this.now(), messages });
   }
 
   /** The call settled (answered or given up). */
@@ -93,12 +97,12 @@ export class StallWatch {
     return this.silent;
   }
 
-  /** Silent for at least `limits.silentMs`, with at least `limits.requests` requests out that long. */
+  /** Silent for at least `limits.silentMs`, with at least `limits.messages` messages out that long. */
   stalled(now: number, limits: StallLimits): boolean {
     if (this.silent < limits.silentMs) return false;
     let waited = 0;
-    for (const c of this.calls.values()) if (now - c.at >= limits.silentMs) waited += c.requests;
-    return waited >= limits.requests;
+    for (const c of this.calls.values()) if (now - c.at >= limits.silentMs) waited += c.messages;
+    return waited >= limits.messages;
   }
 
   /** Cancels every outstanding call: none is watched any more. Answers how many. */

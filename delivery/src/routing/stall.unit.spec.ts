@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Stalled, StallMonitor, type StallLimits } from './stall';
 
-const LIMITS: StallLimits = { silentMs: 750, requests: 3 };
+const LIMITS: StallLimits = { silentMs: 750, messages: 3 };
 
 /** A monitor on an injected clock, checked every 50 ms (late by `lateBy` where asked), and what stalled when. */
 const rig = (limits: StallLimits | null = LIMITS) => {
@@ -77,7 +77,23 @@ describe('stall detection', () => {
     expect(r.stalls.map((s) => s.at)).toEqual([11_450]);
   });
 
-  it('needs several requests to have waited that long: a single slow one is left to its deadline', () => {
+  it('judges a batch call by the messages it carries: one hung request of a hundred recipients (SendGrid) stalls', () => {
+    const r = rig();
+    r.monitor.check(0, true);
+    const batch = new AbortController();
+    r.watch.begin(batch, 100);
+    r.run(800);
+    expect(r.stalls.map((s) => s.at)).toEqual([750]);
+    expect(batch.signal.aborted).toBe(true);
+    // Two messages waiting are not enough: a slow request of two is its deadline's.
+    const r2 = rig();
+    r2.monitor.check(0, true);
+    r2.watch.begin(new AbortController(), 2);
+    r2.run(3_000);
+    expect(r2.stalls).toEqual([]);
+  });
+
+  it('needs several messages to have waited that long: a single slow one is left to its deadline', () => {
     const r = rig();
     r.monitor.check(0, true);
     r.watch.begin(new AbortController(), 1);
@@ -142,7 +158,7 @@ describe('stall detection', () => {
     const monitor = new StallMonitor({ intervalMs: 50, maxStepMs: 150, maxLateMs: 250 });
     const stalled: number[] = [];
     const watch = monitor.watch(
-      () => ({ silentMs: 500, requests: 1 }),
+      () => ({ silentMs: 500, messages: 1 }),
       (ms) => {
         stalled.push(ms);
         watch.abort(new Stalled(ms));

@@ -131,7 +131,7 @@ export class Sender {
     let result;
     try {
       const trace = live[0]?.item.notification.trace;
-      const send = () => this.deps.router.send(tenantId, channel, live.map((o) => o.message));
+      const send = () => this.deps.router.send(tenantId, channel, live.map((o) => o.message), (id) => byId.get(id)?.lastFailedOn ?? null);
       // One span per provider call, in the trace of its first delivery's send (a call may carry several sends).
       result = trace ? await inSpan('provider.send', { parent: trace, kind: SpanKind.CLIENT, attributes: { 'notify.tenant': tenantId, 'notify.channel': channel, 'notify.deliveries': live.length } }, send) : await send();
     } catch (e) {
@@ -152,6 +152,7 @@ export class Sender {
         handled.add(outcome.deliveryId);
         pending.sending.delete(item);
         item.attempts++;
+        item.lastFailedOn = outcome.outcome === 'transient' ? routed.provider : null;
         const before = this.possibleCopies(item);
         const reached = outcome.outcome === 'accepted' || (outcome.outcome === 'transient' && outcome.maybeDelivered === true);
         const copies = before + (reached ? 1 : 0);
@@ -175,11 +176,11 @@ export class Sender {
           this.fail(item, routed.provider, outcome.reason);
         } else if (outcome.credentialsRejected) {
           // The integration's fault, not the device's: the next integration takes it at once.
-          this.retry(item, `${routed.provider}: ${outcome.reason}`, false);
+          this.retry(item, `${routed.provider}: ${outcome.reason}`, false, undefined, routed.elsewhere);
         } else {
           // From here on every attempt of it is flagged: the lost one may have arrived.
           if (outcome.maybeDelivered) item.possiblyDuplicate = true;
-          this.retry(item, `${routed.provider}: ${outcome.reason}`, true, outcome.retryAfterMs);
+          this.retry(item, `${routed.provider}: ${outcome.reason}`, true, outcome.retryAfterMs, routed.elsewhere);
         }
       }
     }
@@ -209,14 +210,15 @@ export class Sender {
 
   // ---- outcomes ----------------------------------------------------------------------------
 
-  retry(item: Item, reason: string, counted: boolean, retryAfterMs?: number): void {
+  /** `elsewhere`: another integration takes it now (see Routed): no wait. */
+  retry(item: Item, reason: string, counted: boolean, retryAfterMs?: number, elsewhere?: true): void {
     item.lastReason = reason;
     // No longer ours: the new owner sends it (flagged, since an attempt of it is in the log).
     if (!this.deps.ownership.ours(item)) return;
     const { retryBaseMs, retryMaxMs } = this.deps.config;
     const backoff = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.max(0, item.attempts - 1));
     // Full jitter: spread retries so a recovering provider is not hit by a wall of them.
-    const wait = Math.max(retryAfterMs ?? 0, counted ? Math.random() * backoff : retryBaseMs);
+    const wait = elsewhere ? 0 : Math.max(retryAfterMs ?? 0, counted ? Math.random() * backoff : retryBaseMs);
     if (this.deps.clock.now().getTime() + wait >= item.deadline) {
       this.expire(item, `deadline passed after ${item.attempts} attempt(s); last error: ${reason}`);
       return;

@@ -130,7 +130,7 @@ export class SlicePlanner {
 
   private item(slice: Slice, ref: DeliveryRef, possiblyDuplicate: boolean): Item {
     const batch: Batch = { tenantId: slice.job.tenantId, notificationId: slice.job.notificationId, partition: slice.partition, requestedPosition: slice.job.requestedPosition, requestedAt: slice.job.requestedAt };
-    return { ref, batch, deadline: slice.deadline, rank: slice.rank, seq: this.seq++, attempts: 0, notBefore: 0, possiblyDuplicate, lastReason: null, dispatched: false, message: slice.message, notification: slice.notification };
+    return { ref, batch, deadline: slice.deadline, rank: slice.rank, seq: this.seq++, attempts: 0, notBefore: 0, possiblyDuplicate, lastReason: null, lastFailedOn: null, dispatched: false, message: slice.message, notification: slice.notification };
   }
 
   private queue(slice: Slice, items: readonly Item[]): void {

@@ -86,6 +86,8 @@ export type Item = {
   notBefore: number;
   possiblyDuplicate: boolean;
   lastReason: string | null;
+  /** The integration its last attempt failed on: never that one's half-open probe. */
+  lastFailedOn: string | null;
   /** Its DeliveryDispatched intent is in the log (written once, before the first send). */
   dispatched: boolean;
   message: Message;
