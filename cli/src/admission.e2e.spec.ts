@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultDeliveryConfig } from '#delivery/config';
 import { addressOf, seedUsers } from './testing/seed';
 import { registerTenant, startHarness, type Harness } from './testing/harness';
+import { until } from './testing/until';
 
 /*
  * An admission is a promise: a send estimated to fit keeps its place, and a later send whose
@@ -15,14 +16,6 @@ const PROMISED = 3_560; // 890 s of the 900 s a 15-minute deadline gives: 10 s (
 const PUSHING = 100; // 25 s of work: fits its own 10 minutes, not the promised send's slack
 const SMALL = 8; // 2 s of work: within the slack
 const FROM = { promised: 0, pushing: 100_000, small: 200_000 } as const;
-
-const until = async (check: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 describe('admission keeps its promises: a send that would make an admitted one late is delivered best effort', () => {
   let h: Harness;

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from './testing/postgres';
 import { buildService, startServiceProcess, type ServiceProcess } from './testing/process';
+import { until } from './testing/until';
 
 /**
  * Every role as its own process on PostgreSQL (log, read models, keys, leases) and Kafka, each
@@ -16,15 +17,6 @@ import { buildService, startServiceProcess, type ServiceProcess } from './testin
 const { POSTGRES_URL, KAFKA_BROKERS } = process.env;
 const ready = Boolean(POSTGRES_URL && KAFKA_BROKERS);
 if (!ready) console.warn('cluster readiness e2e skipped: POSTGRES_URL and KAFKA_BROKERS are not both set (npm run servers:up starts the servers and prints them)');
-
-const until = async (check: () => Promise<boolean>, ms: number, what: string): Promise<number> => {
-  const start = Date.now();
-  while (!(await check().catch(() => false))) {
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return Date.now() - start;
-};
 
 /** A TCP proxy the test can switch off (refusing and cutting connections) and on again, on the same port. */
 const startProxy = async (target: { host: string; port: number }) => {

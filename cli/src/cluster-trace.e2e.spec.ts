@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '#sandbox/index';
 import { createDatabase } from './testing/postgres';
 import { buildService, startServiceProcess, type ServiceProcess } from './testing/process';
+import { until } from './testing/until';
 
 /**
  * The trace of a send across the cluster's processes: api, projections and delivery on
@@ -19,14 +20,6 @@ const ready = Boolean(POSTGRES_URL && KAFKA_BROKERS);
 if (!ready) console.warn('cluster trace e2e skipped: POSTGRES_URL and KAFKA_BROKERS are not both set (npm run servers:up starts the servers and prints them)');
 
 type OtlpSpan = { traceId: string; spanId: string; parentSpanId?: string; name: string; service: string };
-
-const until = async (check: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await Promise.resolve().then(check).catch(() => false))) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 describe.skipIf(!ready)('one trace across the cluster\'s processes', () => {
   const run = `trace${randomBytes(4).toString('hex')}`;

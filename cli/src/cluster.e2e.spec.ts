@@ -15,6 +15,7 @@ import { PersonalDataCipher } from '#platform/crypto/personal-data';
 import type { EventStore } from '#platform/event-store/port';
 import { buildService, startServiceProcess, type ServiceProcess } from './testing/process';
 import { mixedDevice, seedUsers } from './testing/seed';
+import { until } from './testing/until';
 
 /**
  * The delivery scenario on the multi-process cluster: command+query, projections, two delivery
@@ -35,13 +36,6 @@ const USERS = 6_000;
 const IN_FLIGHT = 200;
 
 /** Polls; a read that fails (NOT_FOUND while the read models catch up) counts as not yet. */
-const until = async (check: () => Promise<boolean>, ms: number, what: string): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 const PROGRESS = 'status progress { total succeeded failed expired completion reachedUsers reachedUsersExact possiblyDuplicated byChannel { key succeeded } }';
 

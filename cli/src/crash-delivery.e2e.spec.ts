@@ -9,17 +9,10 @@ import { PersonalDataCipher } from '#platform/crypto/personal-data';
 import { startSandbox, type Sandbox } from '#sandbox/index';
 import { buildService, startServiceProcess, type ServiceProcess } from './testing/process';
 import { mixedDevice, seedUsers } from './testing/seed';
+import { until } from './testing/until';
 
 const USERS = 100_000;
 const IN_FLIGHT = 500;
-
-const until = async (check: () => Promise<boolean>, ms: number, what: string): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 describe(`SIGKILL during a ${USERS.toLocaleString('en')}-recipient send`, () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'notify-crash-send-'));

@@ -6,6 +6,7 @@ import { openSqliteEventStore } from '#platform/event-store/sqlite';
 import { openSqliteKeyVault } from '#platform/key-vault/sqlite';
 import { streams } from '#schema/streams';
 import { buildService, startServiceProcess, type ServiceProcess } from './testing/process';
+import { until } from './testing/until';
 
 const gql = async (url: string, key: string, query: string, variables?: object) => {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query, variables }) });
@@ -28,13 +29,6 @@ const keyExists = async (dataDir: string) => {
     return (await vault.get('crash:victim')) !== null;
   } finally {
     await vault.close();
-  }
-};
-const until = async (check: () => Promise<boolean>, ms: number) => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
   }
 };
 

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { registerTenant, startHarness, type Harness } from './testing/harness';
 import { addressOf, seedUsers } from './testing/seed';
+import { until } from './testing/until';
 
 /*
  * The dashboard in a real browser (Debian's Chromium driven by playwright-core) against the
@@ -32,14 +33,6 @@ describe.runIf(!CHROMIUM && REQUIRED)('the dashboard in a real browser', () => {
 
 const SCREENSHOTS = path.join(root, 'docs', 'dashboard');
 const USERS = 120;
-
-const until = async (check: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 describe.skipIf(!CHROMIUM)('the dashboard in a real browser', () => {
   let h: Harness;

@@ -9,14 +9,7 @@ import path from 'node:path';
 import { registerTenant, startHarness, type Harness } from './testing/harness';
 import { buildService, startSandboxProcess, type SandboxProcess } from './testing/process';
 import { addressOf, seedUsers } from './testing/seed';
-
-const until = async (check: () => Promise<boolean>, ms: number, what: string): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
+import { until } from './testing/until';
 
 const PROGRESS = 'status progress { total succeeded failed expired completion reachedUsers reachedUsersExact possiblyDuplicated byProvider { key succeeded attempts } byChannel { key total succeeded } }';
 

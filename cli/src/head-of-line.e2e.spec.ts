@@ -11,19 +11,12 @@ import { mixedDevice, seedUsers } from './testing/seed';
 import { registerTenant, startHarness, type Harness } from './testing/harness';
 import { createDatabase } from './testing/postgres';
 import { buildService, startServiceProcess, type ServiceProcess } from './testing/process';
+import { until } from './testing/until';
 
 const BIG = 50_000;
 const SMALL = 50;
 /** Small-tenant users get addresses of their own: their messages are told apart at the sandbox. */
 const SMALL_FROM = 5_000_000;
-
-const until = async (check: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe('a small send with a tighter deadline does not wait behind a large one', () => {
   let h: Harness;

@@ -8,14 +8,7 @@ import type { EventStoreOp, Faults } from '#platform/testing/faulty';
 import { loadConfig } from './config';
 import { startApp, type App } from './app';
 import { registerTenant, startHarness, type Harness } from './testing/harness';
-
-const until = async (check: () => Promise<boolean>, ms: number, what: string): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
+import { until } from './testing/until';
 
 /** The value of one series (labels in the exposition's order), 0 when it is absent. */
 const series = (text: string, name: string, labels: Record<string, string> = {}): number => {

@@ -4,6 +4,7 @@ import { streams } from '#schema/streams';
 import type { Faults } from '#sandbox/types';
 import { registerTenant, startHarness, type Harness } from './testing/harness';
 import { addressOf, seedUsers } from './testing/seed';
+import { until } from './testing/until';
 
 /*
  * The whole service against the sandbox, with a fault on every channel's primary at once:
@@ -22,14 +23,6 @@ const CHAINS = [
   { channel: 'sms', primary: 'twilio', secondary: 'sns' },
 ] as const;
 const INSTANCES = CHAINS.flatMap((c) => [c.primary, c.secondary]);
-
-const until = async (check: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 type Terminal = { at: number; possibleCopies: number; status: string };
 

@@ -9,16 +9,9 @@ import { Webhook } from 'standardwebhooks';
 import { scanFiles } from '#platform/testing/scan';
 import { streams } from '#schema/streams';
 import { API_ONLY, registerTenant, startHarness, type Harness } from './testing/harness';
+import { until } from './testing/until';
 
 /** Two tenants, each with its own APNs, FCM and SendGrid integrations, and one platform SMS default. */
-
-const until = async (check: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 const pem = (k: crypto.KeyObject) => (k.type === 'private' ? k.export({ type: 'pkcs8', format: 'pem' }) : k.export({ type: 'spki', format: 'pem' })).toString();
 const upper = (n: number) => crypto.randomBytes(n).toString('hex').toUpperCase().slice(0, n);

@@ -70,8 +70,10 @@ describe('long-running roles survive store errors', () => {
 
   it('every role restarts after store errors, reports unhealthy meanwhile, and works again', async () => {
     const t0 = Date.now();
-    const victimDue = t0 + 5_000;
-    const lateDue = t0 + 6_000;
+    // Due after the roles have recovered (2-4 s here, more on a busy machine): A must read the
+    // victim's key into its cache before B destroys it.
+    const victimDue = t0 + 9_000;
+    const lateDue = t0 + 10_000;
     await register('victim', victimDue);
     await b.settle();
     expect(processHealth.healthy()).toBe(true);

@@ -4,14 +4,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerTenant, startHarness, type Harness } from './testing/harness';
-
-const until = async (check: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
+import { until } from './testing/until';
 
 /**
  * One trace follows a send on the embedded default: the GraphQL mutation, the appended event

@@ -8,6 +8,7 @@ describe('CallAgent connection pool', () => {
   let server: https.Server;
   let port: number;
   let connections = 0;
+  let requests = 0;
   let ca: string;
 
   beforeAll(async () => {
@@ -17,6 +18,7 @@ describe('CallAgent connection pool', () => {
     let waiting: Array<() => void> = [];
     let burst = 0;
     server = https.createServer({ key: pems.private, cert: pems.cert }, (_req, res) => {
+      requests++;
       waiting.push(() => res.end('ok'));
       if (waiting.length === burst) {
         for (const answer of waiting) answer();
@@ -53,6 +55,49 @@ describe('CallAgent connection pool', () => {
       await new Promise((r) => setTimeout(r, 50));
       await burst(agent, 300);
       expect(connections).toBe(300);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('sets up at most maxConnecting connections at once: a burst to a new host opens them a few at a time, and each request still gets its own', async () => {
+    connections = 0;
+    const agent = new CallAgent({ keepAlive: true, maxSockets: 64, maxConnecting: 4 });
+    try {
+      const done = burst(agent, 64);
+      let most = agent.settingUp;
+      const watch = setInterval(() => (most = Math.max(most, agent.settingUp)), 1);
+      await done;
+      clearInterval(watch);
+      expect(most).toBe(4);
+      expect(connections).toBe(64);
+      expect(agent.settingUp).toBe(0);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('cancels a request waiting for a handshake slot without writing it', async () => {
+    requests = 0;
+    const agent = new CallAgent({ keepAlive: true, maxSockets: 8, maxConnecting: 1 });
+    (server as unknown as { setBurst: (n: number) => void }).setBurst(1);
+    const get = () => new Promise<string>((resolve) => {
+      https.get({ host: '127.0.0.1', port, path: '/', agent, ca, servername: 'localhost' }, (res) => {
+        res.resume();
+        res.on('end', () => resolve('answered'));
+      }).on('error', (e: Error & { code?: string }) => resolve(e.code ?? e.message));
+    });
+    try {
+      const controller = new AbortController();
+      const results = await agent.run(controller.signal, async () => {
+        const first = get();
+        const second = get();
+        // The second waits for the first connection's handshake: it is cancelled there.
+        controller.abort(new Error('deadline'));
+        return Promise.all([first, second]);
+      });
+      expect(results[1]).toBe('ECANCELED');
+      expect(requests).toBe(0);
     } finally {
       agent.destroy();
     }

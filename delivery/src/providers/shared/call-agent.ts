@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type http from 'node:http';
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
 import { givenUpError, retryAfterMs } from '../outcomes';
 
 /** One provider call as the connection pool sees it: the requests it made, and what they met. */
@@ -19,8 +20,13 @@ type AgentInternals = {
   requests: Record<string, http.ClientRequest[] | undefined>;
 };
 type Failable = { onSocket(socket: null, err: Error): void };
+type Connect = (options: object) => Duplex;
+type PoolInternals = { freeSockets: Record<string, unknown[] | undefined> };
 
-const agentPrototype = https.Agent.prototype as unknown as AgentInternals;
+const agentPrototype = https.Agent.prototype as unknown as AgentInternals & { createConnection: Connect };
+
+/** Connections being set up at once, per agent, unless told otherwise. */
+export const MAX_CONNECTING = 64;
 
 /**
  * An https.Agent that knows which provider call each request belongs to (AsyncLocalStorage, so
@@ -33,12 +39,66 @@ const agentPrototype = https.Agent.prototype as unknown as AgentInternals;
 export class CallAgent extends https.Agent {
   private readonly calls = new AsyncLocalStorage<Call & { requests: Set<http.ClientRequest> }>();
   private readonly onWire = new WeakSet<http.ClientRequest>();
+  private readonly maxConnecting: number;
+  private connecting = 0;
+  /** Requests waiting for a connection to be set up: the agent has not seen them yet. */
+  private readonly held: { req: http.ClientRequest; options: object }[] = [];
 
-  constructor(options: https.AgentOptions = {}) {
+  /**
+   * `maxConnecting`: connections set up at once (TCP and TLS handshakes); a request needing
+   * another waits for one of them, as it would for a free socket. A failover sends hundreds of
+   * requests to a secondary with no connection yet: opened all at once, their handshakes shared
+   * the event loop with every other, so the first request went out after the last handshake (up
+   * to a second on 2 cores), and a provider sees a storm of new connections.
+   */
+  constructor(options: https.AgentOptions & Readonly<{ maxConnecting?: number }> = {}) {
+    const { maxConnecting = MAX_CONNECTING, ...agentOptions } = options;
     // Every connection the pool may open stays open once free. With Node's default (256 free)
     // below maxSockets (FCM 512), a burst's extra connections closed when released and the next
     // burst opened them again, TLS handshake included: 9% of a fan-out's CPU.
-    super({ ...options, maxFreeSockets: options.maxFreeSockets ?? options.maxSockets ?? 256 });
+    super({ ...agentOptions, maxFreeSockets: agentOptions.maxFreeSockets ?? agentOptions.maxSockets ?? 256 });
+    this.maxConnecting = Math.max(1, maxConnecting);
+  }
+
+  /** Connections being set up now (for tests). */
+  get settingUp(): number {
+    return this.connecting;
+  }
+
+  /** Node's Agent sets up each connection here: counted until its handshake ends, either way. */
+  override createConnection(options: http.ClientRequestArgs): Duplex {
+    this.connecting++;
+    const socket = agentPrototype.createConnection.call(this, options);
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      this.connecting--;
+      this.next();
+    };
+    socket.once('secureConnect', settle);
+    socket.once('close', settle);
+    return socket;
+  }
+
+  /** Hands the agent the request that waited longest for a connection to be set up. */
+  private next(): void {
+    for (let held = this.held.shift(); held; held = this.held.shift()) {
+      if (held.req.destroyed) continue;
+      this.admit(held.req, held.options);
+      return;
+    }
+  }
+
+  /**
+   * To the agent now, unless it would have to set up one connection more than maxConnecting
+   * allows: a free connection (to any of its hosts: a provider's agent talks to one or two) or a
+   * handshake slot lets it through.
+   */
+  private admit(req: http.ClientRequest, options: object): void {
+    const free = (this as unknown as PoolInternals).freeSockets;
+    if (this.connecting < this.maxConnecting || Object.values(free).some((sockets) => (sockets?.length ?? 0) > 0)) agentPrototype.addRequest.call(this, req, options);
+    else this.held.push({ req, options });
   }
 
   /**
@@ -89,13 +149,19 @@ export class CallAgent extends https.Agent {
         if (ms !== undefined) call.retryAfterMs = Math.max(call.retryAfterMs ?? 0, ms);
       });
     }
-    agentPrototype.addRequest.call(this, req, options);
+    this.admit(req, options);
   }
 
   private cancel(req: http.ClientRequest, call: Call): void {
     if (req.destroyed) return;
     if (this.onWire.has(req)) {
       req.destroy(givenUpError(call.signal, true));
+      return;
+    }
+    const held = this.held.findIndex((h) => h.req === req);
+    if (held >= 0) {
+      this.held.splice(held, 1);
+      (req as unknown as Failable).onSocket(null, givenUpError(call.signal, false));
       return;
     }
     const queues = (this as unknown as AgentInternals).requests;
