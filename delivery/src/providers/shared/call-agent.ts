@@ -21,7 +21,7 @@ type AgentInternals = {
 };
 type Failable = { onSocket(socket: null, err: Error): void };
 type Connect = (options: object) => Duplex;
-type PoolInternals = { freeSockets: Record<string, unknown[] | undefined> };
+type PoolInternals = { freeSockets: Record<string, unknown[] | undefined>; sockets: Record<string, unknown[] | undefined> };
 
 const agentPrototype = https.Agent.prototype as unknown as AgentInternals & { createConnection: Connect };
 
@@ -58,6 +58,8 @@ export class CallAgent extends https.Agent {
     // burst opened them again, TLS handshake included: 9% of a fan-out's CPU.
     super({ ...agentOptions, maxFreeSockets: agentOptions.maxFreeSockets ?? agentOptions.maxSockets ?? 256 });
     this.maxConnecting = Math.max(1, maxConnecting);
+    // After the agent's own listener: a connection it freed and kept serves a request held here.
+    this.on('free', () => this.next());
   }
 
   /** Connections being set up now (for tests). */
@@ -81,23 +83,29 @@ export class CallAgent extends https.Agent {
     return socket;
   }
 
-  /** Hands the agent the request that waited longest for a connection to be set up. */
+  /** Hands the agent the requests that waited, oldest first, as far as there is room for them. */
   private next(): void {
-    for (let held = this.held.shift(); held; held = this.held.shift()) {
-      if (held.req.destroyed) continue;
-      this.admit(held.req, held.options);
-      return;
+    while (this.held.length > 0 && this.room()) {
+      const { req, options } = this.held.shift()!;
+      if (!req.destroyed) agentPrototype.addRequest.call(this, req, options);
     }
   }
 
   /**
-   * To the agent now, unless it would have to set up one connection more than maxConnecting
-   * allows: a free connection (to any of its hosts: a provider's agent talks to one or two) or a
-   * handshake slot lets it through.
+   * Whether the agent may take a request now without setting up one connection more than
+   * maxConnecting allows: a handshake slot, a free connection (to any of its hosts: a provider's
+   * agent talks to one or two), or every connection it may open already open, so that it queues
+   * the request for the next one freed.
    */
+  private room(): boolean {
+    if (this.connecting < this.maxConnecting) return true;
+    const { freeSockets, sockets } = this as unknown as PoolInternals;
+    if (Object.values(freeSockets).some((free) => (free?.length ?? 0) > 0)) return true;
+    return Object.values(sockets).reduce((n, open) => n + (open?.length ?? 0), 0) >= this.maxSockets;
+  }
+
   private admit(req: http.ClientRequest, options: object): void {
-    const free = (this as unknown as PoolInternals).freeSockets;
-    if (this.connecting < this.maxConnecting || Object.values(free).some((sockets) => (sockets?.length ?? 0) > 0)) agentPrototype.addRequest.call(this, req, options);
+    if (this.held.length === 0 && this.room()) agentPrototype.addRequest.call(this, req, options);
     else this.held.push({ req, options });
   }
 
