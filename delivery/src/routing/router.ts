@@ -204,7 +204,8 @@ export class ProviderRouter {
   /**
    * Retry-After is the provider's word about itself: its route is paused until then (see call),
    * and a message it refused waits that long only if no other integration of the chain can take
-   * it; otherwise it is retried there with the usual backoff.
+   * it. Otherwise, like every message an integration now skipped did not take, it is retried
+   * there at once (`elsewhere`).
    */
   private elsewhereAtOnce(chain: readonly Route[], routed: Routed): Routed {
     if (!routed.outcomes.some((o) => o.outcome === 'transient')) return routed;
