@@ -64,6 +64,9 @@ describe.skipIf(!url)('postgres event store', () => {
           ]);
         }
       })()));
+      // Each instance writes the MACs of its own appends after their commits, and its chainHead
+      // waits for those: the last append may have been the other writer's.
+      await stores[1]!.chainHead(tenant);
       const head = await stores[0]!.chainHead(tenant);
       expect(head).toMatchObject({ events: 120, position: 120 });
       expect(headMacProblem(keys, tenant, head!)).toBeNull();
