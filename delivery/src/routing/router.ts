@@ -172,15 +172,10 @@ export class ProviderRouter {
         break;
       }
       if (probing(route)) {
+        // Never the probe of the integration a message last failed on (see failedOn): a fresh one goes first.
         const at = rest.findIndex((m) => failedOn(m.deliveryId) !== route.name);
         if (at < 0) continue;
-        if (route.bucket.take(1) === 0) {
-          waitMs = Math.min(waitMs, route.bucket.waitMs());
-          continue;
-        }
-        calls.push(this.call(route, [rest[at]!]));
-        rest = [...rest.slice(0, at), ...rest.slice(at + 1)];
-        continue;
+        if (at > 0) rest = [rest[at]!, ...rest.slice(0, at), ...rest.slice(at + 1)];
       }
       const perCall = callSize(route);
       const taken = route.bucket.take(Math.min(rest.length, maxMessages));
@@ -192,7 +187,7 @@ export class ProviderRouter {
       rest = rest.slice(taken);
       for (let i = 0; i < slice.length; i += perCall) calls.push(this.call(route, slice.slice(i, i + perCall)));
       // Filled to its free slots with tokens to spare: the rest waits for this route, not the next.
-      if (rest.length > 0 && taken === maxMessages) {
+      if (rest.length > 0 && taken === maxMessages && !probing(route)) {
         waitMs = Math.min(waitMs, 5);
         break;
       }
@@ -210,20 +205,9 @@ export class ProviderRouter {
   private elsewhereAtOnce(chain: readonly Route[], routed: Routed): Routed {
     if (!routed.outcomes.some((o) => o.outcome === 'transient')) return routed;
     const now = Date.now();
-    const other = chain.some((r) => r.name !== routed.provider && !opened(r) && !paused(r, now));
-    if (!other) return routed;
     const self = chain.find((r) => r.name === routed.provider);
-    const skipped = self !== undefined && (opened(self) || paused(self, now));
-    if (!routed.outcomes.some((o) => o.outcome === 'transient' && o.retryAfterMs !== undefined)) return skipped ? { ...routed, elsewhere: true } : routed;
-    return {
-      ...routed,
-      ...(skipped ? { elsewhere: true as const } : {}),
-      outcomes: routed.outcomes.map((o) => {
-        if (o.outcome !== 'transient' || o.retryAfterMs === undefined) return o;
-        const { retryAfterMs: _elsewhere, ...rest } = o;
-        return rest;
-      }),
-    };
+    if (!self || !(opened(self) || paused(self, now))) return routed;
+    return chain.some((r) => r !== self && !opened(r) && !paused(r, now)) ? { ...routed, elsewhere: true } : routed;
   }
 
   /**

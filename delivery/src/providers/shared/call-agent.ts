@@ -17,13 +17,14 @@ export type Call = {
 
 type AgentInternals = {
   addRequest(req: http.ClientRequest, options: object): void;
+  createConnection(options: object): Duplex;
   requests: Record<string, http.ClientRequest[] | undefined>;
+  freeSockets: Record<string, unknown[] | undefined>;
+  sockets: Record<string, unknown[] | undefined>;
 };
 type Failable = { onSocket(socket: null, err: Error): void };
-type Connect = (options: object) => Duplex;
-type PoolInternals = { freeSockets: Record<string, unknown[] | undefined>; sockets: Record<string, unknown[] | undefined> };
 
-const agentPrototype = https.Agent.prototype as unknown as AgentInternals & { createConnection: Connect };
+const agentPrototype = https.Agent.prototype as unknown as AgentInternals;
 
 /** Connections being set up at once, per agent, unless told otherwise. */
 export const MAX_CONNECTING = 64;
@@ -99,7 +100,7 @@ export class CallAgent extends https.Agent {
    */
   private room(): boolean {
     if (this.connecting < this.maxConnecting) return true;
-    const { freeSockets, sockets } = this as unknown as PoolInternals;
+    const { freeSockets, sockets } = this as unknown as AgentInternals;
     if (Object.values(freeSockets).some((free) => (free?.length ?? 0) > 0)) return true;
     return Object.values(sockets).reduce((n, open) => n + (open?.length ?? 0), 0) >= this.maxSockets;
   }
