@@ -243,7 +243,8 @@ export const deploy = async (options: Readonly<{ dir: string; masterKey: string;
   const processes: Running[] = [];
   const start = async (name: string, extra: Record<string, string>, nice = 0) => {
     const prof = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(options.profileDir, name)}`] : [];
-    const p = await startServiceProcess({ ...env, ...extra }, prof, nice);
+    // Each process names its PostgreSQL sessions (pg_stat_activity shows which role waits on what).
+    const p = await startServiceProcess({ ...env, PGAPPNAME: `notify-${name}`, ...extra }, prof, nice);
     track(p.child);
     processes.push({ name, child: p.child, output: p.output });
     return p;

@@ -1,4 +1,4 @@
-import type { DeliverySucceeded, NotificationRequested, RecordedEvent } from '#schema/events';
+import type { NotificationRequested, RecordedEvent } from '#schema/events';
 import { streams } from '#schema/streams';
 import type { EventStore } from '#platform/event-store/port';
 import { followLog, type FollowedLog } from '#platform/event-store/follow';
@@ -11,21 +11,13 @@ import { failpoint } from '#platform/failpoints';
 import { handleCommand, load } from '#command/handler';
 import { notificationDecider } from '#command/notification/decider';
 import { NOTIFICATIONS, type NotificationDocument } from '#projections/notifications/document';
-import { timelineReadModel } from '#projections/timeline/evolve';
-import { listDeliveriesOf } from '#projections/timeline/queries';
-import { checkpointName } from '#projections/read-model';
 import type { DeliveryConfig } from './config';
 import { DELIVERY_TOPIC } from './ids';
 import type { SliceJob } from './job';
+import { countReachedUsers } from './reach';
 import type { DeliveryMetrics } from './metrics';
 import { extractTrace, injectTrace, inSpan, SpanKind } from '#platform/tracing';
 
-const TIMELINE_CHECKPOINT = checkpointName(timelineReadModel);
-/**
- * Deliveries up to which a send's reach is counted from its own streams: a set of one partition's
- * users in memory at a time (2,000,000 over 8 partitions: about 20 MB).
- */
-const REACH_FROM_LOG_MAX = 2_000_000;
 
 export type PlannerDeps = Readonly<{
   eventStore: EventStore;
@@ -154,13 +146,8 @@ export class Planner {
         for (const n of page.items) {
           const p = n.progress;
           if (p.succeeded + p.failed + p.expired < p.total) continue;
-          // A small send counts its reach from its own delivery streams, at once; a large one from
-          // the timeline (sorted by user, in constant memory), once the timeline's checkpoint says
-          // all of it is there (on a store without transactions a commit's documents land one
-          // collection at a time). The timeline may be far behind a flood of other sends.
-          const small = p.total <= REACH_FROM_LOG_MAX;
-          if (!small && ((await this.deps.readStore.checkpoint(TIMELINE_CHECKPOINT)) ?? 0) < n.lastPosition) continue;
-          const reachedUsers = small ? await this.reachedUsersFromLog(n) : await this.reachedUsers(n);
+          // Counted from the send's own streams: the timeline may be minutes behind a flood of sends.
+          const reachedUsers = await this.reachedUsers(n);
           await handleCommand(this.deps.eventStore, streams.notification(n.tenantId, n.notificationId), notificationDecider, {
             type: 'CompleteNotification',
             data: { notificationId: n.notificationId, succeeded: p.succeeded, failed: p.failed, expired: p.expired, reachedUsers },
@@ -178,35 +165,9 @@ export class Planner {
   }
 
   /** Users with at least one successful delivery, from the send's own delivery streams. */
-  private async reachedUsersFromLog(n: NotificationDocument): Promise<number> {
+  private async reachedUsers(n: NotificationDocument): Promise<number> {
     const sliced = (await this.deps.eventStore.readStream(streams.notification(n.tenantId, n.notificationId))).find((e) => e.type === 'NotificationSliced');
     const partitions = (sliced?.data as { partitions?: number } | undefined)?.partitions ?? this.deps.config.partitions;
-    // A user's deliveries are all in the partition of its shard: distinct per partition, summed.
-    let reached = 0;
-    for (let partition = 0; partition < partitions; partition++) {
-      const users = new Set<string>();
-      for (const e of await this.deps.eventStore.readStream(streams.deliveries(n.tenantId, n.notificationId, partition))) {
-        if (e.type === 'DeliverySucceeded') for (const d of (e.data as DeliverySucceeded['data']).deliveries) users.add(d.userId);
-      }
-      reached += users.size;
-    }
-    return reached;
-  }
-
-  /** Users with at least one successful delivery, counted exactly: ledger entries sort by user. */
-  private async reachedUsers(n: NotificationDocument): Promise<number> {
-    let count = 0;
-    let last: string | null = null;
-    let after: string | undefined;
-    for (;;) {
-      const page = await listDeliveriesOf(this.deps.readStore, n.notificationId, 'succeeded', { first: 5000, after: after ?? null });
-      for (const d of page.items) {
-        if (d.tenantId !== n.tenantId || d.userId === last) continue;
-        last = d.userId;
-        count++;
-      }
-      if (!page.next) return count;
-      after = page.next;
-    }
+    return countReachedUsers(this.deps.eventStore, { tenantId: n.tenantId, notificationId: n.notificationId, partitions, deliveries: n.progress.total });
   }
 }

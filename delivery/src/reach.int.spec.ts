@@ -1,0 +1,46 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openSqliteEventStore } from '#platform/event-store/sqlite';
+import type { NewEvent } from '#platform/event-store/port';
+import { streams } from '#schema/streams';
+import { countReachedUsers } from './reach';
+
+const meta = { tenantId: 't', actor: 'system', requestId: 'r', at: '2026-12-05T10:00:00.000Z' };
+const batch = (type: 'DeliverySucceeded' | 'DeliveryFailed', users: readonly string[], device: string): NewEvent =>
+  ({
+    type,
+    data: {
+      notificationId: 'n', requestedPosition: 1, requestedAt: meta.at,
+      deliveries: users.map((u) => ({ deliveryId: `${u}-${device}`, userId: u, deviceId: device, channel: 'android', provider: 'fcm', ...(type === 'DeliveryFailed' ? { reason: 'rejected' } : {}) })),
+    },
+    metadata: meta,
+  }) as NewEvent;
+
+describe('countReachedUsers', () => {
+  it('counts each user with a success once, exactly, in bounded passes and pages', async () => {
+    const store = openSqliteEventStore({ path: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'reach-')), 'events.db') });
+    // Partition 0: 40 users with two devices, both succeeded in different batches (counted once);
+    // 10 more whose every delivery failed. Partition 1: 25 users, one device each, succeeded twice
+    // (a retry recorded again).
+    const p0 = Array.from({ length: 40 }, (_, i) => `u${i}`);
+    const failedOnly = Array.from({ length: 10 }, (_, i) => `f${i}`);
+    const p1 = Array.from({ length: 25 }, (_, i) => `v${i}`);
+    const s0 = streams.deliveries('t', 'n', 0);
+    for (let i = 0; i < p0.length; i += 7) {
+      await store.appendToStream(s0, [batch('DeliverySucceeded', p0.slice(i, i + 7), 'a'), batch('DeliveryFailed', failedOnly.slice(0, 3), 'a')], { expectedRevision: 'any' });
+    }
+    await store.appendToStream(s0, [batch('DeliverySucceeded', [...p0].reverse(), 'b'), batch('DeliveryFailed', failedOnly, 'b')], { expectedRevision: 'any' });
+    const s1 = streams.deliveries('t', 'n', 1);
+    await store.appendToStream(s1, [batch('DeliverySucceeded', p1, 'a'), batch('DeliverySucceeded', p1.slice(5), 'a')], { expectedRevision: 'any' });
+
+    const send = { tenantId: 't', notificationId: 'n', partitions: 2, deliveries: 40 * 2 + 10 * 2 + 25 };
+    expect(await countReachedUsers(store, send)).toBe(65);
+    // 63 deliveries a partition at most 4 users a pass: 16 passes, pages of 2 events.
+    expect(await countReachedUsers(store, send, { usersPerPass: 4, pageSize: 2 })).toBe(65);
+    expect(await countReachedUsers(store, send, { usersPerPass: 1, pageSize: 1 })).toBe(65);
+    // A partition with no stream (no user of the send in it) counts nobody.
+    expect(await countReachedUsers(store, { ...send, partitions: 3 }, { usersPerPass: 4, pageSize: 3 })).toBe(65);
+  });
+});

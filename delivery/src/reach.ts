@@ -1,0 +1,55 @@
+import type { DeliverySucceeded } from '#schema/events';
+import { streams } from '#schema/streams';
+import type { EventStore } from '#platform/event-store/port';
+
+export type ReachLimits = Readonly<{
+  /** The most users held in memory at once: a partition with more is counted in that many passes. */
+  usersPerPass: number;
+  /** Events read per call to the store. */
+  pageSize: number;
+}>;
+
+/** 250,000 user ids (about 20 MB) per pass; a page of 200 batches of deliveries. */
+export const REACH_LIMITS: ReachLimits = { usersPerPass: 250_000, pageSize: 200 };
+
+/** FNV-1a: which pass counts a user (any spread will do, it only has to be stable). */
+const fnv1a = (s: string): number => {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+};
+
+/**
+ * Users with at least one successful delivery of a send, counted exactly from its delivery streams.
+ * A user's deliveries are all in the partition of its shard, so distinct users are counted per
+ * partition and summed. Memory stays bounded whatever the audience: each stream is read page by
+ * page, and a partition with more deliveries than `usersPerPass` is read again once per pass, each
+ * pass counting the users whose hash falls in it. Nothing waits on a read model.
+ */
+export const countReachedUsers = async (
+  eventStore: EventStore,
+  send: Readonly<{ tenantId: string; notificationId: string; partitions: number; deliveries: number }>,
+  limits: ReachLimits = REACH_LIMITS,
+): Promise<number> => {
+  const perPartition = Math.ceil(send.deliveries / Math.max(1, send.partitions));
+  const passes = Math.max(1, Math.ceil(perPartition / limits.usersPerPass));
+  let reached = 0;
+  for (let partition = 0; partition < send.partitions; partition++) {
+    const stream = streams.deliveries(send.tenantId, send.notificationId, partition);
+    for (let pass = 0; pass < passes; pass++) {
+      const users = new Set<string>();
+      for (let from = 0; ; from += limits.pageSize) {
+        const page = await eventStore.readStream(stream, { fromRevision: from, maxCount: limits.pageSize });
+        for (const e of page) {
+          if (e.type !== 'DeliverySucceeded') continue;
+          for (const d of (e.data as DeliverySucceeded['data']).deliveries) {
+            if (passes === 1 || fnv1a(d.userId) % passes === pass) users.add(d.userId);
+          }
+        }
+        if (page.length < limits.pageSize) break;
+      }
+      reached += users.size;
+    }
+  }
+  return reached;
+};
