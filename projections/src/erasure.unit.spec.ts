@@ -40,7 +40,7 @@ describe('read models on erasure', () => {
     expect(timelineReadModel.purge?.(shredded)).toEqual({ tenantId: 'acme', userId: 'u' });
     const left = [...ReadModelSpecification.for(timelineReadModel).given(given).when([shredded]).collection().values()];
     expect(left).toEqual([
-      expect.objectContaining({ id: erasureMarkId('acme', 'u'), tenantId: 'acme', userId: '~erased:u', position: shredded.position, summary: 'data shredded' }),
+      expect.objectContaining({ id: erasureMarkId('acme', 'u'), tenantId: 'acme', userId: '~erased', position: shredded.position, summary: 'data shredded' }),
     ]);
     const expired = log.record({ type: 'ConsentExpired', data: { userId: 'u', consentEnd: '2027-01-01T00:00:00.000Z' } });
     expect(timelineReadModel.evolve(null, expired, 'x', () => null)?.summary).toBe('consent period ended at 2027-01-01T00:00:00.000Z');

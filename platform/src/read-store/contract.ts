@@ -221,6 +221,37 @@ export function readStoreContract(adapterName: string, open: () => Promise<{ sto
       expect((await all(store, c, { tenantId: 't1', tags: 'y' }, 10)).map((d) => d.id)).toEqual(['a', 'b']);
     });
 
+    it('serves a filter on the fields that begin the ids, exactly, though values hold the separator', async () => {
+      type Entry = Doc & { tenantId: string; userId: string; n: number };
+      const c = `c${randomUUID().replace(/-/g, '')}`;
+      await store.ensureCollections([{ name: c, indexes: [['n']], idPrefix: ['tenantId', 'userId'] }]);
+      const entry = (tenantId: string, userId: string, n: number): Entry => ({ id: `${tenantId}:${userId}:${String(n).padStart(3, '0')}`, tenantId, userId, n });
+      // Ids of user "u:x", of tenant "t:u" and of user "u" of tenant "t" all begin with "t:u:".
+      const mine = [1, 2, 3, 4, 5].map((n) => entry('t', 'u', n));
+      const others = [entry('t', 'u:x', 1), entry('t:u', 'x', 2), entry('t', 'u:', 3), entry('t', 'uu', 1), entry('s', 'u', 1), entry('t', 'v', 9)];
+      await store.commit({ checkpoints: [], changes: [...others, ...mine].map((doc) => ({ op: 'put' as const, collection: c, doc })) });
+      const list = async (tenantId: string, userId: string, limit: number) => {
+        const ids: string[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await store.find<Entry>(c, { tenantId, userId }, { limit, ...(after ? { after } : {}) });
+          ids.push(...page.items.map((d) => d.id));
+          if (!page.next) return ids;
+          after = page.next;
+        }
+      };
+      expect(await list('t', 'u', 2)).toEqual(mine.map((d) => d.id));
+      expect(await list('t', 'u:x', 1)).toEqual(['t:u:x:001']);
+      expect(await list('t:u', 'x', 10)).toEqual(['t:u:x:002']);
+      expect(await list('t', 'nobody', 10)).toEqual([]);
+      await store.commit({ checkpoints: [], changes: [{ op: 'deleteWhere', collection: c, filter: { tenantId: 't', userId: 'u' } }] });
+      expect(await list('t', 'u', 10)).toEqual([]);
+      expect((await store.getMany<Entry>(c, others.map((d) => d.id))).length).toBe(others.length);
+      // A document whose id does not begin with its fields would be missed by the range: refused.
+      await expect(store.commit({ checkpoints: [], changes: [{ op: 'put', collection: c, doc: { id: 'elsewhere', tenantId: 't', userId: 'u', n: 1 } }] })).rejects.toThrow(/does not begin with/);
+      expect(await list('t', 'u', 10)).toEqual([]);
+    });
+
     it('moves checkpoints with optimistic checks, together with the changes or not at all', async () => {
       const c = await collection();
       const name = `cp-${c}`;

@@ -13,6 +13,8 @@ import {
   type ReadStore,
   type Sort,
   checkBelow,
+  withIdPrefixIndex,
+  checkIdPrefix,
 } from './port';
 import { byId, isFerretDb } from '../mongodb/by-id';
 
@@ -294,6 +296,7 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
     for (const c of batch.changes) {
       const sp = spec(c.collection);
       if (c.op === 'deleteWhere') mongoFilter(sp, c.filter);
+      if (c.op === 'put') checkIdPrefix(sp, c.doc);
     }
     // One change and no checkpoint is atomic by itself (deletes by filter are idempotent).
     if (batch.checkpoints.length === 0 && batch.changes.length <= 1) return apply(batch.changes);
@@ -382,7 +385,8 @@ export const openMongoReadStore = async (options: MongoReadStoreOptions): Promis
 
   return {
     ensureCollections: async (list) => {
-      for (const s of list) {
+      for (const declared of list) {
+        const s = withIdPrefixIndex(declared);
         const name = safe('collection', s.name);
         const arrays = new Set((s.arrayFields ?? []).map((f) => safe('field', f)));
         const sorts = (s.sortFields ?? []).map((f) => safe('field', f));

@@ -20,6 +20,13 @@ export type CollectionSpec = Readonly<{
   indexes: readonly (readonly string[])[];
   arrayFields?: readonly string[];
   sortFields?: readonly string[];
+  /**
+   * Scalar fields whose values begin every id, in this order, each followed by ':' (the timeline's
+   * `<tenant>:<user>:<position>`). A filter on exactly these fields is then served by the ids' own
+   * order where the adapter can (SQLite): one index fewer to write per document. Values may
+   * themselves hold ':', so an adapter checks the fields of what the id range finds.
+   */
+  idPrefix?: readonly string[];
 }>;
 
 export type Sort = Readonly<{ field: string; direction: 'asc' | 'desc' }>;
@@ -85,6 +92,23 @@ export const checkBelow = (spec: CollectionSpec, o: FindOptions): void => {
     throw new Error(`${spec.name}: below must be a string or a finite number, got ${String(o.below)}`);
   }
 };
+
+/** The ids a filter on `idPrefix`'s fields can match: at least `from`, below `to`. */
+export const idPrefixRange = (fields: readonly string[], filter: Filter): Readonly<{ from: string; to: string }> => {
+  const prefix = fields.map((f) => String(filter[f])).join(':');
+  return { from: `${prefix}:`, to: `${prefix};` };
+};
+
+/** A document of a collection with `idPrefix` must have an id that begins with those fields' values. */
+export const checkIdPrefix = (spec: CollectionSpec, doc: Doc): void => {
+  if (!spec.idPrefix) return;
+  const prefix = `${spec.idPrefix.map((f) => String(doc[f])).join(':')}:`;
+  if (!doc.id.startsWith(prefix)) throw new Error(`${spec.name}: document id ${doc.id} does not begin with its ${spec.idPrefix.join(', ')} ("${prefix}")`);
+};
+
+/** For an adapter that serves `idPrefix` with an index of its own: the spec with that index declared. */
+export const withIdPrefixIndex = (spec: CollectionSpec): CollectionSpec =>
+  spec.idPrefix && !spec.indexes.some((i) => i.length === spec.idPrefix!.length && i.every((f, n) => f === spec.idPrefix![n])) ? { ...spec, indexes: [...spec.indexes, spec.idPrefix] } : spec;
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 /** Collection and field names: safe as table, column and MongoDB collection names alike. */

@@ -14,6 +14,8 @@ import {
   type Sort,
   checkBelow,
   planForFilter,
+  withIdPrefixIndex,
+  checkIdPrefix,
 } from './port';
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -349,6 +351,7 @@ export const openPostgresReadStore = async (
         case 'delete': {
           const id = change.op === 'put' ? change.doc.id : change.id;
           if (typeof id !== 'string') throw new Error(`${c.spec.name}: a document needs a string id`);
+          if (change.op === 'put') checkIdPrefix(c.spec, change.doc);
           let latest = pending.get(change.collection);
           if (!latest) pending.set(change.collection, (latest = new Map()));
           latest.set(id, change);
@@ -405,7 +408,8 @@ export const openPostgresReadStore = async (
   return {
     ensureCollections: async (specs) => {
       ensureOpen();
-      for (const spec of specs) {
+      for (const declared of specs) {
+        const spec = withIdPrefixIndex(declared);
         let c: Compiled | undefined;
         await underDdlLock(async (client) => void (c = await ensure(client, spec)));
         collections.set(spec.name, c!);

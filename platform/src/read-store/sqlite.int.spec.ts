@@ -43,6 +43,22 @@ describe('sqlite read store', () => {
     await second.close();
   });
 
+  it('serves an idPrefix filter by the ids alone: an index on those fields from an older spec is dropped', async () => {
+    const file = tempFile();
+    const first = openSqliteReadStore({ path: file });
+    await first.ensureCollections([{ name: 'entries', indexes: [['tenantId', 'userId'], ['status']] }]);
+    await first.commit({ checkpoints: [], changes: [{ op: 'put', collection: 'entries', doc: { id: 't:u:1', tenantId: 't', userId: 'u', status: 'x' } }] });
+    await first.close();
+    const indexes = () => new Database(file, { readonly: true }).prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'c_entries' AND name LIKE 'x_%'").all().length;
+    expect(indexes()).toBe(2);
+    const second = openSqliteReadStore({ path: file });
+    await second.ensureCollections([{ name: 'entries', indexes: [['status']], idPrefix: ['tenantId', 'userId'] }]);
+    expect(indexes()).toBe(1);
+    expect((await second.find('entries', { tenantId: 't', userId: 'u' }, { limit: 5 })).items.map((d) => d.id)).toEqual(['t:u:1']);
+    expect((await second.find('entries', { status: 'x' }, { limit: 5 })).items.map((d) => d.id)).toEqual(['t:u:1']);
+    await second.close();
+  });
+
   it('rejects unsafe collection and field names', async () => {
     const store = openSqliteReadStore({ path: ':memory:' });
     await expect(store.ensureCollections([{ name: 'x; DROP TABLE checkpoints', indexes: [] }])).rejects.toThrow(/invalid collection name/);

@@ -15,6 +15,8 @@ import {
   type Sort,
   checkBelow,
   planForFilter,
+  checkIdPrefix,
+  idPrefixRange,
 } from './port';
 
 /** Names of derived tables and indexes: a change of fields gives a new object, never a stale one. */
@@ -35,6 +37,8 @@ type Plan = Readonly<{
   fields: readonly string[];
   arrayField: string | null;
   side: Readonly<{ table: string; insert: string }> | null;
+  /** Served by the ids' own index (the spec's `idPrefix`): a range of ids, its fields checked. */
+  prefix?: true;
 }>;
 
 type Compiled = Readonly<{ spec: CollectionSpec; table: string; plans: readonly Plan[]; sides: readonly string[] }>;
@@ -109,12 +113,15 @@ export const openSqliteReadStore = (
     migrateToRowid(table);
     db.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, doc TEXT NOT NULL)`);
     const columns = new Set(db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_xinfo('${table}')`).all().map((r) => r.name));
-    const scalars = new Set([...spec.indexes.flat().map((f) => safe('field', f)), ...sorts].filter((f) => !arrays.has(f)));
+    const prefixFields = (spec.idPrefix ?? []).map((f) => safe('field', f));
+    if (prefixFields.some((f) => arrays.has(f)) || new Set(prefixFields).size !== prefixFields.length) throw new Error(`${name}: idPrefix [${prefixFields.join(', ')}] must be distinct scalar fields`);
+    const scalars = new Set([...spec.indexes.flat().map((f) => safe('field', f)), ...prefixFields, ...sorts].filter((f) => !arrays.has(f)));
     for (const field of scalars) {
       if (!columns.has(`f_${field}`)) db.exec(`ALTER TABLE ${table} ADD COLUMN f_${field} GENERATED ALWAYS AS (json_extract(doc, '$.${field}')) VIRTUAL`);
     }
     dropLegacy(name);
 
+    const made = new Set<string>();
     const plans = spec.indexes.map((fields): Plan => {
       if (new Set(fields).size !== fields.length) throw new Error(`${name}: index [${fields.join(', ')}] repeats a field`);
       const arrayFields = fields.filter((f) => arrays.has(f));
@@ -124,7 +131,9 @@ export const openSqliteReadStore = (
         for (const sort of [null, ...sorts]) {
           const cols = [...fields, ...(sort && !fields.includes(sort) ? [sort] : [])].map((f) => `f_${f}`);
           if (cols.length === 0) continue; // the primary key already orders the whole collection by id
-          db.exec(`CREATE INDEX IF NOT EXISTS x_${name}_${digest([fields, sort])} ON ${table} (${[...cols, 'id'].join(', ')})`);
+          const index = `x_${name}_${digest([fields, sort])}`;
+          made.add(index);
+          db.exec(`CREATE INDEX IF NOT EXISTS ${index} ON ${table} (${[...cols, 'id'].join(', ')})`);
         }
         return { fields, arrayField, side: null };
       }
@@ -149,6 +158,10 @@ export const openSqliteReadStore = (
       const insert = `INSERT OR IGNORE INTO ${side} VALUES (${[...v, ...s, 'id'].map(() => '?').join(', ')})`;
       return { fields, arrayField, side: { table: side, insert } };
     });
+    if (prefixFields.length > 0) plans.push({ fields: prefixFields, arrayField: null, side: null, prefix: true });
+    // An index no longer declared (one the ids now serve, say) would still be written at every put.
+    const stale = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index'").all().filter((o) => new RegExp(`^x_${name}_[0-9a-f]{12}$`).test(o.name) && !made.has(o.name));
+    for (const o of stale) db.exec(`DROP INDEX IF EXISTS ${o.name}`);
     const sides = [...new Set(plans.flatMap((p) => (p.side ? [p.side.table] : [])))];
     collections.set(name, { spec: { ...spec, sortFields: sorts }, table, plans, sides });
   });
@@ -212,13 +225,14 @@ export const openSqliteReadStore = (
         params: plan.fields.map((f) => sqlValue(filter[f])),
       };
     }
+    const range = plan.prefix ? idPrefixRange(plan.fields, filter) : null;
     return {
       from: c.table,
       doc: 'doc',
       id: 'id',
       sortColumn: sort ? `f_${sort.field}` : null,
-      where: plan.fields.map((f) => `f_${f} = ?`),
-      params: plan.fields.map((f) => sqlValue(filter[f])),
+      where: [...(range ? ['id >= ?', 'id < ?'] : []), ...plan.fields.map((f) => `f_${f} = ?`)],
+      params: [...(range ? [range.from, range.to] : []), ...plan.fields.map((f) => sqlValue(filter[f]))],
     };
   };
 
@@ -292,8 +306,9 @@ export const openSqliteReadStore = (
     // table the filter reads from is emptied last, as the other deletions select through it.
     const plan = planFor(c, filter);
     const selecting = plan.side?.table ?? c.table;
-    const matching = `SELECT id FROM ${selecting} WHERE ${plan.fields.map((f, i) => (plan.side ? `v${i} = ?` : `f_${f} = ?`)).join(' AND ')}`;
-    const params = plan.fields.map((f) => sqlValue(filter[f]));
+    const range = plan.prefix ? idPrefixRange(plan.fields, filter) : null;
+    const matching = `SELECT id FROM ${selecting} WHERE ${[...(range ? ['id >= ?', 'id < ?'] : []), ...plan.fields.map((f, i) => (plan.side ? `v${i} = ?` : `f_${f} = ?`))].join(' AND ')}`;
+    const params = [...(range ? [range.from, range.to] : []), ...plan.fields.map((f) => sqlValue(filter[f]))];
     for (const target of [...c.sides.filter((t) => t !== selecting), ...(selecting === c.table ? [] : [c.table]), selecting]) {
       stmt(`DELETE FROM ${target} WHERE id IN (${matching})`).run(...params);
     }
@@ -304,6 +319,7 @@ export const openSqliteReadStore = (
     switch (change.op) {
       case 'put': {
         if (typeof change.doc.id !== 'string') throw new Error(`${c.spec.name}: a document needs a string id`);
+        checkIdPrefix(c.spec, change.doc);
         stmt(`INSERT INTO ${c.table} (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`).run(change.doc.id, JSON.stringify(change.doc));
         unindex(c, change.doc.id);
         index(c, change.doc);

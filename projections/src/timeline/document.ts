@@ -76,7 +76,11 @@ export type TimelineEntry = Readonly<
 
 export const TIMELINE = 'timeline';
 
-export const timelineCollection: CollectionSpec = { name: TIMELINE, indexes: [['tenantId', 'userId'], ['notificationId', 'status']] };
+/**
+ * A user's entries are listed by the ids' own order (`idPrefix`): a delivery's entry is then one
+ * index fewer to write (measured: 12,000 against 18,500 writes a second, docs/benchmarks.md).
+ */
+export const timelineCollection: CollectionSpec = { name: TIMELINE, indexes: [['notificationId', 'status']], idPrefix: ['tenantId', 'userId'] };
 
 /** Ids sort in log order within a user, so the default id order is chronological. */
 export const timelineEntryId = (tenantId: string, userId: string, position: number): string =>
@@ -88,11 +92,13 @@ export const timelineUserId = (tenantId: string, id: string): string => id.slice
 /**
  * What stays of an erased user in the timeline: the position of the shredding, so that an outcome
  * of a send requested before it (answered after it) creates no entry. Its `userId` is not the
- * user's (see erasureMarkUserId), so no listing returns it and no purge removes it; `~` is never
- * part of an id, so it cannot collide with an entry.
+ * user's but `~erased` for every mark (its id begins with the tenant and that, as `idPrefix`
+ * requires), so no listing returns it and no purge removes it; `~` is never part of an id, so it
+ * cannot collide with an entry. (Marks written before 2026-12-05 hold `~erased:<user>`: listed by
+ * nobody either.)
  */
 export const erasureMarkId = (tenantId: string, userId: string): string => `${tenantId}:~erased:${userId}`;
-export const erasureMarkUserId = (userId: string): string => `~erased:${userId}`;
+export const ERASURE_MARK_USER = '~erased';
 
 /** A delivery's entry sorts with the request that caused it, one per device. */
 export const deliveryEntryId = (tenantId: string, userId: string, requestedPosition: number, deviceId: string): string =>

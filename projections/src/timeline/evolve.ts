@@ -1,6 +1,6 @@
 import type { DeliveryEvent, Ineligibility, RecordedEvent, SealedDevice, UserEvent } from '#schema/events';
 import { eventTypes, isOneOf, readModel, unreachable, type ReadModel } from '../read-model';
-import { deliveryEntryId, erasureMarkId, erasureMarkUserId, timelineCollection, timelineEntryId, timelineUserId, type DeliveryStep, type TimelineEntryDocument } from './document';
+import { deliveryEntryId, erasureMarkId, ERASURE_MARK_USER, timelineCollection, timelineEntryId, timelineUserId, type DeliveryStep, type TimelineEntryDocument } from './document';
 import { DELIVERY_ACTOR, deliveryRequestId, encodeStep, receiptOf, storedSteps } from './view';
 
 export const timelineEvents = eventTypes<UserEvent['type'] | 'NotificationRequested'>({
@@ -104,7 +104,7 @@ const evolveMark = (doc: TimelineEntryDocument | null, event: RecordedEvent): Ti
   return {
     id: erasureMarkId(tenantId, event.data.userId),
     tenantId,
-    userId: erasureMarkUserId(event.data.userId),
+    userId: ERASURE_MARK_USER,
     position: event.position,
     type: event.type,
     at,
