@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { openSqliteEventStore } from '#platform/event-store/sqlite';
 import type { NewEvent } from '#platform/event-store/port';
 import { streams } from '#schema/streams';
-import { countReachedUsers } from './reach';
+import { partitionOf } from '#schema/sharding';
+import { countReachedUsers, passOf } from './reach';
 
 const meta = { tenantId: 't', actor: 'system', requestId: 'r', at: '2026-12-05T10:00:00.000Z' };
 const batch = (type: 'DeliverySucceeded' | 'DeliveryFailed', users: readonly string[], device: string): NewEvent =>
@@ -42,5 +43,16 @@ describe('countReachedUsers', () => {
     expect(await countReachedUsers(store, send, { usersPerPass: 1, pageSize: 1 })).toBe(65);
     // A partition with no stream (no user of the send in it) counts nobody.
     expect(await countReachedUsers(store, { ...send, partitions: 3 }, { usersPerPass: 4, pageSize: 3 })).toBe(65);
+  });
+
+  it('splits the users of one partition evenly over the passes', () => {
+    // A partition's users share the low bits of their shard hash: a pass chosen by that hash would
+    // put them all in one pass, and memory would not be bounded.
+    const users = Array.from({ length: 40_000 }, (_, i) => `user-${i}`).filter((u) => partitionOf(u, 8) === 3);
+    for (const passes of [2, 4, 8]) {
+      const counts = Array.from({ length: passes }, () => 0);
+      for (const u of users) counts[passOf(u, passes)]!++;
+      for (const n of counts) expect(n / users.length).toBeGreaterThan(0.8 / passes);
+    }
   });
 });

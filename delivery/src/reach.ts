@@ -1,6 +1,7 @@
 import type { DeliverySucceeded } from '#schema/events';
 import { streams } from '#schema/streams';
 import type { EventStore } from '#platform/event-store/port';
+import { hash2 } from '#platform/sketches/hash';
 
 export type ReachLimits = Readonly<{
   /** The most users held in memory at once: a partition with more is counted in that many passes. */
@@ -12,12 +13,12 @@ export type ReachLimits = Readonly<{
 /** 250,000 user ids (about 20 MB) per pass; a page of 200 batches of deliveries. */
 export const REACH_LIMITS: ReachLimits = { usersPerPass: 250_000, pageSize: 200 };
 
-/** FNV-1a: which pass counts a user (any spread will do, it only has to be stable). */
-const fnv1a = (s: string): number => {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-};
+/**
+ * Which pass counts a user. Not the hash that shards users (`shardOf`: FNV-1a, whose low bits say
+ * the partition, so every user of a partition would fall in the same pass), but the second,
+ * independently mixed one.
+ */
+export const passOf = (userId: string, passes: number): number => hash2(userId)[1] % passes;
 
 /**
  * Users with at least one successful delivery of a send, counted exactly from its delivery streams.
@@ -43,7 +44,7 @@ export const countReachedUsers = async (
         for (const e of page) {
           if (e.type !== 'DeliverySucceeded') continue;
           for (const d of (e.data as DeliverySucceeded['data']).deliveries) {
-            if (passes === 1 || fnv1a(d.userId) % passes === pass) users.add(d.userId);
+            if (passes === 1 || passOf(d.userId, passes) === pass) users.add(d.userId);
           }
         }
         if (page.length < limits.pageSize) break;
