@@ -11,7 +11,7 @@ export const PIPELINE_ROLES: readonly Role[] = ['projections', 'delivery', 'expi
  * The pipeline thread's young generation (V8 keeps two semi-spaces of a third each). A fan-out
  * keeps thousands of deliveries in flight, so much of what a scavenge finds is still alive and is
  * copied: at V8's default the thread ran about 210 scavenges per 100,000 deliveries, 6% of its
- * time; at 384 MB about 105, for some 80 MB more RSS (docs/benchmarks.md).
+ * time; at 384 MB about 110, for some 70 MB more RSS (docs/benchmarks.md).
  */
 const PIPELINE_YOUNG_GENERATION_MB = 384;
 

@@ -230,16 +230,7 @@ export function readStoreContract(adapterName: string, open: () => Promise<{ sto
       const mine = [1, 2, 3, 4, 5].map((n) => entry('t', 'u', n));
       const others = [entry('t', 'u:x', 1), entry('t:u', 'x', 2), entry('t', 'u:', 3), entry('t', 'uu', 1), entry('s', 'u', 1), entry('t', 'v', 9)];
       await store.commit({ checkpoints: [], changes: [...others, ...mine].map((doc) => ({ op: 'put' as const, collection: c, doc })) });
-      const list = async (tenantId: string, userId: string, limit: number) => {
-        const ids: string[] = [];
-        let after: string | undefined;
-        for (;;) {
-          const page = await store.find<Entry>(c, { tenantId, userId }, { limit, ...(after ? { after } : {}) });
-          ids.push(...page.items.map((d) => d.id));
-          if (!page.next) return ids;
-          after = page.next;
-        }
-      };
+      const list = async (tenantId: string, userId: string, limit: number) => (await all(store, c, { tenantId, userId }, limit)).map((d) => d.id);
       expect(await list('t', 'u', 2)).toEqual(mine.map((d) => d.id));
       expect(await list('t', 'u:x', 1)).toEqual(['t:u:x:001']);
       expect(await list('t:u', 'x', 10)).toEqual(['t:u:x:002']);
