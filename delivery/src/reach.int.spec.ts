@@ -45,6 +45,28 @@ describe('countReachedUsers', () => {
     expect(await countReachedUsers(store, { ...send, partitions: 3 }, { usersPerPass: 4, pageSize: 3 })).toBe(65);
   });
 
+  it('lets the thread serve other work between pages, though the embedded store reads synchronously', async () => {
+    const store = openSqliteEventStore({ path: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'reach-')), 'events.db') });
+    const users = Array.from({ length: 30 }, (_, i) => `u${i}`);
+    for (const u of users) await store.appendToStream(streams.deliveries('t', 'n', 0), [batch('DeliverySucceeded', [u], 'a')], { expectedRevision: 'any' });
+    let turns = 0;
+    let ticking = true;
+    const tick = () => {
+      turns++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    try {
+      const reached = countReachedUsers(store, { tenantId: 't', notificationId: 'n', partitions: 1, deliveries: 30 }, { usersPerPass: 30, pageSize: 1 });
+      expect(await reached).toBe(30);
+      // Thirty pages: other work ran between them (without the yield, none ran until the end).
+      expect(turns).toBeGreaterThanOrEqual(20);
+    } finally {
+      ticking = false;
+      await store.close();
+    }
+  });
+
   it('splits the users of one partition evenly over the passes', () => {
     // A partition's users share the low bits of their shard hash: a pass chosen by that hash would
     // put them all in one pass, and memory would not be bounded.
