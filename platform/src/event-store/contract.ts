@@ -151,6 +151,18 @@ export function eventStoreContract(
       expect(await store.readStream(s, { fromRevision: 4 })).toEqual([]);
     });
 
+    it('reads a stream by type, counting only the events of those types', async () => {
+      const s = stream();
+      await store.appendToStream(s, ['A', 'B', 'A', 'C', 'A', 'B'].map((t) => ev(t)));
+      const read = async (o: { fromRevision?: number; maxCount?: number; types: string[] }) =>
+        (await store.readStream(s, o)).map((e) => [e.type, e.revision]);
+      expect(await read({ types: ['A'] })).toEqual([['A', 0], ['A', 2], ['A', 4]]);
+      expect(await read({ types: ['A'], fromRevision: 1, maxCount: 1 })).toEqual([['A', 2]]);
+      expect(await read({ types: ['B', 'C'], fromRevision: 2 })).toEqual([['C', 3], ['B', 5]]);
+      expect(await read({ types: ['A'], fromRevision: 5 })).toEqual([]);
+      expect(await read({ types: ['Z'] })).toEqual([]);
+    });
+
     it('reads the whole log after a position, by type', async () => {
       const s = stream();
       const tag = randomUUID().slice(0, 8);

@@ -255,9 +255,13 @@ export const openKurrentDbEventStore = async (options: Readonly<{ connectionStri
       const out: RecordedEvent<AnyEvent>[] = [];
       try {
         const maxCount = opts.maxCount ?? Number.MAX_SAFE_INTEGER;
-        for await (const r of client.readStream(streamName, { fromRevision: BigInt(opts.fromRevision ?? 0), maxCount: BigInt(maxCount) })) {
+        const types = opts.types ? new Set(opts.types) : null;
+        // Filtered on the client: the server's filters apply to $all only.
+        const read = client.readStream(streamName, { fromRevision: BigInt(opts.fromRevision ?? 0), ...(types ? {} : { maxCount: BigInt(maxCount) }) });
+        for await (const r of read) {
+          if (out.length >= maxCount) break;
           const e = r.event;
-          if (!e || !e.isJson) continue;
+          if (!e || !e.isJson || (types && !types.has(e.type))) continue;
           out.push({
             type: e.type,
             data: e.data,

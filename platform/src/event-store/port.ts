@@ -82,10 +82,14 @@ export interface EventStore {
     options?: Readonly<{ expectedRevision?: ExpectedRevision }>,
   ): Promise<AppendResult>;
   appendToStreams(appends: readonly StreamAppend[]): Promise<{ lastPosition: number }>;
-  /** Events of one stream from a revision (inclusive), in order. Empty when the stream does not exist. */
+  /**
+   * Events of one stream from a revision (inclusive), in order. Empty when the stream does not exist.
+   * `types`: only events of these types (`maxCount` counts those), so a reader pages on from the
+   * last revision it got, not from `fromRevision + maxCount`.
+   */
   readStream(
     streamName: string,
-    options?: Readonly<{ fromRevision?: number; maxCount?: number }>,
+    options?: Readonly<{ fromRevision?: number; maxCount?: number; types?: readonly string[] }>,
   ): Promise<readonly RecordedEvent<AnyEvent>[]>;
   readAll(options: ReadAllOptions): Promise<readonly RecordedEvent<AnyEvent>[]>;
   /** Position of the last event in the log (0 when empty). */

@@ -134,9 +134,17 @@ export const openSqliteEventStore = (
     SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL
     UNION SELECT tenant_id FROM chain_heads
     ORDER BY tenant_id`);
-  const readStreamStmt = db.prepare<[string, number, number], Row>(
-    'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?',
-  );
+  /** readStream statements by the number of types filtered on (0: none), prepared once each. */
+  const readStreamStatements = new Map<number, Database.Statement<unknown[], Row>>();
+  const readStreamStmt = (types: number): Database.Statement<unknown[], Row> => {
+    let s = readStreamStatements.get(types);
+    if (!s) {
+      const byType = types === 0 ? '' : ` AND type IN (${Array.from({ length: types }, () => '?').join(', ')})`;
+      s = db.prepare<unknown[], Row>(`SELECT * FROM events WHERE stream = ? AND revision >= ?${byType} ORDER BY revision LIMIT ?`);
+      readStreamStatements.set(types, s);
+    }
+    return s;
+  };
   const headStmt = db.prepare<[], { head: number | null }>('SELECT MAX(position) AS head FROM events');
 
   /** readAll statements by shape (tenant or not, number of types), prepared once each. */
@@ -278,8 +286,12 @@ export const openSqliteEventStore = (
       if (appends.some((a) => a.events.length > 0)) announce();
       return { lastPosition };
     },
-    readStream: async (streamName, opts = {}) =>
-      readStreamStmt.all(streamName, opts.fromRevision ?? 0, opts.maxCount ?? Number.MAX_SAFE_INTEGER).map(toRecorded),
+    readStream: async (streamName, opts = {}) => {
+      const types = opts.types ?? [];
+      return readStreamStmt(types.length)
+        .all(streamName, opts.fromRevision ?? 0, ...types, opts.maxCount ?? Number.MAX_SAFE_INTEGER)
+        .map(toRecorded);
+    },
     readAll: async (o) => readAllSync(o),
     headPosition: async () => head(),
     chainHead: async (tenantId) => {
