@@ -104,6 +104,7 @@ type FanoutResult = Readonly<{
   /** From the request to the first message a provider (the sandbox) accepted, and to the first recorded in the log. */
   firstAcceptanceMs: number;
   firstRecordedMs: number;
+  completedAfterLastMs: number;
   expired: number;
   failed: number;
   /** Accepted by a provider after the notification's deadline: not counted in the rate. */
@@ -183,6 +184,7 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
       }
     });
     const elapsed = (performance.now() - t) / 1000;
+    const completedAt = Date.now();
     const cpu = meter.end();
     sending = false;
     await watchFirst;
@@ -241,13 +243,15 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
     const firstMs = firstAccepted - requested;
     const firstRecordedMs = lat[0] ?? NaN;
     console.log(`first provider acceptance ${firstMs.toFixed(0)} ms after the request (first recorded in the log ${firstRecordedMs.toFixed(0)} ms); ${fmtN(lat.length)} accepted before the deadline, ${fmtN(late)} after it, ${fmtN(final.expired)} expired, ${fmtN(final.failed)} failed`);
+    const tailMs = completedAt - (requested + (lat.at(-1) ?? 0));
+    console.log(`COMPLETED ${(tailMs / 1000).toFixed(1)} s after the last acceptance recorded in the log (progress polled every second)`);
     console.log(`ours      ${rate.toFixed(0)} accepted deliveries/s end to end (${elapsed.toFixed(1)} s, sandbox accepted ${accepted}); request-to-accepted p50 ${(percentile(lat, 50) / 1000).toFixed(1)} s, p99 ${(percentile(lat, 99) / 1000).toFixed(1)} s; peak RSS ${Object.entries(rss).map(([k, v]) => `${k} ${(v / 1e6).toFixed(0)} MB`).join(', ')}`);
     console.log(cpu.text);
     await d.stop();
     const profile = profileDir ? summarizeProfiles(profileDir) : [];
     if (profile.length) console.log(`CPU profile, self time by category:\n${profile.join('\n')}`);
     return {
-      describe: d.describe, recipients, seedPerSecond: recipients / seedSeconds, seconds: elapsed, rate, accepted: lat.length, sandboxAccepted: accepted, firstAcceptanceMs: firstMs, firstRecordedMs, expired: final.expired, failed: final.failed, late,
+      describe: d.describe, recipients, seedPerSecond: recipients / seedSeconds, seconds: elapsed, rate, accepted: lat.length, sandboxAccepted: accepted, firstAcceptanceMs: firstMs, firstRecordedMs, completedAfterLastMs: tailMs, expired: final.expired, failed: final.failed, late,
       p50: percentile(lat, 50), p99: percentile(lat, 99), rss, cpu, profile, storage, ...(pagedUsersPerSecond ? { pagedUsersPerSecond } : {}),
     };
   } catch (e) {
@@ -259,7 +263,7 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
 
 const summary = (r: FanoutResult) => ({
   topology: r.describe, recipients: r.recipients, seconds: +r.seconds.toFixed(1), deliveriesPerSecond: Math.round(r.rate), accepted: r.accepted, sandboxAccepted: r.sandboxAccepted,
-  firstAcceptanceMs: Math.round(r.firstAcceptanceMs), firstRecordedMs: Math.round(r.firstRecordedMs), late: r.late, expired: r.expired, failed: r.failed,
+  firstAcceptanceMs: Math.round(r.firstAcceptanceMs), firstRecordedMs: Math.round(r.firstRecordedMs), completedAfterLastMs: Math.round(r.completedAfterLastMs), late: r.late, expired: r.expired, failed: r.failed,
   p50Ms: Math.round(r.p50), p99Ms: Math.round(r.p99), peakRssBytes: r.rss, seedUsersPerSecond: Math.round(r.seedPerSecond),
   cpuCores: Object.fromEntries(Object.entries(r.cpu.per).map(([k, v]) => [k, +v.toFixed(2)])), machineBusyCores: +r.cpu.busy.toFixed(2),
   storage: r.storage, ...(r.pagedUsersPerSecond ? { pagedUsersPerSecond: Math.round(r.pagedUsersPerSecond) } : {}), profile: r.profile,
