@@ -43,6 +43,21 @@ describe('countReachedUsers', () => {
     expect(await countReachedUsers(store, send, { usersPerPass: 1, pageSize: 1 })).toBe(65);
     // A partition with no stream (no user of the send in it) counts nobody.
     expect(await countReachedUsers(store, { ...send, partitions: 3 }, { usersPerPass: 4, pageSize: 3 })).toBe(65);
+
+    // It reads each success once a pass and nothing else: the failures between them stay in the store.
+    const read: string[] = [];
+    const counting: typeof store = {
+      ...store,
+      readStream: async (name, o) => {
+        const page = await store.readStream(name, o);
+        read.push(...page.map((e) => `${name}@${e.revision}:${e.type}`));
+        return page;
+      },
+    };
+    expect(await countReachedUsers(counting, send, { usersPerPass: 1_000, pageSize: 2 })).toBe(65);
+    expect(read.filter((r) => !r.endsWith(':DeliverySucceeded'))).toEqual([]);
+    expect(read).toHaveLength(new Set(read).size);
+    expect(read).toHaveLength(Math.ceil(40 / 7) + 1 + 2);
   });
 
   it('lets the thread serve other work between pages, though the embedded store reads synchronously', async () => {
