@@ -14,17 +14,17 @@ export type ReachLimits = Readonly<{
 /**
  * 250,000 user ids (about 20 MB) per pass; pages of 20 batches of successes (a batch holds about
  * 500 at full speed, 57 KB of JSON): pages of 200 made each 11 MB, alive across the scavenges that
- * came meanwhile, and the count of a million peaked at 283 MB against 156 MB, and took longer.
+ * came meanwhile, and the count of a million peaked at 283 MB against 158 MB, and took longer.
  */
 export const REACH_LIMITS: ReachLimits = { usersPerPass: 250_000, pageSize: 20 };
+
+const SUCCEEDED: readonly DeliverySucceeded['type'][] = ['DeliverySucceeded'];
 
 /**
  * Which pass counts a user. Not the hash that shards users (`shardOf`: FNV-1a, whose low bits say
  * the partition, so every user of a partition would fall in the same pass), but the second,
  * independently mixed one.
  */
-const SUCCEEDED: readonly DeliverySucceeded['type'][] = ['DeliverySucceeded'];
-
 export const passOf = (userId: string, passes: number): number => hash2(userId)[1] % passes;
 
 /**

@@ -161,6 +161,7 @@ export function eventStoreContract(
       expect(await read({ types: ['B', 'C'], fromRevision: 2 })).toEqual([['C', 3], ['B', 5]]);
       expect(await read({ types: ['A'], fromRevision: 5 })).toEqual([]);
       expect(await read({ types: ['Z'] })).toEqual([]);
+      expect(await read({ types: [] })).toEqual([]);
     });
 
     it('reads the whole log after a position, by type', async () => {

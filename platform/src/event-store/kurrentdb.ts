@@ -253,6 +253,7 @@ export const openKurrentDbEventStore = async (options: Readonly<{ connectionStri
     appendToStreams: async (appends) => ({ lastPosition: (await append(appends)).position }),
     readStream: async (streamName, opts = {}) => {
       const out: RecordedEvent<AnyEvent>[] = [];
+      if (opts.types?.length === 0) return out;
       try {
         const maxCount = opts.maxCount ?? Number.MAX_SAFE_INTEGER;
         const types = opts.types ? new Set(opts.types) : null;

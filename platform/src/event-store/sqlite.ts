@@ -288,6 +288,7 @@ export const openSqliteEventStore = (
     },
     readStream: async (streamName, opts = {}) => {
       const types = opts.types ?? [];
+      if (opts.types?.length === 0) return [];
       return readStreamStmt(types.length)
         .all(streamName, opts.fromRevision ?? 0, ...types, opts.maxCount ?? Number.MAX_SAFE_INTEGER)
         .map(toRecorded);
