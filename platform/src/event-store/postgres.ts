@@ -527,17 +527,11 @@ export const openPostgresEventStore = async (
       return { lastPosition: r.lastPosition };
     },
     readStream: async (streamName, opts = {}) => {
-      const r = opts.types
-        ? await pool.query<Row>({
-            name: 'es-read-stream-types',
-            text: `SELECT ${EVENT_COLUMNS} FROM ${s}.events WHERE stream = $1 AND revision >= $2 AND type = ANY($4::text[]) ORDER BY revision LIMIT $3`,
-            values: [streamName, opts.fromRevision ?? 0, opts.maxCount ?? Number.MAX_SAFE_INTEGER, opts.types],
-          })
-        : await pool.query<Row>({
-            name: 'es-read-stream',
-            text: `SELECT ${EVENT_COLUMNS} FROM ${s}.events WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
-            values: [streamName, opts.fromRevision ?? 0, opts.maxCount ?? Number.MAX_SAFE_INTEGER],
-          });
+      const r = await pool.query<Row>({
+        name: 'es-read-stream',
+        text: `SELECT ${EVENT_COLUMNS} FROM ${s}.events WHERE stream = $1 AND revision >= $2 AND ($4::text[] IS NULL OR type = ANY($4)) ORDER BY revision LIMIT $3`,
+        values: [streamName, opts.fromRevision ?? 0, opts.maxCount ?? Number.MAX_SAFE_INTEGER, opts.types ?? null],
+      });
       return r.rows.map(toRecorded);
     },
     readAll,
