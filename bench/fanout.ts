@@ -16,7 +16,7 @@ import { measureKafkaRaw } from './kafka-raw';
 import { percentile } from './support';
 import { busRecords, printStorage, storeSizes, STORES, type StorageFigures, type StoreBytes } from './storage';
 import {
-  cpuMeter, createGroup, deploy, flag, fmtN, newMasterKey, num, peakRss, recordResult, registerTenant, seed, send,
+  cpuMeter, createGroup, deploy, flag, fmtN, newMasterKey, num, peakRss, readModelLag, recordResult, registerTenant, seed, send,
   sleep, startSandbox, summarizeProfiles, topologyFromFlags, waitCompleted, waitMembers, waitReadModels, type Sandbox, type Topology,
 } from './lib';
 
@@ -180,7 +180,11 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
       const s = (performance.now() - t) / 1000;
       if (s - lastPrint >= 10) {
         lastPrint = s;
-        console.log(`  ${s.toFixed(0).padStart(4)} s  ${p.status}  succeeded ${p.succeeded}  failed ${p.failed}  expired ${p.expired}`);
+        // How far the read models trail the log: the completion waits for them to reach the send's last outcome.
+        void readModelLag(d)
+          .then((lag) => Object.entries(lag).sort((a, b) => b[1] - a[1])[0] ?? ['none', 0])
+          .catch(() => ['unknown', NaN] as const)
+          .then(([model, behind]) => console.log(`  ${s.toFixed(0).padStart(4)} s  ${p.status}  succeeded ${p.succeeded}  failed ${p.failed}  expired ${p.expired}  read models behind by ${behind} events (${model})`));
       }
     });
     const elapsed = (performance.now() - t) / 1000;

@@ -39,10 +39,10 @@ describe('countReachedUsers', () => {
     const send = { tenantId: 't', notificationId: 'n', partitions: 2, deliveries: 40 * 2 + 10 * 2 + 25 };
     expect(await countReachedUsers(store, send)).toBe(65);
     // 63 deliveries a partition at most 4 users a pass: 16 passes, pages of 2 events.
-    expect(await countReachedUsers(store, send, { usersPerPass: 4, pageSize: 2 })).toBe(65);
-    expect(await countReachedUsers(store, send, { usersPerPass: 1, pageSize: 1 })).toBe(65);
+    expect(await countReachedUsers(store, send, { usersPerPass: 4, pageSize: 2, sliceMs: 0 })).toBe(65);
+    expect(await countReachedUsers(store, send, { usersPerPass: 1, pageSize: 1, sliceMs: 0 })).toBe(65);
     // A partition with no stream (no user of the send in it) counts nobody.
-    expect(await countReachedUsers(store, { ...send, partitions: 3 }, { usersPerPass: 4, pageSize: 3 })).toBe(65);
+    expect(await countReachedUsers(store, { ...send, partitions: 3 }, { usersPerPass: 4, pageSize: 3, sliceMs: 0 })).toBe(65);
 
     // It reads each success once a pass and nothing else: the failures between them stay in the store.
     const read: string[] = [];
@@ -54,13 +54,13 @@ describe('countReachedUsers', () => {
         return page;
       },
     };
-    expect(await countReachedUsers(counting, send, { usersPerPass: 1_000, pageSize: 2 })).toBe(65);
+    expect(await countReachedUsers(counting, send, { usersPerPass: 1_000, pageSize: 2, sliceMs: 0 })).toBe(65);
     expect(read.filter((r) => !r.endsWith(':DeliverySucceeded'))).toEqual([]);
     expect(read).toHaveLength(new Set(read).size);
     expect(read).toHaveLength(Math.ceil(40 / 7) + 1 + 2);
   });
 
-  it('lets the thread serve other work between pages, though the embedded store reads synchronously', async () => {
+  it('lets the thread serve other work between slices of pages, though the embedded store reads synchronously', async () => {
     const store = openSqliteEventStore({ path: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'reach-')), 'events.db') });
     const users = Array.from({ length: 30 }, (_, i) => `u${i}`);
     for (const u of users) await store.appendToStream(streams.deliveries('t', 'n', 0), [batch('DeliverySucceeded', [u], 'a')], { expectedRevision: 'any' });
@@ -71,11 +71,16 @@ describe('countReachedUsers', () => {
       if (ticking) setImmediate(tick);
     };
     setImmediate(tick);
+    const count = async (sliceMs: number) => {
+      const before = turns;
+      expect(await countReachedUsers(store, { tenantId: 't', notificationId: 'n', partitions: 1, deliveries: 30 }, { usersPerPass: 30, pageSize: 1, sliceMs })).toBe(30);
+      return turns - before;
+    };
     try {
-      const reached = countReachedUsers(store, { tenantId: 't', notificationId: 'n', partitions: 1, deliveries: 30 }, { usersPerPass: 30, pageSize: 1 });
-      expect(await reached).toBe(30);
-      // Thirty pages: other work ran between them (without the yield, none ran until the end).
-      expect(turns).toBeGreaterThanOrEqual(20);
+      // Thirty pages, a slice each: other work ran between them (without the yield, none ran until the end).
+      expect(await count(0)).toBeGreaterThanOrEqual(20);
+      // One slice holds every page: the count does not wait behind other work for each page.
+      expect(await count(60_000)).toBeLessThanOrEqual(2);
     } finally {
       ticking = false;
       await store.close();
