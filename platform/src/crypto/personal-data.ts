@@ -107,14 +107,6 @@ export type MasterKeyring = Readonly<{
 }>;
 
 /**
- * Keys kept in memory, the most recently used. A fan-out reads each user's key once, so past a
- * few rounds the cache only churns: at 100,000 a key stayed about 30 s, long enough to be moved to
- * the old generation and collected there, and a million recipients ran at 3,033-3,266 deliveries/s
- * with a peak of 1,275-1,352 MB, against 3,361/s and 1,206 MB at 1,000 (docs/benchmarks.md).
- */
-const DEFAULT_CACHE_SIZE = 1_000;
-
-/**
  * Envelope encryption of personal data: one AES-256-GCM data key per user, wrapped by the master
  * key in the vault. The user's key id and the value's context (its field, its device) are the
  * additional data of every ciphertext, so a value copied onto another user, another field or
@@ -140,7 +132,7 @@ export class PersonalDataCipher {
     }
     this.current = { id: masterKeyId(ring.current), key: ring.current };
     this.masters = new Map([...(ring.previous ?? []), ring.current].map((k) => [masterKeyId(k), k]));
-    this.cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
+    this.cacheSize = options.cacheSize ?? 100_000;
     if (!Number.isInteger(this.cacheSize) || this.cacheSize < 0) throw new Error(`cacheSize must be a whole number, got ${this.cacheSize}`);
   }
 
