@@ -174,17 +174,19 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
       }
     })();
     let lastPrint = 0;
+    // Progress lines in order, each with how far the slowest read model trails the log (the
+    // timeline, on a full-speed send: it catches up after the send; COMPLETED does not wait for it).
+    let printed: Promise<void> = Promise.resolve();
     let final = { total: 0, expired: 0, failed: 0 };
     await waitCompleted(d, admin, sent.id, (p) => {
       final = { total: p.total, expired: p.expired, failed: p.failed };
       const s = (performance.now() - t) / 1000;
       if (s - lastPrint >= 10) {
         lastPrint = s;
-        // How far the read models trail the log: the completion waits for them to reach the send's last outcome.
-        void readModelLag(d)
-          .then((lag) => Object.entries(lag).sort((a, b) => b[1] - a[1])[0] ?? ['none', 0])
-          .catch(() => ['unknown', NaN] as const)
-          .then(([model, behind]) => console.log(`  ${s.toFixed(0).padStart(4)} s  ${p.status}  succeeded ${p.succeeded}  failed ${p.failed}  expired ${p.expired}  read models behind by ${behind} events (${model})`));
+        const lag = readModelLag(d)
+          .then((l) => Object.entries(l).sort((a, b) => b[1] - a[1])[0] ?? ['none', 0])
+          .catch(() => ['unknown', NaN] as const);
+        printed = Promise.all([lag, printed]).then(([[model, behind]]) => console.log(`  ${s.toFixed(0).padStart(4)} s  ${p.status}  succeeded ${p.succeeded}  failed ${p.failed}  expired ${p.expired}  read models behind by ${behind} events (${model})`));
       }
     });
     const elapsed = (performance.now() - t) / 1000;
@@ -192,6 +194,7 @@ const fanoutOnce = async (sandbox: Sandbox, dir: string, topology: Topology, rec
     const cpu = meter.end();
     sending = false;
     await watchFirst;
+    await printed;
     const completed = await storeSizes(d);
     const accepted = (await sandbox.acceptedTotal()) - before;
     const rss = Object.fromEntries(d.processes.map((p) => [p.name, peakRss(p.child.pid!)]));
