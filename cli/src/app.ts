@@ -48,7 +48,7 @@ import { createRegistry } from '#platform/metrics';
 import { startOpsServer, type OpsServer } from '#platform/ops/server';
 import { checkReadiness, type ReadinessCheck } from '#platform/ops/readiness';
 import { readinessChecks, registerRoleMetrics } from './ops';
-import { PIPELINE_ROLES, startPipelineThread, type PipelineThread } from './pipeline';
+import { PIPELINE_ROLES, pipelineGroups, startPipelineThread, type PipelineThread } from './pipeline';
 
 export type App = Readonly<{
   config: ServiceConfig;
@@ -212,7 +212,7 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
   const metrics = createMetrics(threaded ? createRegistry() : registry);
   // With the API here, projections, delivery and expiry go to a thread of their own (started below).
   const roles = threaded ? config.roles.filter((r) => !PIPELINE_ROLES.includes(r)) : config.roles;
-  let pipeline: PipelineThread | null = null;
+  const pipelines: PipelineThread[] = [];
   wiring.checks.push(...readinessChecks(roles, infrastructure));
   registerRoleMetrics(registry, roles, infrastructure, clock, config.deliveryPlans);
   const stops: (() => Promise<void>)[] = [];
@@ -326,8 +326,9 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
       ws: config.api.ws,
       rateLimits: { ...config.api.rateLimits, backend: rateLimitCounters.backend },
       routes: [
-        // Providers' receipts are recorded where delivery runs (the pipeline thread, once it is up).
-        receiptRoute({ handle: (c) => (pipeline ? pipeline.receipt(c) : localReceipts.handle(c)) }, () => config.publicUrl),
+        // Providers' receipts are recorded on a pipeline thread once it is up: with two, the one
+        // that does not send (a receipt per delivery would slow the sending).
+        receiptRoute({ handle: (c) => (pipelines.length > 0 ? pipelines[pipelines.length - 1]!.receipt(c) : localReceipts.handle(c)) }, () => config.publicUrl),
         dashboardRoute(options.dashboardDir ?? path.join(cloneRoot(), 'dist', 'dashboard')),
         // What the api readiness check calls: the API's own port takes connections and answers.
         (req, res) => {
@@ -360,22 +361,26 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
 
   if (threaded) {
     try {
-      pipeline = await startPipelineThread({ roles: config.roles.filter((r) => PIPELINE_ROLES.includes(r)), publicUrl }, logger, (reason) => {
-        logger.fatal({ reason }, 'the pipeline thread ended: exiting for a restart');
-        process.exit(1);
-      });
+      for (const group of pipelineGroups(config.roles, config.pipelineThreads)) {
+        pipelines.push(await startPipelineThread({ roles: group, publicUrl }, logger, (reason) => {
+          logger.fatal({ reason }, 'a pipeline thread ended: exiting for a restart');
+          process.exit(1);
+        }));
+      }
     } catch (e) {
+      for (const thread of pipelines) await thread.stop().catch(() => {});
       for (const stop of stops) await stop().catch(() => {});
       await infrastructure.close();
       await checkpointer?.stop();
       throw e;
     }
-    const thread = pipeline;
-    // Its metrics are counted where it runs; its readiness is its own stores' and components'.
-    wiring.extraMetrics.push(() => thread.metrics());
-    wiring.checks.push({ name: 'pipeline-thread', check: () => thread.ready() });
+    for (const thread of pipelines) {
+      // Its metrics are counted where it runs; its readiness is its own stores' and components'.
+      wiring.extraMetrics.push(() => thread.metrics());
+      wiring.checks.push({ name: pipelines.length === 1 ? 'pipeline-thread' : `pipeline-thread:${thread.roles.join('+')}`, check: () => thread.ready() });
+    }
     // After the API stops taking requests, before the sandbox closes: in-flight sends finish.
-    stops.splice(1, 0, () => thread.stop());
+    stops.splice(1, 0, () => Promise.all(pipelines.map((thread) => thread.stop())).then(() => undefined));
   }
 
   const app: App = {

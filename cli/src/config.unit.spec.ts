@@ -14,7 +14,7 @@ describe('loadConfig', () => {
   it('reads every variable', () => {
     const key = Buffer.alloc(32, 7).toString('base64');
     const c = loadConfig({ PORT: '8080', HOST: '0.0.0.0', DATA_DIR: '/var/lib/notify', MASTER_KEY: key, ROLES: 'api, projections', LOG_LEVEL: 'debug', MAX_QUERY_DEPTH: '8', MAX_QUERY_COST: '500', WRITE_OPERATOR_KEY_FILE: 'false' });
-    expect(c).toEqual({ host: '0.0.0.0', port: 8080, dataDir: '/var/lib/notify', masterKey: key, masterKeyPrevious: null, auditSigningKey: null, auditVerifyKey: null, roles: ['api', 'projections'], logLevel: 'debug', maxQueryDepth: 8, maxQueryCost: 500, writeOperatorKeyFile: false, printOperatorKey: false, sandbox: { kind: 'none' }, deliveryPlans: true, pipelineThread: true, pipelineNice: 10, adapters: { eventStore: 'sqlite', readStore: 'sqlite', bus: 'sqlite', postgresUrl: null, eventStoreDbUrl: null, mongodbUrl: null, mongodbDatabase: 'notify', kafkaBrokers: [], kafkaPrefix: 'notify' }, providersFile: null, allowTenantEndpoints: false, publicUrl: null, delivery: defaultDeliveryConfig, webhooks: defaultWebhookConfig, platformProviders: [],
+    expect(c).toEqual({ host: '0.0.0.0', port: 8080, dataDir: '/var/lib/notify', masterKey: key, masterKeyPrevious: null, auditSigningKey: null, auditVerifyKey: null, roles: ['api', 'projections'], logLevel: 'debug', maxQueryDepth: 8, maxQueryCost: 500, writeOperatorKeyFile: false, printOperatorKey: false, sandbox: { kind: 'none' }, deliveryPlans: true, pipelineThread: true, pipelineThreads: 2, pipelineNice: 10, adapters: { eventStore: 'sqlite', readStore: 'sqlite', bus: 'sqlite', postgresUrl: null, eventStoreDbUrl: null, mongodbUrl: null, mongodbDatabase: 'notify', kafkaBrokers: [], kafkaPrefix: 'notify' }, providersFile: null, allowTenantEndpoints: false, publicUrl: null, delivery: defaultDeliveryConfig, webhooks: defaultWebhookConfig, platformProviders: [],
       api: {
         introspection: true, landingPage: true, maxAliases: 30, maxDirectives: 20, maxTokens: 3000, maxMutationFields: 20, maxBodyBytes: 1_000_000, auditScanLimit: 10_000, tenantConcurrency: 8, tenantQueue: 200,
         ws: { maxPayloadBytes: 1_000_000, keepAliveMs: 12_000, maxConnectionMs: 3_600_000, maxConnectionsPerKey: 20, maxConnectionsPerTenant: 200, maxSubscriptionsPerKey: 100, maxSubscriptionsPerTenant: 1_000 },
@@ -31,6 +31,11 @@ describe('loadConfig', () => {
     // Processes without the API may use the port number the API would have.
     expect(loadConfig({ PORT: '9000', OPS_PORT: '9000', ROLES: 'delivery' }).ops.port).toBe(9000);
     expect(() => loadConfig({ SHUTDOWN_DRAIN_MS: '-1' })).toThrow(/SHUTDOWN_DRAIN_MS must be an integer from 0 to 600000/);
+  });
+
+  it('reads how many threads the pipeline takes, one or two', () => {
+    expect(loadConfig({ PIPELINE_THREADS: '1' }).pipelineThreads).toBe(1);
+    expect(() => loadConfig({ PIPELINE_THREADS: '3' })).toThrow(/PIPELINE_THREADS must be an integer from 1 to 2, got "3"/);
   });
 
   it('writes the operator key to a file only in the embedded default unless asked, and prints it only when asked', () => {

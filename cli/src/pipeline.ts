@@ -8,6 +8,16 @@ import type { Callback } from '#delivery/receipts/intake';
 export const PIPELINE_ROLES: readonly Role[] = ['projections', 'delivery', 'expiry'];
 
 /**
+ * How the pipeline's roles of a process share its threads: all on one, or delivery on one and
+ * projections and expiry on another (they share nothing but the stores). Delivery comes first:
+ * its metrics are the ones a scrape keeps. The last thread takes the providers' receipts.
+ */
+export const pipelineGroups = (roles: readonly Role[], threads: 1 | 2): Role[][] =>
+  (threads === 1 ? [PIPELINE_ROLES] : [['delivery'], ['projections', 'expiry']] as Role[][])
+    .map((group) => group.filter((r) => roles.includes(r)))
+    .filter((group) => group.length > 0);
+
+/**
  * The pipeline thread's young generation (V8 keeps two semi-spaces of a third each). A fan-out
  * keeps thousands of deliveries in flight, so much of what a scavenge finds is still alive and is
  * copied: at V8's default the thread ran about 210 scavenges per 100,000 deliveries, 6% of its
@@ -33,6 +43,8 @@ export type FromPipeline =
 export type PipelineData = Readonly<{ roles: readonly Role[]; publicUrl: string | null }>;
 
 export type PipelineThread = Readonly<{
+  /** The roles it runs. */
+  roles: readonly Role[];
   /** The thread's Prometheus exposition (delivery metrics live where delivery runs). */
   metrics: () => Promise<string>;
   /** Resolves when the thread's stores answer and its components run; rejects with why not. */
@@ -54,7 +66,9 @@ export const startPipelineThread = async (
   logger: Logger,
   onExit: (reason: string) => void,
 ): Promise<PipelineThread> => {
-  const worker = new Worker(path.join(__dirname, 'pipeline-thread.js'), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: PIPELINE_YOUNG_GENERATION_MB } });
+  // The in-flight deliveries are what survive scavenges; the projections' objects die young.
+  const resourceLimits = data.roles.includes('delivery') ? { maxYoungGenerationSizeMb: PIPELINE_YOUNG_GENERATION_MB } : {};
+  const worker = new Worker(path.join(__dirname, 'pipeline-thread.js'), { workerData: data, resourceLimits });
   let nextId = 0;
   const pending = new Map<number, (answer: string | number | null) => void>();
   let stopping: Promise<void> | null = null;
@@ -87,7 +101,7 @@ export const startPipelineThread = async (
     for (const resolve of pending.values()) resolve('the pipeline thread has exited');
     pending.clear();
     stopped();
-    if (!stopping) onExit(`the pipeline thread (projections, delivery) exited with code ${code}`);
+    if (!stopping) onExit(`the pipeline thread (${data.roles.join(', ')}) exited with code ${code}`);
   });
 
   const send = (m: ToPipeline) => worker.postMessage(m);
@@ -98,6 +112,7 @@ export const startPipelineThread = async (
       send(m(id));
     });
   return {
+    roles: data.roles,
     metrics: async () => (stopping ? '' : String((await ask((id) => ({ type: 'metrics', id }))) ?? '')),
     ready: async () => {
       if (stopping) throw new Error('the pipeline thread is stopping');

@@ -113,6 +113,12 @@ export type Config = Readonly<{
    */
   pipelineThread: boolean;
   /**
+   * How many threads the pipeline takes (PIPELINE_THREADS, 1 or 2, default 2): with 2, delivery
+   * runs on one, and projections, expiry and the providers' receipts on the other, so a fan-out's
+   * sending and its recording each have a core where there are two.
+   */
+  pipelineThreads: 1 | 2;
+  /**
    * The pipeline thread's scheduling priority (PIPELINE_NICE, 0 to 19, default 10; Linux): where
    * the cores are contended, requests get the CPU first and the pipeline takes what is left.
    */
@@ -291,6 +297,7 @@ export const readServiceConfig = (r: EnvReader, cwd: string = process.cwd()): Co
     adapters,
     deliveryPlans: bool('DELIVERY_PLAN', true),
     pipelineThread: bool('PIPELINE_THREAD', true),
+    pipelineThreads: integer('PIPELINE_THREADS', 2, 1, 2) as 1 | 2,
     pipelineNice: integer('PIPELINE_NICE', 10, 0, 19),
     sandbox: value('SANDBOX_FILE')
       ? { kind: 'file', path: path.resolve(cwd, value('SANDBOX_FILE')!) }

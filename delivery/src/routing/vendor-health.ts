@@ -7,7 +7,12 @@
  * refused credentials are never counted here.
  */
 export class VendorHealth {
+  /** The window's calls, oldest first from `head`; counted as they come and go (a call per delivery). */
   private calls: { at: number; integration: string; ok: boolean }[] = [];
+  private head = 0;
+  private failures = 0;
+  /** Failures in the window per integration. */
+  private failing = new Map<string, number>();
   private openedAt: number | null = null;
   private probing = false;
 
@@ -46,7 +51,7 @@ export class VendorHealth {
       this.probing = false;
       if (ok) {
         this.openedAt = null;
-        this.calls = [];
+        this.forget();
         this.onChange('closed');
       } else {
         this.openedAt = now;
@@ -55,16 +60,38 @@ export class VendorHealth {
       return;
     }
     this.calls.push({ at: now, integration, ok });
+    if (!ok) {
+      this.failures++;
+      this.failing.set(integration, (this.failing.get(integration) ?? 0) + 1);
+    }
     const since = now - this.options.windowMs;
-    if (this.calls[0]!.at < since) this.calls = this.calls.filter((c) => c.at >= since);
-    const failed = this.calls.filter((c) => !c.ok);
+    while (this.calls[this.head]!.at < since) {
+      const old = this.calls[this.head++]!;
+      if (old.ok) continue;
+      this.failures--;
+      const n = this.failing.get(old.integration)! - 1;
+      if (n === 0) this.failing.delete(old.integration);
+      else this.failing.set(old.integration, n);
+    }
+    // The array is compacted once half of it has left the window.
+    if (this.head > 1024 && this.head * 2 > this.calls.length) {
+      this.calls = this.calls.slice(this.head);
+      this.head = 0;
+    }
     if (
-      failed.length >= this.options.minFailures &&
-      failed.length / this.calls.length >= this.options.errorRate &&
-      new Set(failed.map((c) => c.integration)).size >= this.options.minIntegrations
+      this.failures >= this.options.minFailures &&
+      this.failures / (this.calls.length - this.head) >= this.options.errorRate &&
+      this.failing.size >= this.options.minIntegrations
     ) {
       this.openedAt = now;
       this.onChange('open');
     }
+  }
+
+  private forget(): void {
+    this.calls = [];
+    this.head = 0;
+    this.failures = 0;
+    this.failing.clear();
   }
 }

@@ -35,6 +35,24 @@ describe('vendor health', () => {
     expect(h.opened).toBe(false);
   });
 
+  it('counts an integration\'s failures out of the window as they leave it, across thousands of calls', () => {
+    const { h, advance } = health();
+    // a's failures, then 5,000 successes over 5 s.
+    for (let i = 0; i < 3; i++) h.record('a', false);
+    for (let i = 0; i < 5_000; i++) {
+      h.record('c', true);
+      advance(1);
+    }
+    advance(10_000);
+    // a's three failures and all but the last success have left the window: b's four failures
+    // are one integration's.
+    for (let i = 0; i < 4; i++) h.record('b', false);
+    expect(h.opened).toBe(false);
+    // Still in the window: the failures of two integrations, most of the calls now.
+    h.record('a', false);
+    expect(h.opened).toBe(true);
+  });
+
   it('lets one probe through after its reset time, closing on success and opening again on failure', () => {
     const { h, changes, advance } = health();
     for (const i of ['a', 'b', 'a', 'b']) h.record(i, false);

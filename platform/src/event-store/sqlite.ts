@@ -1,6 +1,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { deferCheckpoints } from '../sqlite-checkpointer';
+import { SYNC_BUSY_MS, whenWritable } from '../sqlite-writable';
 import { EventEmitter } from 'node:events';
 import { pollingSubscription } from './polling';
 import { canonical, eventHashOfCanonical, GENESIS, headMac, type ChainHead, type ChainKeys } from './chain';
@@ -29,24 +30,6 @@ const toRecorded = (r: Row): RecordedEvent<AnyEvent> =>
     revision: r.revision,
     position: r.position,
   }) as RecordedEvent<AnyEvent>;
-
-/** How long a statement waits for a lock holding its thread; a write then retries asynchronously. */
-const SYNC_BUSY_MS = 1;
-/** How long a write waits for the file's write lock in all. */
-const BUSY_WAIT_MS = 5_000;
-
-/** Runs a write transaction, retrying it on timers while another connection holds the write lock. */
-const whenWritable = async <T>(write: () => T): Promise<T> => {
-  const until = Date.now() + BUSY_WAIT_MS;
-  for (let pause = 1; ; pause = Math.min(pause * 2, 16)) {
-    try {
-      return write();
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > until) throw e;
-    }
-    await new Promise((resolve) => setTimeout(resolve, pause));
-  }
-};
 
 /** How often a subscriber looks for appends made by other processes on the same file. */
 const POLL_MS = 200;

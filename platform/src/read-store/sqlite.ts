@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { deferCheckpoints } from '../sqlite-checkpointer';
+import { SYNC_BUSY_MS, whenWritable } from '../sqlite-writable';
 import { createHash } from 'node:crypto';
 import {
   CheckpointConflictError,
@@ -348,9 +349,13 @@ export const openSqliteReadStore = (
     for (const cp of checkpoints) putCheckpoint.run(cp.name, cp.next);
   });
 
+  // Past the setup above, a busy file is waited for on timers (whenWritable), not in SQLite's busy
+  // handler: projections and delivery commit to this file from threads of their own.
+  db.pragma(`busy_timeout = ${SYNC_BUSY_MS}`);
+
   return {
     ensureCollections: async (specs) => {
-      for (const spec of specs) ensure.immediate(spec);
+      for (const spec of specs) await whenWritable(() => ensure.immediate(spec));
     },
     get: async <D extends Doc>(collection: string, id: string) => {
       const row = stmt(`SELECT doc FROM ${compiled(collection).table} WHERE id = ?`).get(id) as { doc: string } | undefined;
@@ -376,7 +381,7 @@ export const openSqliteReadStore = (
     commit: async (batch) => {
       // IMMEDIATE: the checkpoint check and the writes happen under the write lock, even when
       // another process commits to the same file.
-      commitTx.immediate(batch.checkpoints, batch.changes);
+      await whenWritable(() => commitTx.immediate(batch.checkpoints, batch.changes));
     },
     close: async () => {
       db.close();
