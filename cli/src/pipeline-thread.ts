@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadConfig } from './config';
 import { startApp, type App } from './app';
-import type { FromPipeline, PipelineData, ToPipeline } from './pipeline';
+import { batcher, type FromPipeline, type PipelineData, type ToPipeline } from './pipeline';
 import { readinessChecks } from './ops';
 import { createReceiptIntake } from '#delivery/receipts/intake';
 import { checkReadiness } from '#platform/ops/readiness';
@@ -38,9 +38,10 @@ const main = async (): Promise<void> => {
     return;
   }
   const receipts = createReceiptIntake({ commands: app.commands, cipher: app.cipher, logger: app.logger });
+  const answer = batcher<readonly [number, number]>((statuses) => post({ type: 'receipts', statuses }));
   port.on('message', (m: ToPipeline) => {
-    if (m.type === 'receipt') {
-      void receipts.handle(m.callback).then((status) => post({ type: 'receipt', id: m.id, status }));
+    if (m.type === 'receipts') {
+      for (const [id, callback] of m.callbacks) void receipts.handle(callback).then((status) => answer([id, status]), () => answer([id, 500]));
     } else if (m.type === 'readiness') {
       void checkReadiness(readinessChecks(data.roles, app), processHealth.report(), false, app.config.ops.readinessTimeoutMs).then(
         (r) => post({ type: 'readiness', id: m.id, problem: r.ready ? null : `not ready: ${JSON.stringify(r)}`.slice(0, 500) }),

@@ -30,13 +30,14 @@ export type ToPipeline =
   | Readonly<{ type: 'stop' }>
   | Readonly<{ type: 'metrics'; id: number }>
   | Readonly<{ type: 'readiness'; id: number }>
-  | Readonly<{ type: 'receipt'; id: number; callback: Callback }>;
+  // Providers' callbacks and their answers go in batches, one message per turn of the sender's loop.
+  | Readonly<{ type: 'receipts'; callbacks: readonly (readonly [id: number, callback: Callback])[] }>;
 export type FromPipeline =
   | Readonly<{ type: 'ready' }>
   | Readonly<{ type: 'failed'; message: string }>
   | Readonly<{ type: 'metrics'; id: number; text: string }>
   | Readonly<{ type: 'readiness'; id: number; problem: string | null }>
-  | Readonly<{ type: 'receipt'; id: number; status: number }>
+  | Readonly<{ type: 'receipts'; statuses: readonly (readonly [id: number, status: number])[] }>
   | Readonly<{ type: 'stopped' }>;
 
 /** What the pipeline thread is started with (the rest of its configuration it reads from the environment). */
@@ -91,9 +92,14 @@ export const startPipelineThread = async (
   worker.removeAllListeners('message').removeAllListeners('error').removeAllListeners('exit');
 
   worker.on('message', (m: FromPipeline) => {
-    if (m.type === 'metrics' || m.type === 'readiness' || m.type === 'receipt') {
-      pending.get(m.id)?.(m.type === 'metrics' ? m.text : m.type === 'readiness' ? m.problem : m.status);
+    if (m.type === 'metrics' || m.type === 'readiness') {
+      pending.get(m.id)?.(m.type === 'metrics' ? m.text : m.problem);
       pending.delete(m.id);
+    } else if (m.type === 'receipts') {
+      for (const [id, status] of m.statuses) {
+        pending.get(id)?.(status);
+        pending.delete(id);
+      }
     } else if (m.type === 'stopped') stopped();
   });
   worker.on('error', (e) => logger.error({ err: e }, 'the pipeline thread failed'));
@@ -111,6 +117,9 @@ export const startPipelineThread = async (
       pending.set(id, resolve);
       send(m(id));
     });
+  // A provider sends a callback per message: at the delivery rate, one message per callback would
+  // cost both threads more than recording them does.
+  const batch = batcher<readonly [number, Callback]>((callbacks) => send({ type: 'receipts', callbacks }));
   return {
     roles: data.roles,
     metrics: async () => (stopping ? '' : String((await ask((id) => ({ type: 'metrics', id }))) ?? '')),
@@ -122,7 +131,11 @@ export const startPipelineThread = async (
     // The provider tries again later: a callback that came while the thread stops is not lost.
     receipt: async (callback) => {
       if (stopping) return 503;
-      const status = await ask((id) => ({ type: 'receipt', id, callback }));
+      const status = await new Promise<string | number | null>((resolve) => {
+        const id = nextId++;
+        pending.set(id, resolve);
+        batch([id, callback]);
+      });
       return typeof status === 'number' ? status : 503;
     },
     stop: () =>
@@ -131,5 +144,18 @@ export const startPipelineThread = async (
         await stoppedOnce;
         await worker.terminate();
       })()),
+  };
+};
+
+/** Collects what comes in one turn of the event loop and hands it on at once, in the next. */
+export const batcher = <T>(flush: (items: T[]) => void): ((item: T) => void) => {
+  let items: T[] = [];
+  return (item) => {
+    if (items.push(item) > 1) return;
+    setImmediate(() => {
+      const out = items;
+      items = [];
+      flush(out);
+    });
   };
 };
