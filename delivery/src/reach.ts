@@ -3,6 +3,7 @@ import type { DeliverySucceeded } from '#schema/events';
 import { streams } from '#schema/streams';
 import type { EventStore } from '#platform/event-store/port';
 import { hash2 } from '#platform/sketches/hash';
+import { StringSet } from '#platform/sketches/string-set';
 
 export type ReachLimits = Readonly<{
   /** The most users held in memory at once: a partition with more is counted in that many passes. */
@@ -48,10 +49,12 @@ export const countReachedUsers = async (
   const passes = Math.max(1, Math.ceil(perPartition / limits.usersPerPass));
   let reached = 0;
   let slice = performance.now();
+  // One table for every pass: sets that grow each leave their outgrown tables to a full collection.
+  const users = new StringSet(Math.min(limits.usersPerPass, perPartition));
   for (let partition = 0; partition < send.partitions; partition++) {
     const stream = streams.deliveries(send.tenantId, send.notificationId, partition);
     for (let pass = 0; pass < passes; pass++) {
-      const users = new Set<string>();
+      users.clear();
       for (let from = 0; ; ) {
         // Successes only: the plans, dispatches and attempts beside them are most of the stream.
         const page = await eventStore.readStream(stream, { fromRevision: from, maxCount: limits.pageSize, types: SUCCEEDED });
