@@ -210,7 +210,7 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
   });
   // Delivery's metrics are exposed by the thread that delivers (see below).
   const metrics = createMetrics(threaded ? createRegistry() : registry);
-  // With the API here, projections, delivery and expiry go to a thread of their own (started below).
+  // With the API here, projections, delivery and expiry go to threads of their own (started below).
   const roles = threaded ? config.roles.filter((r) => !PIPELINE_ROLES.includes(r)) : config.roles;
   const pipelines: PipelineThread[] = [];
   wiring.checks.push(...readinessChecks(roles, infrastructure));
@@ -280,7 +280,9 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
       receiptsUrl: (owner, name, vendor) => (publicUrl ? `${publicUrl}/webhooks/${vendor}/${owner}/${name}` : undefined),
       onCredentialsRejected: (owner, name, fingerprint, code) => commands.integrations.rejectCredentials(owner, name, fingerprint, code),
       plan: config.deliveryPlans,
-      // The read models are another process's: each round waits a projection cycle, so four overlap.
+      // Where the projections run elsewhere (another process, or the other pipeline thread) four
+      // dispatch rounds may overlap, each waiting for its intent's append; where they share this
+      // thread's loop, one.
       dispatchRounds: projections ? 1 : 4,
     });
     // Stopped before the sandbox, after the API: in-flight sends finish and are recorded.

@@ -4,7 +4,7 @@ import type { Role } from '#platform/config';
 import type { Logger } from '#platform/logger';
 import type { Callback } from '#delivery/receipts/intake';
 
-/** The roles that run on the pipeline thread when the process also serves the API. */
+/** The roles that run on pipeline threads when the process also serves the API. */
 export const PIPELINE_ROLES: readonly Role[] = ['projections', 'delivery', 'expiry'];
 
 /**

@@ -30,8 +30,8 @@ export type WorkerDeps = Readonly<{
   /** How long a partition gained from a live member may take to finish its sends (shared groups only). */
   handoverMs?: number;
   /**
-   * Dispatch rounds that may wait for the read models at once (default 1). Where the projections
-   * run in another process that wait is a projection cycle, and overlapping rounds keep sending.
+   * Dispatch rounds in flight at once (default 1), each waiting for its intent's append before its
+   * sends; where the projections run elsewhere (app.ts) more overlap.
    */
   dispatchRounds?: number;
 }>;
