@@ -146,8 +146,8 @@ export class Scheduler {
         continue;
       }
       for (const item of round) pending.sending.add(item);
-      // Rounds may overlap (dispatchRounds): each waits for its intent to be appended and the read
-      // models to reach it before its sends begin.
+      // Rounds may overlap (dispatchRounds): each waits for its intent to be appended before its
+      // sends begin (the read models were caught up once, per slice).
       this.rounds++;
       this.deps.tasks.track(
         r
