@@ -208,8 +208,8 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
       return estimateAdmission(readStore, (channel) => chainCapacity(deliveryConfig, own, platform, channel), deliveryConfig.clusterRatePerSecond, tenantId, target, minutes, now, Math.random, underWay);
     },
   });
-  // Delivery's metrics are exposed by the thread that delivers (see below).
-  const metrics = createMetrics(threaded ? createRegistry() : registry);
+  // Delivery's metrics are exposed where delivery runs (on its thread, when threaded), nowhere else.
+  const metrics = createMetrics(threaded || !config.roles.includes('delivery') ? createRegistry() : registry);
   // With the API here, projections, delivery and expiry go to threads of their own (started below).
   const roles = threaded ? config.roles.filter((r) => !PIPELINE_ROLES.includes(r)) : config.roles;
   const pipelines: PipelineThread[] = [];
@@ -330,7 +330,7 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
       routes: [
         // Providers' receipts are recorded on a pipeline thread once it is up: with two, the one
         // that does not send (a receipt per delivery would slow the sending).
-        receiptRoute({ handle: (c) => (pipelines.length > 0 ? pipelines[pipelines.length - 1]!.receipt(c) : localReceipts.handle(c)) }, () => config.publicUrl),
+        receiptRoute({ handle: (c) => (pipelines.at(-1)?.receipt(c) ?? localReceipts.handle(c)) }, () => config.publicUrl),
         dashboardRoute(options.dashboardDir ?? path.join(cloneRoot(), 'dist', 'dashboard')),
         // What the api readiness check calls: the API's own port takes connections and answers.
         (req, res) => {

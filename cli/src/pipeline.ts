@@ -9,8 +9,8 @@ export const PIPELINE_ROLES: readonly Role[] = ['projections', 'delivery', 'expi
 
 /**
  * How the pipeline's roles of a process share its threads: all on one, or delivery on one and
- * projections and expiry on another (they share nothing but the stores). Delivery comes first:
- * its metrics are the ones a scrape keeps. The last thread takes the providers' receipts.
+ * projections and expiry on another (they share nothing but the stores). The last thread takes
+ * the providers' receipts.
  */
 export const pipelineGroups = (roles: readonly Role[], threads: 1 | 2): Role[][] =>
   (threads === 1 ? [PIPELINE_ROLES] : [['delivery'], ['projections', 'expiry']] as Role[][])
@@ -111,12 +111,14 @@ export const startPipelineThread = async (
   });
 
   const send = (m: ToPipeline) => worker.postMessage(m);
-  const ask = (m: (id: number) => ToPipeline) =>
+  /** Posts a question under a new id (`post`), resolved by the thread's answer to that id. */
+  const answered = (post: (id: number) => void) =>
     new Promise<string | number | null>((resolve) => {
       const id = nextId++;
       pending.set(id, resolve);
-      send(m(id));
+      post(id);
     });
+  const ask = (m: (id: number) => ToPipeline) => answered((id) => send(m(id)));
   // A provider sends a callback per message: at the delivery rate, one message per callback would
   // cost both threads more than recording them does.
   const batch = batcher<readonly [number, Callback]>((callbacks) => send({ type: 'receipts', callbacks }));
@@ -131,11 +133,7 @@ export const startPipelineThread = async (
     // The provider tries again later: a callback that came while the thread stops is not lost.
     receipt: async (callback) => {
       if (stopping) return 503;
-      const status = await new Promise<string | number | null>((resolve) => {
-        const id = nextId++;
-        pending.set(id, resolve);
-        batch([id, callback]);
-      });
+      const status = await answered((id) => batch([id, callback]));
       return typeof status === 'number' ? status : 503;
     },
     stop: () =>
