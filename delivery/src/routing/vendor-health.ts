@@ -10,7 +10,6 @@ export class VendorHealth {
   /** The window's calls, oldest first from `head`; counted as they come and go (a call per delivery). */
   private calls: { at: number; integration: string; ok: boolean }[] = [];
   private head = 0;
-  private failures = 0;
   /** Failures in the window per integration. */
   private failing = new Map<string, number>();
   private openedAt: number | null = null;
@@ -60,15 +59,11 @@ export class VendorHealth {
       return;
     }
     this.calls.push({ at: now, integration, ok });
-    if (!ok) {
-      this.failures++;
-      this.failing.set(integration, (this.failing.get(integration) ?? 0) + 1);
-    }
+    if (!ok) this.failing.set(integration, (this.failing.get(integration) ?? 0) + 1);
     const since = now - this.options.windowMs;
     while (this.calls[this.head]!.at < since) {
       const old = this.calls[this.head++]!;
       if (old.ok) continue;
-      this.failures--;
       const n = this.failing.get(old.integration)! - 1;
       if (n === 0) this.failing.delete(old.integration);
       else this.failing.set(old.integration, n);
@@ -78,11 +73,10 @@ export class VendorHealth {
       this.calls = this.calls.slice(this.head);
       this.head = 0;
     }
-    if (
-      this.failures >= this.options.minFailures &&
-      this.failures / (this.calls.length - this.head) >= this.options.errorRate &&
-      this.failing.size >= this.options.minIntegrations
-    ) {
+    if (this.failing.size < this.options.minIntegrations) return;
+    let failures = 0;
+    for (const n of this.failing.values()) failures += n;
+    if (failures >= this.options.minFailures && failures / (this.calls.length - this.head) >= this.options.errorRate) {
       this.openedAt = now;
       this.onChange('open');
     }
@@ -91,7 +85,6 @@ export class VendorHealth {
   private forget(): void {
     this.calls = [];
     this.head = 0;
-    this.failures = 0;
     this.failing.clear();
   }
 }
