@@ -17,4 +17,7 @@ const fmix = (h: number): number => {
   return h >>> 0;
 };
 
-export const hash2 = (s: string): [number, number] => [fmix(fnv1a(s)), fmix(fnv1a(s, 0x01234567))];
+/** FNV-1a mixed: every bit depends on the whole string (FNV-1a's own low bits pick a user's shard). */
+export const mixedHash = (s: string): number => fmix(fnv1a(s));
+
+export const hash2 = (s: string): [number, number] => [mixedHash(s), fmix(fnv1a(s, 0x01234567))];

@@ -1,4 +1,4 @@
-import { hash2 } from './hash';
+import { mixedHash } from './hash';
 
 /**
  * An exact set of strings in one table allocated up front and reused after `clear()`: open
@@ -21,7 +21,8 @@ export class StringSet {
 
   /** Adds `s`; false when it was there already. */
   add(s: string): boolean {
-    let i = hash2(s)[0] & this.mask;
+    // Mixed: the users of one partition share FNV-1a's low bits, and would all probe one run.
+    let i = mixedHash(s) & this.mask;
     for (let slot = this.slots[i]; slot !== undefined; slot = this.slots[i]) {
       if (slot === s) return false;
       i = (i + 1) & this.mask;
@@ -29,15 +30,6 @@ export class StringSet {
     this.slots[i] = s;
     if (++this.size * 2 > this.slots.length) this.grow();
     return true;
-  }
-
-  has(s: string): boolean {
-    let i = hash2(s)[0] & this.mask;
-    for (let slot = this.slots[i]; slot !== undefined; slot = this.slots[i]) {
-      if (slot === s) return true;
-      i = (i + 1) & this.mask;
-    }
-    return false;
   }
 
   /** Empties the set, keeping its table. */
