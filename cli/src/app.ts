@@ -208,8 +208,8 @@ const startRoles = async (config: ServiceConfig, options: AppOptions, wiring: Op
       return estimateAdmission(readStore, (channel) => chainCapacity(deliveryConfig, own, platform, channel), deliveryConfig.clusterRatePerSecond, tenantId, target, minutes, now, Math.random, underWay);
     },
   });
-  // Delivery's metrics are exposed where delivery runs (on its thread, when threaded), nowhere else.
-  const metrics = createMetrics(threaded || !config.roles.includes('delivery') ? createRegistry() : registry);
+  // Delivery's metrics are exposed by the thread that delivers (see below).
+  const metrics = createMetrics(threaded ? createRegistry() : registry);
   // With the API here, projections, delivery and expiry go to threads of their own (started below).
   const roles = threaded ? config.roles.filter((r) => !PIPELINE_ROLES.includes(r)) : config.roles;
   const pipelines: PipelineThread[] = [];

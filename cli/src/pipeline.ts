@@ -9,8 +9,9 @@ export const PIPELINE_ROLES: readonly Role[] = ['projections', 'delivery', 'expi
 
 /**
  * How the pipeline's roles of a process share its threads: all on one, or delivery on one and
- * projections and expiry on another (they share nothing but the stores). The last thread takes
- * the providers' receipts.
+ * projections and expiry on another (they share nothing but the stores). Delivery comes first:
+ * each thread's registry holds delivery's families (empty where it does not deliver), and a
+ * scrape keeps the first of each. The last thread takes the providers' receipts.
  */
 export const pipelineGroups = (roles: readonly Role[], threads: 1 | 2): Role[][] =>
   (threads === 1 ? [PIPELINE_ROLES] : [['delivery'], ['projections', 'expiry']] as Role[][])
